@@ -1,0 +1,17 @@
+//! The persistent catalog: namespaces and table definitions.
+//!
+//! Definitions live in the hot tier's `meta` column family (so a catalog
+//! change and the rows it affects commit in one batch) and are cached in
+//! memory; the cache is only updated after the batch is durable.
+
+mod model;
+mod store;
+
+pub use model::{is_public, ColumnDef, DefaultSpec, NamespaceDef, TableDef};
+pub use store::Catalog;
+
+/// The namespace that exists from the first start and is the default for
+/// unqualified names.
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// The storage every table uses unless told otherwise.
+pub const LOCAL_STORAGE: &str = "local";

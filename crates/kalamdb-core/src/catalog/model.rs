@@ -1,0 +1,108 @@
+//! Catalog records, stored as JSON in the `meta` column family.
+
+use kalamdb_commons::{FlushPolicy, KalamType, NamespaceId, TableName, TableType};
+use kalamdb_sql::{AccessLevel, ColumnDefault};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamespaceDef {
+    pub name: NamespaceId,
+    pub created_at: i64,
+}
+
+/// How a column gets a value when an INSERT does not give one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "expr", rename_all = "snake_case")]
+pub enum DefaultSpec {
+    SnowflakeId,
+    Now,
+    UuidV7,
+    CurrentUser,
+    /// An SQL expression, evaluated per inserted row.
+    Expr(String),
+}
+
+impl From<ColumnDefault> for DefaultSpec {
+    fn from(d: ColumnDefault) -> Self {
+        match d {
+            ColumnDefault::SnowflakeId => DefaultSpec::SnowflakeId,
+            ColumnDefault::Now => DefaultSpec::Now,
+            ColumnDefault::UuidV7 => DefaultSpec::UuidV7,
+            ColumnDefault::CurrentUser => DefaultSpec::CurrentUser,
+            ColumnDefault::Expr(e) => DefaultSpec::Expr(e),
+        }
+    }
+}
+
+impl DefaultSpec {
+    /// The SQL text shown by `DESCRIBE TABLE` and `information_schema`.
+    pub fn sql(&self) -> String {
+        match self {
+            DefaultSpec::SnowflakeId => "SNOWFLAKE_ID()".into(),
+            DefaultSpec::Now => "NOW()".into(),
+            DefaultSpec::UuidV7 => "UUID_V7()".into(),
+            DefaultSpec::CurrentUser => "CURRENT_USER()".into(),
+            DefaultSpec::Expr(e) => e.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub data_type: KalamType,
+    pub nullable: bool,
+    pub default: Option<DefaultSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Internal id: the key prefix of the table's rows. Never reused, so a
+    /// dropped and re-created table can never see old rows.
+    pub uid: u64,
+    pub namespace: NamespaceId,
+    pub name: TableName,
+    pub table_type: TableType,
+    pub columns: Vec<ColumnDef>,
+    pub primary_key: String,
+    pub flush_policy: Option<FlushPolicy>,
+    pub storage_id: String,
+    pub ttl_seconds: Option<u64>,
+    /// For SHARED tables: whether plain users may read.
+    pub public: bool,
+    pub schema_version: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TableDef {
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.namespace, self.name)
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn pk_index(&self) -> usize {
+        self.column_index(&self.primary_key)
+            .expect("primary key column exists (checked at CREATE TABLE)")
+    }
+
+    /// The policy in force: the declared one or the documented default.
+    pub fn effective_flush_policy(&self) -> FlushPolicy {
+        self.flush_policy.unwrap_or(FlushPolicy::DEFAULT)
+    }
+
+    pub fn access_level_name(&self) -> Option<&'static str> {
+        match self.table_type {
+            TableType::Shared => Some(if self.public { "PUBLIC" } else { "PRIVATE" }),
+            _ => None,
+        }
+    }
+}
+
+/// The access level a CREATE TABLE asked for, resolved to `public`.
+pub fn is_public(level: Option<AccessLevel>) -> bool {
+    !matches!(level, Some(AccessLevel::Private))
+}

@@ -1,0 +1,189 @@
+//! Catalog persistence and the in-memory cache.
+
+use super::model::{NamespaceDef, TableDef};
+use crate::error::{CoreError, Result};
+use kalamdb_store::{HotStore, ScopeKey};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const NS_PREFIX: &[u8] = b"ns/";
+const TABLE_PREFIX: &[u8] = b"tbl/";
+const NEXT_UID_KEY: &[u8] = b"next_table_uid";
+
+fn ns_key(ns: &str) -> Vec<u8> {
+    [NS_PREFIX, ns.as_bytes()].concat()
+}
+
+fn table_key(ns: &str, table: &str) -> Vec<u8> {
+    [TABLE_PREFIX, ns.as_bytes(), b"/", table.as_bytes()].concat()
+}
+
+#[derive(Default)]
+struct State {
+    namespaces: BTreeMap<String, Arc<NamespaceDef>>,
+    tables: BTreeMap<(String, String), Arc<TableDef>>,
+    next_uid: u64,
+}
+
+pub struct Catalog {
+    store: Arc<HotStore>,
+    state: RwLock<State>,
+    /// Serializes catalog changes so read-check-write sequences are atomic.
+    ddl: Mutex<()>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// Loads every namespace and table definition from the hot tier.
+    pub fn load(store: Arc<HotStore>) -> Result<Self> {
+        let mut state = State {
+            next_uid: 1,
+            ..State::default()
+        };
+        for (_, raw) in store.meta_scan(NS_PREFIX)? {
+            let ns: NamespaceDef = serde_json::from_slice(&raw)?;
+            state.namespaces.insert(ns.name.to_string(), Arc::new(ns));
+        }
+        for (_, raw) in store.meta_scan(TABLE_PREFIX)? {
+            let table: TableDef = serde_json::from_slice(&raw)?;
+            state.tables.insert(
+                (table.namespace.to_string(), table.name.to_string()),
+                Arc::new(table),
+            );
+        }
+        if let Some(raw) = store.meta_get(NEXT_UID_KEY)? {
+            let bytes: [u8; 8] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| CoreError::Internal("corrupt table uid counter".into()))?;
+            state.next_uid = u64::from_be_bytes(bytes);
+        }
+        Ok(Self {
+            store,
+            state: RwLock::new(state),
+            ddl: Mutex::new(()),
+        })
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<Arc<NamespaceDef>> {
+        self.state.read().namespaces.get(name).cloned()
+    }
+
+    pub fn namespaces(&self) -> Vec<Arc<NamespaceDef>> {
+        self.state.read().namespaces.values().cloned().collect()
+    }
+
+    pub fn table(&self, ns: &str, table: &str) -> Option<Arc<TableDef>> {
+        self.state
+            .read()
+            .tables
+            .get(&(ns.to_string(), table.to_string()))
+            .cloned()
+    }
+
+    pub fn tables(&self) -> Vec<Arc<TableDef>> {
+        self.state.read().tables.values().cloned().collect()
+    }
+
+    pub fn tables_in(&self, ns: &str) -> Vec<Arc<TableDef>> {
+        self.state
+            .read()
+            .tables
+            .range((ns.to_string(), String::new())..)
+            .take_while(|((n, _), _)| n == ns)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Creates a namespace; returns false if it existed.
+    pub fn create_namespace(&self, ns: NamespaceDef) -> Result<bool> {
+        let _ddl = self.ddl.lock();
+        if self.namespace(ns.name.as_str()).is_some() {
+            return Ok(false);
+        }
+        let mut batch = self.store.batch();
+        batch.put_meta(&ns_key(ns.name.as_str()), &serde_json::to_vec(&ns)?);
+        self.store.write(batch)?;
+        self.state
+            .write()
+            .namespaces
+            .insert(ns.name.to_string(), Arc::new(ns));
+        Ok(true)
+    }
+
+    /// Drops a namespace and (the caller has checked CASCADE) its tables and
+    /// their hot rows, in one batch. Returns the dropped tables.
+    pub fn drop_namespace(&self, name: &str) -> Result<Vec<Arc<TableDef>>> {
+        let _ddl = self.ddl.lock();
+        let tables = self.tables_in(name);
+        let mut batch = self.store.batch();
+        for table in &tables {
+            batch.delete_meta(&table_key(name, table.name.as_str()));
+            batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+        }
+        batch.delete_meta(&ns_key(name));
+        self.store.write(batch)?;
+        let mut state = self.state.write();
+        for table in &tables {
+            state
+                .tables
+                .remove(&(name.to_string(), table.name.to_string()));
+        }
+        state.namespaces.remove(name);
+        Ok(tables)
+    }
+
+    /// Creates a table, assigning its uid; returns false if it existed.
+    pub fn create_table(&self, mut table: TableDef) -> Result<(bool, Arc<TableDef>)> {
+        let _ddl = self.ddl.lock();
+        if let Some(existing) = self.table(table.namespace.as_str(), table.name.as_str()) {
+            return Ok((false, existing));
+        }
+        if self.namespace(table.namespace.as_str()).is_none() {
+            return Err(CoreError::NamespaceNotFound(table.namespace.to_string()));
+        }
+        let uid = self.state.read().next_uid;
+        table.uid = uid;
+        let mut batch = self.store.batch();
+        batch.put_meta(
+            &table_key(table.namespace.as_str(), table.name.as_str()),
+            &serde_json::to_vec(&table)?,
+        );
+        batch.put_meta(NEXT_UID_KEY, &(uid + 1).to_be_bytes());
+        // A uid is never reused, but clear the range anyway in case a crash
+        // left rows of a half-created table.
+        batch.delete_rows_with_prefix(&ScopeKey::table_prefix(uid));
+        self.store.write(batch)?;
+        let table = Arc::new(table);
+        let mut state = self.state.write();
+        state.next_uid = uid + 1;
+        state.tables.insert(
+            (table.namespace.to_string(), table.name.to_string()),
+            table.clone(),
+        );
+        Ok((true, table))
+    }
+
+    /// Drops a table with its hot rows in one batch.
+    pub fn drop_table(&self, ns: &str, name: &str) -> Result<Option<Arc<TableDef>>> {
+        let _ddl = self.ddl.lock();
+        let Some(table) = self.table(ns, name) else {
+            return Ok(None);
+        };
+        let mut batch = self.store.batch();
+        batch.delete_meta(&table_key(ns, name));
+        batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+        self.store.write(batch)?;
+        self.state
+            .write()
+            .tables
+            .remove(&(ns.to_string(), name.to_string()));
+        Ok(Some(table))
+    }
+}

@@ -1,0 +1,115 @@
+//! Core errors. Each variant knows its public kind and its error code.
+
+use datafusion::error::DataFusionError;
+use kalamdb_commons::error::codes;
+use kalamdb_commons::ErrorKind;
+use kalamdb_store::StoreError;
+use thiserror::Error;
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    InvalidSql(String),
+    #[error("{0}")]
+    Execution(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("table '{0}' not found")]
+    TableNotFound(String),
+    #[error("namespace '{0}' not found")]
+    NamespaceNotFound(String),
+    #[error("user '{0}' not found")]
+    UserNotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("hot tier: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::InvalidSql(_) | CoreError::Execution(_) | CoreError::InvalidParameter(_) => {
+                ErrorKind::InvalidInput
+            }
+            CoreError::TableNotFound(_)
+            | CoreError::NamespaceNotFound(_)
+            | CoreError::UserNotFound(_) => ErrorKind::NotFound,
+            CoreError::AlreadyExists(_) => ErrorKind::Conflict,
+            CoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            CoreError::Unavailable(_) => ErrorKind::Unavailable,
+            CoreError::Store(StoreError::InvalidKey(_)) => ErrorKind::InvalidInput,
+            CoreError::Store(_) | CoreError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::InvalidSql(_) => codes::INVALID_SQL,
+            CoreError::Execution(_) | CoreError::AlreadyExists(_) => codes::SQL_EXECUTION_ERROR,
+            CoreError::InvalidParameter(_) => codes::INVALID_PARAMETER,
+            CoreError::TableNotFound(_) => codes::TABLE_NOT_FOUND,
+            CoreError::NamespaceNotFound(_) => codes::NAMESPACE_NOT_FOUND,
+            CoreError::UserNotFound(_) => codes::USER_NOT_FOUND,
+            CoreError::PermissionDenied(_) => codes::PERMISSION_DENIED,
+            CoreError::Unavailable(_) => codes::UNAVAILABLE,
+            CoreError::Store(StoreError::InvalidKey(_)) => codes::SQL_EXECUTION_ERROR,
+            CoreError::Store(_) | CoreError::Internal(_) => codes::INTERNAL_ERROR,
+        }
+    }
+
+    pub fn exec(msg: impl Into<String>) -> Self {
+        CoreError::Execution(msg.into())
+    }
+}
+
+impl From<kalamdb_sql::ParseError> for CoreError {
+    fn from(err: kalamdb_sql::ParseError) -> Self {
+        CoreError::InvalidSql(err.0)
+    }
+}
+
+impl From<DataFusionError> for CoreError {
+    fn from(err: DataFusionError) -> Self {
+        match err {
+            DataFusionError::SQL(e, _) => CoreError::InvalidSql(e.to_string()),
+            DataFusionError::Plan(msg) => CoreError::Execution(msg),
+            DataFusionError::SchemaError(e, _) => CoreError::Execution(e.to_string()),
+            DataFusionError::NotImplemented(msg) => {
+                CoreError::Execution(format!("not supported: {msg}"))
+            }
+            DataFusionError::ArrowError(e, _) => CoreError::Execution(e.to_string()),
+            DataFusionError::Execution(msg) => CoreError::Execution(msg),
+            DataFusionError::External(e) => match e.downcast::<CoreError>() {
+                Ok(core) => *core,
+                Err(other) => CoreError::Internal(other.to_string()),
+            },
+            DataFusionError::Context(ctx, inner) => match CoreError::from(*inner) {
+                CoreError::Execution(m) => CoreError::Execution(format!("{ctx}: {m}")),
+                other => other,
+            },
+            DataFusionError::ResourcesExhausted(msg) => CoreError::Unavailable(msg),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CoreError> for DataFusionError {
+    fn from(err: CoreError) -> Self {
+        DataFusionError::External(Box::new(err))
+    }
+}
+
+impl From<serde_json::Error> for CoreError {
+    fn from(err: serde_json::Error) -> Self {
+        CoreError::Internal(format!("catalog encoding: {err}"))
+    }
+}

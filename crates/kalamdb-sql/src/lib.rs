@@ -1,0 +1,35 @@
+//! KalamDB's SQL front end.
+//!
+//! Splits a request's SQL into statements with a real tokenizer (a `;` inside
+//! a string literal or comment is not a separator) and parses each one into a
+//! typed [`KalamStatement`]: KalamDB's own statements (namespaces, tables with
+//! flush policies, users, ...) are parsed here on top of `sqlparser`; standard
+//! SELECT/INSERT/UPDATE/DELETE are handed on as `sqlparser` ASTs. This crate
+//! decides what a statement means, never how it runs.
+
+mod error;
+mod namespace;
+mod parse;
+mod split;
+mod statement;
+mod table;
+mod types;
+mod user;
+
+pub use error::ParseError;
+pub use parse::{parse_batch, parse_statement};
+pub use sqlparser;
+pub use split::split_statements;
+pub use statement::{
+    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, TableRef, UserChange,
+};
+pub use types::kalam_type_of;
+
+/// The dialect KalamDB parses with.
+pub fn dialect() -> sqlparser::dialect::GenericDialect {
+    sqlparser::dialect::GenericDialect {}
+}
+
+/// Deepest expression nesting accepted; deeper input is an error, never a
+/// stack overflow.
+pub const RECURSION_LIMIT: usize = 64;

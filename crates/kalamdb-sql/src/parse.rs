@@ -1,0 +1,189 @@
+//! Dispatch: decide from the leading keywords which parser handles a statement.
+
+use crate::split::{is_blank, split_statements};
+use crate::statement::{KalamStatement, TableRef};
+use crate::{error::err, namespace, table, user, ParseError};
+use sqlparser::ast::{Ident, ObjectName, Statement};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
+
+/// Parses every statement of a batch. An error names the failing statement.
+pub fn parse_batch(sql: &str) -> Result<Vec<KalamStatement>, ParseError> {
+    let parts = split_statements(sql)?;
+    let many = parts.len() > 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, tokens)| {
+            parse_tokens(tokens).map_err(|e| {
+                if many {
+                    ParseError(format!("Statement {} failed: {}", i + 1, e.0))
+                } else {
+                    e
+                }
+            })
+        })
+        .collect()
+}
+
+/// Parses exactly one statement.
+pub fn parse_statement(sql: &str) -> Result<KalamStatement, ParseError> {
+    let mut parts = split_statements(sql)?;
+    match parts.len() {
+        0 => err("empty statement"),
+        1 => parse_tokens(parts.pop().expect("one part")),
+        _ => err("expected one statement, found several"),
+    }
+}
+
+fn words(tokens: &[TokenWithSpan], n: usize) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|t| !is_blank(&t.token))
+        .take(n)
+        .map(|t| match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError> {
+    let lead = words(&tokens, 3);
+    let lead: Vec<&str> = lead.iter().map(String::as_str).collect();
+    let dialect = crate::dialect();
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(crate::RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
+    let statement = match lead.as_slice() {
+        ["CREATE", "NAMESPACE" | "SCHEMA", ..] => namespace::parse_create(&mut parser)?,
+        ["DROP", "NAMESPACE" | "SCHEMA", ..] => namespace::parse_drop(&mut parser)?,
+        ["SHOW", "NAMESPACES" | "SCHEMAS", ..] => namespace::parse_show(&mut parser)?,
+        ["CREATE", "USER" | "SHARED" | "STREAM", "TABLE"] | ["CREATE", "TABLE", ..] => {
+            table::parse_create(&mut parser)?
+        }
+        ["CREATE", "USER", ..] => user::parse_create(&mut parser)?,
+        ["ALTER", "USER", ..] => user::parse_alter(&mut parser)?,
+        ["DROP", "USER", ..] => user::parse_drop(&mut parser)?,
+        ["DROP", "TABLE", ..] => table::parse_drop(&mut parser)?,
+        ["SHOW", "TABLES", ..] => table::parse_show(&mut parser)?,
+        ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
+        _ => standard(&mut parser)?,
+    };
+    expect_end(&mut parser)?;
+    Ok(statement)
+}
+
+fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    let statement = parser.parse_statement()?;
+    match &statement {
+        Statement::Query(_)
+        | Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_)
+        | Statement::Explain { .. } => Ok(KalamStatement::Standard(Box::new(statement))),
+        other => {
+            let text = other.to_string();
+            let head: String = text.chars().take(40).collect();
+            err(format!("unsupported statement: {head}"))
+        }
+    }
+}
+
+/// Fails unless only whitespace is left.
+pub fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParseError> {
+    let next = parser.peek_token();
+    if next.token == Token::EOF {
+        Ok(())
+    } else {
+        err(format!("unexpected '{}' at {}", next.token, next.span.start))
+    }
+}
+
+/// An identifier as SQL means it: unquoted names fold to lower case.
+pub fn normalize(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+pub fn parse_name(parser: &mut Parser<'_>) -> Result<String, ParseError> {
+    Ok(normalize(&parser.parse_identifier()?))
+}
+
+pub fn table_ref(name: &ObjectName) -> Result<TableRef, ParseError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(normalize))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ParseError(format!("invalid table name {name}")))?;
+    match parts.as_slice() {
+        [table] => Ok(TableRef {
+            namespace: None,
+            table: table.clone(),
+        }),
+        [ns, table] => Ok(TableRef {
+            namespace: Some(ns.clone()),
+            table: table.clone(),
+        }),
+        _ => err(format!(
+            "invalid table name {name}: expected [namespace.]table"
+        )),
+    }
+}
+
+pub fn parse_table_ref(parser: &mut Parser<'_>) -> Result<TableRef, ParseError> {
+    let name = parser.parse_object_name(false)?;
+    table_ref(&name)
+}
+
+/// `IF NOT EXISTS`
+pub fn if_not_exists(parser: &mut Parser<'_>) -> bool {
+    parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS])
+}
+
+/// `IF EXISTS`
+pub fn if_exists(parser: &mut Parser<'_>) -> bool {
+    parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS])
+}
+
+/// A word that is not a reserved keyword of sqlparser (e.g. `NAMESPACE`).
+pub fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<(), ParseError> {
+    if parse_word(parser, word) {
+        Ok(())
+    } else {
+        let found = parser.peek_token();
+        err(format!("expected {word}, found '{}'", found.token))
+    }
+}
+
+pub fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
+    match parser.peek_token().token {
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
+            parser.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A string literal, or a bare identifier where clients write names unquoted.
+pub fn parse_string_or_ident(parser: &mut Parser<'_>) -> Result<String, ParseError> {
+    let token = parser.next_token();
+    match token.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s),
+        Token::Word(w) => Ok(if w.quote_style.is_some() {
+            w.value
+        } else {
+            w.value.to_ascii_lowercase()
+        }),
+        other => err(format!("expected a name or a string, found '{other}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

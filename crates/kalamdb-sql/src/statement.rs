@@ -1,0 +1,126 @@
+//! The typed statements the rest of KalamDB executes.
+
+use kalamdb_commons::{FlushPolicy, KalamType, Role, TableType};
+use sqlparser::ast::Statement;
+
+/// `[namespace.]table` as written; the namespace falls back to the request's
+/// default namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub namespace: Option<String>,
+    pub table: String,
+}
+
+/// Who may read a SHARED table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLevel {
+    /// Every user reads.
+    Public,
+    /// Service and above only.
+    Private,
+}
+
+/// A column default that KalamDB computes at insert time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnDefault {
+    SnowflakeId,
+    Now,
+    UuidV7,
+    CurrentUser,
+    /// Any other expression, kept as SQL text and evaluated per insert.
+    Expr(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub data_type: KalamType,
+    pub nullable: bool,
+    pub default: Option<ColumnDefault>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTable {
+    pub table: TableRef,
+    pub table_type: TableType,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnSpec>,
+    pub primary_key: String,
+    pub flush_policy: Option<FlushPolicy>,
+    pub storage_id: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub access_level: Option<AccessLevel>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserChange {
+    Password(String),
+    Role(Role),
+    Email(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KalamStatement {
+    CreateNamespace {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropNamespace {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
+    ShowNamespaces,
+    CreateTable(Box<CreateTable>),
+    DropTable {
+        table: TableRef,
+        if_exists: bool,
+    },
+    ShowTables {
+        namespace: Option<String>,
+    },
+    DescribeTable {
+        table: TableRef,
+    },
+    CreateUser {
+        name: String,
+        password: String,
+        role: Role,
+        email: Option<String>,
+    },
+    AlterUser {
+        name: String,
+        change: UserChange,
+    },
+    DropUser {
+        name: String,
+        if_exists: bool,
+    },
+    /// A standard statement: a query, INSERT, UPDATE or DELETE.
+    Standard(Box<Statement>),
+}
+
+impl KalamStatement {
+    /// A short name for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KalamStatement::CreateNamespace { .. } => "CREATE NAMESPACE",
+            KalamStatement::DropNamespace { .. } => "DROP NAMESPACE",
+            KalamStatement::ShowNamespaces => "SHOW NAMESPACES",
+            KalamStatement::CreateTable(_) => "CREATE TABLE",
+            KalamStatement::DropTable { .. } => "DROP TABLE",
+            KalamStatement::ShowTables { .. } => "SHOW TABLES",
+            KalamStatement::DescribeTable { .. } => "DESCRIBE TABLE",
+            KalamStatement::CreateUser { .. } => "CREATE USER",
+            KalamStatement::AlterUser { .. } => "ALTER USER",
+            KalamStatement::DropUser { .. } => "DROP USER",
+            KalamStatement::Standard(s) => match s.as_ref() {
+                Statement::Query(_) => "SELECT",
+                Statement::Insert(_) => "INSERT",
+                Statement::Update(_) => "UPDATE",
+                Statement::Delete(_) => "DELETE",
+                _ => "STATEMENT",
+            },
+        }
+    }
+}

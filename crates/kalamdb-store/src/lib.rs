@@ -1,0 +1,21 @@
+//! The hot tier: one RocksDB instance holding catalog, users and row versions.
+//!
+//! Owns the key layout, the row encoding, `_seq` allocation, snapshots and
+//! atomic write batches. Promises: keys of one table (and of one user of a
+//! USER table) form one contiguous, order-preserving range; the newest version
+//! of a primary key sorts first; a write returns only once its batch is in
+//! RocksDB's WAL (fsynced too when `sync_writes` is on). It knows nothing of
+//! SQL, Arrow or Parquet.
+
+mod error;
+pub mod keys;
+pub mod row;
+mod seq;
+mod store;
+#[cfg(test)]
+mod store_tests;
+
+pub use error::StoreError;
+pub use keys::ScopeKey;
+pub use row::RowVersion;
+pub use store::{HotStore, StoreOptions, VersionVisitor, WriteBatch};

@@ -1,0 +1,241 @@
+//! Row version encoding: the value stored under a version key.
+//!
+//! Layout: `format (1) · flags (1) · schema_version (u32 LE) · count (u32 LE)`
+//! then `count` cells, each a tag byte and a little-endian payload (text and
+//! bytes are length-prefixed). Cells are in column order of the schema
+//! version that wrote them, so decoding never needs the current schema.
+
+use crate::StoreError;
+use kalamdb_commons::Value;
+
+const FORMAT_V1: u8 = 1;
+const FLAG_DELETED: u8 = 1;
+
+/// One version of one row. A tombstone (`deleted`) still carries the primary
+/// key cell so that a flush can write it to Parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowVersion {
+    pub deleted: bool,
+    pub schema_version: u32,
+    pub values: Vec<Value>,
+}
+
+mod tag {
+    pub const NULL: u8 = 0;
+    pub const FALSE: u8 = 1;
+    pub const TRUE: u8 = 2;
+    pub const I16: u8 = 3;
+    pub const I32: u8 = 4;
+    pub const I64: u8 = 5;
+    pub const F32: u8 = 6;
+    pub const F64: u8 = 7;
+    pub const DECIMAL: u8 = 8;
+    pub const TEXT: u8 = 9;
+    pub const BYTES: u8 = 10;
+    pub const TIMESTAMP: u8 = 11;
+    pub const DATE: u8 = 12;
+}
+
+impl RowVersion {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(10 + self.values.len() * 9);
+        out.push(FORMAT_V1);
+        out.push(if self.deleted { FLAG_DELETED } else { 0 });
+        out.extend_from_slice(&self.schema_version.to_le_bytes());
+        out.extend_from_slice(&(self.values.len() as u32).to_le_bytes());
+        for value in &self.values {
+            encode_value(&mut out, value);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let format = r.u8()?;
+        if format != FORMAT_V1 {
+            return Err(corrupt(format!("unknown row format {format}")));
+        }
+        let flags = r.u8()?;
+        let schema_version = u32::from_le_bytes(r.array()?);
+        let count = u32::from_le_bytes(r.array()?) as usize;
+        // Every cell takes at least one byte, which bounds a corrupt count.
+        if count > bytes.len() {
+            return Err(corrupt("cell count larger than the row".into()));
+        }
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            values.push(r.value()?);
+        }
+        if r.pos != bytes.len() {
+            return Err(corrupt("trailing bytes after the row".into()));
+        }
+        Ok(Self {
+            deleted: flags & FLAG_DELETED != 0,
+            schema_version,
+            values,
+        })
+    }
+}
+
+fn encode_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.push(tag::NULL),
+        Value::Bool(false) => out.push(tag::FALSE),
+        Value::Bool(true) => out.push(tag::TRUE),
+        Value::I16(v) => {
+            out.push(tag::I16);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::I32(v) => {
+            out.push(tag::I32);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::I64(v) => {
+            out.push(tag::I64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::F32(v) => {
+            out.push(tag::F32);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::F64(v) => {
+            out.push(tag::F64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Decimal(v) => {
+            out.push(tag::DECIMAL);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Text(s) => {
+            out.push(tag::TEXT);
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(tag::BYTES);
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        Value::Timestamp(v) => {
+            out.push(tag::TIMESTAMP);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Date(v) => {
+            out.push(tag::DATE);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+fn corrupt(msg: String) -> StoreError {
+    StoreError::Corrupt(msg)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], StoreError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| corrupt("row ends early".into()))?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        Ok(self.take(N)?.try_into().expect("length checked"))
+    }
+
+    fn value(&mut self) -> Result<Value, StoreError> {
+        Ok(match self.u8()? {
+            tag::NULL => Value::Null,
+            tag::FALSE => Value::Bool(false),
+            tag::TRUE => Value::Bool(true),
+            tag::I16 => Value::I16(i16::from_le_bytes(self.array()?)),
+            tag::I32 => Value::I32(i32::from_le_bytes(self.array()?)),
+            tag::I64 => Value::I64(i64::from_le_bytes(self.array()?)),
+            tag::F32 => Value::F32(f32::from_le_bytes(self.array()?)),
+            tag::F64 => Value::F64(f64::from_le_bytes(self.array()?)),
+            tag::DECIMAL => Value::Decimal(i128::from_le_bytes(self.array()?)),
+            tag::TEXT => {
+                let len = u32::from_le_bytes(self.array()?) as usize;
+                let raw = self.take(len)?;
+                Value::Text(
+                    String::from_utf8(raw.to_vec())
+                        .map_err(|_| corrupt("text cell is not UTF-8".into()))?,
+                )
+            }
+            tag::BYTES => {
+                let len = u32::from_le_bytes(self.array()?) as usize;
+                Value::Bytes(self.take(len)?.to_vec())
+            }
+            tag::TIMESTAMP => Value::Timestamp(i64::from_le_bytes(self.array()?)),
+            tag::DATE => Value::Date(i32::from_le_bytes(self.array()?)),
+            other => return Err(corrupt(format!("unknown cell tag {other}"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_value_kind() {
+        let row = RowVersion {
+            deleted: false,
+            schema_version: 3,
+            values: vec![
+                Value::Null,
+                Value::Bool(true),
+                Value::Bool(false),
+                Value::I16(-2),
+                Value::I32(70_000),
+                Value::I64(i64::MIN),
+                Value::F32(1.5),
+                Value::F64(-0.25),
+                Value::Decimal(-123_456_789_012_345),
+                Value::Text("héllo\0".into()),
+                Value::Bytes(vec![0, 255, 7]),
+                Value::Timestamp(1_700_000_000_000_000),
+                Value::Date(19_000),
+            ],
+        };
+        assert_eq!(RowVersion::decode(&row.encode()).unwrap(), row);
+        let tomb = RowVersion {
+            deleted: true,
+            schema_version: 1,
+            values: vec![Value::I64(5)],
+        };
+        assert_eq!(RowVersion::decode(&tomb.encode()).unwrap(), tomb);
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error_not_a_panic() {
+        let good = RowVersion {
+            deleted: false,
+            schema_version: 1,
+            values: vec![Value::Text("abc".into()), Value::I64(1)],
+        }
+        .encode();
+        for cut in 0..good.len() {
+            assert!(RowVersion::decode(&good[..cut]).is_err());
+        }
+        let mut huge_count = good.clone();
+        huge_count[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(RowVersion::decode(&huge_count).is_err());
+        let mut trailing = good;
+        trailing.push(0);
+        assert!(RowVersion::decode(&trailing).is_err());
+    }
+}

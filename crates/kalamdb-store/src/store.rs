@@ -1,0 +1,221 @@
+//! The RocksDB instance and its two column families: `meta` (catalog, users,
+//! counters) and `rows` (row versions).
+
+use crate::keys::{prefix_end, split_version_key, ScopeKey};
+use crate::seq::SeqAllocator;
+use crate::{RowVersion, StoreError};
+use kalamdb_commons::Value;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteOptions, DB};
+use std::path::Path;
+
+const CF_META: &str = "meta";
+const CF_ROWS: &str = "rows";
+const SEQ_LIMIT_KEY: &[u8] = b"\x00seq_limit";
+
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// fsync the WAL on every write. Without it a write survives a process
+    /// crash (`kill -9`) but not a power loss.
+    pub sync_writes: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { sync_writes: false }
+    }
+}
+
+/// The hot tier. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct HotStore {
+    db: DB,
+    write_opts: WriteOptions,
+    seq: SeqAllocator,
+}
+
+impl std::fmt::Debug for HotStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotStore").field("path", &self.db.path()).finish()
+    }
+}
+
+/// Called for the newest version of each primary key in a scan; return
+/// `false` to stop.
+pub type VersionVisitor<'a> = dyn FnMut(&[u8], u64, RowVersion) -> Result<bool, StoreError> + 'a;
+
+impl HotStore {
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_keep_log_file_num(3);
+        let mut rows_opts = Options::default();
+        rows_opts.set_compression_type(DBCompressionType::Lz4);
+        let cfs = vec![
+            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_ROWS, rows_opts),
+        ];
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(options.sync_writes);
+        let persisted_limit = match db.get_cf(db.cf_handle(CF_META).expect("meta cf"), SEQ_LIMIT_KEY)? {
+            Some(raw) => u64::from_be_bytes(
+                raw.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("sequence limit".into()))?,
+            ),
+            None => 0,
+        };
+        Ok(Self {
+            db,
+            write_opts,
+            seq: SeqAllocator::new(persisted_limit),
+        })
+    }
+
+    fn meta(&self) -> &ColumnFamily {
+        self.db.cf_handle(CF_META).expect("meta cf exists")
+    }
+
+    fn rows(&self) -> &ColumnFamily {
+        self.db.cf_handle(CF_ROWS).expect("rows cf exists")
+    }
+
+    /// Allocates `n` consecutive `_seq` numbers and returns the first.
+    pub fn next_seqs(&self, n: u64) -> Result<u64, StoreError> {
+        self.seq.allocate(n, |limit| {
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            self.db
+                .put_cf_opt(self.meta(), SEQ_LIMIT_KEY, limit.to_be_bytes(), &opts)
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// The highest `_seq` handed out so far.
+    pub fn last_seq(&self) -> u64 {
+        self.seq.last_allocated()
+    }
+
+    pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.meta(), key)?)
+    }
+
+    /// Every meta entry whose key starts with `prefix`, in key order.
+    pub fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.meta(), IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub fn batch(&self) -> WriteBatch<'_> {
+        WriteBatch {
+            store: self,
+            inner: rocksdb::WriteBatch::default(),
+        }
+    }
+
+    /// Applies the batch atomically; returns once it is in the WAL.
+    pub fn write(&self, batch: WriteBatch<'_>) -> Result<(), StoreError> {
+        self.db.write_opt(batch.inner, &self.write_opts)?;
+        Ok(())
+    }
+
+    /// The newest version of `pk` in `scope`, tombstones included.
+    pub fn latest_version(
+        &self,
+        scope: &ScopeKey,
+        pk: &Value,
+    ) -> Result<Option<(u64, RowVersion)>, StoreError> {
+        let prefix = scope.pk_prefix(pk)?;
+        let mut opts = ReadOptions::default();
+        opts.set_prefix_same_as_start(false);
+        let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
+        iter.seek(&prefix);
+        if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if key.starts_with(&prefix) {
+                let (_, seq) = split_version_key(key)?;
+                return Ok(Some((seq, RowVersion::decode(value)?)));
+            }
+        }
+        iter.status()?;
+        Ok(None)
+    }
+
+    /// Visits the newest version of every primary key under `prefix` (a scope
+    /// or a whole table), in key order, from one consistent view.
+    pub fn scan_latest(&self, prefix: &[u8], visit: &mut VersionVisitor<'_>) -> Result<(), StoreError> {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
+        iter.seek(prefix);
+        let mut last_pk: Vec<u8> = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let (pk_prefix, seq) = split_version_key(key)?;
+            if pk_prefix != last_pk.as_slice() {
+                last_pk.clear();
+                last_pk.extend_from_slice(pk_prefix);
+                if !visit(pk_prefix, seq, RowVersion::decode(value)?)? {
+                    return Ok(());
+                }
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(())
+    }
+}
+
+/// An atomic group of writes across catalog and rows.
+pub struct WriteBatch<'a> {
+    store: &'a HotStore,
+    inner: rocksdb::WriteBatch,
+}
+
+impl WriteBatch<'_> {
+    pub fn put_meta(&mut self, key: &[u8], value: &[u8]) {
+        self.inner.put_cf(self.store.meta(), key, value);
+    }
+
+    pub fn delete_meta(&mut self, key: &[u8]) {
+        self.inner.delete_cf(self.store.meta(), key);
+    }
+
+    pub fn put_version(
+        &mut self,
+        scope: &ScopeKey,
+        pk: &Value,
+        seq: u64,
+        row: &RowVersion,
+    ) -> Result<(), StoreError> {
+        let key = scope.version_key(pk, seq)?;
+        self.inner.put_cf(self.store.rows(), key, row.encode());
+        Ok(())
+    }
+
+    /// Removes every row version whose key starts with `prefix`.
+    pub fn delete_rows_with_prefix(&mut self, prefix: &[u8]) {
+        match prefix_end(prefix) {
+            Some(end) => self.inner.delete_range_cf(self.store.rows(), prefix, &end),
+            None => self
+                .inner
+                .delete_range_cf(self.store.rows(), prefix, &[0xFFu8; 64][..]),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}

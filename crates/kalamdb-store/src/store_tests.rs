@@ -1,0 +1,94 @@
+use crate::keys::ScopeKey;
+use crate::{HotStore, RowVersion, StoreOptions};
+use kalamdb_commons::Value;
+use std::path::Path;
+
+fn open(dir: &Path) -> HotStore {
+    HotStore::open(dir, StoreOptions::default()).unwrap()
+}
+
+fn row(seq_marker: i64, deleted: bool) -> RowVersion {
+    RowVersion {
+        deleted,
+        schema_version: 1,
+        values: vec![Value::I64(seq_marker)],
+    }
+}
+
+#[test]
+fn newest_version_wins_and_scopes_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alice = ScopeKey::new(1, Some("alice"));
+    let bob = ScopeKey::new(1, Some("bob"));
+    let mut batch = store.batch();
+    for (scope, pk, marker) in [(&alice, 1, 10), (&alice, 2, 20), (&bob, 1, 99)] {
+        let seq = store.next_seqs(1).unwrap();
+        batch.put_version(scope, &Value::I64(pk), seq, &row(marker, false)).unwrap();
+    }
+    store.write(batch).unwrap();
+    let mut batch = store.batch();
+    let seq = store.next_seqs(1).unwrap();
+    batch.put_version(&alice, &Value::I64(1), seq, &row(11, false)).unwrap();
+    store.write(batch).unwrap();
+
+    let (latest_seq, latest) = store.latest_version(&alice, &Value::I64(1)).unwrap().unwrap();
+    assert_eq!(latest_seq, seq);
+    assert_eq!(latest.values, vec![Value::I64(11)]);
+    assert!(store.latest_version(&alice, &Value::I64(3)).unwrap().is_none());
+
+    let mut seen = Vec::new();
+    store
+        .scan_latest(alice.as_bytes(), &mut |_, _, r| {
+            seen.push(r.values[0].clone());
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(seen, vec![Value::I64(11), Value::I64(20)]);
+}
+
+#[test]
+fn state_and_sequence_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = ScopeKey::new(3, None);
+    let last;
+    {
+        let store = open(dir.path());
+        let mut batch = store.batch();
+        last = store.next_seqs(5).unwrap() + 4;
+        batch.put_version(&scope, &Value::Text("k".into()), last, &row(1, true)).unwrap();
+        batch.put_meta(b"cat/x", b"{}");
+        store.write(batch).unwrap();
+    }
+    let store = open(dir.path());
+    assert!(store.next_seqs(1).unwrap() > last);
+    let (_, tomb) = store.latest_version(&scope, &Value::Text("k".into())).unwrap().unwrap();
+    assert!(tomb.deleted);
+    assert_eq!(store.meta_scan(b"cat/").unwrap().len(), 1);
+}
+
+#[test]
+fn prefix_delete_removes_one_table_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut batch = store.batch();
+    for table in [1u64, 2] {
+        let scope = ScopeKey::new(table, Some("u"));
+        batch.put_version(&scope, &Value::I64(1), store.next_seqs(1).unwrap(), &row(1, false)).unwrap();
+    }
+    store.write(batch).unwrap();
+    let mut batch = store.batch();
+    batch.delete_rows_with_prefix(&ScopeKey::table_prefix(1));
+    store.write(batch).unwrap();
+    let count = |table| {
+        let mut n = 0;
+        store
+            .scan_latest(&ScopeKey::table_prefix(table), &mut |_, _, _| {
+                n += 1;
+                Ok(true)
+            })
+            .unwrap();
+        n
+    };
+    assert_eq!((count(1), count(2)), (0, 1));
+}
