@@ -88,7 +88,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_policies() {
-        for bad in ["", "rows", "rows:x", "rows:0", "interval:0", "speed:3", "rows:-1"] {
+        for bad in [
+            "",
+            "rows",
+            "rows:x",
+            "rows:0",
+            "interval:0",
+            "speed:3",
+            "rows:-1",
+        ] {
             assert!(FlushPolicy::parse(bad).is_err(), "{bad} should fail");
         }
     }

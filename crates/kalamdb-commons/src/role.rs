@@ -55,7 +55,9 @@ mod tests {
 
     #[test]
     fn roles_are_ordered() {
-        assert!(Role::User < Role::Service && Role::Service < Role::Dba && Role::Dba < Role::System);
+        assert!(
+            Role::User < Role::Service && Role::Service < Role::Dba && Role::Dba < Role::System
+        );
         assert!(!Role::Service.can_run_ddl() && Role::Dba.can_run_ddl());
         assert_eq!(Role::parse("DBA"), Some(Role::Dba));
         assert_eq!(Role::parse("root"), None);

@@ -16,6 +16,10 @@ pub enum CoreError {
     Execution(String),
     #[error("{0}")]
     InvalidParameter(String),
+    #[error("no SQL statement given")]
+    EmptySql,
+    #[error("params cannot be used with a batch of several statements")]
+    ParamsWithBatch,
     #[error("table '{0}' not found")]
     TableNotFound(String),
     #[error("namespace '{0}' not found")]
@@ -37,9 +41,11 @@ pub enum CoreError {
 impl CoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CoreError::InvalidSql(_) | CoreError::Execution(_) | CoreError::InvalidParameter(_) => {
-                ErrorKind::InvalidInput
-            }
+            CoreError::InvalidSql(_)
+            | CoreError::Execution(_)
+            | CoreError::InvalidParameter(_)
+            | CoreError::EmptySql
+            | CoreError::ParamsWithBatch => ErrorKind::InvalidInput,
             CoreError::TableNotFound(_)
             | CoreError::NamespaceNotFound(_)
             | CoreError::UserNotFound(_) => ErrorKind::NotFound,
@@ -56,6 +62,8 @@ impl CoreError {
             CoreError::InvalidSql(_) => codes::INVALID_SQL,
             CoreError::Execution(_) | CoreError::AlreadyExists(_) => codes::SQL_EXECUTION_ERROR,
             CoreError::InvalidParameter(_) => codes::INVALID_PARAMETER,
+            CoreError::EmptySql => codes::EMPTY_SQL,
+            CoreError::ParamsWithBatch => codes::PARAMS_WITH_BATCH,
             CoreError::TableNotFound(_) => codes::TABLE_NOT_FOUND,
             CoreError::NamespaceNotFound(_) => codes::NAMESPACE_NOT_FOUND,
             CoreError::UserNotFound(_) => codes::USER_NOT_FOUND,

@@ -1,1 +1,53 @@
-// placeholder
+//! KalamDB's engine: catalog, users, SQL execution over the hot tier.
+//!
+//! Owns what a statement means when it runs: the catalog, DataFusion table
+//! providers that scope every USER table to its caller, DML, system tables
+//! and (later) flush jobs. It never sees HTTP or sockets.
+//!
+//! # The life of an INSERT
+//! 1. The server authenticates the caller and calls [`KalamDb::execute`]
+//!    with the request's SQL, parameters and default namespace.
+//! 2. `kalamdb_sql::parse_batch` splits the batch on top-level `;` and parses
+//!    each statement into a `KalamStatement`; INSERT stays a `sqlparser` AST.
+//! 3. `exec::insert` resolves the table in the [`catalog::Catalog`], checks
+//!    the caller may write it, and evaluates the VALUES (literals, `$n`
+//!    parameters and KalamDB defaults directly; anything else via DataFusion),
+//!    coercing each value to its column type (`values`).
+//! 4. `exec::write` takes the scope's write lock (one user of a USER table,
+//!    or a whole SHARED table), rejects primary keys whose newest version is
+//!    not a tombstone, allocates `_seq` numbers and puts one version per row
+//!    into one RocksDB `WriteBatch`; `HotStore::write` returns once it is in
+//!    the WAL, and only then does the client get `Inserted N row(s)`.
+//!
+//! # The life of a SELECT
+//! 1. `exec::query` builds a DataFusion session whose only catalog is a
+//!    [`provider::KalamCatalog`] made for this caller, so every table it can
+//!    resolve is already scoped to what the caller may see.
+//! 2. DataFusion plans the statement; each USER or SHARED table becomes a
+//!    `KalamTableProvider` scan of exactly one scope's key range.
+//! 3. The scan (`provider::hot_scan`) walks that range in a blocking task,
+//!    keeps the newest version of each primary key, drops tombstones, and
+//!    streams Arrow batches of bounded size; DataFusion filters, joins and
+//!    aggregates above it. Filters run after version resolution, so a stale
+//!    version can never match.
+//! 4. The batches go back to the server, which encodes them as JSON.
+
+pub mod catalog;
+pub mod context;
+mod engine;
+pub mod error;
+pub mod exec;
+pub mod ids;
+pub mod provider;
+pub mod schema;
+pub mod system;
+pub mod users;
+pub mod values;
+
+pub use engine::{EngineConfig, KalamDb, StatementError};
+pub use error::{CoreError, Result};
+pub use exec::StatementResult;
+pub use users::{AuthFailure, Caller};
+
+/// Arrow, as the engine uses it (the server encodes results with it).
+pub use datafusion::arrow;

@@ -29,10 +29,8 @@ pub fn arrow_type(t: KalamType) -> DataType {
 }
 
 pub fn field(name: &str, t: KalamType, nullable: bool) -> Field {
-    Field::new(name, arrow_type(t), nullable).with_metadata(HashMap::from([(
-        KALAM_TYPE_KEY.to_string(),
-        t.name(),
-    )]))
+    Field::new(name, arrow_type(t), nullable)
+        .with_metadata(HashMap::from([(KALAM_TYPE_KEY.to_string(), t.name())]))
 }
 
 /// The table's schema: its columns, then `_seq` and `_deleted` when asked for.

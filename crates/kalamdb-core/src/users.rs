@@ -3,7 +3,9 @@
 //! KDF only the first time a (user, password) pair is seen.
 
 use crate::error::{CoreError, Result};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use kalamdb_commons::{Clock, Role, UserId};
 use kalamdb_store::HotStore;
@@ -193,6 +195,22 @@ impl Users {
         h.finalize().into()
     }
 
+    /// The caller, if this exact (user, password) pair was verified before
+    /// and the password has not changed since. Never runs the KDF.
+    pub fn cached(&self, name: &str, password: &str) -> Option<Caller> {
+        let record = self.active(name)?;
+        let verified = self.verified.read();
+        let (hash, fp) = verified.get(name)?;
+        if *hash == record.password_hash && *fp == self.fingerprint(password) {
+            Some(Caller {
+                user_id: record.id.clone(),
+                role: record.role,
+            })
+        } else {
+            None
+        }
+    }
+
     /// Checks a user name and password. `loopback` says whether the client
     /// connected from this machine (root without a password needs it).
     pub fn authenticate(
@@ -220,22 +238,27 @@ impl Users {
                 Err(AuthFailure::InvalidCredentials)
             };
         }
-        let fingerprint = self.fingerprint(password);
-        if let Some((hash, fp)) = self.verified.read().get(name) {
-            if *hash == record.password_hash && *fp == fingerprint {
-                return Ok(caller);
-            }
+        if let Some(cached) = self.cached(name, password) {
+            return Ok(cached);
         }
+        let fingerprint = self.fingerprint(password);
         if password.len() > MAX_PASSWORD_LEN || !verify_hash(password, &record.password_hash) {
             return Err(AuthFailure::InvalidCredentials);
         }
-        self.verified
-            .write()
-            .insert(name.to_string(), (record.password_hash.clone(), fingerprint));
+        self.verified.write().insert(
+            name.to_string(),
+            (record.password_hash.clone(), fingerprint),
+        );
         Ok(caller)
     }
 
-    pub fn create(&self, id: UserId, password: &str, role: Role, email: Option<String>) -> Result<()> {
+    pub fn create(
+        &self,
+        id: UserId,
+        password: &str,
+        role: Role,
+        email: Option<String>,
+    ) -> Result<()> {
         validate_password(password)?;
         if let Some(existing) = self.get(id.as_str()) {
             return Err(CoreError::AlreadyExists(if existing.is_active() {
@@ -256,7 +279,11 @@ impl Users {
         })
     }
 
-    pub fn update(&self, id: &str, change: impl FnOnce(&mut UserRecord) -> Result<()>) -> Result<()> {
+    pub fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut UserRecord) -> Result<()>,
+    ) -> Result<()> {
         let Some(existing) = self.active(id) else {
             return Err(CoreError::UserNotFound(id.to_string()));
         };

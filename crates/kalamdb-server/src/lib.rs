@@ -1,1 +1,12 @@
-// placeholder
+//! The KalamDB server: configuration, logging, the HTTP API and lifecycle.
+//!
+//! Owns everything a client touches on the wire (request decoding, auth
+//! headers, JSON result encoding, status codes) and the order of start-up and
+//! shutdown. It must not know RocksDB keys or Parquet: all data access goes
+//! through `kalamdb_core::KalamDb`.
+
+pub mod config;
+pub mod http;
+pub mod lifecycle;
+
+pub use config::ServerConfig;

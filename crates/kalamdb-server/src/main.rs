@@ -1,1 +1,36 @@
-fn main() {}
+use clap::Parser;
+use kalamdb_server::config::{Cli, ServerConfig};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match ServerConfig::load(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kalamdb-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    kalamdb_server::lifecycle::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // DataFusion plans recursively; deep (but parser-bounded) queries
+        // need more than the default 2 MiB.
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kalamdb-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kalamdb_server::lifecycle::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            eprintln!("kalamdb-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

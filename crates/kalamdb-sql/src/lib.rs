@@ -17,9 +17,12 @@ mod types;
 mod user;
 
 pub use error::ParseError;
-pub use parse::{parse_batch, parse_statement};
-pub use sqlparser;
+pub use parse::{
+    normalize as normalize_ident, parse_batch, parse_expr, parse_statement,
+    table_ref as table_ref_of,
+};
 pub use split::split_statements;
+pub use sqlparser;
 pub use statement::{
     AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, TableRef, UserChange,
 };

@@ -49,7 +49,33 @@ fn words(tokens: &[TokenWithSpan], n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `CURRENT_USER()` is KalamDB's spelling, but `sqlparser` treats
+/// `CURRENT_USER` as a keyword function without parentheses; drop the `()`.
+fn drop_current_user_parens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let is_current_user = matches!(&tokens[i].token,
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("current_user"));
+        out.push(tokens[i].clone());
+        i += 1;
+        if is_current_user {
+            let rest: Vec<usize> = (i..tokens.len())
+                .filter(|&j| !is_blank(&tokens[j].token))
+                .take(2)
+                .collect();
+            if let [open, close] = rest.as_slice() {
+                if tokens[*open].token == Token::LParen && tokens[*close].token == Token::RParen {
+                    i = close + 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError> {
+    let tokens = drop_current_user_parens(tokens);
     let lead = words(&tokens, 3);
     let lead: Vec<&str> = lead.iter().map(String::as_str).collect();
     let dialect = crate::dialect();
@@ -91,13 +117,27 @@ fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     }
 }
 
+/// Parses one SQL expression (e.g. a stored column default).
+pub fn parse_expr(text: &str) -> Result<sqlparser::ast::Expr, ParseError> {
+    let dialect = crate::dialect();
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(crate::RECURSION_LIMIT)
+        .try_with_sql(text)?;
+    let expr = parser.parse_expr()?;
+    expect_end(&mut parser)?;
+    Ok(expr)
+}
+
 /// Fails unless only whitespace is left.
 pub fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParseError> {
     let next = parser.peek_token();
     if next.token == Token::EOF {
         Ok(())
     } else {
-        err(format!("unexpected '{}' at {}", next.token, next.span.start))
+        err(format!(
+            "unexpected '{}' at {}",
+            next.token, next.span.start
+        ))
     }
 }
 

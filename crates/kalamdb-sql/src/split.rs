@@ -23,7 +23,10 @@ pub fn split_statements(sql: &str) -> Result<Vec<Vec<TokenWithSpan>>, ParseError
 }
 
 fn push_if_meaningful(out: &mut Vec<Vec<TokenWithSpan>>, tokens: Vec<TokenWithSpan>) {
-    if tokens.iter().any(|t| !matches!(t.token, Token::Whitespace(_))) {
+    if tokens
+        .iter()
+        .any(|t| !matches!(t.token, Token::Whitespace(_)))
+    {
         out.push(tokens);
     }
 }

@@ -128,15 +128,17 @@ fn parse_with_options(
                 options.interval = policy.interval_secs;
             }
             "FLUSH_ROWS" | "ROW_LIMIT" => options.rows = Some(parse_u64(&key, &value)?),
-            "FLUSH_INTERVAL" | "TIME_INTERVAL" => {
-                options.interval = Some(parse_u64(&key, &value)?)
-            }
+            "FLUSH_INTERVAL" | "TIME_INTERVAL" => options.interval = Some(parse_u64(&key, &value)?),
             "TTL_SECONDS" => options.ttl_seconds = Some(parse_u64(&key, &value)?),
             "ACCESS_LEVEL" => {
                 options.access_level = Some(match value.to_ascii_uppercase().as_str() {
                     "PUBLIC" => AccessLevel::Public,
                     "PRIVATE" => AccessLevel::Private,
-                    _ => return err(format!("ACCESS_LEVEL must be PUBLIC or PRIVATE, got '{value}'")),
+                    _ => {
+                        return err(format!(
+                            "ACCESS_LEVEL must be PUBLIC or PRIVATE, got '{value}'"
+                        ))
+                    }
                 })
             }
             _ => return err(format!("unknown table option '{key}'")),
@@ -198,7 +200,9 @@ fn columns(
         let name = normalize(&def.name);
         kalamdb_commons::validate_identifier("column", &name).map_err(ParseError)?;
         if name.starts_with('_') && matches!(name.as_str(), "_seq" | "_deleted" | "_user_id") {
-            return err(format!("column name '{name}' is reserved for system columns"));
+            return err(format!(
+                "column name '{name}' is reserved for system columns"
+            ));
         }
         if columns.iter().any(|c| c.name == name) {
             return err(format!("column '{name}' is declared twice"));
@@ -217,7 +221,9 @@ fn columns(
                 ColumnOption::Default(expr) => spec.default = Some(default_of(expr)),
                 ColumnOption::PrimaryKey(_) => primary_keys.push(name.clone()),
                 ColumnOption::DialectSpecific(tokens)
-                    if tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
+                    if tokens
+                        .iter()
+                        .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
                 {
                     spec.default = Some(ColumnDefault::SnowflakeId)
                 }
@@ -242,7 +248,9 @@ fn columns(
     let primary_key = match primary_keys.as_slice() {
         [one] => one.clone(),
         [] => return err("a table needs a PRIMARY KEY column"),
-        _ => return err("composite primary keys are not supported; declare one PRIMARY KEY column"),
+        _ => {
+            return err("composite primary keys are not supported; declare one PRIMARY KEY column")
+        }
     };
     let Some(pk_column) = columns.iter_mut().find(|c| c.name == primary_key) else {
         return err(format!("PRIMARY KEY names unknown column '{primary_key}'"));

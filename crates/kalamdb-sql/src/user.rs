@@ -9,8 +9,11 @@ use sqlparser::parser::Parser;
 
 fn parse_role(parser: &mut Parser<'_>) -> Result<Role, ParseError> {
     let text = parse_string_or_ident(parser)?;
-    Role::parse(&text)
-        .ok_or_else(|| ParseError(format!("unknown role '{text}': expected user, service, dba or system")))
+    Role::parse(&text).ok_or_else(|| {
+        ParseError(format!(
+            "unknown role '{text}': expected user, service, dba or system"
+        ))
+    })
 }
 
 pub fn parse_create(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {

@@ -5,7 +5,10 @@ use crate::keys::{prefix_end, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
 use crate::{RowVersion, StoreError};
 use kalamdb_commons::Value;
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteOptions, DB,
+};
 use std::path::Path;
 
 const CF_META: &str = "meta";
@@ -34,7 +37,9 @@ pub struct HotStore {
 
 impl std::fmt::Debug for HotStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HotStore").field("path", &self.db.path()).finish()
+        f.debug_struct("HotStore")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -59,14 +64,15 @@ impl HotStore {
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(options.sync_writes);
-        let persisted_limit = match db.get_cf(db.cf_handle(CF_META).expect("meta cf"), SEQ_LIMIT_KEY)? {
-            Some(raw) => u64::from_be_bytes(
-                raw.as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("sequence limit".into()))?,
-            ),
-            None => 0,
-        };
+        let persisted_limit =
+            match db.get_cf(db.cf_handle(CF_META).expect("meta cf"), SEQ_LIMIT_KEY)? {
+                Some(raw) => u64::from_be_bytes(
+                    raw.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("sequence limit".into()))?,
+                ),
+                None => 0,
+            };
         Ok(Self {
             db,
             write_opts,
@@ -154,7 +160,11 @@ impl HotStore {
 
     /// Visits the newest version of every primary key under `prefix` (a scope
     /// or a whole table), in key order, from one consistent view.
-    pub fn scan_latest(&self, prefix: &[u8], visit: &mut VersionVisitor<'_>) -> Result<(), StoreError> {
+    pub fn scan_latest(
+        &self,
+        prefix: &[u8],
+        visit: &mut VersionVisitor<'_>,
+    ) -> Result<(), StoreError> {
         let mut opts = ReadOptions::default();
         if let Some(end) = prefix_end(prefix) {
             opts.set_iterate_upper_bound(end);

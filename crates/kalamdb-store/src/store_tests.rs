@@ -24,18 +24,28 @@ fn newest_version_wins_and_scopes_are_isolated() {
     let mut batch = store.batch();
     for (scope, pk, marker) in [(&alice, 1, 10), (&alice, 2, 20), (&bob, 1, 99)] {
         let seq = store.next_seqs(1).unwrap();
-        batch.put_version(scope, &Value::I64(pk), seq, &row(marker, false)).unwrap();
+        batch
+            .put_version(scope, &Value::I64(pk), seq, &row(marker, false))
+            .unwrap();
     }
     store.write(batch).unwrap();
     let mut batch = store.batch();
     let seq = store.next_seqs(1).unwrap();
-    batch.put_version(&alice, &Value::I64(1), seq, &row(11, false)).unwrap();
+    batch
+        .put_version(&alice, &Value::I64(1), seq, &row(11, false))
+        .unwrap();
     store.write(batch).unwrap();
 
-    let (latest_seq, latest) = store.latest_version(&alice, &Value::I64(1)).unwrap().unwrap();
+    let (latest_seq, latest) = store
+        .latest_version(&alice, &Value::I64(1))
+        .unwrap()
+        .unwrap();
     assert_eq!(latest_seq, seq);
     assert_eq!(latest.values, vec![Value::I64(11)]);
-    assert!(store.latest_version(&alice, &Value::I64(3)).unwrap().is_none());
+    assert!(store
+        .latest_version(&alice, &Value::I64(3))
+        .unwrap()
+        .is_none());
 
     let mut seen = Vec::new();
     store
@@ -56,13 +66,18 @@ fn state_and_sequence_survive_reopen() {
         let store = open(dir.path());
         let mut batch = store.batch();
         last = store.next_seqs(5).unwrap() + 4;
-        batch.put_version(&scope, &Value::Text("k".into()), last, &row(1, true)).unwrap();
+        batch
+            .put_version(&scope, &Value::Text("k".into()), last, &row(1, true))
+            .unwrap();
         batch.put_meta(b"cat/x", b"{}");
         store.write(batch).unwrap();
     }
     let store = open(dir.path());
     assert!(store.next_seqs(1).unwrap() > last);
-    let (_, tomb) = store.latest_version(&scope, &Value::Text("k".into())).unwrap().unwrap();
+    let (_, tomb) = store
+        .latest_version(&scope, &Value::Text("k".into()))
+        .unwrap()
+        .unwrap();
     assert!(tomb.deleted);
     assert_eq!(store.meta_scan(b"cat/").unwrap().len(), 1);
 }
@@ -74,7 +89,14 @@ fn prefix_delete_removes_one_table_only() {
     let mut batch = store.batch();
     for table in [1u64, 2] {
         let scope = ScopeKey::new(table, Some("u"));
-        batch.put_version(&scope, &Value::I64(1), store.next_seqs(1).unwrap(), &row(1, false)).unwrap();
+        batch
+            .put_version(
+                &scope,
+                &Value::I64(1),
+                store.next_seqs(1).unwrap(),
+                &row(1, false),
+            )
+            .unwrap();
     }
     store.write(batch).unwrap();
     let mut batch = store.batch();

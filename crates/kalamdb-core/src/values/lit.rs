@@ -38,9 +38,15 @@ pub fn param_to_scalar(index: usize, value: &serde_json::Value) -> Result<Scalar
         Lit::Str(s) => ScalarValue::Utf8(Some(s)),
         Lit::Number(n) => match n.parse::<i64>() {
             Ok(i) => ScalarValue::Int64(Some(i)),
-            Err(_) => n.parse::<f64>().map(|f| ScalarValue::Float64(Some(f))).map_err(|_| {
-                CoreError::InvalidParameter(format!("parameter ${}: invalid number {n}", index + 1))
-            })?,
+            Err(_) => n
+                .parse::<f64>()
+                .map(|f| ScalarValue::Float64(Some(f)))
+                .map_err(|_| {
+                    CoreError::InvalidParameter(format!(
+                        "parameter ${}: invalid number {n}",
+                        index + 1
+                    ))
+                })?,
         },
     })
 }

@@ -19,24 +19,39 @@ fn create_user_table_with_options_in_with_clause() {
     assert_eq!(t.table.namespace.as_deref(), Some("app"));
     assert_eq!(t.table.table, "messages");
     assert_eq!(t.primary_key, "id");
-    assert_eq!(t.flush_policy, Some(FlushPolicy::new(Some(100), Some(60)).unwrap()));
+    assert_eq!(
+        t.flush_policy,
+        Some(FlushPolicy::new(Some(100), Some(60)).unwrap())
+    );
     assert_eq!(t.storage_id.as_deref(), Some("local"));
     assert_eq!(t.columns[0].default, Some(ColumnDefault::SnowflakeId));
     assert!(!t.columns[0].nullable && !t.columns[1].nullable && t.columns[2].nullable);
     assert_eq!(t.columns[2].default, Some(ColumnDefault::Now));
-    assert_eq!(t.columns[3].data_type, KalamType::Decimal { precision: 10, scale: 2 });
+    assert_eq!(
+        t.columns[3].data_type,
+        KalamType::Decimal {
+            precision: 10,
+            scale: 2
+        }
+    );
 }
 
 #[test]
 fn create_table_with_trailing_clauses() {
     let t = create("CREATE USER TABLE ns.t (id INT, PRIMARY KEY (id)) FLUSH ROWS 50 FLUSH INTERVAL 30s STORAGE s3_main");
     assert_eq!(t.table_type, TableType::User);
-    assert_eq!(t.flush_policy, Some(FlushPolicy::new(Some(50), Some(30)).unwrap()));
+    assert_eq!(
+        t.flush_policy,
+        Some(FlushPolicy::new(Some(50), Some(30)).unwrap())
+    );
     assert_eq!(t.storage_id.as_deref(), Some("s3_main"));
 
     let t = create("CREATE SHARED TABLE t (k TEXT PRIMARY KEY) FLUSH POLICY COMBINED ROW_LIMIT 7 TIME_INTERVAL 9");
     assert_eq!(t.table_type, TableType::Shared);
-    assert_eq!(t.flush_policy, Some(FlushPolicy::new(Some(7), Some(9)).unwrap()));
+    assert_eq!(
+        t.flush_policy,
+        Some(FlushPolicy::new(Some(7), Some(9)).unwrap())
+    );
 
     let t = create("CREATE TABLE t (id BIGSERIAL PRIMARY KEY)");
     assert_eq!(t.table_type, TableType::Shared);
@@ -68,11 +83,18 @@ fn create_table_errors() {
 fn namespace_and_user_statements() {
     assert_eq!(
         parse_statement("create namespace if not exists App").unwrap(),
-        KalamStatement::CreateNamespace { name: "app".into(), if_not_exists: true }
+        KalamStatement::CreateNamespace {
+            name: "app".into(),
+            if_not_exists: true
+        }
     );
     assert_eq!(
         parse_statement("DROP NAMESPACE x CASCADE").unwrap(),
-        KalamStatement::DropNamespace { name: "x".into(), if_exists: false, cascade: true }
+        KalamStatement::DropNamespace {
+            name: "x".into(),
+            if_exists: false,
+            cascade: true
+        }
     );
     assert_eq!(
         parse_statement("CREATE USER 'alice' WITH PASSWORD 'p;w' ROLE dba EMAIL 'a@x.io'").unwrap(),
@@ -85,11 +107,17 @@ fn namespace_and_user_statements() {
     );
     assert_eq!(
         parse_statement("ALTER USER 'bob' SET ROLE service").unwrap(),
-        KalamStatement::AlterUser { name: "bob".into(), change: UserChange::Role(Role::Service) }
+        KalamStatement::AlterUser {
+            name: "bob".into(),
+            change: UserChange::Role(Role::Service)
+        }
     );
     assert_eq!(
         parse_statement("DROP USER IF EXISTS 'bob'").unwrap(),
-        KalamStatement::DropUser { name: "bob".into(), if_exists: true }
+        KalamStatement::DropUser {
+            name: "bob".into(),
+            if_exists: true
+        }
     );
     assert!(parse_statement("CREATE USER 'x'").is_err());
     assert!(parse_statement("CREATE USER 'x' WITH PASSWORD 'p' ROLE king").is_err());
@@ -99,19 +127,27 @@ fn namespace_and_user_statements() {
 fn show_and_describe() {
     assert_eq!(
         parse_statement("SHOW TABLES IN app").unwrap(),
-        KalamStatement::ShowTables { namespace: Some("app".into()) }
+        KalamStatement::ShowTables {
+            namespace: Some("app".into())
+        }
     );
     assert_eq!(
         parse_statement("DESC TABLE app.t").unwrap(),
         KalamStatement::DescribeTable {
-            table: TableRef { namespace: Some("app".into()), table: "t".into() }
+            table: TableRef {
+                namespace: Some("app".into()),
+                table: "t".into()
+            }
         }
     );
 }
 
 #[test]
 fn batches_and_standard_statements() {
-    let batch = parse_batch("INSERT INTO t VALUES (1, 'a;b'); SELECT * FROM t; UPDATE t SET a = 1; DELETE FROM t").unwrap();
+    let batch = parse_batch(
+        "INSERT INTO t VALUES (1, 'a;b'); SELECT * FROM t; UPDATE t SET a = 1; DELETE FROM t",
+    )
+    .unwrap();
     let kinds: Vec<_> = batch.iter().map(KalamStatement::kind).collect();
     assert_eq!(kinds, ["INSERT", "SELECT", "UPDATE", "DELETE"]);
     let err = parse_batch("SELECT 1; SELEC 2").unwrap_err();

@@ -1,0 +1,286 @@
+//! Namespaces, tables and users.
+
+use super::{Session, StatementResult};
+use crate::catalog::{
+    is_public, ColumnDef, NamespaceDef, TableDef, DEFAULT_NAMESPACE, LOCAL_STORAGE,
+};
+use crate::error::{CoreError, Result};
+use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
+use crate::users::{hash_password, validate_password, ROOT_USER};
+use kalamdb_commons::{NamespaceId, Role, TableName, TableType, UserId};
+use kalamdb_sql::{CreateTable, TableRef, UserChange};
+use tracing::info;
+
+fn reserved(ns: &str) -> bool {
+    ns == SYSTEM_SCHEMA || ns == INFORMATION_SCHEMA
+}
+
+pub fn create_namespace(
+    s: &Session<'_>,
+    name: &str,
+    if_not_exists: bool,
+) -> Result<StatementResult> {
+    s.require_ddl("CREATE NAMESPACE")?;
+    let id = NamespaceId::new(name).map_err(CoreError::Execution)?;
+    if reserved(name) {
+        return Err(CoreError::exec(format!(
+            "namespace name '{name}' is reserved"
+        )));
+    }
+    let created = s.ctx.catalog.create_namespace(NamespaceDef {
+        name: id,
+        created_at: s.ctx.clock.now_micros(),
+    })?;
+    if !created && !if_not_exists {
+        return Err(CoreError::AlreadyExists(format!(
+            "namespace '{name}' already exists"
+        )));
+    }
+    if created {
+        info!(namespace = name, user = %s.caller.user_id, "namespace created");
+    }
+    Ok(StatementResult::message(
+        &s.caller,
+        if created {
+            format!("Namespace '{name}' created")
+        } else {
+            format!("Namespace '{name}' already exists")
+        },
+    ))
+}
+
+pub fn drop_namespace(
+    s: &Session<'_>,
+    name: &str,
+    if_exists: bool,
+    cascade: bool,
+) -> Result<StatementResult> {
+    s.require_ddl("DROP NAMESPACE")?;
+    if name == DEFAULT_NAMESPACE || reserved(name) {
+        return Err(CoreError::exec(format!(
+            "namespace '{name}' cannot be dropped"
+        )));
+    }
+    if s.ctx.catalog.namespace(name).is_none() {
+        if if_exists {
+            return Ok(StatementResult::message(
+                &s.caller,
+                format!("Namespace '{name}' does not exist"),
+            ));
+        }
+        return Err(CoreError::NamespaceNotFound(name.to_string()));
+    }
+    let tables = s.ctx.catalog.tables_in(name);
+    if !tables.is_empty() && !cascade {
+        return Err(CoreError::exec(format!(
+            "namespace '{name}' has {} table(s); drop them first or use CASCADE",
+            tables.len()
+        )));
+    }
+    let dropped = s.ctx.catalog.drop_namespace(name)?;
+    info!(
+        namespace = name,
+        tables = dropped.len(),
+        "namespace dropped"
+    );
+    Ok(StatementResult::message(
+        &s.caller,
+        format!("Namespace '{name}' dropped"),
+    ))
+}
+
+pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementResult> {
+    s.require_ddl("CREATE TABLE")?;
+    let ns = s.namespace_of(&create.table);
+    if reserved(&ns) {
+        return Err(CoreError::PermissionDenied(format!(
+            "cannot create tables in '{ns}'"
+        )));
+    }
+    let namespace = NamespaceId::new(&ns).map_err(CoreError::Execution)?;
+    let name = TableName::new(&create.table.table).map_err(CoreError::Execution)?;
+    if create.table_type == TableType::Stream {
+        return Err(CoreError::exec(
+            "STREAM tables are not supported yet; use a USER or SHARED table",
+        ));
+    }
+    if create.ttl_seconds.is_some() {
+        return Err(CoreError::exec("TTL_SECONDS applies to STREAM tables only"));
+    }
+    if create.access_level.is_some() && create.table_type != TableType::Shared {
+        return Err(CoreError::exec(
+            "ACCESS_LEVEL applies to SHARED tables only",
+        ));
+    }
+    let storage_id = create
+        .storage_id
+        .unwrap_or_else(|| LOCAL_STORAGE.to_string());
+    if storage_id != LOCAL_STORAGE {
+        return Err(CoreError::exec(format!("storage '{storage_id}' not found")));
+    }
+    let now = s.ctx.clock.now_micros();
+    let def = TableDef {
+        uid: 0,
+        namespace,
+        name,
+        table_type: create.table_type,
+        columns: create
+            .columns
+            .into_iter()
+            .map(|c| ColumnDef {
+                name: c.name,
+                data_type: c.data_type,
+                nullable: c.nullable,
+                default: c.default.map(Into::into),
+            })
+            .collect(),
+        primary_key: create.primary_key,
+        flush_policy: create.flush_policy,
+        storage_id,
+        ttl_seconds: None,
+        public: is_public(create.access_level),
+        schema_version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let qualified = def.qualified_name();
+    let (created, _) = s.ctx.catalog.create_table(def)?;
+    if !created && !create.if_not_exists {
+        return Err(CoreError::AlreadyExists(format!(
+            "table '{qualified}' already exists"
+        )));
+    }
+    if created {
+        info!(table = %qualified, table_type = %create.table_type, "table created");
+    }
+    Ok(StatementResult::message(
+        &s.caller,
+        if created {
+            format!("Table '{qualified}' created")
+        } else {
+            format!("Table '{qualified}' already exists")
+        },
+    ))
+}
+
+pub fn drop_table(s: &Session<'_>, table: &TableRef, if_exists: bool) -> Result<StatementResult> {
+    s.require_ddl("DROP TABLE")?;
+    let ns = s.namespace_of(table);
+    let qualified = format!("{ns}.{}", table.table);
+    match s.ctx.catalog.drop_table(&ns, &table.table)? {
+        Some(_) => {
+            info!(table = %qualified, "table dropped");
+            Ok(StatementResult::message(
+                &s.caller,
+                format!("Table '{qualified}' dropped"),
+            ))
+        }
+        None if if_exists => Ok(StatementResult::message(
+            &s.caller,
+            format!("Table '{qualified}' does not exist"),
+        )),
+        None => Err(CoreError::TableNotFound(qualified)),
+    }
+}
+
+pub fn create_user(
+    s: &Session<'_>,
+    name: &str,
+    password: &str,
+    role: Role,
+    email: Option<String>,
+) -> Result<StatementResult> {
+    s.require_ddl("CREATE USER")?;
+    if role > s.caller.role {
+        return Err(CoreError::PermissionDenied(format!(
+            "cannot create a user with role {role} above your own"
+        )));
+    }
+    let id = UserId::new(name).map_err(CoreError::Execution)?;
+    s.ctx.users.create(id, password, role, email)?;
+    info!(user = name, %role, "user created");
+    Ok(StatementResult::message(
+        &s.caller,
+        format!("User '{name}' created"),
+    ))
+}
+
+pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<StatementResult> {
+    let is_self = s.caller.user_id.as_str() == name;
+    let target = s
+        .ctx
+        .users
+        .active(name)
+        .ok_or_else(|| CoreError::UserNotFound(name.to_string()))?;
+    let changes_role = matches!(change, UserChange::Role(_));
+    if !is_self || changes_role {
+        s.require_ddl("ALTER USER")?;
+        if target.role > s.caller.role {
+            return Err(CoreError::PermissionDenied(format!(
+                "cannot alter user '{name}' whose role is above your own"
+            )));
+        }
+    }
+    if let UserChange::Role(role) = change {
+        if role > s.caller.role {
+            return Err(CoreError::PermissionDenied(format!(
+                "cannot grant role {role} above your own"
+            )));
+        }
+        if name == ROOT_USER {
+            return Err(CoreError::PermissionDenied(
+                "root's role cannot change".into(),
+            ));
+        }
+    }
+    let password_hash = match &change {
+        UserChange::Password(p) => {
+            validate_password(p)?;
+            Some(hash_password(p)?)
+        }
+        _ => None,
+    };
+    s.ctx.users.update(name, |record| {
+        match change {
+            UserChange::Password(_) => record.password_hash = password_hash.unwrap_or_default(),
+            UserChange::Role(role) => record.role = role,
+            UserChange::Email(email) => record.email = Some(email),
+        }
+        Ok(())
+    })?;
+    info!(user = name, "user altered");
+    Ok(StatementResult::message(
+        &s.caller,
+        format!("User '{name}' updated"),
+    ))
+}
+
+pub fn drop_user(s: &Session<'_>, name: &str, if_exists: bool) -> Result<StatementResult> {
+    s.require_ddl("DROP USER")?;
+    if name == ROOT_USER || name == s.caller.user_id.as_str() {
+        return Err(CoreError::PermissionDenied(format!(
+            "user '{name}' cannot be dropped"
+        )));
+    }
+    if let Some(target) = s.ctx.users.active(name) {
+        if target.role > s.caller.role {
+            return Err(CoreError::PermissionDenied(format!(
+                "cannot drop user '{name}' whose role is above your own"
+            )));
+        }
+    }
+    if s.ctx.users.drop_user(name)? {
+        info!(user = name, "user dropped");
+        Ok(StatementResult::message(
+            &s.caller,
+            format!("User '{name}' dropped"),
+        ))
+    } else if if_exists {
+        Ok(StatementResult::message(
+            &s.caller,
+            format!("User '{name}' does not exist"),
+        ))
+    } else {
+        Err(CoreError::UserNotFound(name.to_string()))
+    }
+}

@@ -1,0 +1,301 @@
+//! INSERT. Plain `VALUES` lists of literals, parameters and the KalamDB
+//! default functions are evaluated here directly (the common, latency
+//! sensitive case); other expressions and `INSERT ... SELECT` go through
+//! DataFusion.
+
+use super::write::write_new_rows;
+use super::{Session, StatementResult};
+use crate::catalog::{DefaultSpec, TableDef};
+use crate::error::{CoreError, Result};
+use crate::values::{cast_to_column, coerce_lit, coerce_scalar, param_to_lit, value_at, Lit};
+use datafusion::scalar::ScalarValue;
+use kalamdb_commons::{KalamType, Value};
+use kalamdb_sql::sqlparser::ast::{
+    Expr, Insert, ObjectName, SetExpr, Statement, TableObject, UnaryOperator, Value as SqlValue,
+};
+use kalamdb_sql::KalamStatement;
+
+pub async fn insert(s: &Session<'_>, insert: &Insert) -> Result<StatementResult> {
+    if insert.on.is_some() || insert.returning.is_some() || insert.or.is_some() {
+        return Err(CoreError::exec(
+            "INSERT ... ON CONFLICT/RETURNING/OR is not supported",
+        ));
+    }
+    let TableObject::TableName(name) = &insert.table else {
+        return Err(CoreError::exec(
+            "INSERT into a table function is not supported",
+        ));
+    };
+    let def = s.resolve_object_name(name)?;
+    s.check_write(&def)?;
+    let targets = target_columns(&def, &insert.columns)?;
+    let Some(source) = &insert.source else {
+        return Err(CoreError::exec("INSERT needs VALUES or a SELECT"));
+    };
+    let rows = match source.body.as_ref() {
+        SetExpr::Values(values) if source.order_by.is_none() && source.limit_clause.is_none() => {
+            let mut rows = Vec::with_capacity(values.rows.len());
+            for row in &values.rows {
+                rows.push(eval_row(s, &def, &targets, &row.content).await?);
+            }
+            rows
+        }
+        _ => select_rows(s, &def, &targets, Statement::Query(source.clone())).await?,
+    };
+    let count = rows.len();
+    write_new_rows(s, &def, rows).await?;
+    Ok(StatementResult::affected(&s.caller, count, "Inserted"))
+}
+
+fn column_name(name: &ObjectName) -> Result<String> {
+    let last = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(|| CoreError::exec(format!("invalid column name {name}")))?;
+    Ok(kalamdb_sql::normalize_ident(last))
+}
+
+/// Indices of the columns an INSERT gives values for, in its order.
+fn target_columns(def: &TableDef, columns: &[ObjectName]) -> Result<Vec<usize>> {
+    if columns.is_empty() {
+        return Ok((0..def.columns.len()).collect());
+    }
+    let mut targets = Vec::with_capacity(columns.len());
+    for column in columns {
+        let name = column_name(column)?;
+        let index = def.column_index(&name).ok_or_else(|| {
+            CoreError::exec(format!(
+                "column '{name}' does not exist in table '{}'",
+                def.qualified_name()
+            ))
+        })?;
+        if targets.contains(&index) {
+            return Err(CoreError::exec(format!("column '{name}' is given twice")));
+        }
+        targets.push(index);
+    }
+    Ok(targets)
+}
+
+async fn eval_row(
+    s: &Session<'_>,
+    def: &TableDef,
+    targets: &[usize],
+    exprs: &[Expr],
+) -> Result<Vec<Value>> {
+    if exprs.len() != targets.len() {
+        return Err(CoreError::exec(format!(
+            "INSERT has {} target column(s) but {} value(s)",
+            targets.len(),
+            exprs.len()
+        )));
+    }
+    let mut row: Vec<Option<Value>> = vec![None; def.columns.len()];
+    for (&index, expr) in targets.iter().zip(exprs) {
+        let column = &def.columns[index];
+        row[index] = Some(eval_expr(s, expr, column.data_type, &column.name).await?);
+    }
+    complete_row(s, def, row).await
+}
+
+/// Fills defaults and checks NOT NULL.
+pub(super) async fn complete_row(
+    s: &Session<'_>,
+    def: &TableDef,
+    row: Vec<Option<Value>>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(row.len());
+    for (column, value) in def.columns.iter().zip(row) {
+        let value = match (value, &column.default) {
+            (Some(v), _) => v,
+            (None, Some(default)) => {
+                default_value(s, default, column.data_type, &column.name).await?
+            }
+            (None, None) => Value::Null,
+        };
+        if value.is_null() && !column.nullable {
+            return Err(CoreError::exec(format!(
+                "NULL value in column '{}' violates its NOT NULL constraint",
+                column.name
+            )));
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// The value of a KalamDB built-in function, if `name` is one.
+fn builtin(s: &Session<'_>, name: &str, t: KalamType, column: &str) -> Option<Result<Value>> {
+    let lit = match name {
+        "snowflake_id" => Lit::Number(s.ctx.snowflake.next_id().to_string()),
+        "uuid_v7" => Lit::Str(uuid::Uuid::now_v7().hyphenated().to_string()),
+        "current_user" => Lit::Str(s.caller.user_id.to_string()),
+        "now" | "current_timestamp" => {
+            let micros = s.ctx.clock.now_micros();
+            return Some(match t {
+                KalamType::Timestamp => Ok(Value::Timestamp(micros)),
+                KalamType::BigInt => Ok(Value::I64(micros)),
+                KalamType::Date => Ok(Value::Date(micros.div_euclid(86_400_000_000) as i32)),
+                _ => Err(CoreError::exec(format!(
+                    "NOW() cannot be stored in column '{column}' of type {}",
+                    t.name()
+                ))),
+            });
+        }
+        _ => return None,
+    };
+    Some(coerce_lit(&lit, t, column))
+}
+
+fn param(s: &Session<'_>, placeholder: &str) -> Result<Lit> {
+    let index: usize = placeholder
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            CoreError::InvalidParameter(format!("unsupported placeholder {placeholder}"))
+        })?;
+    let value = s.params.get(index - 1).ok_or_else(|| {
+        CoreError::InvalidParameter(format!(
+            "placeholder {placeholder} has no value ({} parameter(s) given)",
+            s.params.len()
+        ))
+    })?;
+    param_to_lit(index - 1, value)
+}
+
+/// A literal or parameter written directly, or None if `expr` needs evaluating.
+fn literal(s: &Session<'_>, expr: &Expr) -> Option<Result<Lit>> {
+    match expr {
+        Expr::Value(v) => Some(match &v.value {
+            SqlValue::Number(n, _) => Ok(Lit::Number(n.to_string())),
+            SqlValue::SingleQuotedString(t)
+            | SqlValue::EscapedStringLiteral(t)
+            | SqlValue::DoubleQuotedString(t) => Ok(Lit::Str(t.clone())),
+            SqlValue::Boolean(b) => Ok(Lit::Bool(*b)),
+            SqlValue::Null => Ok(Lit::Null),
+            SqlValue::Placeholder(p) => param(s, p),
+            _ => return None,
+        }),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match literal(s, expr)? {
+            Ok(Lit::Number(n)) if !n.starts_with('-') => Some(Ok(Lit::Number(format!("-{n}")))),
+            _ => None,
+        },
+        Expr::Nested(inner) => literal(s, inner),
+        _ => None,
+    }
+}
+
+async fn eval_expr(s: &Session<'_>, expr: &Expr, t: KalamType, column: &str) -> Result<Value> {
+    if let Some(lit) = literal(s, expr) {
+        return coerce_lit(&lit?, t, column);
+    }
+    if let Expr::Function(f) = expr {
+        if f.args
+            .to_string()
+            .trim_matches(|c| c == '(' || c == ')')
+            .is_empty()
+        {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if let Some(value) = builtin(s, &name, t, column) {
+                return value;
+            }
+        }
+    }
+    if let Expr::Identifier(ident) = expr {
+        if ident.quote_style.is_none() {
+            let name = ident.value.to_ascii_lowercase();
+            if let Some(value) = builtin(s, &name, t, column) {
+                return value;
+            }
+        }
+    }
+    let scalar = eval_with_datafusion(s, expr).await?;
+    coerce_scalar(&scalar, t, column)
+}
+
+/// Evaluates a constant expression with `SELECT <expr>`.
+async fn eval_with_datafusion(s: &Session<'_>, expr: &Expr) -> Result<ScalarValue> {
+    let KalamStatement::Standard(statement) =
+        kalamdb_sql::parse_statement(&format!("SELECT {expr}"))?
+    else {
+        return Err(CoreError::Internal("expected a query".into()));
+    };
+    let batches = s.collect(*statement).await?.collect().await?;
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| CoreError::exec(format!("expression {expr} produced no value")))?;
+    Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
+}
+
+async fn default_value(
+    s: &Session<'_>,
+    default: &DefaultSpec,
+    t: KalamType,
+    column: &str,
+) -> Result<Value> {
+    let name = match default {
+        DefaultSpec::SnowflakeId => "snowflake_id",
+        DefaultSpec::Now => "now",
+        DefaultSpec::UuidV7 => "uuid_v7",
+        DefaultSpec::CurrentUser => "current_user",
+        DefaultSpec::Expr(text) => {
+            let expr = kalamdb_sql::parse_expr(text)?;
+            let session = Session {
+                params: &[],
+                caller: s.caller.clone(),
+                default_namespace: s.default_namespace.clone(),
+                ..*s
+            };
+            return Box::pin(eval_expr(&session, &expr, t, column)).await;
+        }
+    };
+    builtin(s, name, t, column).expect("built-in default")
+}
+
+/// Runs a query and maps its columns, by position, onto the target columns.
+async fn select_rows(
+    s: &Session<'_>,
+    def: &TableDef,
+    targets: &[usize],
+    query: Statement,
+) -> Result<Vec<Vec<Value>>> {
+    let batches = s.collect(query).await?.collect().await?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        if batch.num_columns() != targets.len() {
+            return Err(CoreError::exec(format!(
+                "INSERT has {} target column(s) but the query returns {}",
+                targets.len(),
+                batch.num_columns()
+            )));
+        }
+        let mut columns = Vec::with_capacity(targets.len());
+        for (array, &index) in batch.columns().iter().zip(targets) {
+            let column = &def.columns[index];
+            columns.push(
+                cast_to_column(array, column.data_type)
+                    .map_err(|e| CoreError::exec(format!("column '{}': {e}", column.name)))?,
+            );
+        }
+        for r in 0..batch.num_rows() {
+            let mut row: Vec<Option<Value>> = vec![None; def.columns.len()];
+            for (array, &index) in columns.iter().zip(targets) {
+                let column = &def.columns[index];
+                let value = value_at(array, r, column.data_type)?;
+                row[index] = Some(crate::values::validate_value(
+                    value,
+                    column.data_type,
+                    &column.name,
+                )?);
+            }
+            rows.push(complete_row(s, def, row).await?);
+        }
+    }
+    Ok(rows)
+}

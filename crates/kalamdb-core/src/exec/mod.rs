@@ -1,0 +1,109 @@
+//! Running parsed statements for one caller.
+
+mod ddl;
+mod insert;
+mod modify;
+mod query;
+mod resolve;
+mod show;
+mod write;
+
+use crate::context::CoreContext;
+use crate::error::{CoreError, Result};
+use crate::users::Caller;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SessionState;
+use kalamdb_sql::KalamStatement;
+use std::sync::Arc;
+
+pub use query::base_session_state;
+
+/// The outcome of one statement.
+#[derive(Debug, Clone)]
+pub struct StatementResult {
+    /// Present for statements that return rows.
+    pub schema: Option<SchemaRef>,
+    pub batches: Vec<RecordBatch>,
+    /// Rows returned, or rows affected by DML.
+    pub row_count: usize,
+    pub message: Option<String>,
+    /// Whose data the statement touched.
+    pub as_user: String,
+}
+
+impl StatementResult {
+    fn message(caller: &Caller, message: String) -> Self {
+        Self {
+            schema: None,
+            batches: Vec::new(),
+            row_count: 0,
+            message: Some(message),
+            as_user: caller.user_id.to_string(),
+        }
+    }
+
+    fn affected(caller: &Caller, rows: usize, verb: &str) -> Self {
+        Self {
+            row_count: rows,
+            ..Self::message(caller, format!("{verb} {rows} row(s)"))
+        }
+    }
+}
+
+/// Everything one statement runs with.
+pub struct Session<'a> {
+    pub ctx: &'a Arc<CoreContext>,
+    pub base_state: &'a SessionState,
+    pub caller: Caller,
+    pub default_namespace: String,
+    pub params: &'a [serde_json::Value],
+}
+
+impl Session<'_> {
+    pub async fn run(&self, statement: KalamStatement) -> Result<StatementResult> {
+        match statement {
+            KalamStatement::CreateNamespace {
+                name,
+                if_not_exists,
+            } => ddl::create_namespace(self, &name, if_not_exists),
+            KalamStatement::DropNamespace {
+                name,
+                if_exists,
+                cascade,
+            } => ddl::drop_namespace(self, &name, if_exists, cascade),
+            KalamStatement::CreateTable(create) => ddl::create_table(self, *create),
+            KalamStatement::DropTable { table, if_exists } => {
+                ddl::drop_table(self, &table, if_exists)
+            }
+            KalamStatement::CreateUser {
+                name,
+                password,
+                role,
+                email,
+            } => ddl::create_user(self, &name, &password, role, email),
+            KalamStatement::AlterUser { name, change } => ddl::alter_user(self, &name, change),
+            KalamStatement::DropUser { name, if_exists } => ddl::drop_user(self, &name, if_exists),
+            KalamStatement::ShowNamespaces => show::show_namespaces(self).await,
+            KalamStatement::ShowTables { namespace } => {
+                show::show_tables(self, namespace.as_deref()).await
+            }
+            KalamStatement::DescribeTable { table } => show::describe_table(self, &table).await,
+            KalamStatement::Standard(statement) => {
+                use kalamdb_sql::sqlparser::ast::Statement;
+                match *statement {
+                    Statement::Insert(insert) => insert::insert(self, &insert).await,
+                    Statement::Update(update) => modify::update(self, &update).await,
+                    Statement::Delete(delete) => modify::delete(self, &delete).await,
+                    other @ (Statement::Query(_) | Statement::Explain { .. }) => {
+                        query::run_query(self, other).await
+                    }
+                    other => Err(CoreError::InvalidSql(format!(
+                        "unsupported statement: {}",
+                        other.to_string().chars().take(40).collect::<String>()
+                    ))),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! UPDATE and DELETE with any WHERE.
+//!
+//! Both run as a query over the table as the caller sees it (so a USER
+//! table yields only the caller's rows, whatever the WHERE says), under the
+//! scope's write lock, and then write one new version per matched row: the
+//! new values for UPDATE, a tombstone for DELETE.
+
+use super::write::write_versions;
+use super::{Session, StatementResult};
+use crate::catalog::TableDef;
+use crate::error::{CoreError, Result};
+use crate::values::{cast_to_column, validate_value, value_at};
+use kalamdb_commons::Value;
+use kalamdb_sql::sqlparser::ast::{
+    AssignmentTarget, Delete, Expr, FromTable, TableFactor, TableWithJoins, Update,
+};
+use kalamdb_sql::KalamStatement;
+use kalamdb_store::RowVersion;
+use std::sync::Arc;
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// The single table an UPDATE or DELETE targets, and the alias it goes by.
+fn single_table(s: &Session<'_>, table: &TableWithJoins) -> Result<(Arc<TableDef>, String)> {
+    if !table.joins.is_empty() {
+        return Err(CoreError::exec(
+            "UPDATE/DELETE with JOIN is not supported; use a subquery in WHERE",
+        ));
+    }
+    let TableFactor::Table { name, alias, .. } = &table.relation else {
+        return Err(CoreError::exec("UPDATE/DELETE needs a table name"));
+    };
+    let def = s.resolve_object_name(name)?;
+    s.check_write(&def)?;
+    let alias = alias
+        .as_ref()
+        .map(|a| format!(" AS {}", a.name))
+        .unwrap_or_default();
+    Ok((def, alias))
+}
+
+/// Runs `SELECT <projection> FROM <table> [WHERE ...]` as the caller.
+async fn select_matches(
+    s: &Session<'_>,
+    def: &TableDef,
+    alias: &str,
+    projection: &str,
+    selection: Option<&Expr>,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    let filter = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
+    let sql = format!(
+        "SELECT {projection} FROM {}.{}{alias}{filter}",
+        quote(def.namespace.as_str()),
+        quote(def.name.as_str())
+    );
+    let KalamStatement::Standard(statement) = kalamdb_sql::parse_statement(&sql)? else {
+        return Err(CoreError::Internal("expected a query".into()));
+    };
+    Ok(s.collect(*statement).await?.collect().await?)
+}
+
+pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult> {
+    if update.from.is_some()
+        || update.returning.is_some()
+        || update.limit.is_some()
+        || !update.order_by.is_empty()
+    {
+        return Err(CoreError::exec(
+            "UPDATE ... FROM/RETURNING/ORDER BY/LIMIT is not supported",
+        ));
+    }
+    let (def, alias) = single_table(s, &update.table)?;
+    let mut assigned: Vec<Option<&Expr>> = vec![None; def.columns.len()];
+    for assignment in &update.assignments {
+        let AssignmentTarget::ColumnName(name) = &assignment.target else {
+            return Err(CoreError::exec("tuple assignments are not supported"));
+        };
+        let column = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(kalamdb_sql::normalize_ident)
+            .ok_or_else(|| CoreError::exec(format!("invalid column {name}")))?;
+        let index = def.column_index(&column).ok_or_else(|| {
+            CoreError::exec(format!(
+                "column '{column}' does not exist in table '{}'",
+                def.qualified_name()
+            ))
+        })?;
+        if column == def.primary_key {
+            return Err(CoreError::exec(format!(
+                "primary key column '{column}' cannot be updated; delete and insert instead"
+            )));
+        }
+        if assigned[index].replace(&assignment.value).is_some() {
+            return Err(CoreError::exec(format!(
+                "column '{column}' is assigned twice"
+            )));
+        }
+    }
+    let projection = def
+        .columns
+        .iter()
+        .zip(&assigned)
+        .map(|(c, a)| match a {
+            Some(expr) => format!("({expr}) AS {}", quote(&c.name)),
+            None => quote(&c.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let scope = s.write_scope(&def)?;
+    let _guard = s.ctx.lock_scope(&scope).await;
+    let batches = select_matches(s, &def, &alias, &projection, update.selection.as_ref()).await?;
+    let mut versions = Vec::new();
+    for batch in batches {
+        let mut columns = Vec::with_capacity(def.columns.len());
+        for (array, column) in batch.columns().iter().zip(&def.columns) {
+            columns.push(
+                cast_to_column(array, column.data_type)
+                    .map_err(|e| CoreError::exec(format!("column '{}': {e}", column.name)))?,
+            );
+        }
+        for r in 0..batch.num_rows() {
+            let mut values = Vec::with_capacity(def.columns.len());
+            for (array, column) in columns.iter().zip(&def.columns) {
+                let value = validate_value(
+                    value_at(array, r, column.data_type)?,
+                    column.data_type,
+                    &column.name,
+                )?;
+                if value.is_null() && !column.nullable {
+                    return Err(CoreError::exec(format!(
+                        "NULL value in column '{}' violates its NOT NULL constraint",
+                        column.name
+                    )));
+                }
+                values.push(value);
+            }
+            versions.push(RowVersion {
+                deleted: false,
+                schema_version: def.schema_version,
+                values,
+            });
+        }
+    }
+    let count = versions.len();
+    write_versions(s, &def, &scope, versions)?;
+    Ok(StatementResult::affected(&s.caller, count, "Updated"))
+}
+
+pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult> {
+    if delete.using.is_some()
+        || delete.returning.is_some()
+        || delete.limit.is_some()
+        || !delete.order_by.is_empty()
+        || !delete.tables.is_empty()
+    {
+        return Err(CoreError::exec(
+            "DELETE ... USING/RETURNING/ORDER BY/LIMIT is not supported",
+        ));
+    }
+    let tables = match &delete.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [table] = tables.as_slice() else {
+        return Err(CoreError::exec("DELETE needs exactly one table"));
+    };
+    let (def, alias) = single_table(s, table)?;
+    let pk = def.pk_index();
+    let pk_type = def.columns[pk].data_type;
+
+    let scope = s.write_scope(&def)?;
+    let _guard = s.ctx.lock_scope(&scope).await;
+    let batches = select_matches(
+        s,
+        &def,
+        &alias,
+        &quote(&def.primary_key),
+        delete.selection.as_ref(),
+    )
+    .await?;
+    let mut versions = Vec::new();
+    for batch in batches {
+        let keys = cast_to_column(batch.column(0), pk_type)?;
+        for r in 0..batch.num_rows() {
+            let mut values = vec![Value::Null; def.columns.len()];
+            values[pk] = value_at(&keys, r, pk_type)?;
+            versions.push(RowVersion {
+                deleted: true,
+                schema_version: def.schema_version,
+                values,
+            });
+        }
+    }
+    let count = versions.len();
+    write_versions(s, &def, &scope, versions)?;
+    Ok(StatementResult::affected(&s.caller, count, "Deleted"))
+}

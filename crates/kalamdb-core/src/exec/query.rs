@@ -1,0 +1,128 @@
+//! Planning and running statements through DataFusion.
+
+use super::{Session, StatementResult};
+use crate::error::{CoreError, Result};
+use crate::provider::{KalamCatalog, RequestScope, CATALOG_NAME};
+use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
+use crate::values::param_to_scalar;
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::SessionState;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DfStatement;
+use kalamdb_sql::sqlparser::ast::Statement;
+use std::sync::Arc;
+
+/// The session every request starts from: functions and settings, no tables.
+pub fn base_session_state() -> SessionState {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, crate::catalog::DEFAULT_NAMESPACE)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false)
+        .with_target_partitions(2);
+    // Plain Utf8 everywhere, as the tables store it.
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build()
+}
+
+/// Whether a statement names a system column, so tables must expose them.
+fn names_system_columns(statement: &Statement) -> bool {
+    let text = statement.to_string();
+    text.contains(crate::schema::SEQ_COLUMN) || text.contains(crate::schema::DELETED_COLUMN)
+}
+
+impl Session<'_> {
+    /// A DataFusion session whose catalog shows exactly what this caller may see.
+    pub(super) fn state_for(&self, statement: &Statement) -> SessionState {
+        let scope = Arc::new(RequestScope {
+            caller: self.caller.clone(),
+            system_columns: names_system_columns(statement),
+        });
+        let catalogs = MemoryCatalogProviderList::new();
+        catalogs.register_catalog(
+            CATALOG_NAME.to_string(),
+            Arc::new(KalamCatalog::new(self.ctx.clone(), scope)),
+        );
+        let mut config = self.base_state.config().clone();
+        config.options_mut().catalog.default_schema = self.default_namespace.clone();
+        SessionStateBuilder::new_from_existing(self.base_state.clone())
+            .with_config(config)
+            .with_catalog_list(Arc::new(catalogs) as Arc<dyn CatalogProviderList>)
+            .build()
+    }
+
+    /// Checks every table the statement names, so a missing one is reported
+    /// as such rather than as a planning error.
+    fn check_references(&self, state: &SessionState, statement: &DfStatement) -> Result<()> {
+        for reference in state.resolve_table_references(statement)? {
+            let (schema, table) = match &reference {
+                TableReference::Bare { table } => (self.default_namespace.as_str(), table.as_ref()),
+                TableReference::Partial { schema, table } => (schema.as_ref(), table.as_ref()),
+                TableReference::Full {
+                    catalog,
+                    schema,
+                    table,
+                } => {
+                    if catalog.as_ref() != CATALOG_NAME {
+                        return Err(CoreError::TableNotFound(reference.to_string()));
+                    }
+                    (schema.as_ref(), table.as_ref())
+                }
+            };
+            if schema == SYSTEM_SCHEMA || schema == INFORMATION_SCHEMA {
+                continue;
+            }
+            if self.ctx.catalog.namespace(schema).is_none() {
+                return Err(CoreError::NamespaceNotFound(schema.to_string()));
+            }
+            if self.ctx.catalog.table(schema, table).is_none() {
+                return Err(CoreError::TableNotFound(format!("{schema}.{table}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans and runs a statement, binding the request's parameters.
+    pub(super) async fn collect(&self, statement: Statement) -> Result<DataFrame> {
+        let state = self.state_for(&statement);
+        let statement = DfStatement::Statement(Box::new(statement));
+        self.check_references(&state, &statement)?;
+        let mut plan = state.statement_to_plan(statement).await?;
+        if !self.params.is_empty() {
+            let values = self
+                .params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| param_to_scalar(i, p))
+                .collect::<Result<Vec<_>>>()?;
+            plan = plan
+                .with_param_values(values)
+                .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+        }
+        Ok(DataFrame::new(state, plan))
+    }
+}
+
+pub async fn run_query(session: &Session<'_>, statement: Statement) -> Result<StatementResult> {
+    let frame = session.collect(statement).await?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    let row_count = batches.iter().map(|b| b.num_rows()).sum();
+    Ok(StatementResult {
+        schema: Some(schema),
+        batches,
+        row_count,
+        message: None,
+        as_user: session.caller.user_id.to_string(),
+    })
+}

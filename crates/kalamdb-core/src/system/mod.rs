@@ -1,0 +1,150 @@
+//! Built-in read-only tables: `system.*` and `information_schema.*`.
+//!
+//! Each is computed from the catalog when a statement names it, as the
+//! caller is allowed to see it (`system.users` shows others' accounts only
+//! to dba and above, and never a password hash).
+
+mod columns;
+mod namespaces;
+mod tables;
+mod users;
+
+use crate::context::CoreContext;
+use crate::provider::RequestScope;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::error::Result;
+use std::sync::Arc;
+
+pub const SYSTEM_SCHEMA: &str = "system";
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+
+/// One built-in table: its name, schema and contents.
+struct Builtin {
+    schema: &'static str,
+    name: &'static str,
+    arrow_schema: fn() -> SchemaRef,
+    rows: fn(&CoreContext, &RequestScope) -> Result<RecordBatch>,
+}
+
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "namespaces",
+        arrow_schema: namespaces::schema,
+        rows: namespaces::rows,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "tables",
+        arrow_schema: tables::schema,
+        rows: tables::rows,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "users",
+        arrow_schema: users::schema,
+        rows: users::rows,
+    },
+    Builtin {
+        schema: INFORMATION_SCHEMA,
+        name: "tables",
+        arrow_schema: tables::info_schema,
+        rows: tables::info_rows,
+    },
+    Builtin {
+        schema: INFORMATION_SCHEMA,
+        name: "columns",
+        arrow_schema: columns::schema,
+        rows: columns::rows,
+    },
+];
+
+/// `(schema, table, arrow schema)` of every built-in table.
+pub fn builtin_tables() -> impl Iterator<Item = (&'static str, &'static str, SchemaRef)> {
+    BUILTINS
+        .iter()
+        .map(|b| (b.schema, b.name, (b.arrow_schema)()))
+}
+
+#[derive(Debug)]
+pub struct SystemSchema {
+    name: &'static str,
+    ctx: Arc<CoreContext>,
+    scope: Arc<RequestScope>,
+}
+
+impl SystemSchema {
+    pub fn new(name: &str, ctx: Arc<CoreContext>, scope: Arc<RequestScope>) -> Self {
+        let name = if name == SYSTEM_SCHEMA {
+            SYSTEM_SCHEMA
+        } else {
+            INFORMATION_SCHEMA
+        };
+        Self { name, ctx, scope }
+    }
+
+    fn builtin(&self, table: &str) -> Option<&'static Builtin> {
+        BUILTINS
+            .iter()
+            .find(|b| b.schema == self.name && b.name == table)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        BUILTINS
+            .iter()
+            .filter(|b| b.schema == self.name)
+            .map(|b| b.name.to_string())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(builtin) = self.builtin(name) else {
+            return Ok(None);
+        };
+        let batch = (builtin.rows)(&self.ctx, &self.scope)?;
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.builtin(name).is_some()
+    }
+}
+
+/// Helpers for building system table columns.
+mod build {
+    use datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use std::sync::Arc;
+
+    pub fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(values))
+    }
+
+    pub fn opt_text(values: impl IntoIterator<Item = Option<String>>) -> ArrayRef {
+        Arc::new(StringArray::from_iter(values))
+    }
+
+    pub fn int32(values: impl IntoIterator<Item = i32>) -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(values))
+    }
+
+    pub fn opt_int64(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter(values))
+    }
+
+    pub fn boolean(values: impl IntoIterator<Item = bool>) -> ArrayRef {
+        Arc::new(BooleanArray::from_iter(values.into_iter().map(Some)))
+    }
+
+    pub fn timestamps(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from_iter(values))
+    }
+}

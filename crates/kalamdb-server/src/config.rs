@@ -1,0 +1,206 @@
+//! Configuration: embedded defaults, then an optional TOML file, then
+//! `KALAMDB_*` environment variables, then command-line flags; each
+//! overrides the one before. `server.example.toml` documents every key.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(name = "kalamdb-server", version, about = "KalamDB SQL server")]
+pub struct Cli {
+    /// Path to a server.toml (optional; embedded defaults without it).
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `storage.data_dir` and KALAMDB_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address host:port (overrides `server.host`/`server.port`).
+    #[arg(long)]
+    pub http_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub server: ServerSection,
+    pub storage: StorageSection,
+    pub logging: LoggingSection,
+    #[serde(skip)]
+    pub root_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    pub host: String,
+    pub port: u16,
+    /// Largest accepted request body; larger ones get 413.
+    pub max_request_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    pub data_dir: PathBuf,
+    /// fsync the WAL on every write. Off: acknowledged writes survive a
+    /// process crash (`kill -9`) but not a power loss.
+    pub sync_writes: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSection {
+    /// A `tracing` filter such as `info` or `kalamdb_core=debug,info`.
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            server: ServerSection::default(),
+            storage: StorageSection::default(),
+            logging: LoggingSection::default(),
+            root_password: None,
+        }
+    }
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_request_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            sync_writes: false,
+        }
+    }
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Builds the configuration from file, environment and flags.
+    pub fn load(cli: &Cli) -> Result<Self, String> {
+        let mut config = match &cli.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|key| std::env::var(key).ok())?;
+        if let Some(dir) = &cli.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        if let Some(addr) = &cli.http_addr {
+            let parsed: SocketAddr = addr
+                .parse()
+                .map_err(|_| format!("--http-addr '{addr}' is not host:port"))?;
+            config.server.host = parsed.ip().to_string();
+            config.server.port = parsed.port();
+        }
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+    }
+
+    /// Applies `KALAMDB_*` variables read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(host) = get("KALAMDB_SERVER_HOST") {
+            self.server.host = host;
+        }
+        if let Some(port) = get("KALAMDB_SERVER_PORT") {
+            self.server.port = port
+                .parse()
+                .map_err(|_| format!("KALAMDB_SERVER_PORT '{port}' is not a port number"))?;
+        }
+        if let Some(dir) = get("KALAMDB_DATA_DIR") {
+            self.storage.data_dir = PathBuf::from(dir);
+        }
+        if let Some(level) = get("KALAMDB_LOG_LEVEL") {
+            self.logging.level = level;
+        }
+        if let Some(sync) = get("KALAMDB_SYNC_WRITES") {
+            self.storage.sync_writes = matches!(sync.as_str(), "1" | "true" | "yes" | "on");
+        }
+        self.root_password = get("KALAMDB_ROOT_PASSWORD").filter(|p| !p.is_empty());
+        Ok(())
+    }
+
+    pub fn http_addr(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "[server]\nport = 9000\nhost = \"0.0.0.0\"\n[storage]\ndata_dir = \"/from/file\"\n",
+        )
+        .unwrap();
+        let mut config = ServerConfig::from_file(&path).unwrap();
+        assert_eq!(config.server.port, 9000);
+        config
+            .apply_env(|k| match k {
+                "KALAMDB_SERVER_PORT" => Some("9100".into()),
+                "KALAMDB_ROOT_PASSWORD" => Some("pw".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.server.port, 9100);
+        assert_eq!(config.server.host, "0.0.0.0");
+        assert_eq!(config.storage.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.root_password.as_deref(), Some("pw"));
+
+        let cli = Cli {
+            config: Some(path),
+            data_dir: Some("/from/flag".into()),
+            http_addr: Some("127.0.0.1:7000".into()),
+        };
+        let config = ServerConfig::load(&cli).unwrap();
+        assert_eq!(config.storage.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.http_addr(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn bad_files_and_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[server]\nprot = 1\n").unwrap();
+        assert!(ServerConfig::from_file(&path).is_err());
+        let mut config = ServerConfig::default();
+        assert!(config
+            .apply_env(|k| (k == "KALAMDB_SERVER_PORT").then(|| "http".into()))
+            .is_err());
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../server.example.toml");
+        ServerConfig::from_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,49 @@
+//! The HTTP API (see REFERENCE.md): `POST /v1/api/sql` and health checks.
+
+mod auth;
+mod cells;
+mod errors;
+mod sql;
+
+use crate::config::ServerConfig;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kalamdb_core::KalamDb;
+use std::sync::Arc;
+
+pub use errors::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<KalamDb>,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(db: Arc<KalamDb>, config: &ServerConfig) -> Self {
+        Self {
+            db,
+            max_body_bytes: config.server.max_request_body_bytes,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/api/sql", post(sql::execute_sql))
+        .route("/health", get(health))
+        .route("/v1/api/healthcheck", get(health))
+        .fallback(errors::not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            errors::panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "healthy",
+        "version": env!("CARGO_PKG_VERSION"),
+        "api_version": "v1",
+    }))
+}

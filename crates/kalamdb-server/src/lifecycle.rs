@@ -1,0 +1,88 @@
+//! Start-up and ordered shutdown.
+//!
+//! Start: open the engine (RocksDB, catalog, users), bind, serve. Stop (on
+//! SIGINT/SIGTERM): stop accepting connections and let in-flight requests
+//! finish, then drop the engine, which closes RocksDB cleanly.
+
+use crate::config::ServerConfig;
+use crate::http;
+use axum::serve::ListenerExt;
+use kalamdb_commons::SystemClock;
+use kalamdb_core::{EngineConfig, KalamDb};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+pub fn init_logging(config: &ServerConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.logging.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .try_init();
+}
+
+pub async fn run(config: ServerConfig) -> Result<(), String> {
+    let engine_config = EngineConfig {
+        data_dir: config.storage.data_dir.clone(),
+        sync_writes: config.storage.sync_writes,
+        root_password: config.root_password.clone(),
+    };
+    let db =
+        tokio::task::spawn_blocking(move || KalamDb::open(&engine_config, Arc::new(SystemClock)))
+            .await
+            .map_err(|e| format!("engine start-up panicked: {e}"))?
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = Arc::new(db);
+    let addr = config.http_addr();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    // Small responses must not wait for delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let app = http::router(http::AppState::new(db.clone(), &config));
+    info!(%local, version = env!("CARGO_PKG_VERSION"), "KalamDB listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("HTTP server failed: {e}"))?;
+    info!("HTTP stopped; closing the database");
+    drop(db);
+    info!("shutdown complete");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => info!("SIGINT received; shutting down"),
+        _ = terminate => info!("SIGTERM received; shutting down"),
+    }
+}
