@@ -4,6 +4,7 @@ use datafusion::error::DataFusionError;
 use kalamdb_commons::error::codes;
 use kalamdb_commons::ErrorKind;
 use kalamdb_store::StoreError;
+use std::sync::Arc;
 use thiserror::Error;
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
@@ -104,7 +105,17 @@ impl From<DataFusionError> for CoreError {
                 CoreError::Execution(m) => CoreError::Execution(format!("{ctx}: {m}")),
                 other => other,
             },
+            DataFusionError::Diagnostic(_, inner) => CoreError::from(*inner),
+            DataFusionError::Shared(inner) => match Arc::try_unwrap(inner) {
+                Ok(inner) => CoreError::from(inner),
+                Err(shared) => CoreError::Execution(shared.to_string()),
+            },
+            DataFusionError::Collection(mut errors) if !errors.is_empty() => {
+                CoreError::from(errors.swap_remove(0))
+            }
             DataFusionError::ResourcesExhausted(msg) => CoreError::Unavailable(msg),
+            // Planning and naming errors are the statement's fault.
+            DataFusionError::Configuration(msg) => CoreError::Execution(msg),
             other => CoreError::Internal(other.to_string()),
         }
     }

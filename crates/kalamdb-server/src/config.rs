@@ -20,7 +20,7 @@ pub struct Cli {
     pub http_addr: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub server: ServerSection,
@@ -54,17 +54,6 @@ pub struct LoggingSection {
     /// A `tracing` filter such as `info` or `kalamdb_core=debug,info`.
     /// `RUST_LOG` wins when set.
     pub level: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            server: ServerSection::default(),
-            storage: StorageSection::default(),
-            logging: LoggingSection::default(),
-            root_password: None,
-        }
-    }
 }
 
 impl Default for ServerSection {

@@ -20,6 +20,7 @@ pub fn init_logging(config: &ServerConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(true)
         .try_init();
 }

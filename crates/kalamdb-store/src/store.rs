@@ -15,17 +15,11 @@ const CF_META: &str = "meta";
 const CF_ROWS: &str = "rows";
 const SEQ_LIMIT_KEY: &[u8] = b"\x00seq_limit";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct StoreOptions {
     /// fsync the WAL on every write. Without it a write survives a process
     /// crash (`kill -9`) but not a power loss.
     pub sync_writes: bool,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self { sync_writes: false }
-    }
 }
 
 /// The hot tier. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -45,6 +39,9 @@ impl std::fmt::Debug for HotStore {
 
 /// Called for the newest version of each primary key in a scan; return
 /// `false` to stop.
+/// Key/value pairs read from the `meta` column family.
+pub type MetaEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub type VersionVisitor<'a> = dyn FnMut(&[u8], u64, RowVersion) -> Result<bool, StoreError> + 'a;
 
 impl HotStore {
@@ -109,7 +106,7 @@ impl HotStore {
     }
 
     /// Every meta entry whose key starts with `prefix`, in key order.
-    pub fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn meta_scan(&self, prefix: &[u8]) -> Result<MetaEntries, StoreError> {
         let mut out = Vec::new();
         let iter = self
             .db

@@ -102,7 +102,7 @@ fn coerce_str(s: &str, t: KalamType, column: &str) -> Result<Value> {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds and runs every test: unit tests, the sqllogictest files and the
+# end-to-end tests against the real server binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+cargo fmt --all -- --check
+cargo test --workspace --locked
