@@ -1,0 +1,210 @@
+//! The ingest benchmark.
+
+use crate::http::Client;
+use crate::raw;
+use crate::stats::{micros, percentile, rate};
+use kalamdb_commons::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// base64("root:"): root without a password, from loopback.
+const ROOT_AUTH: &str = "cm9vdDo=";
+const BATCH_ROWS: usize = 1000;
+
+struct Options {
+    single: usize,
+    rows: usize,
+    sync: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        single: 5_000,
+        rows: 200_000,
+        sync: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = || -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{arg} needs a number"))
+        };
+        match arg.as_str() {
+            "--single" => options.single = number()?,
+            "--rows" => options.rows = number()?,
+            "--sync" => options.sync = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(sync: bool) -> Result<Server, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let binary = exe.with_file_name("kalamdb-server");
+    if !binary.exists() {
+        return Err(format!(
+            "{} not found; build it with cargo build --release -p kalamdb-server",
+            binary.display()
+        ));
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut child = Command::new(&binary)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--http-addr")
+        .arg("127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("KALAMDB_SYNC_WRITES", if sync { "true" } else { "false" })
+        .env_remove("KALAMDB_ROOT_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("local=").nth(1) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "server did not report its address".to_string())?;
+    Ok(Server {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
+
+fn sql(client: &mut Client, sql: &str) -> Result<(), String> {
+    let body = serde_json::json!({ "sql": sql }).to_string();
+    let (status, response) = client.post("/v1/api/sql", &body)?;
+    if status != 200 {
+        return Err(format!("{sql:.80}: HTTP {status}: {response:.300}"));
+    }
+    Ok(())
+}
+
+fn values_sql(id: i64) -> String {
+    let row = raw::row(id);
+    let (Value::Text(body), Value::I32(n), Value::Timestamp(at)) = (&row[1], &row[2], &row[3])
+    else {
+        unreachable!("row layout")
+    };
+    format!("({id}, '{body}', {n}, {at})")
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    let server = start_server(options.sync)?;
+    let mut client = Client::connect(&server.addr, ROOT_AUTH)?;
+    sql(
+        &mut client,
+        "CREATE NAMESPACE bench; \
+         CREATE USER TABLE bench.single (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP); \
+         CREATE USER TABLE bench.batch (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP)",
+    )?;
+
+    // Warm up connections, caches and the allocator.
+    for id in 0..500 {
+        sql(
+            &mut client,
+            &format!(
+                "INSERT INTO bench.single (id, body, n, at) VALUES {}",
+                values_sql(-1 - id)
+            ),
+        )?;
+    }
+
+    let mut latencies = Vec::with_capacity(options.single);
+    for id in 0..options.single as i64 {
+        let statement = format!(
+            "INSERT INTO bench.single (id, body, n, at) VALUES {}",
+            values_sql(id)
+        );
+        let started = Instant::now();
+        sql(&mut client, &statement)?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+
+    let statements: Vec<String> = (0..options.rows.div_ceil(BATCH_ROWS))
+        .map(|b| {
+            let first = b * BATCH_ROWS;
+            let last = (first + BATCH_ROWS).min(options.rows);
+            let values: Vec<String> = (first..last).map(|id| values_sql(id as i64)).collect();
+            format!(
+                "INSERT INTO bench.batch (id, body, n, at) VALUES {}",
+                values.join(", ")
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    for statement in &statements {
+        sql(&mut client, statement)?;
+    }
+    let batched = started.elapsed();
+    drop(client);
+    drop(server);
+
+    let (raw_batched, _) = raw::write(options.rows, BATCH_ROWS, options.sync)?;
+    let (_, mut raw_single) = raw::write(options.single, 1, options.sync)?;
+    raw_single.sort();
+
+    let http_rate = rate(options.rows, batched);
+    let raw_rate = rate(options.rows, raw_batched);
+    println!("KalamDB ingest benchmark (sync_writes = {})", options.sync);
+    println!();
+    println!(
+        "single-row INSERT over HTTP (keep-alive), {} statements:",
+        options.single
+    );
+    println!(
+        "  kalamdb   p50 {:>8.1} us   p99 {:>8.1} us",
+        micros(percentile(&latencies, 50.0)),
+        micros(percentile(&latencies, 99.0))
+    );
+    println!(
+        "  raw write p50 {:>8.1} us   p99 {:>8.1} us   (one-row RocksDB batch, same encoding)",
+        micros(percentile(&raw_single, 50.0)),
+        micros(percentile(&raw_single, 99.0))
+    );
+    println!();
+    println!(
+        "batched INSERT, {} rows in {}-row statements:",
+        options.rows, BATCH_ROWS
+    );
+    println!("  kalamdb   {:>10.0} rows/s", http_rate);
+    println!(
+        "  raw write {:>10.0} rows/s   ({}-row RocksDB batches, same encoding)",
+        raw_rate, BATCH_ROWS
+    );
+    println!(
+        "  ratio     {:>10.2}   (target: at least 0.50)",
+        http_rate / raw_rate
+    );
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! `kalamdb-bench ingest`: single-row INSERT latency and batched INSERT
+//! throughput over HTTP against the real server, each beside the raw
+//! RocksDB write rate of the same rows measured in the same run.
+//!
+//! Run with `./scripts/bench.sh` (builds release binaries first).
+
+mod http;
+mod ingest;
+mod raw;
+mod stats;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ingest") | None => ingest::run(&args[args.len().min(1)..]),
+        Some(other) => Err(format!("unknown benchmark '{other}'; try: ingest")),
+    };
+    if let Err(e) = result {
+        eprintln!("kalamdb-bench: {e}");
+        std::process::exit(1);
+    }
+}
