@@ -140,19 +140,35 @@ impl HotStore {
         scope: &ScopeKey,
         pk: &Value,
     ) -> Result<Option<(u64, RowVersion)>, StoreError> {
-        let prefix = scope.pk_prefix(pk)?;
+        Ok(self.latest_versions(scope, &[pk])?.pop().flatten())
+    }
+
+    /// The newest version of each of `pks` in `scope` (tombstones included),
+    /// with one iterator for the whole list.
+    pub fn latest_versions(
+        &self,
+        scope: &ScopeKey,
+        pks: &[&Value],
+    ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
         let mut opts = ReadOptions::default();
-        opts.set_prefix_same_as_start(false);
+        if let Some(end) = prefix_end(scope.as_bytes()) {
+            opts.set_iterate_upper_bound(end);
+        }
         let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
-        iter.seek(&prefix);
-        if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            if key.starts_with(&prefix) {
-                let (_, seq) = split_version_key(key)?;
-                return Ok(Some((seq, RowVersion::decode(value)?)));
+        let mut out = Vec::with_capacity(pks.len());
+        for pk in pks {
+            let prefix = scope.pk_prefix(pk)?;
+            iter.seek(&prefix);
+            match (iter.key(), iter.value()) {
+                (Some(key), Some(value)) if key.starts_with(&prefix) => {
+                    let (_, seq) = split_version_key(key)?;
+                    out.push(Some((seq, RowVersion::decode(value)?)));
+                }
+                _ => out.push(None),
             }
         }
         iter.status()?;
-        Ok(None)
+        Ok(out)
     }
 
     /// Visits the newest version of every primary key under `prefix` (a scope

@@ -49,23 +49,23 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let store = &s.ctx.store;
     let _guard = s.ctx.lock_scope(&scope).await;
     let mut seen = HashSet::with_capacity(rows.len());
+    let duplicate = |key: &Value| {
+        CoreError::AlreadyExists(format!(
+            "duplicate primary key: {} = {} already exists in '{}'",
+            def.primary_key,
+            display_value(key),
+            def.qualified_name()
+        ))
+    };
     for row in &rows {
-        let key = &row[pk];
-        let duplicate = || {
-            CoreError::AlreadyExists(format!(
-                "duplicate primary key: {} = {} already exists in '{}'",
-                def.primary_key,
-                display_value(key),
-                def.qualified_name()
-            ))
-        };
-        if !seen.insert(scope.pk_prefix(key)?) {
-            return Err(duplicate());
+        if !seen.insert(scope.pk_prefix(&row[pk])?) {
+            return Err(duplicate(&row[pk]));
         }
-        if let Some((_, latest)) = store.latest_version(&scope, key)? {
-            if !latest.deleted {
-                return Err(duplicate());
-            }
+    }
+    let keys: Vec<&Value> = rows.iter().map(|row| &row[pk]).collect();
+    for (key, latest) in keys.iter().zip(store.latest_versions(&scope, &keys)?) {
+        if latest.is_some_and(|(_, version)| !version.deleted) {
+            return Err(duplicate(key));
         }
     }
     let first_seq = store.next_seqs(rows.len() as u64)?;
