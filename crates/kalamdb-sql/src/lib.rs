@@ -8,6 +8,7 @@
 //! decides what a statement means, never how it runs.
 
 mod error;
+mod fast_insert;
 mod namespace;
 mod parse;
 mod split;
@@ -24,7 +25,8 @@ pub use parse::{
 pub use split::split_statements;
 pub use sqlparser;
 pub use statement::{
-    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, TableRef, UserChange,
+    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, FastInsert, KalamStatement, Literal,
+    TableRef, UserChange,
 };
 pub use types::kalam_type_of;
 

@@ -52,6 +52,12 @@ fn words(tokens: &[TokenWithSpan], n: usize) -> Vec<String> {
 /// `CURRENT_USER()` is KalamDB's spelling, but `sqlparser` treats
 /// `CURRENT_USER` as a keyword function without parentheses; drop the `()`.
 fn drop_current_user_parens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mentioned = tokens.iter().any(
+        |t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("current_user")),
+    );
+    if !mentioned {
+        return tokens;
+    }
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
@@ -75,9 +81,14 @@ fn drop_current_user_parens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
 }
 
 fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError> {
-    let tokens = drop_current_user_parens(tokens);
     let lead = words(&tokens, 3);
     let lead: Vec<&str> = lead.iter().map(String::as_str).collect();
+    if lead.first() == Some(&"INSERT") {
+        if let Some(insert) = crate::fast_insert::read(&tokens) {
+            return Ok(KalamStatement::FastInsert(Box::new(insert)));
+        }
+    }
+    let tokens = drop_current_user_parens(tokens);
     let dialect = crate::dialect();
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(crate::RECURSION_LIMIT)
@@ -138,6 +149,15 @@ pub fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParseError> {
             "unexpected '{}' at {}",
             next.token, next.span.start
         ))
+    }
+}
+
+/// A word token as an identifier: unquoted names fold to lower case.
+pub fn normalize_word(word: &sqlparser::tokenizer::Word) -> String {
+    if word.quote_style.is_some() {
+        word.value.clone()
+    } else {
+        word.value.to_ascii_lowercase()
     }
 }
 

@@ -52,6 +52,27 @@ pub struct CreateTable {
     pub access_level: Option<AccessLevel>,
 }
 
+/// A literal value in a fast-path INSERT.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    /// Numeric text as written (a leading `-` included).
+    Number(String),
+    Str(String),
+    /// `$n`
+    Placeholder(String),
+}
+
+/// `INSERT INTO t [(cols)] VALUES (...), ...` with literal values only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastInsert {
+    pub table: TableRef,
+    /// Empty: every column, in table order.
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Literal>>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserChange {
     Password(String),
@@ -96,6 +117,8 @@ pub enum KalamStatement {
         name: String,
         if_exists: bool,
     },
+    /// An INSERT of literal rows, read by the fast path.
+    FastInsert(Box<FastInsert>),
     /// A standard statement: a query, INSERT, UPDATE or DELETE.
     Standard(Box<Statement>),
 }
@@ -114,6 +137,7 @@ impl KalamStatement {
             KalamStatement::CreateUser { .. } => "CREATE USER",
             KalamStatement::AlterUser { .. } => "ALTER USER",
             KalamStatement::DropUser { .. } => "DROP USER",
+            KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {
                 Statement::Query(_) => "SELECT",
                 Statement::Insert(_) => "INSERT",

@@ -13,7 +13,7 @@ use kalamdb_commons::{KalamType, Value};
 use kalamdb_sql::sqlparser::ast::{
     Expr, Insert, ObjectName, SetExpr, Statement, TableObject, UnaryOperator, Value as SqlValue,
 };
-use kalamdb_sql::KalamStatement;
+use kalamdb_sql::{FastInsert, KalamStatement, Literal};
 
 pub async fn insert(s: &Session<'_>, insert: &Insert) -> Result<StatementResult> {
     if insert.on.is_some() || insert.returning.is_some() || insert.or.is_some() {
@@ -47,6 +47,43 @@ pub async fn insert(s: &Session<'_>, insert: &Insert) -> Result<StatementResult>
     Ok(StatementResult::affected(&s.caller, count, "Inserted"))
 }
 
+/// INSERT of literal rows read by the SQL front end's fast path.
+pub async fn insert_literals(s: &Session<'_>, insert: &FastInsert) -> Result<StatementResult> {
+    let def = s.resolve_table(&insert.table)?;
+    s.check_write(&def)?;
+    let targets = target_indices(&def, &insert.columns)?;
+    let mut rows = Vec::with_capacity(insert.rows.len());
+    for literals in &insert.rows {
+        check_arity(targets.len(), literals.len())?;
+        let mut row: Vec<Option<Value>> = vec![None; def.columns.len()];
+        for (&index, literal) in targets.iter().zip(literals) {
+            let column = &def.columns[index];
+            let lit = match literal {
+                Literal::Null => Lit::Null,
+                Literal::Bool(b) => Lit::Bool(*b),
+                Literal::Number(n) => Lit::Number(n.clone()),
+                Literal::Str(text) => Lit::Str(text.clone()),
+                Literal::Placeholder(p) => param(s, p)?,
+            };
+            row[index] = Some(coerce_lit(&lit, column.data_type, &column.name)?);
+        }
+        rows.push(complete_row(s, &def, row).await?);
+    }
+    let count = rows.len();
+    write_new_rows(s, &def, rows).await?;
+    Ok(StatementResult::affected(&s.caller, count, "Inserted"))
+}
+
+fn check_arity(targets: usize, values: usize) -> Result<()> {
+    if targets == values {
+        Ok(())
+    } else {
+        Err(CoreError::exec(format!(
+            "INSERT has {targets} target column(s) but {values} value(s)"
+        )))
+    }
+}
+
 fn column_name(name: &ObjectName) -> Result<String> {
     let last = name
         .0
@@ -56,14 +93,22 @@ fn column_name(name: &ObjectName) -> Result<String> {
     Ok(kalamdb_sql::normalize_ident(last))
 }
 
-/// Indices of the columns an INSERT gives values for, in its order.
 fn target_columns(def: &TableDef, columns: &[ObjectName]) -> Result<Vec<usize>> {
-    if columns.is_empty() {
+    let names = columns
+        .iter()
+        .map(column_name)
+        .collect::<Result<Vec<_>>>()?;
+    target_indices(def, &names)
+}
+
+/// Indices of the columns an INSERT gives values for, in its order.
+fn target_indices(def: &TableDef, names: &[String]) -> Result<Vec<usize>> {
+    if names.is_empty() {
         return Ok((0..def.columns.len()).collect());
     }
-    let mut targets = Vec::with_capacity(columns.len());
-    for column in columns {
-        let name = column_name(column)?;
+    let mut targets = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.clone();
         let index = def.column_index(&name).ok_or_else(|| {
             CoreError::exec(format!(
                 "column '{name}' does not exist in table '{}'",
@@ -84,13 +129,7 @@ async fn eval_row(
     targets: &[usize],
     exprs: &[Expr],
 ) -> Result<Vec<Value>> {
-    if exprs.len() != targets.len() {
-        return Err(CoreError::exec(format!(
-            "INSERT has {} target column(s) but {} value(s)",
-            targets.len(),
-            exprs.len()
-        )));
-    }
+    check_arity(targets.len(), exprs.len())?;
     let mut row: Vec<Option<Value>> = vec![None; def.columns.len()];
     for (&index, expr) in targets.iter().zip(exprs) {
         let column = &def.columns[index];

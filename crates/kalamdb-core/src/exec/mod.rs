@@ -89,6 +89,7 @@ impl Session<'_> {
                 show::show_tables(self, namespace.as_deref()).await
             }
             KalamStatement::DescribeTable { table } => show::describe_table(self, &table).await,
+            KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {
                 use kalamdb_sql::sqlparser::ast::Statement;
                 match *statement {
