@@ -107,9 +107,17 @@ async fn handle(
             let kind = failure.error.kind();
             if kind == ErrorKind::Internal {
                 tracing::error!(error = %failure, user = %caller.user_id, "statement failed");
+            } else {
+                tracing::debug!(error = %failure, user = %caller.user_id, "statement refused");
             }
             ApiError::new(kind, failure.error.code(), failure.to_string())
         })?;
+    tracing::debug!(
+        user = %caller.user_id,
+        statements = results.len(),
+        rows = results.iter().map(|r| r.row_count).sum::<usize>(),
+        "sql request done"
+    );
     Ok(results.iter().map(encode_result).collect())
 }
 
