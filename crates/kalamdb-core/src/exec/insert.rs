@@ -11,7 +11,8 @@ use crate::values::{cast_to_column, coerce_lit, coerce_scalar, param_to_lit, val
 use datafusion::scalar::ScalarValue;
 use kalamdb_commons::{KalamType, Value};
 use kalamdb_sql::sqlparser::ast::{
-    Expr, Insert, ObjectName, SetExpr, Statement, TableObject, UnaryOperator, Value as SqlValue,
+    Expr, FunctionArguments, Insert, ObjectName, SetExpr, Statement, TableObject, UnaryOperator,
+    Value as SqlValue,
 };
 use kalamdb_sql::{FastInsert, KalamStatement, Literal};
 
@@ -234,11 +235,12 @@ async fn eval_expr(s: &Session<'_>, expr: &Expr, t: KalamType, column: &str) -> 
         return coerce_lit(&lit?, t, column);
     }
     if let Expr::Function(f) = expr {
-        if f.args
-            .to_string()
-            .trim_matches(|c| c == '(' || c == ')')
-            .is_empty()
-        {
+        let no_args = match &f.args {
+            FunctionArguments::None => true,
+            FunctionArguments::List(list) => list.args.is_empty() && list.clauses.is_empty(),
+            FunctionArguments::Subquery(_) => false,
+        };
+        if no_args {
             let name = f.name.to_string().to_ascii_lowercase();
             if let Some(value) = builtin(s, &name, t, column) {
                 return value;
