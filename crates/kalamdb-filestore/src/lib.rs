@@ -1,0 +1,19 @@
+//! The cold tier: where flushed rows live as Parquet files.
+//!
+//! Owns storage path templates, writing Arrow batches as Parquet files into
+//! an `object_store` (local disk or S3-compatible), and reading them back.
+//! Promises: a template is validated before any path is made from it, so a
+//! rendered path never escapes its storage; a file is written under a name
+//! nobody else uses and carries its table, user, schema version and `_seq`
+//! range in its key-value metadata. It knows nothing of SQL or RocksDB.
+
+mod error;
+mod parquet_file;
+mod template;
+
+pub use error::FileStoreError;
+pub use parquet_file::{
+    file_name, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ, META_MIN_SEQ,
+    META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
+};
+pub use template::{PathTemplate, TemplateKind};

@@ -1,0 +1,173 @@
+//! One Parquet file of one scope: written from Arrow batches straight into an
+//! object store (multipart, so memory stays at about one row group), with
+//! KalamDB's facts in the key-value metadata.
+
+use crate::FileStoreError;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, SchemaRef};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const SEQ_COLUMN: &str = "_seq";
+pub const META_TABLE: &str = "kalamdb.table_id";
+pub const META_USER: &str = "kalamdb.user_id";
+pub const META_SCHEMA_VERSION: &str = "kalamdb.schema_version";
+pub const META_MIN_SEQ: &str = "kalamdb.min_seq";
+pub const META_MAX_SEQ: &str = "kalamdb.max_seq";
+
+/// Rows per row group: bounds writer memory and gives readers pruning units.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// A file's name. Callers pass a `_seq` no other file of the scope can
+/// carry (a flush uses its snapshot watermark, and `_seq` numbers are never
+/// reused), so a name is never reused and a retried flush never overwrites a
+/// committed file.
+pub fn file_name(seq: u64) -> String {
+    format!("batch-{seq}.parquet")
+}
+
+/// What a file is, written into its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// `namespace.table`
+    pub table_id: String,
+    /// The scope's user, for USER tables.
+    pub user_id: Option<String>,
+    pub schema_version: u32,
+}
+
+/// A file that is completely written (not yet committed to any manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub path: Path,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_seq: i64,
+    pub max_seq: i64,
+}
+
+pub struct ParquetFileWriter {
+    writer: AsyncArrowWriter<BufWriter>,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    meta: FileMeta,
+    seq_index: usize,
+    rows: u64,
+    seq_range: Option<(i64, i64)>,
+}
+
+impl ParquetFileWriter {
+    /// Starts the file at `path`. The object appears only when
+    /// [`finish`](Self::finish) completes the upload; until then readers
+    /// cannot see a partial file.
+    pub fn create(
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        schema: SchemaRef,
+        meta: FileMeta,
+    ) -> Result<Self, FileStoreError> {
+        let seq_index = schema
+            .index_of(SEQ_COLUMN)
+            .map_err(|_| FileStoreError::MissingSeq(SEQ_COLUMN))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let writer = AsyncArrowWriter::try_new(
+            BufWriter::new(store.clone(), path.clone()),
+            schema,
+            Some(properties),
+        )?;
+        Ok(Self {
+            writer,
+            store,
+            path,
+            meta,
+            seq_index,
+            rows: 0,
+            seq_range: None,
+        })
+    }
+
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), FileStoreError> {
+        let seqs = batch.column(self.seq_index);
+        let seqs = seqs
+            .as_primitive_opt::<Int64Type>()
+            .ok_or(FileStoreError::MissingSeq(SEQ_COLUMN))?;
+        if seqs.null_count() > 0 {
+            return Err(FileStoreError::MissingSeq(SEQ_COLUMN));
+        }
+        if let (Some(min), Some(max)) = (arrow::compute::min(seqs), arrow::compute::max(seqs)) {
+            self.seq_range = Some(match self.seq_range {
+                Some((lo, hi)) => (lo.min(min), hi.max(max)),
+                None => (min, max),
+            });
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).await?;
+        Ok(())
+    }
+
+    /// Completes the upload and returns what was written. An empty file is
+    /// an error: a flush with no rows writes no file.
+    pub async fn finish(mut self) -> Result<WrittenFile, FileStoreError> {
+        let Some((min_seq, max_seq)) = self.seq_range else {
+            return Err(FileStoreError::InvalidPath("no rows were written".into()));
+        };
+        let meta = &self.meta;
+        for (key, value) in [
+            (META_TABLE, Some(meta.table_id.clone())),
+            (META_USER, meta.user_id.clone()),
+            (META_SCHEMA_VERSION, Some(meta.schema_version.to_string())),
+            (META_MIN_SEQ, Some(min_seq.to_string())),
+            (META_MAX_SEQ, Some(max_seq.to_string())),
+        ] {
+            if let Some(value) = value {
+                self.writer
+                    .append_key_value_metadata(KeyValue::new(key.to_string(), value));
+            }
+        }
+        self.writer.close().await?;
+        let bytes = self.store.head(&self.path).await?.size;
+        Ok(WrittenFile {
+            path: self.path,
+            rows: self.rows,
+            bytes,
+            min_seq,
+            max_seq,
+        })
+    }
+}
+
+/// Reads a whole file into memory: its batches and its key-value metadata.
+/// For tools and tests; queries read files through DataFusion.
+pub async fn read_file(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<(Vec<RecordBatch>, HashMap<String, String>), FileStoreError> {
+    let bytes = store.get(path).await?.bytes().await?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let metadata: HashMap<String, String> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let batches = builder.build()?.collect::<Result<Vec<_>, _>>()?;
+    Ok((batches, metadata))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+//! Storage path templates: `{namespace}/{tableName}/{userId}` and friends.
+
+use crate::FileStoreError;
+use object_store::path::Path;
+
+/// Which kind of table a template is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateKind {
+    /// Must contain `{userId}`: one directory per user.
+    User,
+    /// Must not contain `{userId}`: one directory per table.
+    Shared,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Namespace,
+    TableName,
+    UserId,
+    Shard,
+}
+
+/// A validated template. Rendering substitutes names that were themselves
+/// validated (identifiers, user ids), so no rendered segment is empty, `.`
+/// or `..`, and none contains `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    text: String,
+    segments: Vec<Vec<Part>>,
+}
+
+impl PathTemplate {
+    pub const DEFAULT_USER: &'static str = "{namespace}/{tableName}/{userId}";
+    pub const DEFAULT_SHARED: &'static str = "{namespace}/{tableName}";
+
+    pub fn parse(text: &str, kind: TemplateKind) -> Result<Self, FileStoreError> {
+        let invalid = |reason: &str| FileStoreError::InvalidTemplate {
+            template: text.chars().take(200).collect(),
+            reason: reason.to_string(),
+        };
+        if text.is_empty() {
+            return Err(invalid("empty"));
+        }
+        let mut segments = Vec::new();
+        for segment in text.split('/') {
+            if segment.is_empty() {
+                return Err(invalid(
+                    "empty path segment (leading, trailing or double '/')",
+                ));
+            }
+            if segment == "." || segment == ".." {
+                return Err(invalid("'.' and '..' segments are not allowed"));
+            }
+            segments.push(parse_segment(segment).map_err(|r| invalid(&r))?);
+        }
+        let has_user = segments.iter().flatten().any(|p| *p == Part::UserId);
+        match (kind, has_user) {
+            (TemplateKind::User, false) => {
+                return Err(invalid("USER table templates must contain {userId}"))
+            }
+            (TemplateKind::Shared, true) => {
+                return Err(invalid("SHARED table templates cannot contain {userId}"))
+            }
+            _ => {}
+        }
+        Ok(Self {
+            text: text.to_string(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The directory of one scope. `user` is required for USER templates.
+    pub fn render(
+        &self,
+        namespace: &str,
+        table: &str,
+        user: Option<&str>,
+        shard: u32,
+    ) -> Result<Path, FileStoreError> {
+        let mut out = Vec::with_capacity(self.segments.len());
+        for segment in &self.segments {
+            let mut text = String::new();
+            for part in segment {
+                match part {
+                    Part::Literal(l) => text.push_str(l),
+                    Part::Namespace => text.push_str(namespace),
+                    Part::TableName => text.push_str(table),
+                    Part::UserId => text.push_str(user.ok_or_else(|| {
+                        FileStoreError::InvalidPath("template needs a user id".into())
+                    })?),
+                    Part::Shard => text.push_str(&format!("shard_{shard:04}")),
+                }
+            }
+            if text.is_empty() || text == "." || text == ".." || text.contains('/') {
+                return Err(FileStoreError::InvalidPath(format!(
+                    "bad path segment '{text}'"
+                )));
+            }
+            out.push(text);
+        }
+        Ok(Path::from_iter(out))
+    }
+}
+
+fn parse_segment(segment: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = segment;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let end = after.find('}').ok_or("unclosed '{'")?;
+            parts.push(match &after[..end] {
+                "namespace" => Part::Namespace,
+                "tableName" => Part::TableName,
+                "userId" => Part::UserId,
+                "shard" => Part::Shard,
+                other => return Err(format!("unknown placeholder {{{other}}}")),
+            });
+            rest = &after[end + 1..];
+        } else {
+            let end = rest.find('{').unwrap_or(rest.len());
+            let literal = &rest[..end];
+            if !literal
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '='))
+            {
+                return Err(format!(
+                    "'{literal}': only letters, digits and _ - . = are allowed outside placeholders"
+                ));
+            }
+            parts.push(Part::Literal(literal.to_string()));
+            rest = &rest[end..];
+        }
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_render() {
+        let user = PathTemplate::parse(PathTemplate::DEFAULT_USER, TemplateKind::User).unwrap();
+        assert_eq!(
+            user.render("app", "messages", Some("alice"), 0)
+                .unwrap()
+                .as_ref(),
+            "app/messages/alice"
+        );
+        let shared =
+            PathTemplate::parse(PathTemplate::DEFAULT_SHARED, TemplateKind::Shared).unwrap();
+        assert_eq!(
+            shared.render("app", "config", None, 0).unwrap().as_ref(),
+            "app/config"
+        );
+        let sharded = PathTemplate::parse(
+            "data/{namespace}-{tableName}/{shard}/u={userId}",
+            TemplateKind::User,
+        )
+        .unwrap();
+        assert_eq!(
+            sharded.render("a", "t", Some("bob"), 7).unwrap().as_ref(),
+            "data/a-t/shard_0007/u=bob"
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_refused() {
+        for (text, kind) in [
+            ("", TemplateKind::Shared),
+            ("{namespace}/{tableName}", TemplateKind::User),
+            ("{namespace}/{userId}", TemplateKind::Shared),
+            ("../{userId}", TemplateKind::User),
+            ("/{userId}", TemplateKind::User),
+            ("{userId}/", TemplateKind::User),
+            ("a//{userId}", TemplateKind::User),
+            ("{userid}", TemplateKind::User),
+            ("{userId", TemplateKind::User),
+            ("x y/{userId}", TemplateKind::User),
+            ("a\\b/{userId}", TemplateKind::User),
+        ] {
+            assert!(
+                PathTemplate::parse(text, kind).is_err(),
+                "{text:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn rendering_refuses_values_that_would_escape() {
+        let t = PathTemplate::parse(PathTemplate::DEFAULT_USER, TemplateKind::User).unwrap();
+        assert!(t.render("app", "t", Some(".."), 0).is_err());
+        assert!(t.render("app", "t", Some("a/b"), 0).is_err());
+        assert!(t.render("app", "t", None, 0).is_err());
+    }
+}
