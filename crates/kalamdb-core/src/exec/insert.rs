@@ -287,12 +287,7 @@ async fn default_value(
         DefaultSpec::CurrentUser => "current_user",
         DefaultSpec::Expr(text) => {
             let expr = kalamdb_sql::parse_expr(text)?;
-            let session = Session {
-                params: &[],
-                caller: s.caller.clone(),
-                default_namespace: s.default_namespace.clone(),
-                ..*s
-            };
+            let session = s.without_params();
             return Box::pin(eval_expr(&session, &expr, t, column)).await;
         }
     };

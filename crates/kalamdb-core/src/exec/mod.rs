@@ -61,6 +61,18 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// This session without the request's parameters, for SQL that KalamDB
+    /// writes itself (SHOW queries, stored column defaults).
+    fn without_params(&self) -> Session<'_> {
+        Session {
+            ctx: self.ctx,
+            base_state: self.base_state,
+            caller: self.caller.clone(),
+            default_namespace: self.default_namespace.clone(),
+            params: &[],
+        }
+    }
+
     pub async fn run(&self, statement: KalamStatement) -> Result<StatementResult> {
         match statement {
             KalamStatement::CreateNamespace {

@@ -16,12 +16,7 @@ impl Session<'_> {
         let KalamStatement::Standard(statement) = kalamdb_sql::parse_statement(sql)? else {
             return Err(CoreError::Internal(format!("not a query: {sql}")));
         };
-        let session = Session {
-            params: &[],
-            caller: self.caller.clone(),
-            default_namespace: self.default_namespace.clone(),
-            ..*self
-        };
+        let session = self.without_params();
         run_query(&session, *statement).await
     }
 }
