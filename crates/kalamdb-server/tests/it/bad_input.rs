@@ -4,8 +4,9 @@ use crate::common::{rows, TestServer};
 use serde_json::json;
 
 fn post_raw(server: &TestServer, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let response = server
-        .client()
+    // A fresh connection per request: the server closes a connection after
+    // refusing an oversized body.
+    let response = reqwest::blocking::Client::new()
         .post(format!("{}/v1/api/sql", server.base_url))
         .basic_auth("root", Some(""))
         .header("content-type", "application/json")

@@ -140,8 +140,10 @@ impl TestServer {
         body
     }
 
+    /// Asks `/health` on a new connection: a pooled one may just have been
+    /// closed by the server after refusing an oversized request.
     pub fn healthy(&self) -> bool {
-        self.client
+        reqwest::blocking::Client::new()
             .get(format!("{}/health", self.base_url))
             .send()
             .map(|r| r.status().is_success())
