@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 pub mod row;
 mod seq;
+mod snapshot;
 mod store;
 #[cfg(test)]
 mod store_tests;
@@ -18,4 +19,5 @@ mod store_tests;
 pub use error::StoreError;
 pub use keys::ScopeKey;
 pub use row::RowVersion;
-pub use store::{HotStore, StoreOptions, VersionVisitor, WriteBatch};
+pub use snapshot::{StoreSnapshot, VersionRef};
+pub use store::{HotStore, MetaEntries, StoreOptions, VersionVisitor, WriteBatch};

@@ -3,11 +3,11 @@
 
 use crate::keys::{prefix_end, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
+use crate::snapshot::StoreSnapshot;
 use crate::{RowVersion, StoreError};
 use kalamdb_commons::Value;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, ReadOptions, WriteOptions, DB,
 };
 use std::path::Path;
 
@@ -107,18 +107,7 @@ impl HotStore {
 
     /// Every meta entry whose key starts with `prefix`, in key order.
     pub fn meta_scan(&self, prefix: &[u8]) -> Result<MetaEntries, StoreError> {
-        let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(self.meta(), IteratorMode::From(prefix, Direction::Forward));
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+        self.snapshot().meta_scan(prefix)
     }
 
     pub fn batch(&self) -> WriteBatch<'_> {
@@ -178,26 +167,33 @@ impl HotStore {
         prefix: &[u8],
         visit: &mut VersionVisitor<'_>,
     ) -> Result<(), StoreError> {
-        let mut opts = ReadOptions::default();
-        if let Some(end) = prefix_end(prefix) {
-            opts.set_iterate_upper_bound(end);
+        self.snapshot().scan_latest(prefix, visit)
+    }
+
+    /// A consistent read view of catalog and rows, with the highest `_seq`
+    /// any version in it can carry.
+    pub fn snapshot(&self) -> StoreSnapshot<'_> {
+        let snapshot = self.db.snapshot();
+        // Read after the snapshot: every version it holds had its `_seq`
+        // allocated before, so none is above this watermark.
+        let watermark = self.last_seq();
+        StoreSnapshot {
+            store: self,
+            snapshot,
+            watermark,
         }
-        let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
-        iter.seek(prefix);
-        let mut last_pk: Vec<u8> = Vec::new();
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            let (pk_prefix, seq) = split_version_key(key)?;
-            if pk_prefix != last_pk.as_slice() {
-                last_pk.clear();
-                last_pk.extend_from_slice(pk_prefix);
-                if !visit(pk_prefix, seq, RowVersion::decode(value)?)? {
-                    return Ok(());
-                }
-            }
-            iter.next();
-        }
-        iter.status()?;
-        Ok(())
+    }
+
+    pub(crate) fn meta_cf(&self) -> &ColumnFamily {
+        self.meta()
+    }
+
+    pub(crate) fn rows_cf(&self) -> &ColumnFamily {
+        self.rows()
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
     }
 }
 
@@ -238,7 +234,17 @@ impl WriteBatch<'_> {
         }
     }
 
+    /// Removes one exact row version key (as read from a snapshot).
+    pub fn delete_row_key(&mut self, key: &[u8]) {
+        self.inner.delete_cf(self.store.rows(), key);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
+    }
+
+    /// Number of operations in the batch.
+    pub fn len(&self) -> usize {
+        self.inner.len()
     }
 }

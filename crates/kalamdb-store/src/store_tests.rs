@@ -114,3 +114,55 @@ fn prefix_delete_removes_one_table_only() {
     };
     assert_eq!((count(1), count(2)), (0, 1));
 }
+
+#[test]
+fn snapshot_sees_a_fixed_view_and_exact_deletes_spare_newer_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let scope = ScopeKey::new(9, Some("u"));
+    let put = |pk: i64, marker: i64| {
+        let mut batch = store.batch();
+        let seq = store.next_seqs(1).unwrap();
+        batch
+            .put_version(&scope, &Value::I64(pk), seq, &row(marker, false))
+            .unwrap();
+        store.write(batch).unwrap();
+        seq
+    };
+    put(1, 10);
+    put(1, 11);
+    put(2, 20);
+    let snapshot = store.snapshot();
+    let after = put(1, 12);
+    assert!(after > snapshot.watermark);
+
+    let mut seen = Vec::new();
+    snapshot
+        .scan_versions(scope.as_bytes(), &mut |v| {
+            assert!(v.seq <= snapshot.watermark);
+            seen.push((v.key.to_vec(), v.newest));
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(
+        seen.iter().map(|(_, newest)| *newest).collect::<Vec<_>>(),
+        vec![true, false, true]
+    );
+    assert_eq!(snapshot.meta_scan(b"x").unwrap().len(), 0);
+
+    let mut batch = store.batch();
+    for (key, _) in &seen {
+        batch.delete_row_key(key);
+    }
+    drop(snapshot);
+    store.write(batch).unwrap();
+    let (seq, latest) = store
+        .latest_version(&scope, &Value::I64(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!((seq, latest.values[0].clone()), (after, Value::I64(12)));
+    assert!(store
+        .latest_version(&scope, &Value::I64(2))
+        .unwrap()
+        .is_none());
+}

@@ -1,0 +1,103 @@
+//! Consistent read views: one RocksDB snapshot over catalog and rows, so a
+//! reader sees a flush's commit (manifest entry added, hot versions removed)
+//! either wholly or not at all.
+
+use crate::keys::{prefix_end, split_version_key};
+use crate::store::{MetaEntries, VersionVisitor};
+use crate::{HotStore, RowVersion, StoreError};
+use rocksdb::{Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode, DB};
+
+pub struct StoreSnapshot<'a> {
+    pub(crate) store: &'a HotStore,
+    pub(crate) snapshot: SnapshotWithThreadMode<'a, DB>,
+    /// No version in this view has a `_seq` above this.
+    pub watermark: u64,
+}
+
+/// One stored version, as a full scan of a snapshot sees it.
+pub struct VersionRef<'k> {
+    /// The whole key, for deleting exactly this version later.
+    pub key: &'k [u8],
+    /// The key without `_seq`: scope and primary key.
+    pub pk_prefix: &'k [u8],
+    pub seq: u64,
+    /// Whether this is the newest version of its primary key in the view.
+    pub newest: bool,
+    pub value: &'k [u8],
+}
+
+impl StoreSnapshot<'_> {
+    fn read_options(&self, prefix: &[u8]) -> ReadOptions {
+        let mut opts = ReadOptions::default();
+        opts.set_snapshot(&self.snapshot);
+        if let Some(end) = prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        opts
+    }
+
+    /// Every meta entry whose key starts with `prefix`, in key order.
+    pub fn meta_scan(&self, prefix: &[u8]) -> Result<MetaEntries, StoreError> {
+        let db = self.store.db();
+        let iter = db.iterator_cf_opt(
+            self.store.meta_cf(),
+            self.read_options(prefix),
+            IteratorMode::From(prefix, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Visits every version under `prefix` in key order (newest first within
+    /// a primary key); return `false` to stop.
+    pub fn scan_versions(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(VersionRef<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let db = self.store.db();
+        let mut iter = db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(prefix));
+        iter.seek(prefix);
+        let mut last_pk: Vec<u8> = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let (pk_prefix, seq) = split_version_key(key)?;
+            let newest = pk_prefix != last_pk.as_slice();
+            if newest {
+                last_pk.clear();
+                last_pk.extend_from_slice(pk_prefix);
+            }
+            let more = visit(VersionRef {
+                key,
+                pk_prefix,
+                seq,
+                newest,
+                value,
+            })?;
+            if !more {
+                return Ok(());
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(())
+    }
+
+    /// Visits the newest version of every primary key under `prefix`.
+    pub fn scan_latest(
+        &self,
+        prefix: &[u8],
+        visit: &mut VersionVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan_versions(prefix, &mut |v| {
+            if v.newest {
+                visit(v.pk_prefix, v.seq, RowVersion::decode(v.value)?)
+            } else {
+                Ok(true)
+            }
+        })
+    }
+}
