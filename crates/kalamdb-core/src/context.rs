@@ -1,6 +1,7 @@
 //! Shared state every statement works with.
 
 use crate::catalog::Catalog;
+use crate::cold::ColdStore;
 use crate::ids::SnowflakeGen;
 use crate::users::Users;
 use kalamdb_commons::Clock;
@@ -16,6 +17,7 @@ pub struct CoreContext {
     pub store: Arc<HotStore>,
     pub catalog: Arc<Catalog>,
     pub users: Arc<Users>,
+    pub cold: ColdStore,
     pub clock: Arc<dyn Clock>,
     pub snowflake: SnowflakeGen,
     write_locks: Vec<Mutex<()>>,
@@ -32,12 +34,14 @@ impl CoreContext {
         store: Arc<HotStore>,
         catalog: Arc<Catalog>,
         users: Arc<Users>,
+        cold: ColdStore,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
             catalog,
             users,
+            cold,
             snowflake: SnowflakeGen::new(clock.clone(), 0),
             clock,
             write_locks: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),

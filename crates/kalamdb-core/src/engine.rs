@@ -1,6 +1,8 @@
 //! The engine: opens the hot tier, loads catalog and users, runs batches.
 
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
+use crate::cold::flush::{flush_table, FailPoint, FlushStats};
+use crate::cold::ColdStore;
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use crate::exec::{base_session_state, Session, StatementResult};
@@ -43,6 +45,9 @@ impl std::fmt::Display for StatementError {
 pub struct KalamDb {
     ctx: Arc<CoreContext>,
     base_state: SessionState,
+    /// One flush at a time: two flushes of one table must never read the
+    /// same hot versions. (The job manager will refine this per table.)
+    flush_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KalamDb {
@@ -76,9 +81,11 @@ impl KalamDb {
             last_seq = store.last_seq(),
             "engine opened"
         );
+        let cold = ColdStore::local(&config.data_dir.join("storage"))?;
         Ok(Self {
-            ctx: Arc::new(CoreContext::new(store, catalog, users, clock)),
+            ctx: Arc::new(CoreContext::new(store, catalog, users, cold, clock)),
             base_state: base_session_state(),
+            flush_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -88,6 +95,29 @@ impl KalamDb {
 
     pub fn context(&self) -> &Arc<CoreContext> {
         &self.ctx
+    }
+
+    /// Moves the hot rows of `namespace.table` into Parquet files, one per
+    /// scope, and waits for it. `fail_at` stops at a protocol step (tests).
+    pub async fn flush_table(
+        &self,
+        namespace: &str,
+        table: &str,
+        fail_at: Option<FailPoint>,
+    ) -> Result<FlushStats> {
+        let def = self
+            .ctx
+            .catalog
+            .table(namespace, table)
+            .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
+        let _flushing = self.flush_lock.lock().await;
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let handle = tokio::runtime::Handle::current();
+            flush_table(&ctx, &ctx.cold, &handle, &def, fail_at)
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
     }
 
     /// Runs every statement of `sql` in order, stopping at the first failure.

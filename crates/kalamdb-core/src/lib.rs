@@ -33,6 +33,7 @@
 //! 4. The batches go back to the server, which encodes them as JSON.
 
 pub mod catalog;
+pub mod cold;
 pub mod context;
 mod engine;
 pub mod error;

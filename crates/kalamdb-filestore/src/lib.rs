@@ -8,12 +8,17 @@
 //! range in its key-value metadata. It knows nothing of SQL or RocksDB.
 
 mod error;
+mod manifest;
 mod parquet_file;
 mod template;
 
 pub use error::FileStoreError;
+pub use manifest::{to_hex, ManifestDocument, ManifestEntry, MANIFEST_FILE};
 pub use parquet_file::{
     file_name, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ, META_MIN_SEQ,
     META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
 };
 pub use template::{PathTemplate, TemplateKind};
+
+/// The Arrow and object_store versions the cold tier is built with.
+pub use object_store;

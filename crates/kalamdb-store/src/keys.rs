@@ -84,6 +84,28 @@ impl ScopeKey {
     }
 }
 
+/// The length of the scope part at the front of a key (or PK prefix), and
+/// the scope's user for USER tables (`user_scoped`).
+pub fn scope_of(key: &[u8], user_scoped: bool) -> Result<(usize, Option<String>), StoreError> {
+    if key.len() < 8 {
+        return Err(StoreError::Corrupt("key shorter than a table id".into()));
+    }
+    if !user_scoped {
+        return Ok((8, None));
+    }
+    let (user, rest) = take_escaped(&key[8..])?;
+    let user =
+        String::from_utf8(user).map_err(|_| StoreError::Corrupt("user id is not UTF-8".into()))?;
+    Ok((key.len() - rest.len(), Some(user)))
+}
+
+impl ScopeKey {
+    /// The scope part of a key read from storage.
+    pub fn from_key_prefix(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
 /// Splits a version key into its PK prefix and its `_seq`.
 pub fn split_version_key(key: &[u8]) -> Result<(&[u8], u64), StoreError> {
     if key.len() < 16 {
@@ -186,6 +208,19 @@ mod tests {
         assert!(!old.starts_with(al.as_bytes()));
         let other_table = ScopeKey::new(8, Some("alice"));
         assert!(!old.starts_with(other_table.as_bytes()));
+    }
+
+    #[test]
+    fn scope_is_recovered_from_keys() {
+        let scope = ScopeKey::new(5, Some("a\0b"));
+        let key = scope.version_key(&Value::I64(3), 9).unwrap();
+        let (len, user) = scope_of(&key, true).unwrap();
+        assert_eq!(&key[..len], scope.as_bytes());
+        assert_eq!(user.as_deref(), Some("a\0b"));
+        let shared = ScopeKey::new(5, None)
+            .version_key(&Value::I64(3), 9)
+            .unwrap();
+        assert_eq!(scope_of(&shared, false).unwrap(), (8, None));
     }
 
     #[test]

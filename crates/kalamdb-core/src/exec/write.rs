@@ -2,9 +2,12 @@
 
 use super::Session;
 use crate::catalog::TableDef;
+use crate::cold::manifest_entries;
+use crate::cold::merge::load_scope;
 use crate::error::{CoreError, Result};
 use crate::provider::{scope_key_for, RequestScope};
 use kalamdb_commons::Value;
+use kalamdb_filestore::to_hex;
 use kalamdb_store::{RowVersion, ScopeKey};
 use std::collections::HashSet;
 
@@ -63,10 +66,16 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
         }
     }
     let keys: Vec<&Value> = rows.iter().map(|row| &row[pk]).collect();
+    let mut not_hot = Vec::new();
     for (key, latest) in keys.iter().zip(store.latest_versions(&scope, &keys)?) {
-        if latest.is_some_and(|(_, version)| !version.deleted) {
-            return Err(duplicate(key));
+        match latest {
+            Some((_, version)) if !version.deleted => return Err(duplicate(key)),
+            Some(_) => {}
+            None => not_hot.push(*key),
         }
+    }
+    if let Some(key) = live_in_cold(s, def, &scope, &not_hot).await? {
+        return Err(duplicate(key));
     }
     let first_seq = store.next_seqs(rows.len() as u64)?;
     let mut batch = store.batch();
@@ -80,6 +89,48 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     }
     store.write(batch)?;
     Ok(())
+}
+
+/// The first of `keys` whose newest committed (Parquet) version is a live
+/// row. Only files whose key range may hold a key are opened.
+async fn live_in_cold<'k>(
+    s: &Session<'_>,
+    def: &TableDef,
+    scope: &ScopeKey,
+    keys: &[&'k Value],
+) -> Result<Option<&'k Value>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let entries = manifest_entries(&s.ctx.store.snapshot(), scope)?;
+    let mut hex = Vec::with_capacity(keys.len());
+    for key in keys {
+        hex.push(to_hex(&scope.pk_prefix(key)?));
+    }
+    if !entries.iter().any(|e| hex.iter().any(|k| e.may_contain(k))) {
+        return Ok(None);
+    }
+    let (ctx, def_owned, scope_owned, wanted) = (s.ctx.clone(), def.clone(), scope.clone(), hex);
+    let cold = tokio::task::spawn_blocking(move || {
+        let handle = tokio::runtime::Handle::current();
+        load_scope(
+            &ctx.cold,
+            &handle,
+            &def_owned,
+            &scope_owned,
+            &entries,
+            Some(&wanted),
+        )
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("cold lookup failed: {e}")))??;
+    for key in keys {
+        let encoded = scope.pk_prefix(key)?;
+        if cold.get(&encoded).is_some_and(|v| !v.deleted) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes new versions (updates or tombstones) of rows the caller already

@@ -1,28 +1,35 @@
-//! Streaming the newest visible version of each row of one scope out of the
-//! hot tier, in bounded Arrow batches.
+//! Scanning one scope: the newest visible version of each row across the
+//! hot tier and the scope's committed Parquet files, in bounded Arrow
+//! batches.
+//!
+//! Manifest and hot rows are read from one RocksDB snapshot, so a flush
+//! commit (manifest entry added, hot versions deleted) is seen wholly or not
+//! at all. A key's visible version is the one with the highest `_seq`; every
+//! hot version is newer than every committed one, so hot versions simply
+//! replace cold ones. Tombstones hide their key. Filters run above this scan,
+//! after version resolution.
 
+use super::batch::{BatchBuilder, BATCH_ROWS};
 use crate::catalog::TableDef;
+use crate::cold::manifest_entries;
+use crate::cold::merge::{load_scope, ColdVersion};
+use crate::context::CoreContext;
 use crate::error::CoreError;
-use crate::values::ColumnBuilder;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Builder};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use futures::channel::mpsc;
 use futures::SinkExt;
-use kalamdb_commons::Value;
-use kalamdb_store::{HotStore, ScopeKey};
+use kalamdb_store::ScopeKey;
 use std::sync::Arc;
-
-/// Rows per batch a scan produces; memory per scan is bounded by this.
-pub const SCAN_BATCH_ROWS: usize = 4096;
+use tokio::runtime::Handle;
 
 #[derive(Debug, Clone)]
 pub struct HotScan {
-    store: Arc<HotStore>,
+    ctx: Arc<CoreContext>,
     def: Arc<TableDef>,
     scope: ScopeKey,
     schema: SchemaRef,
@@ -32,9 +39,41 @@ pub struct HotScan {
     limit: Option<usize>,
 }
 
+/// Where finished batches go; `false` once the reader has gone away.
+struct Sink<'a> {
+    tx: &'a mut mpsc::Sender<Result<RecordBatch>>,
+    schema: &'a SchemaRef,
+    remaining: usize,
+}
+
+impl Sink<'_> {
+    fn send(&mut self, builder: &mut BatchBuilder) -> Result<bool> {
+        let batch = builder.finish(self.schema)?;
+        Ok(futures::executor::block_on(self.tx.send(Ok(batch))).is_ok())
+    }
+
+    /// Adds a visible row; returns whether to go on.
+    fn push(
+        &mut self,
+        builder: &mut BatchBuilder,
+        seq: u64,
+        values: &[kalamdb_commons::Value],
+    ) -> Result<bool> {
+        if self.remaining == 0 {
+            return Ok(false);
+        }
+        builder.push(seq, false, values)?;
+        self.remaining -= 1;
+        if builder.rows >= BATCH_ROWS && !self.send(builder)? {
+            return Ok(false);
+        }
+        Ok(self.remaining > 0)
+    }
+}
+
 impl HotScan {
     pub fn new(
-        store: Arc<HotStore>,
+        ctx: Arc<CoreContext>,
         def: Arc<TableDef>,
         scope: ScopeKey,
         schema: SchemaRef,
@@ -42,7 +81,7 @@ impl HotScan {
         limit: Option<usize>,
     ) -> Self {
         Self {
-            store,
+            ctx,
             def,
             scope,
             schema,
@@ -51,51 +90,71 @@ impl HotScan {
         }
     }
 
-    fn run(self, mut tx: mpsc::Sender<Result<RecordBatch>>) {
-        let result = self.scan_into(&mut tx);
-        if let Err(e) = result {
+    fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>) {
+        if let Err(e) = self.scan_into(&handle, &mut tx) {
             let _ = futures::executor::block_on(tx.send(Err(e)));
         }
     }
 
-    fn scan_into(&self, tx: &mut mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
-        let mut batch = BatchBuilder::new(&self.def, &self.projection);
-        let mut remaining = self.limit.unwrap_or(usize::MAX);
+    fn scan_into(&self, handle: &Handle, tx: &mut mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
+        let snapshot = self.ctx.store.snapshot();
+        let entries = manifest_entries(&snapshot, &self.scope)?;
+        let mut builder = BatchBuilder::new(&self.def, &self.projection);
+        let mut sink = Sink {
+            tx,
+            schema: &self.schema,
+            remaining: self.limit.unwrap_or(usize::MAX),
+        };
         let mut failure: Option<DataFusionError> = None;
-        let mut receiver_gone = false;
-        self.store
-            .scan_latest(self.scope.as_bytes(), &mut |_, seq, row| {
-                if row.deleted || remaining == 0 {
-                    return Ok(remaining > 0);
-                }
-                if let Err(e) = batch.push(seq, &row.values) {
-                    failure = Some(e.into());
-                    return Ok(false);
-                }
-                remaining -= 1;
-                if batch.rows == SCAN_BATCH_ROWS {
-                    match batch.finish(&self.schema) {
-                        Ok(b) => {
-                            if futures::executor::block_on(tx.send(Ok(b))).is_err() {
-                                receiver_gone = true;
-                                return Ok(false);
-                            }
-                        }
+        if entries.is_empty() {
+            // Only hot rows: stream them straight from the snapshot.
+            snapshot
+                .scan_latest(self.scope.as_bytes(), &mut |_, seq, row| {
+                    if row.deleted {
+                        return Ok(true);
+                    }
+                    match sink.push(&mut builder, seq, &row.values) {
+                        Ok(more) => Ok(more),
                         Err(e) => {
                             failure = Some(e);
-                            return Ok(false);
+                            Ok(false)
                         }
                     }
+                })
+                .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
+        } else {
+            let mut rows = load_scope(
+                &self.ctx.cold,
+                handle,
+                &self.def,
+                &self.scope,
+                &entries,
+                None,
+            )?;
+            snapshot
+                .scan_latest(self.scope.as_bytes(), &mut |pk, seq, row| {
+                    rows.insert(
+                        pk.to_vec(),
+                        ColdVersion {
+                            seq,
+                            deleted: row.deleted,
+                            values: row.values,
+                        },
+                    );
+                    Ok(true)
+                })
+                .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
+            for version in rows.into_values().filter(|v| !v.deleted) {
+                if !sink.push(&mut builder, version.seq, &version.values)? {
+                    break;
                 }
-                Ok(remaining > 0)
-            })
-            .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
+            }
+        }
         if let Some(e) = failure {
             return Err(e);
         }
-        if !receiver_gone && batch.rows > 0 {
-            let b = batch.finish(&self.schema)?;
-            let _ = futures::executor::block_on(tx.send(Ok(b)));
+        if builder.rows > 0 {
+            sink.send(&mut builder)?;
         }
         Ok(())
     }
@@ -109,75 +168,11 @@ impl PartitionStream for HotScan {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (tx, rx) = mpsc::channel(2);
         let scan = self.clone();
-        // RocksDB iteration blocks; keep it off the async workers. The task
-        // ends when the scan is done or the query drops the stream.
-        tokio::task::spawn_blocking(move || scan.run(tx));
+        let handle = Handle::current();
+        // RocksDB iteration and file reads block; keep them off the async
+        // workers. The task ends when the scan is done or the query drops
+        // the stream.
+        tokio::task::spawn_blocking(move || scan.run(handle, tx));
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rx))
-    }
-}
-
-/// Accumulates projected rows into Arrow builders.
-struct BatchBuilder {
-    columns: Vec<Output>,
-    rows: usize,
-}
-
-enum Output {
-    Column(usize, ColumnBuilder),
-    Seq(Int64Builder),
-    Deleted,
-}
-
-impl BatchBuilder {
-    fn new(def: &TableDef, projection: &[usize]) -> Self {
-        let n = def.columns.len();
-        let columns = projection
-            .iter()
-            .map(|&i| {
-                if i < n {
-                    Output::Column(
-                        i,
-                        ColumnBuilder::new(def.columns[i].data_type, SCAN_BATCH_ROWS),
-                    )
-                } else if i == n {
-                    Output::Seq(Int64Builder::with_capacity(SCAN_BATCH_ROWS))
-                } else {
-                    Output::Deleted
-                }
-            })
-            .collect();
-        Self { columns, rows: 0 }
-    }
-
-    fn push(&mut self, seq: u64, values: &[Value]) -> Result<(), CoreError> {
-        for out in &mut self.columns {
-            match out {
-                // Rows written under an older schema may have fewer cells.
-                Output::Column(i, b) => b.append(values.get(*i).unwrap_or(&Value::Null))?,
-                Output::Seq(b) => b.append_value(seq as i64),
-                Output::Deleted => {}
-            }
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
-        let rows = std::mem::take(&mut self.rows);
-        let arrays: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|out| match out {
-                Output::Column(_, b) => b.finish(),
-                Output::Seq(b) => Arc::new(b.finish()) as ArrayRef,
-                Output::Deleted => Arc::new(BooleanArray::from(vec![false; rows])) as ArrayRef,
-            })
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            schema.clone(),
-            arrays,
-            &options,
-        )?)
     }
 }

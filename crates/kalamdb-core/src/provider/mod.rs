@@ -1,6 +1,7 @@
 //! DataFusion's view of KalamDB: a catalog built per request for one caller,
 //! so every table it hands out is already scoped to that caller's rows.
 
+pub mod batch;
 mod catalog;
 mod hot_scan;
 mod table;

@@ -85,7 +85,7 @@ impl TableProvider for KalamTableProvider {
         };
         let projected = Arc::new(self.schema.project(&projection)?);
         let scan = HotScan::new(
-            self.ctx.store.clone(),
+            self.ctx.clone(),
             self.def.clone(),
             self.scope_key.clone(),
             projected.clone(),

@@ -3,7 +3,9 @@
 //! Besides SQL, scripts may use two harness commands (as `statement ok`):
 //! - `AS <user>`: run the following statements as that user (created by the
 //!   script with CREATE USER, or `root`);
-//! - `RESTART`: close the engine and reopen it from the same data directory.
+//! - `RESTART`: close the engine and reopen it from the same data directory;
+//! - `FLUSH <namespace>.<table>`: move the table's hot rows to Parquet now
+//!   (waits for the flush; the SQL `FLUSH TABLE` with jobs comes later).
 
 use kalamdb_commons::{SystemClock, UserId};
 use kalamdb_core::arrow::array::Array;
@@ -91,6 +93,21 @@ impl sqllogictest::AsyncDB for Harness {
                 role: record.role,
             };
             return Ok(DBOutput::StatementComplete(0));
+        }
+        if let Some(name) = command.strip_prefix("FLUSH ") {
+            let (ns, table) = name
+                .trim()
+                .split_once('.')
+                .ok_or_else(|| HarnessError("FLUSH ns.table".into()))?;
+            let stats = self
+                .db()
+                .flush_table(ns, table, None)
+                .await
+                .map_err(|e| HarnessError(e.to_string()))?;
+            if !stats.failed.is_empty() {
+                return Err(HarnessError(format!("flush failed: {:?}", stats.failed)));
+            }
+            return Ok(DBOutput::StatementComplete(stats.rows_flushed));
         }
         if command == "RESTART" {
             drop(self.db.take());

@@ -1,0 +1,339 @@
+//! The flush of one table: every scope's hot versions into one Parquet file
+//! per scope, each scope committed on its own (see ../shared/DESIGN.md,
+//! "Flush protocol").
+//!
+//! 1. Take one RocksDB snapshot; its watermark W names the files.
+//! 2. Walk the table's versions in key order. Per scope, keep the newest
+//!    version of each primary key (tombstones too, when the scope already
+//!    has committed files that may hold the key) and stream them, a bounded
+//!    batch at a time, into the scope's file.
+//! 3. When the file is complete, commit in one RocksDB batch: add the
+//!    manifest entry and delete exactly the keys read for this scope.
+//!    Versions written after the snapshot are never touched.
+//! 4. A scope that fails keeps its hot rows; the others still commit.
+
+use super::{manifest_entries, manifest_key, ColdStore};
+use crate::catalog::TableDef;
+use crate::context::CoreContext;
+use crate::error::{CoreError, Result};
+use crate::provider::batch::{BatchBuilder, BATCH_ROWS};
+use crate::schema::table_schema;
+use datafusion::arrow::datatypes::SchemaRef;
+use kalamdb_commons::TableType;
+use kalamdb_filestore::object_store::path::Path;
+use kalamdb_filestore::object_store::{ObjectStoreExt, PutPayload};
+use kalamdb_filestore::{
+    file_name, to_hex, FileMeta, ManifestDocument, ManifestEntry, ParquetFileWriter, MANIFEST_FILE,
+};
+use kalamdb_store::keys::scope_of;
+use kalamdb_store::{RowVersion, ScopeKey, StoreSnapshot, VersionRef};
+use std::time::Instant;
+use tokio::runtime::Handle;
+use tracing::{debug, info, warn};
+
+/// What a flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    pub rows_flushed: u64,
+    /// Scopes (users of a USER table, or the one SHARED scope) that got a file.
+    pub users_count: u64,
+    pub parquet_files: u64,
+    pub bytes_written: u64,
+    pub duration_ms: u64,
+    /// Scopes that failed: (user, cause). Their rows stay in the hot tier.
+    pub failed: Vec<(Option<String>, String)>,
+}
+
+/// Test hooks: stop a flush at a protocol step, as a crash would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailPoint {
+    /// After a scope's file is written, before its commit.
+    AfterFileWritten,
+    /// After the first scope's commit, before the next scope starts.
+    AfterFirstCommit,
+}
+
+/// Flushes every scope of `def`. Runs on a blocking thread; `handle` drives
+/// the object store's async I/O.
+pub fn flush_table(
+    ctx: &CoreContext,
+    cold: &ColdStore,
+    handle: &Handle,
+    def: &TableDef,
+    fail_at: Option<FailPoint>,
+) -> Result<FlushStats> {
+    let started = Instant::now();
+    let snapshot = ctx.store.snapshot();
+    let user_scoped = def.table_type != TableType::Shared;
+    info!(table = %def.qualified_name(), watermark = snapshot.watermark, "flush started");
+    let mut stats = FlushStats::default();
+    let mut current: Option<ScopeFlush> = None;
+    let mut stop: Option<CoreError> = None;
+    snapshot.scan_versions(&ScopeKey::table_prefix(def.uid), &mut |v| {
+        let (len, user) = scope_of(v.pk_prefix, user_scoped)?;
+        let scope_bytes = &v.pk_prefix[..len];
+        if current
+            .as_ref()
+            .is_none_or(|c| c.scope.as_bytes() != scope_bytes)
+        {
+            if let Some(done) = current.take() {
+                let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
+                if let Err(e) = done.commit(ctx, cold, handle, fail_at, &mut stats) {
+                    stop = Some(e);
+                    return Ok(false);
+                }
+                if first_commit && fail_at == Some(FailPoint::AfterFirstCommit) {
+                    stop = Some(CoreError::Internal("fail point: after first commit".into()));
+                    return Ok(false);
+                }
+            }
+            let scope = ScopeKey::from_key_prefix(scope_bytes);
+            match ScopeFlush::start(ctx, cold, def, scope, user, &snapshot) {
+                Ok(flush) => current = Some(flush),
+                Err(e) => {
+                    stop = Some(e);
+                    return Ok(false);
+                }
+            }
+        }
+        if let Some(flush) = current.as_mut() {
+            flush.add(&v, handle);
+        }
+        Ok(true)
+    })?;
+    if let Some(e) = stop {
+        return Err(e);
+    }
+    if let Some(done) = current.take() {
+        done.commit(ctx, cold, handle, fail_at, &mut stats)?;
+    }
+    stats.duration_ms = started.elapsed().as_millis() as u64;
+    if stats.rows_flushed == 0 && stats.failed.is_empty() {
+        warn!(table = %def.qualified_name(), "flush found no rows to move");
+    }
+    info!(
+        table = %def.qualified_name(),
+        rows = stats.rows_flushed,
+        users = stats.users_count,
+        files = stats.parquet_files,
+        bytes = stats.bytes_written,
+        failed_scopes = stats.failed.len(),
+        duration_ms = stats.duration_ms,
+        "flush finished"
+    );
+    Ok(stats)
+}
+
+/// One scope's part of a flush.
+struct ScopeFlush<'a> {
+    def: &'a TableDef,
+    scope: ScopeKey,
+    user: Option<String>,
+    /// The scope already has files, so tombstones must be written.
+    has_cold: bool,
+    schema: SchemaRef,
+    builder: BatchBuilder,
+    writer: Option<ParquetFileWriter>,
+    path: Path,
+    meta: FileMeta,
+    cold: ColdStore,
+    /// Every key read from the snapshot for this scope.
+    keys: Vec<Vec<u8>>,
+    rows: u64,
+    pk_range: Option<(Vec<u8>, Vec<u8>)>,
+    error: Option<String>,
+}
+
+impl<'a> ScopeFlush<'a> {
+    fn start(
+        ctx: &CoreContext,
+        cold: &ColdStore,
+        def: &'a TableDef,
+        scope: ScopeKey,
+        user: Option<String>,
+        snapshot: &StoreSnapshot<'_>,
+    ) -> Result<Self> {
+        let _ = ctx;
+        let has_cold = !manifest_entries(snapshot, &scope)?.is_empty();
+        let dir = cold.scope_dir(def, user.as_deref())?;
+        let path = dir.join(file_name(snapshot.watermark).as_str());
+        let columns = def.columns.len();
+        let projection: Vec<usize> = (0..columns + 2).collect();
+        Ok(Self {
+            def,
+            meta: FileMeta {
+                table_id: def.qualified_name(),
+                user_id: user.clone(),
+                schema_version: def.schema_version,
+            },
+            scope,
+            user,
+            has_cold,
+            schema: table_schema(def, true),
+            builder: BatchBuilder::new(def, &projection),
+            writer: None,
+            path,
+            cold: cold.clone(),
+            keys: Vec::new(),
+            rows: 0,
+            pk_range: None,
+            error: None,
+        })
+    }
+
+    fn add(&mut self, v: &VersionRef<'_>, handle: &Handle) {
+        self.keys.push(v.key.to_vec());
+        if self.error.is_some() || !v.newest {
+            return;
+        }
+        if let Err(e) = self.add_newest(v, handle) {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    fn add_newest(&mut self, v: &VersionRef<'_>, handle: &Handle) -> Result<()> {
+        let row = RowVersion::decode(v.value)?;
+        if row.deleted && !self.has_cold {
+            // Nothing older outside the hot tier can hold this key.
+            return Ok(());
+        }
+        self.builder.push(v.seq, row.deleted, &row.values)?;
+        self.rows += 1;
+        self.pk_range = Some(match self.pk_range.take() {
+            None => (v.pk_prefix.to_vec(), v.pk_prefix.to_vec()),
+            // Keys arrive in order: the first is the smallest.
+            Some((min, _)) => (min, v.pk_prefix.to_vec()),
+        });
+        if self.builder.rows >= BATCH_ROWS {
+            self.write_batch(handle)?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, handle: &Handle) -> Result<()> {
+        let batch = self.builder.finish(&self.schema)?;
+        if self.writer.is_none() {
+            self.writer = Some(
+                ParquetFileWriter::create(
+                    self.cold.store.clone(),
+                    self.path.clone(),
+                    self.schema.clone(),
+                    self.meta.clone(),
+                )
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
+            );
+        }
+        let writer = self.writer.as_mut().expect("created above");
+        handle
+            .block_on(writer.write(&batch))
+            .map_err(|e| CoreError::Internal(e.to_string()))
+    }
+
+    fn commit(
+        mut self,
+        ctx: &CoreContext,
+        cold: &ColdStore,
+        handle: &Handle,
+        fail_at: Option<FailPoint>,
+        stats: &mut FlushStats,
+    ) -> Result<()> {
+        if let Some(error) = self.error.take() {
+            warn!(table = %self.def.qualified_name(), user = ?self.user, %error, "scope flush failed; rows stay hot");
+            stats.failed.push((self.user, error));
+            return Ok(());
+        }
+        let mut entry = None;
+        if self.rows > 0 {
+            let written = (|| {
+                if self.builder.rows > 0 {
+                    self.write_batch(handle)?;
+                }
+                let writer = self.writer.take().expect("a scope with rows has a writer");
+                handle
+                    .block_on(writer.finish())
+                    .map_err(|e| CoreError::Internal(e.to_string()))
+            })();
+            let written = match written {
+                Ok(w) => w,
+                Err(e) => {
+                    warn!(table = %self.def.qualified_name(), user = ?self.user, error = %e, "writing the file failed; rows stay hot");
+                    stats.failed.push((self.user, e.to_string()));
+                    return Ok(());
+                }
+            };
+            debug!(table = %self.def.qualified_name(), user = ?self.user, rows = written.rows, bytes = written.bytes, path = %written.path, "file written");
+            if fail_at == Some(FailPoint::AfterFileWritten) {
+                return Err(CoreError::Internal("fail point: after file written".into()));
+            }
+            let (min_pk, max_pk) = self.pk_range.take().expect("rows have keys");
+            entry = Some(ManifestEntry {
+                path: written.path.to_string(),
+                rows: written.rows,
+                bytes: written.bytes,
+                min_seq: written.min_seq,
+                max_seq: written.max_seq,
+                schema_version: self.def.schema_version,
+                min_pk: to_hex(&min_pk),
+                max_pk: to_hex(&max_pk),
+                committed_at: ctx.clock.now_micros(),
+            });
+        }
+        let mut batch = ctx.store.batch();
+        if let Some(entry) = &entry {
+            let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+            batch.put_meta(
+                &manifest_key(&self.scope, name),
+                &serde_json::to_vec(entry)?,
+            );
+        }
+        for key in &self.keys {
+            batch.delete_row_key(key);
+        }
+        ctx.store.write(batch)?;
+        debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = self.keys.len(), "scope committed");
+        if let Some(entry) = entry {
+            stats.rows_flushed += entry.rows;
+            stats.bytes_written += entry.bytes;
+            stats.parquet_files += 1;
+            stats.users_count += 1;
+            write_manifest_copy(
+                ctx,
+                cold,
+                handle,
+                self.def,
+                &self.scope,
+                self.user.as_deref(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Writes `manifest.json` beside the scope's files. The hot tier holds the
+/// authoritative manifest, so a failure here is logged, not fatal.
+fn write_manifest_copy(
+    ctx: &CoreContext,
+    cold: &ColdStore,
+    handle: &Handle,
+    def: &TableDef,
+    scope: &ScopeKey,
+    user: Option<&str>,
+) {
+    let result = (|| -> Result<()> {
+        let files = manifest_entries(&ctx.store.snapshot(), scope)?;
+        let document = ManifestDocument {
+            table: def.qualified_name(),
+            user_id: user.map(String::from),
+            files,
+        };
+        let path = cold.scope_dir(def, user)?.join(MANIFEST_FILE);
+        let body = serde_json::to_vec_pretty(&document)?;
+        handle
+            .block_on(cold.store.put(&path, PutPayload::from(body)))
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        warn!(table = %def.qualified_name(), ?user, error = %e, "could not write manifest.json");
+    }
+}

@@ -1,0 +1,111 @@
+//! Reading a scope's committed rows, newest version per primary key.
+
+use super::ColdStore;
+use crate::catalog::TableDef;
+use crate::error::{CoreError, Result};
+use crate::values::{cast_to_column, value_at};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use kalamdb_commons::Value;
+use kalamdb_filestore::object_store::path::Path;
+use kalamdb_filestore::{read_file, to_hex, ManifestEntry, SEQ_COLUMN};
+use kalamdb_store::ScopeKey;
+use std::collections::BTreeMap;
+use tokio::runtime::Handle;
+
+/// One version of a row read from a file.
+#[derive(Debug, Clone)]
+pub struct ColdVersion {
+    pub seq: u64,
+    pub deleted: bool,
+    pub values: Vec<Value>,
+}
+
+/// Encoded primary key (scope prefix included) → newest version in the files.
+pub type ColdRows = BTreeMap<Vec<u8>, ColdVersion>;
+
+/// Loads the newest version of each primary key from `entries`. With
+/// `only` given, keeps just those keys (hex-encoded PK prefixes) and opens
+/// only files whose key range may hold one of them.
+pub fn load_scope(
+    cold: &ColdStore,
+    handle: &Handle,
+    def: &TableDef,
+    scope: &ScopeKey,
+    entries: &[ManifestEntry],
+    only: Option<&[String]>,
+) -> Result<ColdRows> {
+    let pk = def.pk_index();
+    let mut rows = ColdRows::new();
+    for entry in entries {
+        if let Some(keys) = only {
+            if !keys.iter().any(|k| entry.may_contain(k)) {
+                continue;
+            }
+        }
+        let path = Path::from(entry.path.as_str());
+        let (batches, _) = handle
+            .block_on(read_file(cold.store.clone(), &path))
+            .map_err(|e| CoreError::Internal(format!("reading {}: {e}", entry.path)))?;
+        for batch in batches {
+            let schema = batch.schema();
+            let seq_col = schema
+                .index_of(SEQ_COLUMN)
+                .map_err(|_| CoreError::Internal(format!("{} has no _seq", entry.path)))?;
+            let seqs = batch.column(seq_col).as_primitive::<Int64Type>().clone();
+            let deleted = match schema.index_of(crate::schema::DELETED_COLUMN) {
+                Ok(i) => Some(batch.column(i).as_boolean().clone()),
+                Err(_) => None,
+            };
+            let mut columns = Vec::with_capacity(def.columns.len());
+            for column in &def.columns {
+                columns.push(match schema.index_of(&column.name) {
+                    Ok(i) => Some(cast_to_column(batch.column(i), column.data_type)?),
+                    // A column added after this file was written.
+                    Err(_) => None,
+                });
+            }
+            for r in 0..batch.num_rows() {
+                let pk_value = match &columns[pk] {
+                    Some(array) => value_at(array, r, def.columns[pk].data_type)?,
+                    None => {
+                        return Err(CoreError::Internal(format!(
+                            "{} has no primary key column",
+                            entry.path
+                        )))
+                    }
+                };
+                let key = scope.pk_prefix(&pk_value)?;
+                if let Some(keys) = only {
+                    if !keys.contains(&to_hex(&key)) {
+                        continue;
+                    }
+                }
+                let seq = seqs.value(r) as u64;
+                if rows.get(&key).is_some_and(|v| v.seq >= seq) {
+                    continue;
+                }
+                let values = columns
+                    .iter()
+                    .zip(&def.columns)
+                    .map(|(array, column)| match array {
+                        Some(array) => value_at(array, r, column.data_type),
+                        None => Ok(Value::Null),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let is_deleted = deleted
+                    .as_ref()
+                    .is_some_and(|d| !d.is_null(r) && d.value(r));
+                rows.insert(
+                    key,
+                    ColdVersion {
+                        seq,
+                        deleted: is_deleted,
+                        values,
+                    },
+                );
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,80 @@
+//! Accumulating row versions into Arrow batches.
+
+use crate::catalog::TableDef;
+use crate::error::CoreError;
+use crate::values::ColumnBuilder;
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::error::Result;
+use kalamdb_commons::Value;
+use std::sync::Arc;
+
+/// Rows per batch that scans and flushes produce; memory per scan or flush
+/// step is bounded by this.
+pub const BATCH_ROWS: usize = 4096;
+
+/// Builds batches of a projection of a table's columns plus, optionally,
+/// `_seq` and `_deleted` (projection indices `columns.len()` and
+/// `columns.len() + 1`).
+pub struct BatchBuilder {
+    columns: Vec<Output>,
+    pub rows: usize,
+}
+
+enum Output {
+    Column(usize, ColumnBuilder),
+    Seq(Int64Builder),
+    Deleted(BooleanBuilder),
+}
+
+impl BatchBuilder {
+    pub fn new(def: &TableDef, projection: &[usize]) -> Self {
+        let n = def.columns.len();
+        let columns = projection
+            .iter()
+            .map(|&i| {
+                if i < n {
+                    Output::Column(i, ColumnBuilder::new(def.columns[i].data_type, BATCH_ROWS))
+                } else if i == n {
+                    Output::Seq(Int64Builder::with_capacity(BATCH_ROWS))
+                } else {
+                    Output::Deleted(BooleanBuilder::with_capacity(BATCH_ROWS))
+                }
+            })
+            .collect();
+        Self { columns, rows: 0 }
+    }
+
+    pub fn push(&mut self, seq: u64, deleted: bool, values: &[Value]) -> Result<(), CoreError> {
+        for out in &mut self.columns {
+            match out {
+                // Rows written under an older schema may have fewer cells.
+                Output::Column(i, b) => b.append(values.get(*i).unwrap_or(&Value::Null))?,
+                Output::Seq(b) => b.append_value(seq as i64),
+                Output::Deleted(b) => b.append_value(deleted),
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let rows = std::mem::take(&mut self.rows);
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|out| match out {
+                Output::Column(_, b) => b.finish(),
+                Output::Seq(b) => Arc::new(b.finish()) as ArrayRef,
+                Output::Deleted(b) => Arc::new(b.finish()) as ArrayRef,
+            })
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            schema.clone(),
+            arrays,
+            &options,
+        )?)
+    }
+}
