@@ -1,8 +1,8 @@
 //! The engine: opens the hot tier, loads catalog and users, runs batches.
 
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
-use crate::cold::flush::{flush_table, FailPoint, FlushStats};
-use crate::cold::ColdStore;
+use crate::cold::flush::{flush_table, FlushHooks, FlushStats};
+use crate::cold::{committed_paths, ColdStore};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use crate::exec::{base_session_state, Session, StatementResult};
@@ -82,6 +82,10 @@ impl KalamDb {
             "engine opened"
         );
         let cold = ColdStore::local(&config.data_dir.join("storage"))?;
+        let orphans = cold.remove_orphans(&committed_paths(&store)?)?;
+        if orphans > 0 {
+            info!(orphans, "removed files left by interrupted flushes");
+        }
         Ok(Self {
             ctx: Arc::new(CoreContext::new(store, catalog, users, cold, clock)),
             base_state: base_session_state(),
@@ -98,12 +102,12 @@ impl KalamDb {
     }
 
     /// Moves the hot rows of `namespace.table` into Parquet files, one per
-    /// scope, and waits for it. `fail_at` stops at a protocol step (tests).
+    /// scope, and waits for it. `hooks` are for tests (fail points).
     pub async fn flush_table(
         &self,
         namespace: &str,
         table: &str,
-        fail_at: Option<FailPoint>,
+        hooks: FlushHooks,
     ) -> Result<FlushStats> {
         let def = self
             .ctx
@@ -114,7 +118,7 @@ impl KalamDb {
         let ctx = self.ctx.clone();
         tokio::task::spawn_blocking(move || {
             let handle = tokio::runtime::Handle::current();
-            flush_table(&ctx, &ctx.cold, &handle, &def, fail_at)
+            flush_table(&ctx, &ctx.cold, &handle, &def, &hooks)
         })
         .await
         .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?

@@ -212,6 +212,16 @@ impl WriteBatch<'_> {
         self.inner.delete_cf(self.store.meta(), key);
     }
 
+    /// Removes every meta entry whose key starts with `prefix`.
+    pub fn delete_meta_with_prefix(&mut self, prefix: &[u8]) {
+        match prefix_end(prefix) {
+            Some(end) => self.inner.delete_range_cf(self.store.meta(), prefix, &end),
+            None => self
+                .inner
+                .delete_range_cf(self.store.meta(), prefix, &[0xFFu8; 64][..]),
+        }
+    }
+
     pub fn put_version(
         &mut self,
         scope: &ScopeKey,

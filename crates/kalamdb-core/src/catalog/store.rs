@@ -1,6 +1,7 @@
 //! Catalog persistence and the in-memory cache.
 
 use super::model::{NamespaceDef, TableDef};
+use crate::cold::table_manifest_prefix;
 use crate::error::{CoreError, Result};
 use kalamdb_store::{HotStore, ScopeKey};
 use parking_lot::{Mutex, RwLock};
@@ -126,6 +127,7 @@ impl Catalog {
         for table in &tables {
             batch.delete_meta(&table_key(name, table.name.as_str()));
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+            batch.delete_meta_with_prefix(&table_manifest_prefix(table.uid));
         }
         batch.delete_meta(&ns_key(name));
         self.store.write(batch)?;
@@ -179,6 +181,7 @@ impl Catalog {
         let mut batch = self.store.batch();
         batch.delete_meta(&table_key(ns, name));
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+        batch.delete_meta_with_prefix(&table_manifest_prefix(table.uid));
         self.store.write(batch)?;
         self.state
             .write()

@@ -53,6 +53,23 @@ pub enum FailPoint {
     AfterFirstCommit,
 }
 
+/// Hooks into a running flush, for tests of crashes and concurrent writes.
+#[derive(Clone, Default)]
+pub struct FlushHooks {
+    pub fail_at: Option<FailPoint>,
+    /// Runs right after the snapshot is taken (e.g. to write concurrently).
+    pub after_snapshot: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for FlushHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushHooks")
+            .field("fail_at", &self.fail_at)
+            .field("after_snapshot", &self.after_snapshot.is_some())
+            .finish()
+    }
+}
+
 /// Flushes every scope of `def`. Runs on a blocking thread; `handle` drives
 /// the object store's async I/O.
 pub fn flush_table(
@@ -60,10 +77,14 @@ pub fn flush_table(
     cold: &ColdStore,
     handle: &Handle,
     def: &TableDef,
-    fail_at: Option<FailPoint>,
+    hooks: &FlushHooks,
 ) -> Result<FlushStats> {
     let started = Instant::now();
+    let fail_at = hooks.fail_at;
     let snapshot = ctx.store.snapshot();
+    if let Some(hook) = &hooks.after_snapshot {
+        hook();
+    }
     let user_scoped = def.table_type != TableType::Shared;
     info!(table = %def.qualified_name(), watermark = snapshot.watermark, "flush started");
     let mut stats = FlushStats::default();

@@ -18,7 +18,10 @@ use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::object_store::ObjectStore;
 use kalamdb_filestore::{ManifestEntry, PathTemplate, TemplateKind};
 use kalamdb_store::{ScopeKey, StoreSnapshot};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::{info, warn};
 
 const MANIFEST_PREFIX: &[u8] = b"mf/";
 
@@ -26,6 +29,7 @@ const MANIFEST_PREFIX: &[u8] = b"mf/";
 #[derive(Debug, Clone)]
 pub struct ColdStore {
     pub store: Arc<dyn ObjectStore>,
+    root: PathBuf,
 }
 
 impl ColdStore {
@@ -36,7 +40,57 @@ impl ColdStore {
             .map_err(|e| CoreError::Internal(format!("cold storage: {e}")))?;
         Ok(Self {
             store: Arc::new(store),
+            root: dir.to_path_buf(),
         })
+    }
+
+    /// Deletes Parquet files that no manifest names: files a flush wrote but
+    /// never committed (it crashed or failed first). Readers never see them;
+    /// this reclaims their space. Returns how many were removed.
+    pub fn remove_orphans(&self, committed: &HashSet<String>) -> Result<usize> {
+        let mut removed = 0;
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| CoreError::Internal(format!("cannot list {}: {e}", dir.display())))?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let relative = path
+                    .strip_prefix(&self.root)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .map(|p| p.replace(std::path::MAIN_SEPARATOR, "/"));
+                let Some(relative) = relative else { continue };
+                if relative.ends_with(".parquet") && !committed.contains(&relative) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {
+                            removed += 1;
+                            info!(file = %relative, "removed orphan file (written, never committed)");
+                        }
+                        Err(e) => warn!(file = %relative, error = %e, "cannot remove orphan file"),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes a dropped table's files (its manifest entries are already
+    /// gone). Failures are logged: leftover files are unreachable orphans.
+    pub fn remove_table_files(&self, def: &TableDef) {
+        let dir = self
+            .root
+            .join(def.namespace.as_str())
+            .join(def.name.as_str());
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warn!(table = %def.qualified_name(), error = %e, "cannot remove the table's files");
+            }
+        }
     }
 
     /// The directory of one scope's files.
@@ -79,4 +133,17 @@ pub fn manifest_entries(
         .collect::<Result<Vec<_>>>()?;
     entries.sort_by_key(|e| e.max_seq);
     Ok(entries)
+}
+
+/// Every committed file path of every table.
+pub fn committed_paths(store: &kalamdb_store::HotStore) -> Result<HashSet<String>> {
+    store
+        .meta_scan(MANIFEST_PREFIX)?
+        .into_iter()
+        .map(|(_, raw)| {
+            serde_json::from_slice::<ManifestEntry>(&raw)
+                .map(|e| e.path)
+                .map_err(CoreError::from)
+        })
+        .collect()
 }

@@ -78,6 +78,9 @@ pub fn drop_namespace(
         )));
     }
     let dropped = s.ctx.catalog.drop_namespace(name)?;
+    for table in &dropped {
+        s.ctx.cold.remove_table_files(table);
+    }
     info!(
         namespace = name,
         tables = dropped.len(),
@@ -168,7 +171,8 @@ pub fn drop_table(s: &Session<'_>, table: &TableRef, if_exists: bool) -> Result<
     let ns = s.namespace_of(table);
     let qualified = format!("{ns}.{}", table.table);
     match s.ctx.catalog.drop_table(&ns, &table.table)? {
-        Some(_) => {
+        Some(def) => {
+            s.ctx.cold.remove_table_files(&def);
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(
                 &s.caller,

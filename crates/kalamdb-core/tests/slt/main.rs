@@ -7,6 +7,8 @@
 //! - `FLUSH <namespace>.<table>`: move the table's hot rows to Parquet now
 //!   (waits for the flush; the SQL `FLUSH TABLE` with jobs comes later).
 
+mod flush_crash;
+
 use kalamdb_commons::{SystemClock, UserId};
 use kalamdb_core::arrow::array::Array;
 use kalamdb_core::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -101,7 +103,7 @@ impl sqllogictest::AsyncDB for Harness {
                 .ok_or_else(|| HarnessError("FLUSH ns.table".into()))?;
             let stats = self
                 .db()
-                .flush_table(ns, table, None)
+                .flush_table(ns, table, Default::default())
                 .await
                 .map_err(|e| HarnessError(e.to_string()))?;
             if !stats.failed.is_empty() {
