@@ -3,6 +3,7 @@
 use crate::catalog::Catalog;
 use crate::cold::ColdStore;
 use crate::ids::SnowflakeGen;
+use crate::jobs::JobManager;
 use crate::users::Users;
 use kalamdb_commons::Clock;
 use kalamdb_store::{HotStore, ScopeKey};
@@ -13,13 +14,58 @@ use tokio::sync::{Mutex, MutexGuard};
 /// Number of lock stripes for scope writes.
 const WRITE_STRIPES: usize = 64;
 
+/// Counts blocking tasks (scans) that still use the engine, so closing it
+/// can wait for them instead of leaving RocksDB open behind its back.
+#[derive(Debug, Default)]
+pub struct TaskCounter {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl TaskCounter {
+    pub fn enter(self: &Arc<Self>) -> OwnedTaskGuard {
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OwnedTaskGuard(self.clone())
+    }
+
+    /// Waits until no task is running.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Held by a running task; dropping it marks the task done.
+pub struct OwnedTaskGuard(Arc<TaskCounter>);
+
+impl Drop for OwnedTaskGuard {
+    fn drop(&mut self) {
+        let before = self
+            .0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if before == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 pub struct CoreContext {
     pub store: Arc<HotStore>,
     pub catalog: Arc<Catalog>,
     pub users: Arc<Users>,
     pub cold: ColdStore,
+    pub jobs: Arc<JobManager>,
     pub clock: Arc<dyn Clock>,
     pub snowflake: SnowflakeGen,
+    /// Scans running on blocking threads.
+    pub scans: Arc<TaskCounter>,
     write_locks: Vec<Mutex<()>>,
 }
 
@@ -38,11 +84,13 @@ impl CoreContext {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            jobs: Arc::new(JobManager::new(store.clone(), clock.clone())),
             store,
             catalog,
             users,
             cold,
             snowflake: SnowflakeGen::new(clock.clone(), 0),
+            scans: Arc::new(TaskCounter::default()),
             clock,
             write_locks: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
         }

@@ -45,9 +45,6 @@ impl std::fmt::Display for StatementError {
 pub struct KalamDb {
     ctx: Arc<CoreContext>,
     base_state: SessionState,
-    /// One flush at a time: two flushes of one table must never read the
-    /// same hot versions. (The job manager will refine this per table.)
-    flush_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KalamDb {
@@ -89,7 +86,6 @@ impl KalamDb {
         Ok(Self {
             ctx: Arc::new(CoreContext::new(store, catalog, users, cold, clock)),
             base_state: base_session_state(),
-            flush_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -114,7 +110,10 @@ impl KalamDb {
             .catalog
             .table(namespace, table)
             .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
-        let _flushing = self.flush_lock.lock().await;
+        // Never beside a flush job of the same table: two flushes must not
+        // read the same hot versions.
+        let table_lock = self.ctx.jobs.table_lock(def.uid);
+        let _flushing = table_lock.lock().await;
         let ctx = self.ctx.clone();
         tokio::task::spawn_blocking(move || {
             let handle = tokio::runtime::Handle::current();
@@ -122,6 +121,25 @@ impl KalamDb {
         })
         .await
         .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
+    }
+
+    /// Re-runs jobs that a crash left queued or running. Call once after
+    /// `open`, inside the runtime.
+    pub async fn resume_jobs(&self) -> Result<usize> {
+        self.ctx.jobs.resume(self.ctx.clone()).await
+    }
+
+    /// Waits until every background job has finished.
+    pub async fn wait_for_jobs(&self) {
+        self.ctx.jobs.wait_idle().await;
+    }
+
+    /// Closes the engine: waits for background jobs and running scans, then
+    /// releases RocksDB.
+    pub async fn close(self) {
+        self.ctx.jobs.wait_idle().await;
+        self.ctx.scans.wait_idle().await;
+        drop(self);
     }
 
     /// Runs every statement of `sql` in order, stopping at the first failure.

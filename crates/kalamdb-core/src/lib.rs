@@ -39,6 +39,7 @@ mod engine;
 pub mod error;
 pub mod exec;
 pub mod ids;
+pub mod jobs;
 pub mod provider;
 pub mod schema;
 pub mod system;

@@ -37,6 +37,11 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             .map_err(|e| format!("engine start-up panicked: {e}"))?
             .map_err(|e| format!("cannot open the database: {e}"))?;
     let db = Arc::new(db);
+    match db.resume_jobs().await {
+        Ok(0) => {}
+        Ok(n) => info!(jobs = n, "re-running jobs interrupted by the last stop"),
+        Err(e) => warn!(error = %e, "cannot resume interrupted jobs"),
+    }
     let addr = config.http_addr();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -59,8 +64,15 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| format!("HTTP server failed: {e}"))?;
-    info!("HTTP stopped; closing the database");
-    drop(db);
+    info!("HTTP stopped; waiting for running jobs");
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.close().await,
+        Err(db) => {
+            // Something still holds the engine; at least let jobs finish.
+            warn!("engine still shared at shutdown");
+            db.wait_for_jobs().await;
+        }
+    }
     info!("shutdown complete");
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod error;
 mod fast_insert;
+mod flush;
 mod namespace;
 mod parse;
 mod split;

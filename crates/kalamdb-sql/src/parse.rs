@@ -106,6 +106,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["DROP", "TABLE", ..] => table::parse_drop(&mut parser)?,
         ["SHOW", "TABLES", ..] => table::parse_show(&mut parser)?,
         ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
+        ["FLUSH", ..] | ["STORAGE", "FLUSH", ..] => crate::flush::parse(&mut parser)?,
         _ => standard(&mut parser)?,
     };
     expect_end(&mut parser)?;

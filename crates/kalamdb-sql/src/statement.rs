@@ -117,6 +117,14 @@ pub enum KalamStatement {
         name: String,
         if_exists: bool,
     },
+    /// Start a flush job for one table.
+    FlushTable {
+        table: TableRef,
+    },
+    /// Start a flush job for every table (of one namespace).
+    FlushAll {
+        namespace: Option<String>,
+    },
     /// An INSERT of literal rows, read by the fast path.
     FastInsert(Box<FastInsert>),
     /// A standard statement: a query, INSERT, UPDATE or DELETE.
@@ -137,6 +145,8 @@ impl KalamStatement {
             KalamStatement::CreateUser { .. } => "CREATE USER",
             KalamStatement::AlterUser { .. } => "ALTER USER",
             KalamStatement::DropUser { .. } => "DROP USER",
+            KalamStatement::FlushTable { .. } => "FLUSH TABLE",
+            KalamStatement::FlushAll { .. } => "FLUSH ALL TABLES",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {
                 Statement::Query(_) => "SELECT",

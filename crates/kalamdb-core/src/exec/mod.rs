@@ -1,6 +1,7 @@
 //! Running parsed statements for one caller.
 
 mod ddl;
+mod flush;
 mod insert;
 mod modify;
 mod query;
@@ -101,6 +102,10 @@ impl Session<'_> {
                 show::show_tables(self, namespace.as_deref()).await
             }
             KalamStatement::DescribeTable { table } => show::describe_table(self, &table).await,
+            KalamStatement::FlushTable { table } => flush::flush_table(self, &table).await,
+            KalamStatement::FlushAll { namespace } => {
+                flush::flush_all(self, namespace.as_deref()).await
+            }
             KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {
                 use kalamdb_sql::sqlparser::ast::Statement;

@@ -169,10 +169,14 @@ impl PartitionStream for HotScan {
         let (tx, rx) = mpsc::channel(2);
         let scan = self.clone();
         let handle = Handle::current();
+        let guard = self.ctx.scans.enter();
         // RocksDB iteration and file reads block; keep them off the async
         // workers. The task ends when the scan is done or the query drops
-        // the stream.
-        tokio::task::spawn_blocking(move || scan.run(handle, tx));
+        // the stream; the guard lets the engine wait for it when closing.
+        tokio::task::spawn_blocking(move || {
+            scan.run(handle, tx);
+            drop(guard);
+        });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rx))
     }
 }

@@ -5,6 +5,7 @@
 //! to dba and above, and never a password hash).
 
 mod columns;
+mod jobs;
 mod namespaces;
 mod tables;
 mod users;
@@ -47,6 +48,12 @@ const BUILTINS: &[Builtin] = &[
         name: "users",
         arrow_schema: users::schema,
         rows: users::rows,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "jobs",
+        arrow_schema: jobs::schema,
+        rows: jobs::rows,
     },
     Builtin {
         schema: INFORMATION_SCHEMA,

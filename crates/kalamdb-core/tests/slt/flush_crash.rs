@@ -126,7 +126,7 @@ async fn crash_at(point: FailPoint) {
         after_snapshot: None,
     };
     assert!(db.flush_table("c", "kv", hooks).await.is_err());
-    drop(db);
+    db.close().await;
 
     let db = open(dir.path());
     assert_eq!(contents(&db).await, before, "after reopening at {point:?}");
@@ -213,7 +213,8 @@ async fn writes_during_a_flush_survive_it() {
         .await
         .unwrap();
     assert_eq!(contents(&db).await, expected);
-    drop(db);
+    let db = Arc::try_unwrap(db).unwrap_or_else(|_| panic!("engine still shared"));
+    db.close().await;
     let db = open(dir.path());
     assert_eq!(contents(&db).await, expected);
 }

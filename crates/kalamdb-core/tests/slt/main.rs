@@ -5,7 +5,8 @@
 //!   script with CREATE USER, or `root`);
 //! - `RESTART`: close the engine and reopen it from the same data directory;
 //! - `FLUSH <namespace>.<table>`: move the table's hot rows to Parquet now
-//!   (waits for the flush; the SQL `FLUSH TABLE` with jobs comes later).
+//!   and wait (the SQL `FLUSH TABLE` starts a background job instead);
+//! - `WAIT JOBS`: wait until every background job has finished.
 
 mod flush_crash;
 
@@ -96,7 +97,11 @@ impl sqllogictest::AsyncDB for Harness {
             };
             return Ok(DBOutput::StatementComplete(0));
         }
-        if let Some(name) = command.strip_prefix("FLUSH ") {
+        if command == "WAIT JOBS" {
+            self.db().wait_for_jobs().await;
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        if let Some(name) = command.strip_prefix("FLUSH ").filter(|n| !n.contains(' ')) {
             let (ns, table) = name
                 .trim()
                 .split_once('.')
@@ -112,7 +117,9 @@ impl sqllogictest::AsyncDB for Harness {
             return Ok(DBOutput::StatementComplete(stats.rows_flushed));
         }
         if command == "RESTART" {
-            drop(self.db.take());
+            if let Some(db) = self.db.take() {
+                db.close().await;
+            }
             self.db = Some(
                 KalamDb::open(&self.config, Arc::new(SystemClock))
                     .map_err(|e| HarnessError(e.to_string()))?,

@@ -1,0 +1,264 @@
+//! Running flush jobs in the background: at most one queued or running
+//! flush per table (a second request gets the existing job's id), a bounded
+//! number running at once, every state change persisted first.
+
+use super::{job_key, JobRecord, JobStatus, JOB_PREFIX, NODE_ID};
+use crate::catalog::TableDef;
+use crate::cold::flush::{flush_table, FlushHooks, FlushStats};
+use crate::context::CoreContext;
+use crate::error::{CoreError, Result};
+use kalamdb_commons::Clock;
+use kalamdb_store::HotStore;
+use parking_lot::Mutex;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{error, info};
+
+/// Flush jobs that may run at the same time.
+const MAX_PARALLEL_JOBS: usize = 2;
+
+pub struct JobManager {
+    store: Arc<HotStore>,
+    clock: Arc<dyn Clock>,
+    /// Table uid → id of its queued or running flush.
+    active: Mutex<HashMap<u64, String>>,
+    /// Held while a table is being flushed, by jobs and direct flushes alike.
+    table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    permits: Arc<Semaphore>,
+    /// Every spawned job task; the manager owns them and can wait for them.
+    tasks: tokio::sync::Mutex<JoinSet<()>>,
+}
+
+impl std::fmt::Debug for JobManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobManager").finish_non_exhaustive()
+    }
+}
+
+impl JobManager {
+    pub fn new(store: Arc<HotStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            active: Mutex::new(HashMap::new()),
+            table_locks: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(MAX_PARALLEL_JOBS)),
+            tasks: tokio::sync::Mutex::new(JoinSet::new()),
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<JobRecord>> {
+        self.store
+            .meta_scan(JOB_PREFIX)?
+            .into_iter()
+            .map(|(_, raw)| serde_json::from_slice(&raw).map_err(CoreError::from))
+            .collect()
+    }
+
+    pub fn get(&self, job_id: &str) -> Result<Option<JobRecord>> {
+        match self.store.meta_get(&job_key(job_id))? {
+            Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn save(&self, record: &JobRecord) -> Result<()> {
+        let mut batch = self.store.batch();
+        batch.put_meta(&job_key(&record.job_id), &serde_json::to_vec(record)?);
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    /// The lock that makes flushes of one table run one at a time.
+    pub fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
+        self.table_locks
+            .lock()
+            .entry(table_uid)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
+    }
+
+    fn new_job_id(&self, ctx: &CoreContext) -> String {
+        format!("FL-{:x}", ctx.snowflake.next_id())
+    }
+
+    /// Queues a flush of `def`; returns its job id and whether it is new
+    /// (false: a flush of this table was already queued or running).
+    pub async fn submit_flush(
+        self: &Arc<Self>,
+        ctx: Arc<CoreContext>,
+        def: Arc<TableDef>,
+        trigger: &str,
+    ) -> Result<(String, bool)> {
+        let record = {
+            let mut active = self.active.lock();
+            if let Some(existing) = active.get(&def.uid) {
+                return Ok((existing.clone(), false));
+            }
+            let record = JobRecord {
+                job_id: self.new_job_id(&ctx),
+                job_type: "flush".into(),
+                status: JobStatus::Queued,
+                namespace_id: def.namespace.to_string(),
+                table_name: def.name.to_string(),
+                trigger: trigger.to_string(),
+                parameters: json!({ "table_uid": def.uid }).to_string(),
+                message: None,
+                result: None,
+                error: None,
+                created_at: self.clock.now_micros(),
+                started_at: None,
+                finished_at: None,
+                node_id: NODE_ID.into(),
+            };
+            self.save(&record)?;
+            active.insert(def.uid, record.job_id.clone());
+            record
+        };
+        let job_id = record.job_id.clone();
+        self.spawn(ctx, def, record).await;
+        Ok((job_id, true))
+    }
+
+    async fn spawn(self: &Arc<Self>, ctx: Arc<CoreContext>, def: Arc<TableDef>, record: JobRecord) {
+        let manager = self.clone();
+        let mut tasks = self.tasks.lock().await;
+        // Reap finished tasks so the set does not grow without bound.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move { manager.run(ctx, def, record).await });
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        ctx: Arc<CoreContext>,
+        def: Arc<TableDef>,
+        mut record: JobRecord,
+    ) {
+        let _permit = self.permits.clone().acquire_owned().await;
+        let table_lock = self.table_lock(def.uid);
+        let _flushing = table_lock.lock().await;
+        record.status = JobStatus::Running;
+        record.started_at = Some(self.clock.now_micros());
+        if let Err(e) = self.save(&record) {
+            error!(job_id = %record.job_id, error = %e, "cannot record job start");
+        }
+        info!(job_id = %record.job_id, table = %def.qualified_name(), trigger = %record.trigger, "flush job started");
+        let outcome = if ctx
+            .catalog
+            .table(def.namespace.as_str(), def.name.as_str())
+            .is_some_and(|t| t.uid == def.uid)
+        {
+            let ctx_for_flush = ctx.clone();
+            let def_for_flush = def.clone();
+            tokio::task::spawn_blocking(move || {
+                let handle = tokio::runtime::Handle::current();
+                flush_table(
+                    &ctx_for_flush,
+                    &ctx_for_flush.cold,
+                    &handle,
+                    &def_for_flush,
+                    &FlushHooks::default(),
+                )
+            })
+            .await
+            .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))
+            .and_then(|r| r)
+        } else {
+            Err(CoreError::exec(
+                "the table was dropped before its flush ran",
+            ))
+        };
+        self.finish(&def, &mut record, outcome);
+        if let Err(e) = self.save(&record) {
+            error!(job_id = %record.job_id, error = %e, "cannot record job end");
+        }
+        self.active.lock().remove(&def.uid);
+    }
+
+    fn finish(&self, def: &TableDef, record: &mut JobRecord, outcome: Result<FlushStats>) {
+        record.finished_at = Some(self.clock.now_micros());
+        match outcome {
+            Ok(stats) => {
+                record.result = Some(
+                    json!({
+                        "rows_flushed": stats.rows_flushed,
+                        "users_count": stats.users_count,
+                        "parquet_files": stats.parquet_files,
+                        "bytes_written": stats.bytes_written,
+                        "duration_ms": stats.duration_ms,
+                    })
+                    .to_string(),
+                );
+                if stats.failed.is_empty() {
+                    record.status = JobStatus::Completed;
+                    record.message = Some(format!(
+                        "Flushed {} ({} rows, {} files)",
+                        def.qualified_name(),
+                        stats.rows_flushed,
+                        stats.parquet_files
+                    ));
+                } else {
+                    let users: Vec<String> = stats
+                        .failed
+                        .iter()
+                        .map(|(user, cause)| {
+                            format!("{}: {cause}", user.as_deref().unwrap_or("(shared)"))
+                        })
+                        .collect();
+                    record.status = JobStatus::Failed;
+                    record.message = Some(format!(
+                        "Flush of {} failed for {} scope(s); their rows stay in the hot tier",
+                        def.qualified_name(),
+                        stats.failed.len()
+                    ));
+                    record.error = Some(format!("failed users: {}", users.join("; ")));
+                }
+            }
+            Err(e) => {
+                record.status = JobStatus::Failed;
+                record.message = Some(format!("Flush of {} failed", def.qualified_name()));
+                record.error = Some(e.to_string());
+            }
+        }
+        info!(job_id = %record.job_id, table = %def.qualified_name(), status = record.status.as_str(), message = ?record.message, error = ?record.error, "flush job finished");
+    }
+
+    /// Runs again every job a crash left `queued` or `running` (a flush is
+    /// idempotent: it moves whatever is hot now).
+    pub async fn resume(self: &Arc<Self>, ctx: Arc<CoreContext>) -> Result<usize> {
+        let mut resumed = 0;
+        for mut record in self.list()? {
+            if record.status.is_finished() {
+                continue;
+            }
+            let Some(def) = ctx.catalog.table(&record.namespace_id, &record.table_name) else {
+                record.status = JobStatus::Failed;
+                record.error = Some("the table no longer exists".into());
+                record.finished_at = Some(self.clock.now_micros());
+                self.save(&record)?;
+                continue;
+            };
+            {
+                let mut active = self.active.lock();
+                if active.contains_key(&def.uid) {
+                    continue;
+                }
+                active.insert(def.uid, record.job_id.clone());
+            }
+            info!(job_id = %record.job_id, table = %def.qualified_name(), "re-running job interrupted by a restart");
+            record.status = JobStatus::Queued;
+            self.spawn(ctx.clone(), def, record).await;
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+
+    /// Waits until every spawned job has finished.
+    pub async fn wait_idle(&self) {
+        let mut tasks = self.tasks.lock().await;
+        while tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,65 @@
+//! `FLUSH TABLE`, `STORAGE FLUSH TABLE`, `FLUSH ALL TABLES`, `STORAGE FLUSH ALL`.
+
+use crate::error::err;
+use crate::parse::{expect_word, parse_name, parse_table_ref, parse_word};
+use crate::{KalamStatement, ParseError};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+
+pub fn parse(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    // The STORAGE prefix is an alias existing clients use.
+    let _ = parse_word(parser, "STORAGE");
+    expect_word(parser, "FLUSH")?;
+    if parser.parse_keyword(Keyword::TABLE) {
+        let table = parse_table_ref(parser)?;
+        return Ok(KalamStatement::FlushTable { table });
+    }
+    if parser.parse_keyword(Keyword::ALL) {
+        let _ = parser.parse_keyword(Keyword::TABLES);
+        let namespace = if parser.parse_keyword(Keyword::IN) {
+            let _ = parse_word(parser, "NAMESPACE");
+            Some(parse_name(parser)?)
+        } else {
+            None
+        };
+        return Ok(KalamStatement::FlushAll { namespace });
+    }
+    err("expected FLUSH TABLE <table> or FLUSH ALL TABLES [IN <namespace>]")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{parse_statement, KalamStatement, TableRef};
+
+    #[test]
+    fn all_spellings() {
+        let table = KalamStatement::FlushTable {
+            table: TableRef {
+                namespace: Some("app".into()),
+                table: "t".into(),
+            },
+        };
+        assert_eq!(parse_statement("FLUSH TABLE app.t").unwrap(), table);
+        assert_eq!(parse_statement("storage flush table App.T").unwrap(), table);
+        assert_eq!(
+            parse_statement("FLUSH ALL TABLES").unwrap(),
+            KalamStatement::FlushAll { namespace: None }
+        );
+        for sql in [
+            "FLUSH ALL TABLES IN app",
+            "STORAGE FLUSH ALL IN NAMESPACE app",
+            "STORAGE FLUSH ALL IN app",
+        ] {
+            assert_eq!(
+                parse_statement(sql).unwrap(),
+                KalamStatement::FlushAll {
+                    namespace: Some("app".into())
+                },
+                "{sql}"
+            );
+        }
+        assert!(parse_statement("FLUSH").is_err());
+        assert!(parse_statement("FLUSH TABLE").is_err());
+        assert!(parse_statement("FLUSH ALL TABLES IN").is_err());
+    }
+}
