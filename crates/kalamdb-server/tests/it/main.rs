@@ -4,4 +4,5 @@ mod api;
 mod bad_input;
 mod common;
 mod crash;
+mod flush;
 mod isolation;
