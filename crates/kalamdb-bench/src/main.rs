@@ -2,8 +2,13 @@
 //! throughput over HTTP against the real server, each beside the raw
 //! RocksDB write rate of the same rows measured in the same run.
 //!
+//! `kalamdb-bench flush`: hot tier → Parquet flush rate and memory, beside
+//! the raw rate of writing the same Arrow batches to Parquet, and query
+//! latency on cold versus hot rows.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 
+mod flush;
 mod http;
 mod ingest;
 mod raw;
@@ -13,7 +18,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ingest") | None => ingest::run(&args[args.len().min(1)..]),
-        Some(other) => Err(format!("unknown benchmark '{other}'; try: ingest")),
+        Some("flush") => flush::run(&args[1..]),
+        Some(other) => Err(format!("unknown benchmark '{other}'; try: ingest, flush")),
     };
     if let Err(e) = result {
         eprintln!("kalamdb-bench: {e}");
