@@ -23,6 +23,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use futures::channel::mpsc;
 use futures::SinkExt;
+use kalamdb_commons::Value;
+use kalamdb_filestore::to_hex;
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -37,6 +39,8 @@ pub struct HotScan {
     /// `columns.len() + 1` is `_deleted`.
     projection: Vec<usize>,
     limit: Option<usize>,
+    /// Only this primary key (from a `pk = literal` filter).
+    point: Option<Value>,
 }
 
 /// Where finished batches go; `false` once the reader has gone away.
@@ -79,6 +83,7 @@ impl HotScan {
         schema: SchemaRef,
         projection: Vec<usize>,
         limit: Option<usize>,
+        point: Option<Value>,
     ) -> Self {
         Self {
             ctx,
@@ -87,6 +92,7 @@ impl HotScan {
             schema,
             projection,
             limit,
+            point,
         }
     }
 
@@ -99,6 +105,16 @@ impl HotScan {
     fn scan_into(&self, handle: &Handle, tx: &mut mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
         let snapshot = self.ctx.store.snapshot();
         let entries = manifest_entries(&snapshot, &self.scope)?;
+        // A point lookup reads one key's range and only the files that may
+        // hold the key.
+        let (prefix, only) = match &self.point {
+            Some(pk) => {
+                let prefix = self.scope.pk_prefix(pk).map_err(CoreError::from)?;
+                let hex = vec![to_hex(&prefix)];
+                (prefix, Some(hex))
+            }
+            None => (self.scope.as_bytes().to_vec(), None),
+        };
         let mut builder = BatchBuilder::new(&self.def, &self.projection);
         let mut sink = Sink {
             tx,
@@ -109,7 +125,7 @@ impl HotScan {
         if entries.is_empty() {
             // Only hot rows: stream them straight from the snapshot.
             snapshot
-                .scan_latest(self.scope.as_bytes(), &mut |_, seq, row| {
+                .scan_latest(&prefix, &mut |_, seq, row| {
                     if row.deleted {
                         return Ok(true);
                     }
@@ -129,10 +145,10 @@ impl HotScan {
                 &self.def,
                 &self.scope,
                 &entries,
-                None,
+                only.as_deref(),
             )?;
             snapshot
-                .scan_latest(self.scope.as_bytes(), &mut |pk, seq, row| {
+                .scan_latest(&prefix, &mut |pk, seq, row| {
                     rows.insert(
                         pk.to_vec(),
                         ColdVersion {

@@ -6,13 +6,17 @@ use crate::catalog::TableDef;
 use crate::context::CoreContext;
 use crate::error::CoreError;
 use crate::schema::table_schema;
+use crate::values::coerce_scalar;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType as DfTableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType as DfTableType,
+};
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use datafusion::physical_plan::ExecutionPlan;
+use kalamdb_commons::Value;
 use kalamdb_commons::{Role, TableType};
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
@@ -40,6 +44,33 @@ impl KalamTableProvider {
             def,
             scope_key,
         })
+    }
+}
+
+impl KalamTableProvider {
+    /// The primary-key value of a `pk = literal` filter, as stored.
+    fn point_key(&self, filter: &Expr) -> Option<Value> {
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = filter
+        else {
+            return None;
+        };
+        let (column, literal) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
+                (c, v)
+            }
+            _ => return None,
+        };
+        if column.name != self.def.primary_key {
+            return None;
+        }
+        let pk = &self.def.columns[self.def.pk_index()];
+        coerce_scalar(literal, pk.data_type, &pk.name)
+            .ok()
+            .filter(|v| !v.is_null())
     }
 }
 
@@ -72,11 +103,29 @@ impl TableProvider for KalamTableProvider {
         DfTableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // `pk = literal` narrows the scan to one key; DataFusion still
+        // applies every filter itself (Inexact), after version resolution.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.point_key(f).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let projection: Vec<usize> = match projection {
@@ -84,6 +133,7 @@ impl TableProvider for KalamTableProvider {
             None => (0..self.schema.fields().len()).collect(),
         };
         let projected = Arc::new(self.schema.project(&projection)?);
+        let point = filters.iter().find_map(|f| self.point_key(f));
         let scan = HotScan::new(
             self.ctx.clone(),
             self.def.clone(),
@@ -91,6 +141,7 @@ impl TableProvider for KalamTableProvider {
             projected.clone(),
             projection,
             limit,
+            point,
         );
         let exec = StreamingTableExec::try_new(
             projected,
