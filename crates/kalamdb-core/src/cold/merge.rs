@@ -3,8 +3,12 @@
 use super::ColdStore;
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
-use crate::values::{cast_to_column, value_at};
+use crate::values::{cast_to_column, value_at, ColumnBuilder};
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{BooleanArray, RecordBatch, Scalar};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::boolean::or;
+use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Int64Type;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
@@ -24,21 +28,56 @@ pub struct ColdVersion {
 /// Encoded primary key (scope prefix included) → newest version in the files.
 pub type ColdRows = BTreeMap<Vec<u8>, ColdVersion>;
 
+/// The rows of `batch` whose primary key is one of `keys`.
+fn select_keys(
+    batch: &RecordBatch,
+    pk_column: usize,
+    pk_type: kalamdb_commons::KalamType,
+    keys: &[Value],
+) -> Result<RecordBatch> {
+    let column = cast_to_column(batch.column(pk_column), pk_type)?;
+    let mut mask: Option<BooleanArray> = None;
+    for key in keys {
+        let mut builder = ColumnBuilder::new(pk_type, 1);
+        builder.append(key)?;
+        let equal = eq(&column, &Scalar::new(builder.finish()))
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        mask = Some(match mask {
+            Some(m) => or(&m, &equal).map_err(|e| CoreError::Internal(e.to_string()))?,
+            None => equal,
+        });
+    }
+    match mask {
+        Some(mask) => {
+            filter_record_batch(batch, &mask).map_err(|e| CoreError::Internal(e.to_string()))
+        }
+        None => Ok(batch.clone()),
+    }
+}
+
 /// Loads the newest version of each primary key from `entries`. With
-/// `only` given, keeps just those keys (hex-encoded PK prefixes) and opens
-/// only files whose key range may hold one of them.
+/// `only` given, keeps just those keys and opens only files whose key range
+/// may hold one of them.
 pub fn load_scope(
     cold: &ColdStore,
     handle: &Handle,
     def: &TableDef,
     scope: &ScopeKey,
     entries: &[ManifestEntry],
-    only: Option<&[String]>,
+    only: Option<&[Value]>,
 ) -> Result<ColdRows> {
     let pk = def.pk_index();
+    let wanted_hex = match only {
+        Some(keys) => Some(
+            keys.iter()
+                .map(|k| Ok(to_hex(&scope.pk_prefix(k)?)))
+                .collect::<Result<Vec<String>>>()?,
+        ),
+        None => None,
+    };
     let mut rows = ColdRows::new();
     for entry in entries {
-        if let Some(keys) = only {
+        if let Some(keys) = &wanted_hex {
             if !keys.iter().any(|k| entry.may_contain(k)) {
                 continue;
             }
@@ -48,6 +87,12 @@ pub fn load_scope(
             .block_on(read_file(cold.store.clone(), &path))
             .map_err(|e| CoreError::Internal(format!("reading {}: {e}", entry.path)))?;
         for batch in batches {
+            let batch = match (only, batch.schema().index_of(&def.primary_key)) {
+                (Some(keys), Ok(pk_column)) => {
+                    select_keys(&batch, pk_column, def.columns[pk].data_type, keys)?
+                }
+                _ => batch,
+            };
             let schema = batch.schema();
             let seq_col = schema
                 .index_of(SEQ_COLUMN)
@@ -76,11 +121,6 @@ pub fn load_scope(
                     }
                 };
                 let key = scope.pk_prefix(&pk_value)?;
-                if let Some(keys) = only {
-                    if !keys.contains(&to_hex(&key)) {
-                        continue;
-                    }
-                }
                 let seq = seqs.value(r) as u64;
                 if rows.get(&key).is_some_and(|v| v.seq >= seq) {
                     continue;

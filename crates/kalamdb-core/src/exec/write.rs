@@ -110,7 +110,8 @@ async fn live_in_cold<'k>(
     if !entries.iter().any(|e| hex.iter().any(|k| e.may_contain(k))) {
         return Ok(None);
     }
-    let (ctx, def_owned, scope_owned, wanted) = (s.ctx.clone(), def.clone(), scope.clone(), hex);
+    let wanted: Vec<Value> = keys.iter().map(|k| (*k).clone()).collect();
+    let (ctx, def_owned, scope_owned) = (s.ctx.clone(), def.clone(), scope.clone());
     let cold = tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
         load_scope(

@@ -24,7 +24,6 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use futures::channel::mpsc;
 use futures::SinkExt;
 use kalamdb_commons::Value;
-use kalamdb_filestore::to_hex;
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -108,11 +107,10 @@ impl HotScan {
         // A point lookup reads one key's range and only the files that may
         // hold the key.
         let (prefix, only) = match &self.point {
-            Some(pk) => {
-                let prefix = self.scope.pk_prefix(pk).map_err(CoreError::from)?;
-                let hex = vec![to_hex(&prefix)];
-                (prefix, Some(hex))
-            }
+            Some(pk) => (
+                self.scope.pk_prefix(pk).map_err(CoreError::from)?,
+                Some(std::slice::from_ref(pk)),
+            ),
             None => (self.scope.as_bytes().to_vec(), None),
         };
         let mut builder = BatchBuilder::new(&self.def, &self.projection);
@@ -145,7 +143,7 @@ impl HotScan {
                 &self.def,
                 &self.scope,
                 &entries,
-                only.as_deref(),
+                only,
             )?;
             snapshot
                 .scan_latest(&prefix, &mut |pk, seq, row| {
