@@ -15,8 +15,8 @@ mod template;
 pub use error::FileStoreError;
 pub use manifest::{to_hex, ManifestDocument, ManifestEntry, MANIFEST_FILE};
 pub use parquet_file::{
-    file_name, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ, META_MIN_SEQ,
-    META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
+    file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
+    META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
 };
 pub use template::{PathTemplate, TemplateKind};
 

@@ -8,7 +8,7 @@ use arrow::datatypes::{Int64Type, SchemaRef};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -147,8 +147,22 @@ impl ParquetFileWriter {
     }
 }
 
+/// Opens a file for reading batch by batch, in file order. The compressed
+/// file is fetched whole; rows are decoded one batch at a time.
+pub async fn file_reader(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<ParquetRecordBatchReader, FileStoreError> {
+    let bytes = store.get(path).await?.bytes().await?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()?)
+}
+
+/// Rows per batch when reading files back.
+pub const READ_BATCH_ROWS: usize = 4096;
+
 /// Reads a whole file into memory: its batches and its key-value metadata.
-/// For tools and tests; queries read files through DataFusion.
 pub async fn read_file(
     store: Arc<dyn ObjectStore>,
     path: &Path,

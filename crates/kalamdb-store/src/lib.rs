@@ -19,5 +19,5 @@ mod store_tests;
 pub use error::StoreError;
 pub use keys::ScopeKey;
 pub use row::RowVersion;
-pub use snapshot::{StoreSnapshot, VersionRef};
+pub use snapshot::{LatestIter, StoreSnapshot, VersionRef};
 pub use store::{HotStore, MetaEntries, StoreOptions, VersionVisitor, WriteBatch};

@@ -52,6 +52,18 @@ impl StoreSnapshot<'_> {
         Ok(out)
     }
 
+    /// The newest version of every primary key under `prefix`, pulled one
+    /// at a time (for merging with other sorted sources).
+    pub fn latest_iter(&self, prefix: &[u8]) -> LatestIter<'_> {
+        let db = self.store.db();
+        let mut iter = db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(prefix));
+        iter.seek(prefix);
+        LatestIter {
+            iter,
+            last_pk: Vec::new(),
+        }
+    }
+
     /// Visits every version under `prefix` in key order (newest first within
     /// a primary key); return `false` to stop.
     pub fn scan_versions(
@@ -99,5 +111,38 @@ impl StoreSnapshot<'_> {
                 Ok(true)
             }
         })
+    }
+}
+
+/// See [`StoreSnapshot::latest_iter`]: yields `(pk prefix, _seq, version)`.
+pub struct LatestIter<'a> {
+    iter: rocksdb::DBRawIteratorWithThreadMode<'a, DB>,
+    last_pk: Vec<u8>,
+}
+
+impl Iterator for LatestIter<'_> {
+    type Item = Result<(Vec<u8>, u64, RowVersion), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (key, value) = match (self.iter.key(), self.iter.value()) {
+                (Some(k), Some(v)) => (k, v),
+                _ => return self.iter.status().err().map(|e| Err(e.into())),
+            };
+            let item = split_version_key(key).and_then(|(pk, seq)| {
+                if pk == self.last_pk.as_slice() {
+                    return Ok(None);
+                }
+                self.last_pk.clear();
+                self.last_pk.extend_from_slice(pk);
+                Ok(Some((pk.to_vec(), seq, RowVersion::decode(value)?)))
+            });
+            self.iter.next();
+            match item {
+                Ok(Some(found)) => return Some(Ok(found)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }

@@ -55,6 +55,12 @@ fn newest_version_wins_and_scopes_are_isolated() {
         })
         .unwrap();
     assert_eq!(seen, vec![Value::I64(11), Value::I64(20)]);
+    let pulled: Vec<_> = store
+        .snapshot()
+        .latest_iter(alice.as_bytes())
+        .map(|r| r.unwrap().2.values[0].clone())
+        .collect();
+    assert_eq!(pulled, seen);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! RocksDB batch that adds the manifest entry and deletes exactly the hot
 //! versions the flush read.
 
+pub mod cursor;
 pub mod flush;
 pub mod merge;
 

@@ -11,6 +11,7 @@
 
 use super::batch::{BatchBuilder, BATCH_ROWS};
 use crate::catalog::TableDef;
+use crate::cold::cursor::FileCursor;
 use crate::cold::manifest_entries;
 use crate::cold::merge::{load_scope, ColdVersion};
 use crate::context::CoreContext;
@@ -136,14 +137,15 @@ impl HotScan {
                     }
                 })
                 .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
-        } else {
+        } else if let Some(only) = only {
+            // A point lookup: at most one key, from the files that may hold it.
             let mut rows = load_scope(
                 &self.ctx.cold,
                 handle,
                 &self.def,
                 &self.scope,
                 &entries,
-                only,
+                Some(only),
             )?;
             snapshot
                 .scan_latest(&prefix, &mut |pk, seq, row| {
@@ -163,12 +165,88 @@ impl HotScan {
                     break;
                 }
             }
+        } else {
+            self.merge_scope(
+                handle,
+                &snapshot,
+                &entries,
+                &prefix,
+                &mut builder,
+                &mut sink,
+            )?;
         }
         if let Some(e) = failure {
             return Err(e);
         }
         if builder.rows > 0 {
             sink.send(&mut builder)?;
+        }
+        Ok(())
+    }
+}
+
+impl HotScan {
+    /// Merges the scope's files (each sorted by key) with its hot rows, one
+    /// key at a time: the version with the highest `_seq` wins (a hot one
+    /// whenever there is one), tombstones hide their key. Memory stays at one
+    /// batch per file.
+    fn merge_scope(
+        &self,
+        handle: &Handle,
+        snapshot: &kalamdb_store::StoreSnapshot<'_>,
+        entries: &[kalamdb_filestore::ManifestEntry],
+        prefix: &[u8],
+        builder: &mut BatchBuilder,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let mut files = entries
+            .iter()
+            .map(|e| FileCursor::open(&self.ctx.cold, handle, &self.def, &self.scope, e))
+            .collect::<std::result::Result<Vec<_>, CoreError>>()?;
+        let mut hot = snapshot.latest_iter(prefix).peekable();
+        loop {
+            let mut min: Option<Vec<u8>> = None;
+            for file in &files {
+                if let Some(key) = file.peek_key() {
+                    if min.as_deref().is_none_or(|m| key < m) {
+                        min = Some(key.to_vec());
+                    }
+                }
+            }
+            match hot.peek() {
+                Some(Ok((key, _, _))) if min.as_deref().is_none_or(|m| key.as_slice() < m) => {
+                    min = Some(key.clone());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
+                    let e = hot.next().and_then(|r| r.err()).expect("peeked an error");
+                    return Err(CoreError::from(e).into());
+                }
+                None => {}
+            }
+            let Some(min) = min else { break };
+            let mut best: Option<ColdVersion> = None;
+            for file in &mut files {
+                if file.peek_key() == Some(min.as_slice()) {
+                    let version = file.take()?;
+                    if best.as_ref().is_none_or(|b| version.seq > b.seq) {
+                        best = Some(version);
+                    }
+                }
+            }
+            if matches!(hot.peek(), Some(Ok((key, _, _))) if *key == min) {
+                let (_, seq, row) = hot.next().expect("peeked").map_err(CoreError::from)?;
+                best = Some(ColdVersion {
+                    seq,
+                    deleted: row.deleted,
+                    values: row.values,
+                });
+            }
+            if let Some(version) = best.filter(|v| !v.deleted) {
+                if !sink.push(builder, version.seq, &version.values)? {
+                    break;
+                }
+            }
         }
         Ok(())
     }
