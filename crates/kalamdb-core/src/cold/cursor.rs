@@ -7,7 +7,7 @@ use super::ColdStore;
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
 use crate::values::{cast_to_column, value_at};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
@@ -15,6 +15,19 @@ use kalamdb_filestore::{file_reader, ManifestEntry, SEQ_COLUMN};
 use kalamdb_store::ScopeKey;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use tokio::runtime::Handle;
+
+/// The table's columns in a file batch, by name and cast to their current
+/// types; `None` for a column added after the file was written.
+pub fn table_columns(def: &TableDef, batch: &RecordBatch) -> Result<Vec<Option<ArrayRef>>> {
+    let schema = batch.schema();
+    def.columns
+        .iter()
+        .map(|column| match schema.index_of(&column.name) {
+            Ok(i) => cast_to_column(batch.column(i), column.data_type).map(Some),
+            Err(_) => Ok(None),
+        })
+        .collect()
+}
 
 /// The current batch of a file, decoded for row access.
 struct Loaded {
@@ -69,14 +82,7 @@ impl<'a> FileCursor<'a> {
         let seq_col = schema
             .index_of(SEQ_COLUMN)
             .map_err(|_| CoreError::Internal(format!("{} has no _seq", self.path)))?;
-        let mut columns = Vec::with_capacity(self.def.columns.len());
-        for column in &self.def.columns {
-            columns.push(match schema.index_of(&column.name) {
-                Ok(i) => Some(cast_to_column(batch.column(i), column.data_type)?),
-                // A column added after this file was written.
-                Err(_) => None,
-            });
-        }
+        let columns = table_columns(self.def, &batch)?;
         let pk = self.def.pk_index();
         let pk_array = columns[pk].as_ref().ok_or_else(|| {
             CoreError::Internal(format!("{} has no primary key column", self.path))

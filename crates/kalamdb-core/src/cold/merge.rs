@@ -1,5 +1,6 @@
 //! Reading a scope's committed rows, newest version per primary key.
 
+use super::cursor::table_columns;
 use super::ColdStore;
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
@@ -102,14 +103,7 @@ pub fn load_scope(
                 Ok(i) => Some(batch.column(i).as_boolean().clone()),
                 Err(_) => None,
             };
-            let mut columns = Vec::with_capacity(def.columns.len());
-            for column in &def.columns {
-                columns.push(match schema.index_of(&column.name) {
-                    Ok(i) => Some(cast_to_column(batch.column(i), column.data_type)?),
-                    // A column added after this file was written.
-                    Err(_) => None,
-                });
-            }
+            let columns = table_columns(def, &batch)?;
             for r in 0..batch.num_rows() {
                 let pk_value = match &columns[pk] {
                     Some(array) => value_at(array, r, def.columns[pk].data_type)?,
