@@ -1,7 +1,7 @@
 //! The engine: opens the hot tier, loads catalog and users, runs batches.
 
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
-use crate::cold::flush::{flush_table, FlushHooks, FlushStats};
+use crate::cold::flush::{FlushHooks, FlushStats};
 use crate::cold::{committed_paths, ColdStore};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
@@ -110,17 +110,7 @@ impl KalamDb {
             .catalog
             .table(namespace, table)
             .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
-        // Never beside a flush job of the same table: two flushes must not
-        // read the same hot versions.
-        let table_lock = self.ctx.jobs.table_lock(def.uid);
-        let _flushing = table_lock.lock().await;
-        let ctx = self.ctx.clone();
-        tokio::task::spawn_blocking(move || {
-            let handle = tokio::runtime::Handle::current();
-            flush_table(&ctx, &ctx.cold, &handle, &def, &hooks)
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
+        self.ctx.jobs.flush_now(self.ctx.clone(), def, hooks).await
     }
 
     /// Re-runs jobs that a crash left queued or running. Call once after

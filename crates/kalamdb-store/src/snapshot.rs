@@ -3,7 +3,7 @@
 //! either wholly or not at all.
 
 use crate::keys::{prefix_end, split_version_key};
-use crate::store::{MetaEntries, VersionVisitor};
+use crate::store::MetaEntries;
 use crate::{HotStore, RowVersion, StoreError};
 use rocksdb::{Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode, DB};
 
@@ -96,21 +96,6 @@ impl StoreSnapshot<'_> {
         }
         iter.status()?;
         Ok(())
-    }
-
-    /// Visits the newest version of every primary key under `prefix`.
-    pub fn scan_latest(
-        &self,
-        prefix: &[u8],
-        visit: &mut VersionVisitor<'_>,
-    ) -> Result<(), StoreError> {
-        self.scan_versions(prefix, &mut |v| {
-            if v.newest {
-                visit(v.pk_prefix, v.seq, RowVersion::decode(v.value)?)
-            } else {
-                Ok(true)
-            }
-        })
     }
 }
 

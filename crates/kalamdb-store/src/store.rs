@@ -37,12 +37,8 @@ impl std::fmt::Debug for HotStore {
     }
 }
 
-/// Called for the newest version of each primary key in a scan; return
-/// `false` to stop.
 /// Key/value pairs read from the `meta` column family.
 pub type MetaEntries = Vec<(Vec<u8>, Vec<u8>)>;
-
-pub type VersionVisitor<'a> = dyn FnMut(&[u8], u64, RowVersion) -> Result<bool, StoreError> + 'a;
 
 impl HotStore {
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
@@ -158,16 +154,6 @@ impl HotStore {
         }
         iter.status()?;
         Ok(out)
-    }
-
-    /// Visits the newest version of every primary key under `prefix` (a scope
-    /// or a whole table), in key order, from one consistent view.
-    pub fn scan_latest(
-        &self,
-        prefix: &[u8],
-        visit: &mut VersionVisitor<'_>,
-    ) -> Result<(), StoreError> {
-        self.snapshot().scan_latest(prefix, visit)
     }
 
     /// A consistent read view of catalog and rows, with the highest `_seq`

@@ -47,20 +47,12 @@ fn newest_version_wins_and_scopes_are_isolated() {
         .unwrap()
         .is_none());
 
-    let mut seen = Vec::new();
-    store
-        .scan_latest(alice.as_bytes(), &mut |_, _, r| {
-            seen.push(r.values[0].clone());
-            Ok(true)
-        })
-        .unwrap();
-    assert_eq!(seen, vec![Value::I64(11), Value::I64(20)]);
-    let pulled: Vec<_> = store
+    let seen: Vec<_> = store
         .snapshot()
         .latest_iter(alice.as_bytes())
         .map(|r| r.unwrap().2.values[0].clone())
         .collect();
-    assert_eq!(pulled, seen);
+    assert_eq!(seen, vec![Value::I64(11), Value::I64(20)]);
 }
 
 #[test]
@@ -109,14 +101,10 @@ fn prefix_delete_removes_one_table_only() {
     batch.delete_rows_with_prefix(&ScopeKey::table_prefix(1));
     store.write(batch).unwrap();
     let count = |table| {
-        let mut n = 0;
         store
-            .scan_latest(&ScopeKey::table_prefix(table), &mut |_, _, _| {
-                n += 1;
-                Ok(true)
-            })
-            .unwrap();
-        n
+            .snapshot()
+            .latest_iter(&ScopeKey::table_prefix(table))
+            .count()
     };
     assert_eq!((count(1), count(2)), (0, 1));
 }

@@ -109,7 +109,7 @@ pub fn flush_table(
                 }
             }
             let scope = ScopeKey::from_key_prefix(scope_bytes);
-            match ScopeFlush::start(ctx, cold, def, scope, user, &snapshot) {
+            match ScopeFlush::start(cold, def, scope, user, &snapshot) {
                 Ok(flush) => current = Some(flush),
                 Err(e) => {
                     stop = Some(e);
@@ -167,14 +167,12 @@ struct ScopeFlush<'a> {
 
 impl<'a> ScopeFlush<'a> {
     fn start(
-        ctx: &CoreContext,
         cold: &ColdStore,
         def: &'a TableDef,
         scope: ScopeKey,
         user: Option<String>,
         snapshot: &StoreSnapshot<'_>,
     ) -> Result<Self> {
-        let _ = ctx;
         let has_cold = !manifest_entries(snapshot, &scope)?.is_empty();
         let dir = cold.scope_dir(def, user.as_deref())?;
         let path = dir.join(file_name(snapshot.watermark).as_str());

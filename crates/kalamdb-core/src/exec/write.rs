@@ -5,7 +5,7 @@ use crate::catalog::TableDef;
 use crate::cold::manifest_entries;
 use crate::cold::merge::load_scope;
 use crate::error::{CoreError, Result};
-use crate::provider::{scope_key_for, RequestScope};
+use crate::provider::scope_key_for;
 use kalamdb_commons::Value;
 use kalamdb_filestore::to_hex;
 use kalamdb_store::{RowVersion, ScopeKey};
@@ -31,13 +31,7 @@ pub fn display_value(value: &Value) -> String {
 impl Session<'_> {
     /// The scope this caller writes in `def`.
     pub(super) fn write_scope(&self, def: &TableDef) -> Result<ScopeKey> {
-        scope_key_for(
-            def,
-            &RequestScope {
-                caller: self.caller.clone(),
-                system_columns: false,
-            },
-        )
+        scope_key_for(def, &self.caller)
     }
 }
 

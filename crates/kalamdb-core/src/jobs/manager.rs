@@ -73,12 +73,31 @@ impl JobManager {
     }
 
     /// The lock that makes flushes of one table run one at a time.
-    pub fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
+    fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
         self.table_locks
             .lock()
             .entry(table_uid)
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone()
+    }
+
+    /// Flushes `def` now, waiting for it. Flushes of one table never overlap
+    /// (two flushes must not read the same hot versions), whether they come
+    /// from jobs or from direct calls.
+    pub async fn flush_now(
+        &self,
+        ctx: Arc<CoreContext>,
+        def: Arc<TableDef>,
+        hooks: FlushHooks,
+    ) -> Result<FlushStats> {
+        let table_lock = self.table_lock(def.uid);
+        let _flushing = table_lock.lock().await;
+        tokio::task::spawn_blocking(move || {
+            let handle = tokio::runtime::Handle::current();
+            flush_table(&ctx, &ctx.cold, &handle, &def, &hooks)
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
     }
 
     fn new_job_id(&self, ctx: &CoreContext) -> String {
@@ -138,34 +157,19 @@ impl JobManager {
         mut record: JobRecord,
     ) {
         let _permit = self.permits.clone().acquire_owned().await;
-        let table_lock = self.table_lock(def.uid);
-        let _flushing = table_lock.lock().await;
         record.status = JobStatus::Running;
         record.started_at = Some(self.clock.now_micros());
         if let Err(e) = self.save(&record) {
             error!(job_id = %record.job_id, error = %e, "cannot record job start");
         }
         info!(job_id = %record.job_id, table = %def.qualified_name(), trigger = %record.trigger, "flush job started");
-        let outcome = if ctx
+        let still_exists = ctx
             .catalog
             .table(def.namespace.as_str(), def.name.as_str())
-            .is_some_and(|t| t.uid == def.uid)
-        {
-            let ctx_for_flush = ctx.clone();
-            let def_for_flush = def.clone();
-            tokio::task::spawn_blocking(move || {
-                let handle = tokio::runtime::Handle::current();
-                flush_table(
-                    &ctx_for_flush,
-                    &ctx_for_flush.cold,
-                    &handle,
-                    &def_for_flush,
-                    &FlushHooks::default(),
-                )
-            })
-            .await
-            .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))
-            .and_then(|r| r)
+            .is_some_and(|t| t.uid == def.uid);
+        let outcome = if still_exists {
+            self.flush_now(ctx, def.clone(), FlushHooks::default())
+                .await
         } else {
             Err(CoreError::exec(
                 "the table was dropped before its flush ran",

@@ -18,7 +18,7 @@ use crate::context::CoreContext;
 use crate::error::CoreError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -120,25 +120,17 @@ impl HotScan {
             schema: &self.schema,
             remaining: self.limit.unwrap_or(usize::MAX),
         };
-        let mut failure: Option<DataFusionError> = None;
         if entries.is_empty() {
             // Only hot rows: stream them straight from the snapshot.
-            snapshot
-                .scan_latest(&prefix, &mut |_, seq, row| {
-                    if row.deleted {
-                        return Ok(true);
-                    }
-                    match sink.push(&mut builder, seq, &row.values) {
-                        Ok(more) => Ok(more),
-                        Err(e) => {
-                            failure = Some(e);
-                            Ok(false)
-                        }
-                    }
-                })
-                .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
+            for item in snapshot.latest_iter(&prefix) {
+                let (_, seq, row) = item.map_err(CoreError::from)?;
+                if !row.deleted && !sink.push(&mut builder, seq, &row.values)? {
+                    break;
+                }
+            }
         } else if let Some(only) = only {
-            // A point lookup: at most one key, from the files that may hold it.
+            // A point lookup: at most one key, from the files that may hold
+            // it; a hot version of the key is newer than any file's.
             let mut rows = load_scope(
                 &self.ctx.cold,
                 handle,
@@ -147,19 +139,17 @@ impl HotScan {
                 &entries,
                 Some(only),
             )?;
-            snapshot
-                .scan_latest(&prefix, &mut |pk, seq, row| {
-                    rows.insert(
-                        pk.to_vec(),
-                        ColdVersion {
-                            seq,
-                            deleted: row.deleted,
-                            values: row.values,
-                        },
-                    );
-                    Ok(true)
-                })
-                .map_err(|e| DataFusionError::from(CoreError::from(e)))?;
+            for item in snapshot.latest_iter(&prefix) {
+                let (pk, seq, row) = item.map_err(CoreError::from)?;
+                rows.insert(
+                    pk,
+                    ColdVersion {
+                        seq,
+                        deleted: row.deleted,
+                        values: row.values,
+                    },
+                );
+            }
             for version in rows.into_values().filter(|v| !v.deleted) {
                 if !sink.push(&mut builder, version.seq, &version.values)? {
                     break;
@@ -174,9 +164,6 @@ impl HotScan {
                 &mut builder,
                 &mut sink,
             )?;
-        }
-        if let Some(e) = failure {
-            return Err(e);
         }
         if builder.rows > 0 {
             sink.send(&mut builder)?;

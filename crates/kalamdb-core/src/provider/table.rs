@@ -6,6 +6,7 @@ use crate::catalog::TableDef;
 use crate::context::CoreContext;
 use crate::error::CoreError;
 use crate::schema::table_schema;
+use crate::users::Caller;
 use crate::values::coerce_scalar;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -37,7 +38,7 @@ impl KalamTableProvider {
         def: Arc<TableDef>,
         scope: Arc<RequestScope>,
     ) -> Result<Self, CoreError> {
-        let scope_key = scope_key_for(&def, &scope)?;
+        let scope_key = scope_key_for(&def, &scope.caller)?;
         Ok(Self {
             schema: table_schema(&def, scope.system_columns),
             ctx,
@@ -75,13 +76,13 @@ impl KalamTableProvider {
 }
 
 /// The hot-tier scope a caller reads and writes in a table.
-pub fn scope_key_for(def: &TableDef, scope: &RequestScope) -> Result<ScopeKey, CoreError> {
+pub fn scope_key_for(def: &TableDef, caller: &Caller) -> Result<ScopeKey, CoreError> {
     match def.table_type {
         TableType::User | TableType::Stream => {
-            Ok(ScopeKey::new(def.uid, Some(scope.caller.user_id.as_str())))
+            Ok(ScopeKey::new(def.uid, Some(caller.user_id.as_str())))
         }
         TableType::Shared => {
-            if !def.public && scope.caller.role < Role::Service {
+            if !def.public && caller.role < Role::Service {
                 return Err(CoreError::PermissionDenied(format!(
                     "table '{}' is PRIVATE: service role or above required",
                     def.qualified_name()
