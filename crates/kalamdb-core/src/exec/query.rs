@@ -12,7 +12,8 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
-use kalamdb_sql::sqlparser::ast::Statement;
+use kalamdb_sql::sqlparser::ast::{visit_expressions, Expr, Statement};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// The session every request starts from: functions and settings, no tables.
@@ -37,8 +38,18 @@ pub fn base_session_state() -> SessionState {
 
 /// Whether a statement names a system column, so tables must expose them.
 fn names_system_columns(statement: &Statement) -> bool {
-    let text = statement.to_string();
-    text.contains(crate::schema::SEQ_COLUMN) || text.contains(crate::schema::DELETED_COLUMN)
+    let is_system = |name: &str| {
+        name.eq_ignore_ascii_case(crate::schema::SEQ_COLUMN)
+            || name.eq_ignore_ascii_case(crate::schema::DELETED_COLUMN)
+    };
+    visit_expressions(statement, |expr| match expr {
+        Expr::Identifier(ident) if is_system(&ident.value) => ControlFlow::Break(()),
+        Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|i| is_system(&i.value)) => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 impl Session<'_> {
