@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
+./scripts/test-peers.sh >/dev/null
 cargo fmt --all -- --check
 cargo test --workspace --locked

@@ -1,7 +1,8 @@
 //! Shared state every statement works with.
 
 use crate::catalog::Catalog;
-use crate::cold::ColdStore;
+use crate::catalog::TableDef;
+use crate::cold::{ColdStore, Storages};
 use crate::ids::SnowflakeGen;
 use crate::jobs::JobManager;
 use crate::users::Users;
@@ -60,7 +61,7 @@ pub struct CoreContext {
     pub store: Arc<HotStore>,
     pub catalog: Arc<Catalog>,
     pub users: Arc<Users>,
-    pub cold: ColdStore,
+    pub storages: Arc<Storages>,
     pub jobs: Arc<JobManager>,
     pub clock: Arc<dyn Clock>,
     pub snowflake: SnowflakeGen,
@@ -80,7 +81,7 @@ impl CoreContext {
         store: Arc<HotStore>,
         catalog: Arc<Catalog>,
         users: Arc<Users>,
-        cold: ColdStore,
+        storages: Arc<Storages>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -88,12 +89,17 @@ impl CoreContext {
             store,
             catalog,
             users,
-            cold,
+            storages,
             snowflake: SnowflakeGen::new(clock.clone(), 0),
             scans: Arc::new(TaskCounter::default()),
             clock,
             write_locks: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// The opened storage a table's files live in.
+    pub fn cold_for(&self, def: &TableDef) -> crate::error::Result<Arc<ColdStore>> {
+        self.storages.open(&def.storage_id)
     }
 
     /// Serializes writers of one scope, so that "check the primary key, then

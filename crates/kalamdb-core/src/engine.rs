@@ -2,7 +2,7 @@
 
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
 use crate::cold::flush::{FlushHooks, FlushStats};
-use crate::cold::{committed_paths, ColdStore};
+use crate::cold::{remove_uncommitted, Storages};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use crate::exec::{base_session_state, Session, StatementResult};
@@ -78,13 +78,13 @@ impl KalamDb {
             last_seq = store.last_seq(),
             "engine opened"
         );
-        let cold = ColdStore::local(&config.data_dir.join("storage"))?;
-        let orphans = cold.remove_orphans(&committed_paths(&store)?)?;
-        if orphans > 0 {
-            info!(orphans, "removed files left by interrupted flushes");
-        }
+        let storages = Arc::new(Storages::load(
+            store.clone(),
+            config.data_dir.clone(),
+            clock.now_micros(),
+        )?);
         Ok(Self {
-            ctx: Arc::new(CoreContext::new(store, catalog, users, cold, clock)),
+            ctx: Arc::new(CoreContext::new(store, catalog, users, storages, clock)),
             base_state: base_session_state(),
         })
     }
@@ -113,9 +113,14 @@ impl KalamDb {
         self.ctx.jobs.flush_now(self.ctx.clone(), def, hooks).await
     }
 
-    /// Re-runs jobs that a crash left queued or running. Call once after
-    /// `open`, inside the runtime.
-    pub async fn resume_jobs(&self) -> Result<usize> {
+    /// Deletes files of flushes that never committed, then re-runs jobs
+    /// that a crash left queued or running. Call once after `open`, inside
+    /// the runtime.
+    pub async fn recover(&self) -> Result<usize> {
+        let orphans = remove_uncommitted(&self.ctx.store, &self.ctx.storages).await?;
+        if orphans > 0 {
+            info!(orphans, "removed files left by interrupted flushes");
+        }
         self.ctx.jobs.resume(self.ctx.clone()).await
     }
 

@@ -132,3 +132,15 @@ impl From<serde_json::Error> for CoreError {
         CoreError::Internal(format!("catalog encoding: {err}"))
     }
 }
+
+impl From<kalamdb_filestore::FileStoreError> for CoreError {
+    fn from(err: kalamdb_filestore::FileStoreError) -> Self {
+        use kalamdb_filestore::FileStoreError as E;
+        match err {
+            E::InvalidStorage(_) | E::InvalidTemplate { .. } => {
+                CoreError::Execution(err.to_string())
+            }
+            other => CoreError::Internal(format!("cold storage: {other}")),
+        }
+    }
+}

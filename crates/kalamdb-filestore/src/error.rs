@@ -4,6 +4,8 @@ use thiserror::Error;
 pub enum FileStoreError {
     #[error("invalid path template '{template}': {reason}")]
     InvalidTemplate { template: String, reason: String },
+    #[error("invalid storage: {0}")]
+    InvalidStorage(String),
     #[error("cannot build a storage path: {0}")]
     InvalidPath(String),
     #[error("parquet: {0}")]

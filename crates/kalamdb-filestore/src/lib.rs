@@ -10,6 +10,7 @@
 mod error;
 mod manifest;
 mod parquet_file;
+mod storage;
 mod template;
 
 pub use error::FileStoreError;
@@ -18,7 +19,8 @@ pub use parquet_file::{
     file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
     META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
 };
-pub use template::{PathTemplate, TemplateKind};
+pub use storage::{Credentials, StorageDef, StorageType, LOCAL_STORAGE};
+pub use template::{shard_of, PathTemplate, TemplateKind};
 
 /// The Arrow and object_store versions the cold tier is built with.
 pub use object_store;

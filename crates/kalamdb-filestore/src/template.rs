@@ -3,6 +3,19 @@
 use crate::FileStoreError;
 use object_store::path::Path;
 
+/// How many `{shard}` directories users are spread over.
+pub const SHARDS: u32 = 64;
+
+/// The `{shard}` of a scope: a stable hash (FNV-1a) of the user id, so one
+/// user's files always land in the same shard. SHARED scopes use shard 0.
+pub fn shard_of(user: Option<&str>) -> u32 {
+    let Some(user) = user else { return 0 };
+    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(SHARDS)) as u32
+}
+
 /// Which kind of table a template is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TemplateKind {

@@ -37,7 +37,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             .map_err(|e| format!("engine start-up panicked: {e}"))?
             .map_err(|e| format!("cannot open the database: {e}"))?;
     let db = Arc::new(db);
-    match db.resume_jobs().await {
+    match db.recover().await {
         Ok(0) => {}
         Ok(n) => info!(jobs = n, "re-running jobs interrupted by the last stop"),
         Err(e) => warn!(error = %e, "cannot resume interrupted jobs"),

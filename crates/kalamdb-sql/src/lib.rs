@@ -10,10 +10,12 @@
 mod error;
 mod fast_insert;
 mod flush;
+mod job;
 mod namespace;
 mod parse;
 mod split;
 mod statement;
+mod storage;
 mod table;
 mod types;
 mod user;
@@ -29,6 +31,7 @@ pub use statement::{
     AccessLevel, ColumnDefault, ColumnSpec, CreateTable, FastInsert, KalamStatement, Literal,
     TableRef, UserChange,
 };
+pub use storage::StorageOptions;
 pub use types::kalam_type_of;
 
 /// The dialect KalamDB parses with.

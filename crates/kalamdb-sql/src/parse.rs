@@ -2,7 +2,7 @@
 
 use crate::split::{is_blank, split_statements};
 use crate::statement::{KalamStatement, TableRef};
-use crate::{error::err, namespace, table, user, ParseError};
+use crate::{error::err, namespace, storage, table, user, ParseError};
 use sqlparser::ast::{Ident, ObjectName, Statement};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
@@ -107,6 +107,11 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["SHOW", "TABLES", ..] => table::parse_show(&mut parser)?,
         ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
         ["FLUSH", ..] | ["STORAGE", "FLUSH", ..] => crate::flush::parse(&mut parser)?,
+        ["CREATE", "STORAGE", ..] => storage::parse_create(&mut parser)?,
+        ["ALTER", "STORAGE", ..] => storage::parse_alter(&mut parser)?,
+        ["DROP", "STORAGE", ..] => storage::parse_drop(&mut parser)?,
+        ["SHOW", "STORAGES", ..] => storage::parse_show(&mut parser)?,
+        ["KILL", "JOB", ..] => crate::job::parse_kill(&mut parser)?,
         _ => standard(&mut parser)?,
     };
     expect_end(&mut parser)?;

@@ -1,5 +1,6 @@
 //! The typed statements the rest of KalamDB executes.
 
+use crate::storage::StorageOptions;
 use kalamdb_commons::{FlushPolicy, KalamType, Role, TableType};
 use sqlparser::ast::Statement;
 
@@ -125,6 +126,24 @@ pub enum KalamStatement {
     FlushAll {
         namespace: Option<String>,
     },
+    CreateStorage {
+        id: String,
+        if_not_exists: bool,
+        options: Box<StorageOptions>,
+    },
+    AlterStorage {
+        id: String,
+        options: Box<StorageOptions>,
+    },
+    DropStorage {
+        id: String,
+        if_exists: bool,
+    },
+    ShowStorages,
+    /// Cancel a queued or running job.
+    KillJob {
+        job_id: String,
+    },
     /// An INSERT of literal rows, read by the fast path.
     FastInsert(Box<FastInsert>),
     /// A standard statement: a query, INSERT, UPDATE or DELETE.
@@ -147,6 +166,11 @@ impl KalamStatement {
             KalamStatement::DropUser { .. } => "DROP USER",
             KalamStatement::FlushTable { .. } => "FLUSH TABLE",
             KalamStatement::FlushAll { .. } => "FLUSH ALL TABLES",
+            KalamStatement::CreateStorage { .. } => "CREATE STORAGE",
+            KalamStatement::AlterStorage { .. } => "ALTER STORAGE",
+            KalamStatement::DropStorage { .. } => "DROP STORAGE",
+            KalamStatement::ShowStorages => "SHOW STORAGES",
+            KalamStatement::KillJob { .. } => "KILL JOB",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {
                 Statement::Query(_) => "SELECT",

@@ -14,4 +14,4 @@ pub use store::Catalog;
 /// unqualified names.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// The storage every table uses unless told otherwise.
-pub const LOCAL_STORAGE: &str = "local";
+pub use kalamdb_filestore::LOCAL_STORAGE;

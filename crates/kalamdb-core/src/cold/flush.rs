@@ -12,7 +12,7 @@
 //!    Versions written after the snapshot are never touched.
 //! 4. A scope that fails keeps its hot rows; the others still commit.
 
-use super::{manifest_entries, manifest_key, ColdStore};
+use super::{manifest_entries, manifest_key, mark_pending, pending_key, ColdStore};
 use crate::catalog::TableDef;
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
@@ -42,6 +42,9 @@ pub struct FlushStats {
     pub duration_ms: u64,
     /// Scopes that failed: (user, cause). Their rows stay in the hot tier.
     pub failed: Vec<(Option<String>, String)>,
+    /// Stopped by a cancel request at a scope boundary; the scopes counted
+    /// above stay committed, the rest stay hot.
+    pub cancelled: bool,
 }
 
 /// Test hooks: stop a flush at a protocol step, as a crash would.
@@ -59,6 +62,10 @@ pub struct FlushHooks {
     pub fail_at: Option<FailPoint>,
     /// Runs right after the snapshot is taken (e.g. to write concurrently).
     pub after_snapshot: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Runs after each scope's commit (e.g. to cancel mid-flush).
+    pub after_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Checked at every scope boundary: once set, the flush stops there.
+    pub cancel: Option<std::sync::Arc<crate::jobs::CancelFlag>>,
 }
 
 impl std::fmt::Debug for FlushHooks {
@@ -66,6 +73,8 @@ impl std::fmt::Debug for FlushHooks {
         f.debug_struct("FlushHooks")
             .field("fail_at", &self.fail_at)
             .field("after_snapshot", &self.after_snapshot.is_some())
+            .field("after_commit", &self.after_commit.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -74,7 +83,7 @@ impl std::fmt::Debug for FlushHooks {
 /// the object store's async I/O.
 pub fn flush_table(
     ctx: &CoreContext,
-    cold: &ColdStore,
+    cold: &std::sync::Arc<ColdStore>,
     handle: &Handle,
     def: &TableDef,
     hooks: &FlushHooks,
@@ -107,6 +116,13 @@ pub fn flush_table(
                     stop = Some(CoreError::Internal("fail point: after first commit".into()));
                     return Ok(false);
                 }
+                if let Some(hook) = &hooks.after_commit {
+                    hook();
+                }
+            }
+            if hooks.cancel.as_ref().is_some_and(|c| c.is_set()) {
+                stats.cancelled = true;
+                return Ok(false);
             }
             let scope = ScopeKey::from_key_prefix(scope_bytes);
             match ScopeFlush::start(cold, def, scope, user, &snapshot) {
@@ -118,7 +134,7 @@ pub fn flush_table(
             }
         }
         if let Some(flush) = current.as_mut() {
-            flush.add(&v, handle);
+            flush.add(ctx, &v, handle);
         }
         Ok(true)
     })?;
@@ -127,6 +143,9 @@ pub fn flush_table(
     }
     if let Some(done) = current.take() {
         done.commit(ctx, cold, handle, fail_at, &mut stats)?;
+        if let Some(hook) = &hooks.after_commit {
+            hook();
+        }
     }
     stats.duration_ms = started.elapsed().as_millis() as u64;
     if stats.rows_flushed == 0 && stats.failed.is_empty() {
@@ -139,6 +158,7 @@ pub fn flush_table(
         files = stats.parquet_files,
         bytes = stats.bytes_written,
         failed_scopes = stats.failed.len(),
+        cancelled = stats.cancelled,
         duration_ms = stats.duration_ms,
         "flush finished"
     );
@@ -157,7 +177,7 @@ struct ScopeFlush<'a> {
     writer: Option<ParquetFileWriter>,
     path: Path,
     meta: FileMeta,
-    cold: ColdStore,
+    cold: std::sync::Arc<ColdStore>,
     /// Every key read from the snapshot for this scope.
     keys: Vec<Vec<u8>>,
     rows: u64,
@@ -167,7 +187,7 @@ struct ScopeFlush<'a> {
 
 impl<'a> ScopeFlush<'a> {
     fn start(
-        cold: &ColdStore,
+        cold: &std::sync::Arc<ColdStore>,
         def: &'a TableDef,
         scope: ScopeKey,
         user: Option<String>,
@@ -200,17 +220,17 @@ impl<'a> ScopeFlush<'a> {
         })
     }
 
-    fn add(&mut self, v: &VersionRef<'_>, handle: &Handle) {
+    fn add(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) {
         self.keys.push(v.key.to_vec());
         if self.error.is_some() || !v.newest {
             return;
         }
-        if let Err(e) = self.add_newest(v, handle) {
+        if let Err(e) = self.add_newest(ctx, v, handle) {
             self.error = Some(e.to_string());
         }
     }
 
-    fn add_newest(&mut self, v: &VersionRef<'_>, handle: &Handle) -> Result<()> {
+    fn add_newest(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) -> Result<()> {
         let row = RowVersion::decode(v.value)?;
         if row.deleted && !self.has_cold {
             // Nothing older outside the hot tier can hold this key.
@@ -224,14 +244,15 @@ impl<'a> ScopeFlush<'a> {
             Some((min, _)) => (min, v.pk_prefix.to_vec()),
         });
         if self.builder.rows >= BATCH_ROWS {
-            self.write_batch(handle)?;
+            self.write_batch(ctx, handle)?;
         }
         Ok(())
     }
 
-    fn write_batch(&mut self, handle: &Handle) -> Result<()> {
+    fn write_batch(&mut self, ctx: &CoreContext, handle: &Handle) -> Result<()> {
         let batch = self.builder.finish(&self.schema)?;
         if self.writer.is_none() {
+            mark_pending(&ctx.store, &self.cold.id, &self.path)?;
             self.writer = Some(
                 ParquetFileWriter::create(
                     self.cold.store.clone(),
@@ -246,6 +267,22 @@ impl<'a> ScopeFlush<'a> {
         handle
             .block_on(writer.write(&batch))
             .map_err(|e| CoreError::Internal(e.to_string()))
+    }
+
+    /// Best-effort removal of a file that will not be committed; what is
+    /// left is removed at the next start (its pending record stays).
+    fn discard(&self, ctx: &CoreContext, handle: &Handle) {
+        use kalamdb_filestore::object_store::Error as StoreError;
+        match handle.block_on(self.cold.store.delete(&self.path)) {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {
+                let mut batch = ctx.store.batch();
+                batch.delete_meta(&pending_key(&self.cold.id, &self.path));
+                if let Err(e) = ctx.store.write(batch) {
+                    warn!(error = %e, "cannot clear a pending-file record");
+                }
+            }
+            Err(e) => debug!(path = %self.path, error = %e, "cannot remove an unfinished file yet"),
+        }
     }
 
     fn commit(
@@ -265,7 +302,7 @@ impl<'a> ScopeFlush<'a> {
         if self.rows > 0 {
             let written = (|| {
                 if self.builder.rows > 0 {
-                    self.write_batch(handle)?;
+                    self.write_batch(ctx, handle)?;
                 }
                 let writer = self.writer.take().expect("a scope with rows has a writer");
                 handle
@@ -276,6 +313,7 @@ impl<'a> ScopeFlush<'a> {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(table = %self.def.qualified_name(), user = ?self.user, error = %e, "writing the file failed; rows stay hot");
+                    self.discard(ctx, handle);
                     stats.failed.push((self.user, e.to_string()));
                     return Ok(());
                 }
@@ -307,6 +345,9 @@ impl<'a> ScopeFlush<'a> {
         }
         for key in &self.keys {
             batch.delete_row_key(key);
+        }
+        if self.rows > 0 {
+            batch.delete_meta(&pending_key(&self.cold.id, &self.path));
         }
         ctx.store.write(batch)?;
         debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = self.keys.len(), "scope committed");

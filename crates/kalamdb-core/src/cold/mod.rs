@@ -1,6 +1,6 @@
-//! The cold tier as the engine uses it: where a scope's files live, its
-//! manifest (kept in the hot tier's `meta` column family), reading a scope's
-//! committed rows, and the flush that moves hot rows there.
+//! The cold tier as the engine uses it: storages and where a scope's files
+//! live in them, its manifest (kept in the hot tier's `meta` column family),
+//! reading a scope's committed rows, and the flush that moves hot rows there.
 //!
 //! Naming: a table's `FlushPolicy` says when; a flush (`flush::flush_table`)
 //! moves every scope of one table; each scope ends in one commit — one
@@ -10,101 +10,130 @@
 pub mod cursor;
 pub mod flush;
 pub mod merge;
+pub mod storages;
 
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
 use kalamdb_commons::TableType;
-use kalamdb_filestore::object_store::local::LocalFileSystem;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::object_store::ObjectStore;
-use kalamdb_filestore::{ManifestEntry, PathTemplate, TemplateKind};
-use kalamdb_store::{ScopeKey, StoreSnapshot};
-use std::collections::HashSet;
-use std::path::PathBuf;
+use kalamdb_filestore::object_store::{ObjectStore, ObjectStoreExt};
+use kalamdb_filestore::{shard_of, ManifestEntry, PathTemplate, StorageDef, MANIFEST_FILE};
+use kalamdb_store::{HotStore, ScopeKey, StoreSnapshot};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::{info, warn};
 
-const MANIFEST_PREFIX: &[u8] = b"mf/";
+pub use storages::Storages;
 
-/// The `local` storage: files under `<data>/storage`.
-#[derive(Debug, Clone)]
+const MANIFEST_PREFIX: &[u8] = b"mf/";
+/// `pf/<storage>\0<path>`: a file a flush is writing and has not committed.
+/// Written before the file, deleted in the commit batch, so after a crash
+/// these name exactly the files that no manifest will ever reference.
+const PENDING_PREFIX: &[u8] = b"pf/";
+
+/// One opened storage: its object store and path templates.
+#[derive(Debug)]
 pub struct ColdStore {
+    pub id: String,
     pub store: Arc<dyn ObjectStore>,
-    root: PathBuf,
+    user_template: PathTemplate,
+    shared_template: PathTemplate,
 }
 
 impl ColdStore {
-    pub fn local(dir: &std::path::Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        let store = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| CoreError::Internal(format!("cold storage: {e}")))?;
+    pub fn open(def: &StorageDef, data_dir: &std::path::Path) -> Result<Self> {
+        let (user_template, shared_template) = def.templates()?;
         Ok(Self {
-            store: Arc::new(store),
-            root: dir.to_path_buf(),
+            id: def.id.clone(),
+            store: def.open(data_dir)?,
+            user_template,
+            shared_template,
         })
-    }
-
-    /// Deletes Parquet files that no manifest names: files a flush wrote but
-    /// never committed (it crashed or failed first). Readers never see them;
-    /// this reclaims their space. Returns how many were removed.
-    pub fn remove_orphans(&self, committed: &HashSet<String>) -> Result<usize> {
-        let mut removed = 0;
-        let mut dirs = vec![self.root.clone()];
-        while let Some(dir) = dirs.pop() {
-            let entries = std::fs::read_dir(&dir)
-                .map_err(|e| CoreError::Internal(format!("cannot list {}: {e}", dir.display())))?;
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let relative = path
-                    .strip_prefix(&self.root)
-                    .ok()
-                    .and_then(|p| p.to_str())
-                    .map(|p| p.replace(std::path::MAIN_SEPARATOR, "/"));
-                let Some(relative) = relative else { continue };
-                if relative.ends_with(".parquet") && !committed.contains(&relative) {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {
-                            removed += 1;
-                            info!(file = %relative, "removed orphan file (written, never committed)");
-                        }
-                        Err(e) => warn!(file = %relative, error = %e, "cannot remove orphan file"),
-                    }
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Removes a dropped table's files (its manifest entries are already
-    /// gone). Failures are logged: leftover files are unreachable orphans.
-    pub fn remove_table_files(&self, def: &TableDef) {
-        let dir = self
-            .root
-            .join(def.namespace.as_str())
-            .join(def.name.as_str());
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn!(table = %def.qualified_name(), error = %e, "cannot remove the table's files");
-            }
-        }
     }
 
     /// The directory of one scope's files.
     pub fn scope_dir(&self, def: &TableDef, user: Option<&str>) -> Result<Path> {
-        let (text, kind) = match def.table_type {
-            TableType::Shared => (PathTemplate::DEFAULT_SHARED, TemplateKind::Shared),
-            _ => (PathTemplate::DEFAULT_USER, TemplateKind::User),
+        let template = match def.table_type {
+            TableType::Shared => &self.shared_template,
+            _ => &self.user_template,
         };
-        let template =
-            PathTemplate::parse(text, kind).map_err(|e| CoreError::Internal(e.to_string()))?;
-        template
-            .render(def.namespace.as_str(), def.name.as_str(), user, 0)
-            .map_err(|e| CoreError::Internal(e.to_string()))
+        Ok(template.render(
+            def.namespace.as_str(),
+            def.name.as_str(),
+            user,
+            shard_of(user),
+        )?)
+    }
+}
+
+/// Records that a file is about to be written (see `PENDING_PREFIX`).
+pub fn mark_pending(store: &HotStore, storage: &str, path: &Path) -> Result<()> {
+    let mut batch = store.batch();
+    batch.put_meta(&pending_key(storage, path), b"");
+    Ok(store.write(batch)?)
+}
+
+pub fn pending_key(storage: &str, path: &Path) -> Vec<u8> {
+    [
+        PENDING_PREFIX,
+        storage.as_bytes(),
+        b"\0",
+        path.as_ref().as_bytes(),
+    ]
+    .concat()
+}
+
+/// Deletes the files that flushes started but never committed (they failed
+/// or the process died first). Readers never see them; this reclaims their
+/// space. A file that cannot be deleted now keeps its record for next time.
+pub async fn remove_uncommitted(store: &HotStore, storages: &Storages) -> Result<usize> {
+    let mut removed = 0;
+    for (key, _) in store.meta_scan(PENDING_PREFIX)? {
+        let rest = &key[PENDING_PREFIX.len()..];
+        let Some(split) = rest.iter().position(|b| *b == 0) else {
+            continue;
+        };
+        let storage = String::from_utf8_lossy(&rest[..split]).into_owned();
+        let path = Path::from(String::from_utf8_lossy(&rest[split + 1..]).as_ref());
+        let deleted = match storages.open(&storage) {
+            Ok(cold) => match cold.store.delete(&path).await {
+                Ok(()) | Err(kalamdb_filestore::object_store::Error::NotFound { .. }) => true,
+                Err(e) => {
+                    warn!(%storage, file = %path, error = %e, "cannot remove an uncommitted file");
+                    false
+                }
+            },
+            // The storage is gone, and its files with it as far as we care.
+            Err(_) => true,
+        };
+        if deleted {
+            let mut batch = store.batch();
+            batch.delete_meta(&key);
+            store.write(batch)?;
+            removed += 1;
+            info!(%storage, file = %path, "removed a file written by an unfinished flush");
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes a dropped table's files, given its manifest entries (already
+/// deleted from the hot tier), and the `manifest.json` beside them.
+/// Failures are logged: leftover files are unreachable.
+pub async fn remove_table_files(cold: &ColdStore, table: &str, entries: &[ManifestEntry]) {
+    let mut dirs = BTreeSet::new();
+    for entry in entries {
+        let path = Path::from(entry.path.as_str());
+        if let Err(e) = cold.store.delete(&path).await {
+            warn!(%table, file = %path, error = %e, "cannot remove a dropped table's file");
+        }
+        if let Some((dir, _)) = entry.path.rsplit_once('/') {
+            dirs.insert(dir.to_string());
+        }
+    }
+    for dir in dirs {
+        let manifest = Path::from(dir.as_str()).join(MANIFEST_FILE);
+        let _ = cold.store.delete(&manifest).await;
     }
 }
 
@@ -136,15 +165,11 @@ pub fn manifest_entries(
     Ok(entries)
 }
 
-/// Every committed file path of every table.
-pub fn committed_paths(store: &kalamdb_store::HotStore) -> Result<HashSet<String>> {
+/// Every committed file of one table (all scopes).
+pub fn table_manifest_entries(store: &HotStore, table_uid: u64) -> Result<Vec<ManifestEntry>> {
     store
-        .meta_scan(MANIFEST_PREFIX)?
+        .meta_scan(&table_manifest_prefix(table_uid))?
         .into_iter()
-        .map(|(_, raw)| {
-            serde_json::from_slice::<ManifestEntry>(&raw)
-                .map(|e| e.path)
-                .map_err(CoreError::from)
-        })
+        .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
         .collect()
 }

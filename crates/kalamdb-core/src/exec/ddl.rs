@@ -4,12 +4,14 @@ use super::{Session, StatementResult};
 use crate::catalog::{
     is_public, ColumnDef, NamespaceDef, TableDef, DEFAULT_NAMESPACE, LOCAL_STORAGE,
 };
+use crate::cold::{remove_table_files, table_manifest_entries};
 use crate::error::{CoreError, Result};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use crate::users::{hash_password, validate_password, ROOT_USER};
 use kalamdb_commons::{NamespaceId, Role, TableName, TableType, UserId};
+use kalamdb_filestore::ManifestEntry;
 use kalamdb_sql::{CreateTable, TableRef, UserChange};
-use tracing::info;
+use tracing::{info, warn};
 
 fn reserved(ns: &str) -> bool {
     ns == SYSTEM_SCHEMA || ns == INFORMATION_SCHEMA
@@ -49,7 +51,7 @@ pub fn create_namespace(
     ))
 }
 
-pub fn drop_namespace(
+pub async fn drop_namespace(
     s: &Session<'_>,
     name: &str,
     if_exists: bool,
@@ -77,9 +79,18 @@ pub fn drop_namespace(
             tables.len()
         )));
     }
+    // Holding every table's flush lock: no flush commits a file while its
+    // table goes away, and the files listed below are all there are.
+    let mut held = Vec::with_capacity(tables.len());
+    let mut files = Vec::with_capacity(tables.len());
+    for table in &tables {
+        held.push(s.ctx.jobs.table_lock(table.uid).lock_owned().await);
+        files.push(table_manifest_entries(&s.ctx.store, table.uid)?);
+    }
     let dropped = s.ctx.catalog.drop_namespace(name)?;
-    for table in &dropped {
-        s.ctx.cold.remove_table_files(table);
+    drop(held);
+    for (table, entries) in tables.iter().zip(files) {
+        remove_files(s, table, &entries).await;
     }
     info!(
         namespace = name,
@@ -118,9 +129,6 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
     let storage_id = create
         .storage_id
         .unwrap_or_else(|| LOCAL_STORAGE.to_string());
-    if storage_id != LOCAL_STORAGE {
-        return Err(CoreError::exec(format!("storage '{storage_id}' not found")));
-    }
     let now = s.ctx.clock.now_micros();
     let def = TableDef {
         uid: 0,
@@ -147,7 +155,10 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         updated_at: now,
     };
     let qualified = def.qualified_name();
-    let (created, _) = s.ctx.catalog.create_table(def)?;
+    let (created, _) = s
+        .ctx
+        .storages
+        .while_exists(&def.storage_id.clone(), || s.ctx.catalog.create_table(def))?;
     if !created && !create.if_not_exists {
         return Err(CoreError::AlreadyExists(format!(
             "table '{qualified}' already exists"
@@ -166,13 +177,27 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
     ))
 }
 
-pub fn drop_table(s: &Session<'_>, table: &TableRef, if_exists: bool) -> Result<StatementResult> {
+pub async fn drop_table(
+    s: &Session<'_>,
+    table: &TableRef,
+    if_exists: bool,
+) -> Result<StatementResult> {
     s.require_ddl("DROP TABLE")?;
     let ns = s.namespace_of(table);
     let qualified = format!("{ns}.{}", table.table);
+    let existing = s.ctx.catalog.table(&ns, &table.table);
+    // See drop_namespace: no flush may commit while the table is dropped.
+    let _flushing = match &existing {
+        Some(def) => Some(s.ctx.jobs.table_lock(def.uid).lock_owned().await),
+        None => None,
+    };
+    let files = match &existing {
+        Some(def) => table_manifest_entries(&s.ctx.store, def.uid)?,
+        None => Vec::new(),
+    };
     match s.ctx.catalog.drop_table(&ns, &table.table)? {
         Some(def) => {
-            s.ctx.cold.remove_table_files(&def);
+            remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(
                 &s.caller,
@@ -184,6 +209,20 @@ pub fn drop_table(s: &Session<'_>, table: &TableRef, if_exists: bool) -> Result<
             format!("Table '{qualified}' does not exist"),
         )),
         None => Err(CoreError::TableNotFound(qualified)),
+    }
+}
+
+/// Deletes a dropped table's files. The table is gone from the catalog
+/// already, so a failure only leaves unreachable files behind (logged).
+async fn remove_files(s: &Session<'_>, def: &TableDef, entries: &[ManifestEntry]) {
+    if entries.is_empty() {
+        return;
+    }
+    match s.ctx.cold_for(def) {
+        Ok(cold) => remove_table_files(&cold, &def.qualified_name(), entries).await,
+        Err(e) => {
+            warn!(table = %def.qualified_name(), error = %e, "cannot open the storage to remove files")
+        }
     }
 }
 

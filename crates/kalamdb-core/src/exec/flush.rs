@@ -1,7 +1,9 @@
-//! `FLUSH TABLE` and `FLUSH ALL TABLES`: start flush jobs and return at once.
+//! `FLUSH TABLE` and `FLUSH ALL TABLES` start flush jobs and return at once;
+//! `KILL JOB` cancels one.
 
 use super::{Session, StatementResult};
 use crate::error::{CoreError, Result};
+use crate::jobs::KillOutcome;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -95,4 +97,15 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
         message: Some(message),
         as_user: s.caller.user_id.to_string(),
     })
+}
+
+pub async fn kill_job(s: &Session<'_>, job_id: &str) -> Result<StatementResult> {
+    require_service(s)?;
+    let message = match s.ctx.jobs.kill(job_id)? {
+        KillOutcome::Dequeued => format!("Job {job_id} cancelled before it ran"),
+        KillOutcome::Stopping => format!(
+            "Job {job_id} is stopping at its next user boundary; committed users stay flushed"
+        ),
+    };
+    Ok(StatementResult::message(&s.caller, message))
 }

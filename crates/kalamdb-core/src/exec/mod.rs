@@ -7,6 +7,7 @@ mod modify;
 mod query;
 mod resolve;
 mod show;
+mod storage;
 mod write;
 
 use crate::context::CoreContext;
@@ -84,10 +85,10 @@ impl Session<'_> {
                 name,
                 if_exists,
                 cascade,
-            } => ddl::drop_namespace(self, &name, if_exists, cascade),
+            } => ddl::drop_namespace(self, &name, if_exists, cascade).await,
             KalamStatement::CreateTable(create) => ddl::create_table(self, *create),
             KalamStatement::DropTable { table, if_exists } => {
-                ddl::drop_table(self, &table, if_exists)
+                ddl::drop_table(self, &table, if_exists).await
             }
             KalamStatement::CreateUser {
                 name,
@@ -106,6 +107,19 @@ impl Session<'_> {
             KalamStatement::FlushAll { namespace } => {
                 flush::flush_all(self, namespace.as_deref()).await
             }
+            KalamStatement::CreateStorage {
+                id,
+                if_not_exists,
+                options,
+            } => storage::create_storage(self, &id, if_not_exists, *options),
+            KalamStatement::AlterStorage { id, options } => {
+                storage::alter_storage(self, &id, *options)
+            }
+            KalamStatement::DropStorage { id, if_exists } => {
+                storage::drop_storage(self, &id, if_exists)
+            }
+            KalamStatement::ShowStorages => storage::show_storages(self).await,
+            KalamStatement::KillJob { job_id } => flush::kill_job(self, &job_id).await,
             KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {
                 use kalamdb_sql::sqlparser::ast::Statement;

@@ -109,7 +109,7 @@ async fn live_in_cold<'k>(
     let cold = tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
         load_scope(
-            &ctx.cold,
+            &*ctx.cold_for(&def_owned)?,
             &handle,
             &def_owned,
             &scope_owned,

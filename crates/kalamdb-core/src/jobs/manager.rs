@@ -2,7 +2,7 @@
 //! flush per table (a second request gets the existing job's id), a bounded
 //! number running at once, every state change persisted first.
 
-use super::{job_key, JobRecord, JobStatus, JOB_PREFIX, NODE_ID};
+use super::{job_key, CancelFlag, JobRecord, JobStatus, JOB_PREFIX, NODE_ID};
 use crate::catalog::TableDef;
 use crate::cold::flush::{flush_table, FlushHooks, FlushStats};
 use crate::context::CoreContext;
@@ -23,13 +23,28 @@ const MAX_PARALLEL_JOBS: usize = 2;
 pub struct JobManager {
     store: Arc<HotStore>,
     clock: Arc<dyn Clock>,
-    /// Table uid → id of its queued or running flush.
-    active: Mutex<HashMap<u64, String>>,
+    /// Table uid → its queued or running flush.
+    active: Mutex<HashMap<u64, ActiveJob>>,
     /// Held while a table is being flushed, by jobs and direct flushes alike.
     table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
     /// Every spawned job task; the manager owns them and can wait for them.
     tasks: tokio::sync::Mutex<JoinSet<()>>,
+}
+
+struct ActiveJob {
+    job_id: String,
+    cancel: Arc<CancelFlag>,
+    running: bool,
+}
+
+/// What `KILL JOB` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// The job was queued and will never run.
+    Dequeued,
+    /// The job is running and stops at its next scope boundary.
+    Stopping,
 }
 
 impl std::fmt::Debug for JobManager {
@@ -73,7 +88,7 @@ impl JobManager {
     }
 
     /// The lock that makes flushes of one table run one at a time.
-    fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
         self.table_locks
             .lock()
             .entry(table_uid)
@@ -94,7 +109,8 @@ impl JobManager {
         let _flushing = table_lock.lock().await;
         tokio::task::spawn_blocking(move || {
             let handle = tokio::runtime::Handle::current();
-            flush_table(&ctx, &ctx.cold, &handle, &def, &hooks)
+            let cold = ctx.cold_for(&def)?;
+            flush_table(&ctx, &cold, &handle, &def, &hooks)
         })
         .await
         .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
@@ -115,7 +131,7 @@ impl JobManager {
         let record = {
             let mut active = self.active.lock();
             if let Some(existing) = active.get(&def.uid) {
-                return Ok((existing.clone(), false));
+                return Ok((existing.job_id.clone(), false));
             }
             let record = JobRecord {
                 job_id: self.new_job_id(&ctx),
@@ -134,7 +150,7 @@ impl JobManager {
                 node_id: NODE_ID.into(),
             };
             self.save(&record)?;
-            active.insert(def.uid, record.job_id.clone());
+            active.insert(def.uid, ActiveJob::new(&record.job_id));
             record
         };
         let job_id = record.job_id.clone();
@@ -156,7 +172,22 @@ impl JobManager {
         def: Arc<TableDef>,
         mut record: JobRecord,
     ) {
-        let _permit = self.permits.clone().acquire_owned().await;
+        let cancel = self.cancel_flag(def.uid);
+        let permit = tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit,
+            () = cancel.cancelled() => {
+                self.end_cancelled(&def, &mut record);
+                return;
+            }
+        };
+        let _permit = permit;
+        if cancel.is_set() {
+            self.end_cancelled(&def, &mut record);
+            return;
+        }
+        if let Some(active) = self.active.lock().get_mut(&def.uid) {
+            active.running = true;
+        }
         record.status = JobStatus::Running;
         record.started_at = Some(self.clock.now_micros());
         if let Err(e) = self.save(&record) {
@@ -167,9 +198,12 @@ impl JobManager {
             .catalog
             .table(def.namespace.as_str(), def.name.as_str())
             .is_some_and(|t| t.uid == def.uid);
+        let hooks = FlushHooks {
+            cancel: Some(cancel),
+            ..FlushHooks::default()
+        };
         let outcome = if still_exists {
-            self.flush_now(ctx, def.clone(), FlushHooks::default())
-                .await
+            self.flush_now(ctx, def.clone(), hooks).await
         } else {
             Err(CoreError::exec(
                 "the table was dropped before its flush ran",
@@ -182,20 +216,61 @@ impl JobManager {
         self.active.lock().remove(&def.uid);
     }
 
+    fn cancel_flag(&self, table_uid: u64) -> Arc<CancelFlag> {
+        self.active
+            .lock()
+            .get(&table_uid)
+            .map(|a| a.cancel.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ends a job that was cancelled before it ran.
+    fn end_cancelled(&self, def: &TableDef, record: &mut JobRecord) {
+        record.status = JobStatus::Cancelled;
+        record.finished_at = Some(self.clock.now_micros());
+        record.message = Some(cancel_message(def, None));
+        if let Err(e) = self.save(record) {
+            error!(job_id = %record.job_id, error = %e, "cannot record job cancellation");
+        }
+        self.active.lock().remove(&def.uid);
+        info!(job_id = %record.job_id, table = %def.qualified_name(), "queued flush job cancelled");
+    }
+
+    /// Cancels a queued or running job (`KILL JOB`).
+    pub fn kill(&self, job_id: &str) -> Result<KillOutcome> {
+        {
+            let active = self.active.lock();
+            if let Some(job) = active.values().find(|a| a.job_id == job_id) {
+                job.cancel.cancel();
+                return Ok(if job.running {
+                    KillOutcome::Stopping
+                } else {
+                    KillOutcome::Dequeued
+                });
+            }
+        }
+        match self.get(job_id)? {
+            None => Err(CoreError::exec(format!("job '{job_id}' not found"))),
+            Some(record) if record.status.is_finished() => Err(CoreError::exec(format!(
+                "job '{job_id}' has already finished ({})",
+                record.status.as_str()
+            ))),
+            Some(_) => Err(CoreError::Unavailable(format!(
+                "job '{job_id}' is being recovered after a restart; try again shortly"
+            ))),
+        }
+    }
+
     fn finish(&self, def: &TableDef, record: &mut JobRecord, outcome: Result<FlushStats>) {
         record.finished_at = Some(self.clock.now_micros());
         match outcome {
+            Ok(stats) if stats.cancelled => {
+                record.status = JobStatus::Cancelled;
+                record.result = Some(stats_json(&stats));
+                record.message = Some(cancel_message(def, Some(&stats)));
+            }
             Ok(stats) => {
-                record.result = Some(
-                    json!({
-                        "rows_flushed": stats.rows_flushed,
-                        "users_count": stats.users_count,
-                        "parquet_files": stats.parquet_files,
-                        "bytes_written": stats.bytes_written,
-                        "duration_ms": stats.duration_ms,
-                    })
-                    .to_string(),
-                );
+                record.result = Some(stats_json(&stats));
                 if stats.failed.is_empty() {
                     record.status = JobStatus::Completed;
                     record.message = Some(format!(
@@ -250,7 +325,7 @@ impl JobManager {
                 if active.contains_key(&def.uid) {
                     continue;
                 }
-                active.insert(def.uid, record.job_id.clone());
+                active.insert(def.uid, ActiveJob::new(&record.job_id));
             }
             info!(job_id = %record.job_id, table = %def.qualified_name(), "re-running job interrupted by a restart");
             record.status = JobStatus::Queued;
@@ -265,4 +340,42 @@ impl JobManager {
         let mut tasks = self.tasks.lock().await;
         while tasks.join_next().await.is_some() {}
     }
+}
+
+impl ActiveJob {
+    fn new(job_id: &str) -> Self {
+        Self {
+            job_id: job_id.to_string(),
+            cancel: Arc::default(),
+            running: false,
+        }
+    }
+}
+
+fn cancel_message(def: &TableDef, stats: Option<&FlushStats>) -> String {
+    match stats {
+        None => format!(
+            "Cancelled before it ran; {} was not flushed",
+            def.qualified_name()
+        ),
+        Some(stats) => format!(
+            "Cancelled while flushing {}: {} rows in {} files were committed before it \
+             stopped; the rest stay in the hot tier",
+            def.qualified_name(),
+            stats.rows_flushed,
+            stats.parquet_files
+        ),
+    }
+}
+
+/// A job's `result` column.
+fn stats_json(stats: &FlushStats) -> String {
+    json!({
+        "rows_flushed": stats.rows_flushed,
+        "users_count": stats.users_count,
+        "parquet_files": stats.parquet_files,
+        "bytes_written": stats.bytes_written,
+        "duration_ms": stats.duration_ms,
+    })
+    .to_string()
 }

@@ -7,9 +7,11 @@
 //! `system.jobs` survives restarts and a job left `queued`/`running` by a
 //! crash is found and run again at start-up.
 
+mod cancel;
 mod manager;
 
-pub use manager::JobManager;
+pub use cancel::CancelFlag;
+pub use manager::{JobManager, KillOutcome};
 
 use serde::{Deserialize, Serialize};
 

@@ -132,7 +132,7 @@ impl HotScan {
             // A point lookup: at most one key, from the files that may hold
             // it; a hot version of the key is newer than any file's.
             let mut rows = load_scope(
-                &self.ctx.cold,
+                &*self.ctx.cold_for(&self.def)?,
                 handle,
                 &self.def,
                 &self.scope,
@@ -186,9 +186,10 @@ impl HotScan {
         builder: &mut BatchBuilder,
         sink: &mut Sink<'_>,
     ) -> Result<()> {
+        let cold = self.ctx.cold_for(&self.def)?;
         let mut files = entries
             .iter()
-            .map(|e| FileCursor::open(&self.ctx.cold, handle, &self.def, &self.scope, e))
+            .map(|e| FileCursor::open(&cold, handle, &self.def, &self.scope, e))
             .collect::<std::result::Result<Vec<_>, CoreError>>()?;
         let mut hot = snapshot.latest_iter(prefix).peekable();
         loop {

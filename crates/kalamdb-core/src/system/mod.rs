@@ -2,11 +2,13 @@
 //!
 //! Each is computed from the catalog when a statement names it, as the
 //! caller is allowed to see it (`system.users` shows others' accounts only
-//! to dba and above, and never a password hash).
+//! to dba and above, and never a password hash; `system.storages` masks
+//! credentials below dba).
 
 mod columns;
 mod jobs;
 mod namespaces;
+mod storages;
 mod tables;
 mod users;
 
@@ -48,6 +50,12 @@ const BUILTINS: &[Builtin] = &[
         name: "users",
         arrow_schema: users::schema,
         rows: users::rows,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "storages",
+        arrow_schema: storages::schema,
+        rows: storages::rows,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,

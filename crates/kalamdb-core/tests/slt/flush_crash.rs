@@ -123,12 +123,13 @@ async fn crash_at(point: FailPoint) {
     let before = contents(&db).await;
     let hooks = FlushHooks {
         fail_at: Some(point),
-        after_snapshot: None,
+        ..FlushHooks::default()
     };
     assert!(db.flush_table("c", "kv", hooks).await.is_err());
     db.close().await;
 
     let db = open(dir.path());
+    db.recover().await.unwrap();
     assert_eq!(contents(&db).await, before, "after reopening at {point:?}");
     // Orphans are gone: one committed file per user from the first flush,
     // plus the committed ones of this flush.
@@ -201,6 +202,7 @@ async fn writes_during_a_flush_survive_it() {
                 run(&writer, "u3", "UPDATE c.kv SET v = 444 WHERE id = 4").await;
             })
         })),
+        ..FlushHooks::default()
     };
     let mut expected = contents(&db).await;
     expected.get_mut("u1").unwrap().insert(6, 60);

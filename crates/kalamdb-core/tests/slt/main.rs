@@ -120,10 +120,12 @@ impl sqllogictest::AsyncDB for Harness {
             if let Some(db) = self.db.take() {
                 db.close().await;
             }
-            self.db = Some(
-                KalamDb::open(&self.config, Arc::new(SystemClock))
-                    .map_err(|e| HarnessError(e.to_string()))?,
-            );
+            let db = KalamDb::open(&self.config, Arc::new(SystemClock))
+                .map_err(|e| HarnessError(e.to_string()))?;
+            db.recover()
+                .await
+                .map_err(|e| HarnessError(e.to_string()))?;
+            self.db = Some(db);
             return Ok(DBOutput::StatementComplete(0));
         }
         let mut results = self.db().execute(sql, &[], None, &self.caller).await?;

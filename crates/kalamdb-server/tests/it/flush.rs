@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn job_id(body: &Value) -> String {
+pub fn job_id(body: &Value) -> String {
     let message = body["results"][0]["message"].as_str().expect("a message");
     message
         .split("Job ID: ")
@@ -22,7 +22,7 @@ fn job_id(body: &Value) -> String {
 }
 
 /// Polls system.jobs the way clients do, until the job has finished.
-fn wait_for_job(server: &TestServer, id: &str) -> (String, Value) {
+pub fn wait_for_job(server: &TestServer, id: &str) -> (String, Value) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let body = server.root(&format!(

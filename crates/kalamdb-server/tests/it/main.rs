@@ -6,3 +6,6 @@ mod common;
 mod crash;
 mod flush;
 mod isolation;
+mod moto;
+mod s3;
+mod storages;
