@@ -25,6 +25,12 @@ pub struct ManifestEntry {
     pub max_pk: String,
     /// Microseconds since the epoch.
     pub committed_at: i64,
+    /// Every hot version of the scope with a `_seq` at or below this was
+    /// read by the flush that wrote this file, so readers ignore them (the
+    /// file, or an older one, holds the key's state as of then). 0 for
+    /// entries from before this field, whose flush deleted them at once.
+    #[serde(default)]
+    pub flushed_through: u64,
 }
 
 impl ManifestEntry {
@@ -76,6 +82,7 @@ mod tests {
             min_pk: to_hex(&[0x10]),
             max_pk: to_hex(&[0x20]),
             committed_at: 0,
+            flushed_through: 2,
         };
         assert!(entry.may_contain(&to_hex(&[0x10])));
         assert!(entry.may_contain(&to_hex(&[0x15, 0x01])));

@@ -7,10 +7,14 @@
 //!    version of each primary key (tombstones too, when the scope already
 //!    has committed files that may hold the key) and stream them, a bounded
 //!    batch at a time, into the scope's file.
-//! 3. When the file is complete, commit in one RocksDB batch: add the
-//!    manifest entry and delete exactly the keys read for this scope.
-//!    Versions written after the snapshot are never touched.
-//! 4. A scope that fails keeps its hot rows; the others still commit.
+//! 3. When the file is complete, commit in one small RocksDB batch: the
+//!    manifest entry, whose `flushed_through` (the newest `_seq` read for
+//!    the scope) hides every hot version the file replaced. Writes to one
+//!    scope are serialized and take their `_seq` in commit order, so the
+//!    versions at or below it are exactly the ones this snapshot held.
+//! 4. Then delete those hot versions in bounded batches. A crash in between
+//!    only leaves hidden versions, which the next flush removes.
+//! 5. A scope that fails keeps its hot rows; the others still commit.
 
 use super::{manifest_entries, manifest_key, mark_pending, pending_key, ColdStore};
 use crate::catalog::TableDef;
@@ -26,7 +30,7 @@ use kalamdb_filestore::{
     file_name, to_hex, FileMeta, ManifestDocument, ManifestEntry, ParquetFileWriter, MANIFEST_FILE,
 };
 use kalamdb_store::keys::scope_of;
-use kalamdb_store::{RowVersion, ScopeKey, StoreSnapshot, VersionRef};
+use kalamdb_store::{RowVersion, ScopeKey, StoreError, StoreSnapshot, VersionRef};
 use std::time::Instant;
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
@@ -54,6 +58,9 @@ pub enum FailPoint {
     AfterFileWritten,
     /// After the first scope's commit, before the next scope starts.
     AfterFirstCommit,
+    /// After the first scope's manifest entry is committed, before its
+    /// flushed hot versions are deleted.
+    AfterCommitBeforeDelete,
 }
 
 /// Hooks into a running flush, for tests of crashes and concurrent writes.
@@ -99,7 +106,13 @@ pub fn flush_table(
     let mut stats = FlushStats::default();
     let mut current: Option<ScopeFlush> = None;
     let mut stop: Option<CoreError> = None;
+    let mut scanned: u64 = 0;
+    debug!(table = %def.qualified_name(), watermark = snapshot.watermark, "snapshot taken");
     snapshot.scan_versions(&ScopeKey::table_prefix(def.uid), &mut |v| {
+        scanned += 1;
+        if scanned.is_multiple_of(PROGRESS_EVERY) {
+            debug!(table = %def.qualified_name(), versions = scanned, files = stats.parquet_files, rows = stats.rows_flushed, "flush progress");
+        }
         let (len, user) = scope_of(v.pk_prefix, user_scoped)?;
         let scope_bytes = &v.pk_prefix[..len];
         if current
@@ -108,7 +121,7 @@ pub fn flush_table(
         {
             if let Some(done) = current.take() {
                 let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
-                if let Err(e) = done.commit(ctx, cold, handle, fail_at, &mut stats) {
+                if let Err(e) = done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats) {
                     stop = Some(e);
                     return Ok(false);
                 }
@@ -142,7 +155,7 @@ pub fn flush_table(
         return Err(e);
     }
     if let Some(done) = current.take() {
-        done.commit(ctx, cold, handle, fail_at, &mut stats)?;
+        done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats)?;
         if let Some(hook) = &hooks.after_commit {
             hook();
         }
@@ -172,14 +185,20 @@ struct ScopeFlush<'a> {
     user: Option<String>,
     /// The scope already has files, so tombstones must be written.
     has_cold: bool,
+    /// Hot versions at or below this are already in the scope's files.
+    already_flushed: u64,
     schema: SchemaRef,
     builder: BatchBuilder,
     writer: Option<ParquetFileWriter>,
     path: Path,
     meta: FileMeta,
     cold: std::sync::Arc<ColdStore>,
-    /// Every key read from the snapshot for this scope.
-    keys: Vec<Vec<u8>>,
+    /// The keys read from the snapshot for this scope, to delete after the
+    /// commit; `None` once there were too many to keep (they are read
+    /// again from the snapshot instead).
+    keys: Option<Vec<Vec<u8>>>,
+    /// The newest `_seq` read for this scope.
+    max_seq_read: u64,
     rows: u64,
     pk_range: Option<(Vec<u8>, Vec<u8>)>,
     error: Option<String>,
@@ -193,7 +212,9 @@ impl<'a> ScopeFlush<'a> {
         user: Option<String>,
         snapshot: &StoreSnapshot<'_>,
     ) -> Result<Self> {
-        let has_cold = !manifest_entries(snapshot, &scope)?.is_empty();
+        let entries = manifest_entries(snapshot, &scope)?;
+        let has_cold = !entries.is_empty();
+        let already_flushed = flushed_through(&entries);
         let dir = cold.scope_dir(def, user.as_deref())?;
         let path = dir.join(file_name(snapshot.watermark).as_str());
         let columns = def.columns.len();
@@ -208,12 +229,14 @@ impl<'a> ScopeFlush<'a> {
             scope,
             user,
             has_cold,
+            already_flushed,
             schema: table_schema(def, true),
             builder: BatchBuilder::new(def, &projection),
             writer: None,
             path,
             cold: cold.clone(),
-            keys: Vec::new(),
+            keys: Some(Vec::new()),
+            max_seq_read: 0,
             rows: 0,
             pk_range: None,
             error: None,
@@ -221,8 +244,15 @@ impl<'a> ScopeFlush<'a> {
     }
 
     fn add(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) {
-        self.keys.push(v.key.to_vec());
-        if self.error.is_some() || !v.newest {
+        self.max_seq_read = self.max_seq_read.max(v.seq);
+        if let Some(keys) = &mut self.keys {
+            if keys.len() < MAX_KEPT_KEYS {
+                keys.push(v.key.to_vec());
+            } else {
+                self.keys = None;
+            }
+        }
+        if self.error.is_some() || !v.newest || v.seq <= self.already_flushed {
             return;
         }
         if let Err(e) = self.add_newest(ctx, v, handle) {
@@ -269,6 +299,32 @@ impl<'a> ScopeFlush<'a> {
             .map_err(|e| CoreError::Internal(e.to_string()))
     }
 
+    /// Deletes the hot versions this flush read for the scope, a bounded
+    /// batch at a time. After a commit they are hidden already; without one
+    /// (only tombstones with nothing older in files) every version of a key
+    /// goes in the same batch, so no older version can reappear.
+    fn delete_read_versions(
+        &mut self,
+        ctx: &CoreContext,
+        snapshot: &StoreSnapshot<'_>,
+    ) -> Result<u64> {
+        let mut deleter = ChunkedDelete::new(ctx);
+        match self.keys.take() {
+            Some(keys) => {
+                for key in &keys {
+                    deleter.delete(key)?;
+                }
+            }
+            None => {
+                snapshot.scan_versions(self.scope.as_bytes(), &mut |v| {
+                    deleter.delete(v.key)?;
+                    Ok(true)
+                })?;
+            }
+        }
+        Ok(deleter.finish()?)
+    }
+
     /// Best-effort removal of a file that will not be committed; what is
     /// left is removed at the next start (its pending record stays).
     fn discard(&self, ctx: &CoreContext, handle: &Handle) {
@@ -285,10 +341,12 @@ impl<'a> ScopeFlush<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         mut self,
         ctx: &CoreContext,
         cold: &ColdStore,
+        snapshot: &StoreSnapshot<'_>,
         handle: &Handle,
         fail_at: Option<FailPoint>,
         stats: &mut FlushStats,
@@ -333,24 +391,27 @@ impl<'a> ScopeFlush<'a> {
                 min_pk: to_hex(&min_pk),
                 max_pk: to_hex(&max_pk),
                 committed_at: ctx.clock.now_micros(),
+                flushed_through: self.max_seq_read,
             });
         }
-        let mut batch = ctx.store.batch();
         if let Some(entry) = &entry {
+            let mut batch = ctx.store.batch();
             let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
             batch.put_meta(
                 &manifest_key(&self.scope, name),
                 &serde_json::to_vec(entry)?,
             );
-        }
-        for key in &self.keys {
-            batch.delete_row_key(key);
-        }
-        if self.rows > 0 {
             batch.delete_meta(&pending_key(&self.cold.id, &self.path));
+            ctx.store.write(batch)?;
+            debug!(table = %self.def.qualified_name(), user = ?self.user, rows = entry.rows, flushed_through = entry.flushed_through, "scope committed");
+            if fail_at == Some(FailPoint::AfterCommitBeforeDelete) {
+                return Err(CoreError::Internal(
+                    "fail point: after commit, before deleting hot versions".into(),
+                ));
+            }
         }
-        ctx.store.write(batch)?;
-        debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = self.keys.len(), "scope committed");
+        let deleted = self.delete_read_versions(ctx, snapshot)?;
+        debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = deleted, "flushed hot versions deleted");
         if let Some(entry) = entry {
             stats.rows_flushed += entry.rows;
             stats.bytes_written += entry.bytes;
@@ -366,6 +427,70 @@ impl<'a> ScopeFlush<'a> {
             );
         }
         Ok(())
+    }
+}
+
+/// A progress line is logged (DEBUG) every this many hot versions read.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// Keys kept in memory per scope for the deletes after its commit (about
+/// 40 bytes each); a larger scope is read again from the snapshot.
+const MAX_KEPT_KEYS: usize = 65_536;
+/// Hot versions deleted per RocksDB batch.
+const DELETE_CHUNK: usize = 16_384;
+
+/// Every hot version at or below this `_seq` is in one of `entries`' files.
+pub fn flushed_through(entries: &[ManifestEntry]) -> u64 {
+    entries.iter().map(|e| e.flushed_through).max().unwrap_or(0)
+}
+
+/// Deletes version keys (given in key order) in batches that end only
+/// between primary keys.
+struct ChunkedDelete<'a> {
+    ctx: &'a CoreContext,
+    batch: kalamdb_store::WriteBatch<'a>,
+    pending: usize,
+    last_pk: Vec<u8>,
+    deleted: u64,
+}
+
+impl<'a> ChunkedDelete<'a> {
+    fn new(ctx: &'a CoreContext) -> Self {
+        Self {
+            ctx,
+            batch: ctx.store.batch(),
+            pending: 0,
+            last_pk: Vec::new(),
+            deleted: 0,
+        }
+    }
+
+    fn delete(&mut self, key: &[u8]) -> std::result::Result<(), StoreError> {
+        let pk = &key[..key.len().saturating_sub(8)];
+        if self.pending >= DELETE_CHUNK && pk != self.last_pk.as_slice() {
+            self.flush()?;
+        }
+        if pk != self.last_pk.as_slice() {
+            self.last_pk = pk.to_vec();
+        }
+        self.batch.delete_row_key(key);
+        self.pending += 1;
+        self.deleted += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::result::Result<(), StoreError> {
+        let batch = std::mem::replace(&mut self.batch, self.ctx.store.batch());
+        self.ctx.store.write(batch)?;
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::result::Result<u64, StoreError> {
+        if self.pending > 0 {
+            self.flush()?;
+        }
+        Ok(self.deleted)
     }
 }
 

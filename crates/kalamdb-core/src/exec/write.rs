@@ -2,12 +2,13 @@
 
 use super::Session;
 use crate::catalog::TableDef;
+use crate::cold::flush::flushed_through;
 use crate::cold::manifest_entries;
 use crate::cold::merge::load_scope;
 use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
 use kalamdb_commons::Value;
-use kalamdb_filestore::to_hex;
+use kalamdb_filestore::{to_hex, ManifestEntry};
 use kalamdb_store::{RowVersion, ScopeKey};
 use std::collections::HashSet;
 
@@ -60,15 +61,22 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
         }
     }
     let keys: Vec<&Value> = rows.iter().map(|row| &row[pk]).collect();
+    // Hot first, then the manifest: a flush that commits in between has its
+    // file listed, so a key moved by it is found in the file.
+    let latest = store.latest_versions(&scope, &keys)?;
+    let entries = manifest_entries(&store.snapshot(), &scope)?;
+    // Hot versions a committed flush moved to files are superseded by them.
+    let flushed = flushed_through(&entries);
     let mut not_hot = Vec::new();
-    for (key, latest) in keys.iter().zip(store.latest_versions(&scope, &keys)?) {
+    for (key, latest) in keys.iter().zip(latest) {
         match latest {
+            Some((seq, _)) if seq <= flushed => not_hot.push(*key),
             Some((_, version)) if !version.deleted => return Err(duplicate(key)),
             Some(_) => {}
             None => not_hot.push(*key),
         }
     }
-    if let Some(key) = live_in_cold(s, def, &scope, &not_hot).await? {
+    if let Some(key) = live_in_cold(s, def, &scope, entries, &not_hot).await? {
         return Err(duplicate(key));
     }
     let first_seq = store.next_seqs(rows.len() as u64)?;
@@ -91,12 +99,12 @@ async fn live_in_cold<'k>(
     s: &Session<'_>,
     def: &TableDef,
     scope: &ScopeKey,
+    entries: Vec<ManifestEntry>,
     keys: &[&'k Value],
 ) -> Result<Option<&'k Value>> {
-    if keys.is_empty() {
+    if keys.is_empty() || entries.is_empty() {
         return Ok(None);
     }
-    let entries = manifest_entries(&s.ctx.store.snapshot(), scope)?;
     let mut hex = Vec::with_capacity(keys.len());
     for key in keys {
         hex.push(to_hex(&scope.pk_prefix(key)?));

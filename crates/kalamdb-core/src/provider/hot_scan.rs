@@ -12,6 +12,7 @@
 use super::batch::{BatchBuilder, BATCH_ROWS};
 use crate::catalog::TableDef;
 use crate::cold::cursor::FileCursor;
+use crate::cold::flush::flushed_through;
 use crate::cold::manifest_entries;
 use crate::cold::merge::{load_scope, ColdVersion};
 use crate::context::CoreContext;
@@ -139,7 +140,7 @@ impl HotScan {
                 &entries,
                 Some(only),
             )?;
-            for item in snapshot.latest_iter(&prefix) {
+            for item in live_hot(&snapshot, &prefix, &entries) {
                 let (pk, seq, row) = item.map_err(CoreError::from)?;
                 rows.insert(
                     pk,
@@ -191,7 +192,7 @@ impl HotScan {
             .iter()
             .map(|e| FileCursor::open(&cold, handle, &self.def, &self.scope, e))
             .collect::<std::result::Result<Vec<_>, CoreError>>()?;
-        let mut hot = snapshot.latest_iter(prefix).peekable();
+        let mut hot = live_hot(snapshot, prefix, entries).peekable();
         loop {
             let mut min: Option<Vec<u8>> = None;
             for file in &files {
@@ -238,6 +239,20 @@ impl HotScan {
         }
         Ok(())
     }
+}
+
+/// The newest hot version of each key under `prefix`, without those that
+/// a committed flush already moved into `entries`' files (they await
+/// deletion and are superseded by the files).
+fn live_hot<'s>(
+    snapshot: &'s kalamdb_store::StoreSnapshot<'_>,
+    prefix: &[u8],
+    entries: &[kalamdb_filestore::ManifestEntry],
+) -> impl Iterator<Item = <kalamdb_store::LatestIter<'s> as Iterator>::Item> + 's {
+    let flushed = flushed_through(entries);
+    snapshot
+        .latest_iter(prefix)
+        .filter(move |item| !matches!(item, Ok((_, seq, _)) if *seq <= flushed))
 }
 
 impl PartitionStream for HotScan {

@@ -133,11 +133,18 @@ async fn crash_at(point: FailPoint) {
     assert_eq!(contents(&db).await, before, "after reopening at {point:?}");
     // Orphans are gone: one committed file per user from the first flush,
     // plus the committed ones of this flush.
-    let committed_now = if point == FailPoint::AfterFirstCommit {
-        1
-    } else {
-        0
+    let committed_now = match point {
+        FailPoint::AfterFirstCommit | FailPoint::AfterCommitBeforeDelete => 1,
+        FailPoint::AfterFileWritten => 0,
     };
+    // A key already in a file refuses a duplicate, whether its hot versions
+    // were deleted yet or not.
+    for user in USERS {
+        let dup = db
+            .execute("INSERT INTO c.kv VALUES (1, 0)", &[], None, &caller(user))
+            .await;
+        assert!(dup.is_err(), "{user} at {point:?}");
+    }
     assert_eq!(parquet_files(dir.path()), USERS.len() + committed_now);
 
     let stats = db
@@ -167,6 +174,80 @@ async fn crash_after_file_written_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_in_the_middle_of_a_multi_user_flush_loses_and_duplicates_nothing() {
     crash_at(FailPoint::AfterFirstCommit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_commit_and_hot_delete_hides_and_later_removes_the_versions() {
+    crash_at(FailPoint::AfterCommitBeforeDelete).await;
+}
+
+/// Versions of table `c.kv` in the hot tier, hidden ones included.
+fn hot_versions(db: &KalamDb) -> usize {
+    let ctx = db.context();
+    let uid = ctx.catalog.table("c", "kv").unwrap().uid;
+    let mut count = 0;
+    ctx.store
+        .snapshot()
+        .scan_versions(&kalamdb_store::ScopeKey::table_prefix(uid), &mut |_| {
+            count += 1;
+            Ok(true)
+        })
+        .unwrap();
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    run(
+        &db,
+        "root",
+        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT); \
+         CREATE USER 'u1' WITH PASSWORD 'pw-u1' ROLE user",
+    )
+    .await;
+    // More versions than a flush keeps keys for (65,536), so the deletes
+    // after the commit read the snapshot again.
+    for chunk in 0..8 {
+        let values: Vec<String> = (0..10_000)
+            .map(|i| {
+                let id = chunk * 10_000 + i;
+                format!("({id}, {id})")
+            })
+            .collect();
+        run(
+            &db,
+            "u1",
+            &format!("INSERT INTO c.kv VALUES {}", values.join(",")),
+        )
+        .await;
+    }
+    run(&db, "u1", "UPDATE c.kv SET v = -1 WHERE id < 100").await;
+    run(&db, "u1", "DELETE FROM c.kv WHERE id >= 79990").await;
+    assert_eq!(hot_versions(&db), 80_000 + 100 + 10);
+    let stats = db
+        .flush_table("c", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert_eq!(stats.rows_flushed, 79_990);
+    assert_eq!(hot_versions(&db), 0);
+    let result = db
+        .execute(
+            "SELECT COUNT(*), SUM(v) FROM c.kv",
+            &[],
+            None,
+            &caller("u1"),
+        )
+        .await
+        .unwrap();
+    let batch = &result[0].batches[0];
+    assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 79_990);
+    let expected: i64 = (100..79_990).sum::<i64>() - 100;
+    assert_eq!(
+        batch.column(1).as_primitive::<Int64Type>().value(0),
+        expected
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
