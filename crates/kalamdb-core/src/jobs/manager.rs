@@ -28,6 +28,8 @@ pub struct JobManager {
     /// Held while a table is being flushed, by jobs and direct flushes alike.
     table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
+    /// Hooks every job's flush runs with (tests: pause or fail jobs).
+    hooks: Mutex<FlushHooks>,
     /// Every spawned job task; the manager owns them and can wait for them.
     tasks: tokio::sync::Mutex<JoinSet<()>>,
 }
@@ -61,8 +63,15 @@ impl JobManager {
             active: Mutex::new(HashMap::new()),
             table_locks: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(MAX_PARALLEL_JOBS)),
+            hooks: Mutex::new(FlushHooks::default()),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
         }
+    }
+
+    /// Sets the hooks that jobs started from now on run their flush with.
+    /// For tests: pausing a job at a scope boundary, failing it at a step.
+    pub fn set_hooks(&self, hooks: FlushHooks) {
+        *self.hooks.lock() = hooks;
     }
 
     pub fn list(&self) -> Result<Vec<JobRecord>> {
@@ -200,7 +209,7 @@ impl JobManager {
             .is_some_and(|t| t.uid == def.uid);
         let hooks = FlushHooks {
             cancel: Some(cancel),
-            ..FlushHooks::default()
+            ..self.hooks.lock().clone()
         };
         let outcome = if still_exists {
             self.flush_now(ctx, def.clone(), hooks).await

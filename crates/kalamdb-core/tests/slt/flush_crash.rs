@@ -2,42 +2,16 @@
 //! reopened: nothing lost, nothing duplicated, no deleted row back, and the
 //! next flush completes. Also: writes made while a flush runs survive it.
 
-use kalamdb_commons::{Role, SystemClock, UserId};
+use crate::util::{caller, open, run};
 use kalamdb_core::arrow::array::AsArray;
 use kalamdb_core::arrow::datatypes::Int64Type;
 use kalamdb_core::cold::flush::{FailPoint, FlushHooks};
-use kalamdb_core::{Caller, EngineConfig, KalamDb};
+use kalamdb_core::KalamDb;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 const USERS: [&str; 3] = ["u1", "u2", "u3"];
-
-fn open(dir: &Path) -> KalamDb {
-    let config = EngineConfig {
-        data_dir: dir.to_path_buf(),
-        sync_writes: false,
-        root_password: None,
-    };
-    KalamDb::open(&config, Arc::new(SystemClock)).unwrap()
-}
-
-fn caller(name: &str) -> Caller {
-    Caller {
-        user_id: UserId::new(name).unwrap(),
-        role: if name == "root" {
-            Role::System
-        } else {
-            Role::User
-        },
-    }
-}
-
-async fn run(db: &KalamDb, user: &str, sql: &str) {
-    db.execute(sql, &[], None, &caller(user))
-        .await
-        .unwrap_or_else(|e| panic!("{user}: {sql}: {e}"));
-}
 
 /// Every user's rows: user → id → v.
 async fn contents(db: &KalamDb) -> BTreeMap<String, BTreeMap<i64, i64>> {

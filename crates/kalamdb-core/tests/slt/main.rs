@@ -9,6 +9,8 @@
 //! - `WAIT JOBS`: wait until every background job has finished.
 
 mod flush_crash;
+mod kill_job;
+mod util;
 
 use kalamdb_commons::{SystemClock, UserId};
 use kalamdb_core::arrow::array::Array;
@@ -64,7 +66,7 @@ impl Harness {
     }
 }
 
-fn cell(array: &dyn Array, row: usize) -> String {
+pub fn cell(array: &dyn Array, row: usize) -> String {
     if array.is_null(row) {
         return "NULL".into();
     }
