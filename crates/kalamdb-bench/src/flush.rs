@@ -206,6 +206,7 @@ async fn flush_case(case: &Case) -> Result<(), String> {
         data_dir: dir.path().to_path_buf(),
         sync_writes: false,
         root_password: None,
+        ..EngineConfig::default()
     };
     let db = KalamDb::open(&config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
     db.execute(TABLE_SQL, &[], None, &caller("root"))

@@ -4,7 +4,8 @@ use crate::catalog::Catalog;
 use crate::catalog::TableDef;
 use crate::cold::{ColdStore, Storages};
 use crate::ids::SnowflakeGen;
-use crate::jobs::JobManager;
+use crate::jobs::{JobManager, JobsConfig};
+use crate::scheduler::{HotCounters, Scheduler, SchedulerConfig};
 use crate::users::Users;
 use kalamdb_commons::Clock;
 use kalamdb_store::{HotStore, ScopeKey};
@@ -63,6 +64,10 @@ pub struct CoreContext {
     pub users: Arc<Users>,
     pub storages: Arc<Storages>,
     pub jobs: Arc<JobManager>,
+    /// Buffered versions per table, for flush policies and the budget.
+    pub counters: Arc<HotCounters>,
+    pub scheduler: Scheduler,
+    pub scheduler_config: SchedulerConfig,
     pub clock: Arc<dyn Clock>,
     pub snowflake: SnowflakeGen,
     /// Scans running on blocking threads.
@@ -77,15 +82,22 @@ impl std::fmt::Debug for CoreContext {
 }
 
 impl CoreContext {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<HotStore>,
         catalog: Arc<Catalog>,
         users: Arc<Users>,
         storages: Arc<Storages>,
+        counters: Arc<HotCounters>,
+        jobs_config: JobsConfig,
+        scheduler_config: SchedulerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            jobs: Arc::new(JobManager::new(store.clone(), clock.clone())),
+            jobs: Arc::new(JobManager::new(store.clone(), clock.clone(), jobs_config)),
+            counters,
+            scheduler: Scheduler::default(),
+            scheduler_config,
             store,
             catalog,
             users,

@@ -6,13 +6,16 @@ use crate::cold::{remove_uncommitted, Storages};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use crate::exec::{base_session_state, Session, StatementResult};
+use crate::jobs::{CancelFlag, JobsConfig};
+use crate::scheduler::{HotCounters, SchedulerConfig};
 use crate::users::{Caller, Users};
 use datafusion::execution::SessionState;
 use kalamdb_commons::{Clock, NamespaceId};
 use kalamdb_store::{HotStore, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tracing::info;
+use std::time::Duration;
+use tracing::{info, warn};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -21,6 +24,30 @@ pub struct EngineConfig {
     pub sync_writes: bool,
     /// Sets root's password at start-up when given.
     pub root_password: Option<String>,
+    pub jobs: JobsConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            sync_writes: false,
+            root_password: None,
+            jobs: JobsConfig::default(),
+            scheduler: SchedulerConfig::default(),
+        }
+    }
+}
+
+/// How to stop: see [`KalamDb::shutdown`].
+#[derive(Debug, Clone)]
+pub struct ShutdownOptions {
+    /// Flush every table's buffered rows first (trigger `shutdown`).
+    pub flush_all: bool,
+    /// How long running jobs may take before they are stopped at a scope
+    /// boundary.
+    pub timeout: Duration,
 }
 
 /// A failed batch: which statement failed (1-based) and why. Statements
@@ -45,6 +72,13 @@ impl std::fmt::Display for StatementError {
 pub struct KalamDb {
     ctx: Arc<CoreContext>,
     base_state: SessionState,
+    /// The scheduler loop, once started; stopped by `shutdown`/`close`.
+    scheduler: parking_lot::Mutex<Option<SchedulerTask>>,
+}
+
+struct SchedulerTask {
+    stop: Arc<CancelFlag>,
+    handle: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for KalamDb {
@@ -83,9 +117,25 @@ impl KalamDb {
             config.data_dir.clone(),
             clock.now_micros(),
         )?);
+        let counters = Arc::new(HotCounters::rebuild(&store, &catalog, clock.now_micros())?);
+        info!(
+            buffered_versions = counters.total_rows(),
+            buffered_bytes = counters.total_bytes(),
+            "hot tier counted"
+        );
         Ok(Self {
-            ctx: Arc::new(CoreContext::new(store, catalog, users, storages, clock)),
+            ctx: Arc::new(CoreContext::new(
+                store,
+                catalog,
+                users,
+                storages,
+                counters,
+                config.jobs.clone(),
+                config.scheduler.clone(),
+                clock,
+            )),
             base_state: base_session_state(),
+            scheduler: parking_lot::Mutex::new(None),
         })
     }
 
@@ -129,9 +179,88 @@ impl KalamDb {
         self.ctx.jobs.wait_idle().await;
     }
 
-    /// Closes the engine: waits for background jobs and running scans, then
-    /// releases RocksDB.
+    /// Starts the scheduler loop: every `tick` (or at once when a write
+    /// crosses a limit) it starts the flushes that policies and the budget
+    /// call for. Call once, inside the runtime.
+    pub fn start_scheduler(&self) {
+        let stop = Arc::new(CancelFlag::default());
+        let ctx = self.ctx.clone();
+        let loop_stop = stop.clone();
+        let handle = tokio::spawn(async move {
+            let tick = ctx.scheduler_config.tick;
+            loop {
+                tokio::select! {
+                    () = ctx.scheduler.wait(tick) => {}
+                    () = loop_stop.cancelled() => break,
+                }
+                if let Err(e) = ctx.scheduler_tick().await {
+                    warn!(error = %e, "scheduler tick failed");
+                }
+            }
+        });
+        *self.scheduler.lock() = Some(SchedulerTask { stop, handle });
+        info!(
+            tick_ms = self.ctx.scheduler_config.tick.as_millis() as u64,
+            "scheduler started"
+        );
+    }
+
+    /// Checks policies and the budget once now (tests drive time with an
+    /// injected clock and call this instead of waiting for the loop).
+    pub async fn scheduler_tick(&self) -> Result<crate::scheduler::Started> {
+        self.ctx.scheduler_tick().await
+    }
+
+    async fn stop_scheduler(&self) {
+        let task = self.scheduler.lock().take();
+        if let Some(task) = task {
+            task.stop.cancel();
+            let _ = task.handle.await;
+            info!("scheduler stopped");
+        }
+    }
+
+    /// Stops in order: the scheduler; then (optionally) a flush of every
+    /// table with buffered rows; running jobs get `timeout` to finish and
+    /// are then stopped at a scope boundary; then scans drain and RocksDB
+    /// closes.
+    pub async fn shutdown(self, options: ShutdownOptions) {
+        self.stop_scheduler().await;
+        if options.flush_all {
+            let mut started = 0;
+            for def in self.ctx.catalog.tables() {
+                let buffered = self.ctx.counters.get(def.uid).map_or(0, |b| b.rows);
+                if buffered == 0 || def.table_type == kalamdb_commons::TableType::Stream {
+                    continue;
+                }
+                match self
+                    .ctx
+                    .jobs
+                    .submit_flush(self.ctx.clone(), def.clone(), "shutdown")
+                    .await
+                {
+                    Ok(_) => started += 1,
+                    Err(e) => {
+                        warn!(table = %def.qualified_name(), error = %e, "cannot start the shutdown flush")
+                    }
+                }
+            }
+            info!(tables = started, "flushing buffered rows before stopping");
+        }
+        if !self.ctx.jobs.wait_idle_for(options.timeout).await {
+            let stopping = self.ctx.jobs.cancel_all();
+            warn!(jobs = stopping, timeout_ms = options.timeout.as_millis() as u64, "jobs still running at the shutdown timeout; stopping them at the next scope boundary");
+            self.ctx.jobs.wait_idle().await;
+        }
+        self.ctx.scans.wait_idle().await;
+        drop(self);
+        info!("engine closed");
+    }
+
+    /// Closes the engine: stops the scheduler, waits for background jobs and
+    /// running scans, then releases RocksDB.
     pub async fn close(self) {
+        self.stop_scheduler().await;
         self.ctx.jobs.wait_idle().await;
         self.ctx.scans.wait_idle().await;
         drop(self);

@@ -2,7 +2,8 @@
 //!
 //! Owns what a statement means when it runs: the catalog, DataFusion table
 //! providers that scope every USER table to its caller, DML, system tables
-//! and (later) flush jobs. It never sees HTTP or sockets.
+//! flush jobs and the scheduler that starts them. It never sees HTTP or
+//! sockets.
 //!
 //! # The life of an INSERT
 //! 1. The server authenticates the caller and calls [`KalamDb::execute`]
@@ -41,12 +42,13 @@ pub mod exec;
 pub mod ids;
 pub mod jobs;
 pub mod provider;
+pub mod scheduler;
 pub mod schema;
 pub mod system;
 pub mod users;
 pub mod values;
 
-pub use engine::{EngineConfig, KalamDb, StatementError};
+pub use engine::{EngineConfig, KalamDb, ShutdownOptions, StatementError};
 pub use error::{CoreError, Result};
 pub use exec::StatementResult;
 pub use users::{AuthFailure, Caller};

@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub server: ServerSection,
     pub storage: StorageSection,
     pub logging: LoggingSection,
+    pub flush: FlushSection,
+    pub jobs: JobsSection,
+    pub shutdown: ShutdownSection,
     #[serde(skip)]
     pub root_password: Option<String>,
 }
@@ -54,6 +57,79 @@ pub struct LoggingSection {
     /// A `tracing` filter such as `info` or `kalamdb_core=debug,info`.
     /// `RUST_LOG` wins when set.
     pub level: String,
+}
+
+/// The flush scheduler and the hot-tier budget.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlushSection {
+    /// How often flush policies are checked, in milliseconds.
+    pub check_interval_ms: u64,
+    /// Budget for rows buffered in the hot tier across all tables, in bytes
+    /// (0: none). Above it the largest tables are flushed first.
+    pub hot_budget_bytes: u64,
+    /// The same budget counted in row versions (0: none).
+    pub hot_budget_rows: u64,
+    /// Writes are refused (503, retryable) above this multiple of a budget.
+    pub hard_limit_factor: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsSection {
+    /// Flush jobs running at the same time.
+    pub max_parallel: usize,
+    /// Retries of a failed flush before its job fails.
+    pub max_retries: u32,
+    /// Wait before the first retry (doubled for each further one).
+    pub retry_backoff_ms: u64,
+    /// Finished jobs are removed from system.jobs after this many seconds.
+    pub history_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSection {
+    /// Seconds running jobs may take after SIGINT/SIGTERM before they are
+    /// stopped at a scope boundary.
+    pub timeout_secs: u64,
+    /// Flush every table's buffered rows before stopping.
+    pub flush_on_shutdown: bool,
+}
+
+impl Default for FlushSection {
+    fn default() -> Self {
+        let defaults = kalamdb_core::scheduler::SchedulerConfig::default();
+        Self {
+            check_interval_ms: defaults.tick.as_millis() as u64,
+            hot_budget_bytes: defaults.budget_bytes,
+            hot_budget_rows: defaults.budget_rows,
+            hard_limit_factor: defaults.hard_limit_factor,
+        }
+    }
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        let defaults = kalamdb_core::jobs::JobsConfig::default();
+        Self {
+            max_parallel: defaults.max_parallel,
+            max_retries: defaults.max_retries,
+            retry_backoff_ms: defaults.retry_backoff.as_millis() as u64,
+            history_ttl_secs: kalamdb_core::scheduler::SchedulerConfig::default()
+                .job_history_ttl
+                .as_secs(),
+        }
+    }
+}
+
+impl Default for ShutdownSection {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 30,
+            flush_on_shutdown: false,
+        }
+    }
 }
 
 impl Default for ServerSection {
@@ -130,7 +206,70 @@ impl ServerConfig {
             self.storage.sync_writes = matches!(sync.as_str(), "1" | "true" | "yes" | "on");
         }
         self.root_password = get("KALAMDB_ROOT_PASSWORD").filter(|p| !p.is_empty());
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            get(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{key} '{v}' is not a whole number"))
+                })
+                .transpose()
+        };
+        if let Some(v) = number("KALAMDB_FLUSH_CHECK_INTERVAL_MS")? {
+            self.flush.check_interval_ms = v;
+        }
+        if let Some(v) = number("KALAMDB_HOT_BUDGET_BYTES")? {
+            self.flush.hot_budget_bytes = v;
+        }
+        if let Some(v) = number("KALAMDB_HOT_BUDGET_ROWS")? {
+            self.flush.hot_budget_rows = v;
+        }
+        if let Some(v) = number("KALAMDB_JOBS_MAX_PARALLEL")? {
+            self.jobs.max_parallel = v as usize;
+        }
+        if let Some(v) = number("KALAMDB_JOBS_MAX_RETRIES")? {
+            self.jobs.max_retries = v as u32;
+        }
+        if let Some(v) = number("KALAMDB_JOBS_RETRY_BACKOFF_MS")? {
+            self.jobs.retry_backoff_ms = v;
+        }
+        if let Some(v) = number("KALAMDB_JOBS_HISTORY_TTL_SECS")? {
+            self.jobs.history_ttl_secs = v;
+        }
+        if let Some(v) = number("KALAMDB_SHUTDOWN_TIMEOUT_SECS")? {
+            self.shutdown.timeout_secs = v;
+        }
+        if let Some(v) = get("KALAMDB_FLUSH_ON_SHUTDOWN") {
+            self.shutdown.flush_on_shutdown = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if self.jobs.max_parallel == 0 {
+            return Err("jobs.max_parallel must be at least 1".into());
+        }
+        if self.flush.check_interval_ms == 0 {
+            return Err("flush.check_interval_ms must be at least 1".into());
+        }
         Ok(())
+    }
+
+    /// The engine's settings.
+    pub fn engine(&self) -> kalamdb_core::EngineConfig {
+        use std::time::Duration;
+        kalamdb_core::EngineConfig {
+            data_dir: self.storage.data_dir.clone(),
+            sync_writes: self.storage.sync_writes,
+            root_password: self.root_password.clone(),
+            jobs: kalamdb_core::jobs::JobsConfig {
+                max_parallel: self.jobs.max_parallel,
+                max_retries: self.jobs.max_retries,
+                retry_backoff: Duration::from_millis(self.jobs.retry_backoff_ms),
+            },
+            scheduler: kalamdb_core::scheduler::SchedulerConfig {
+                tick: Duration::from_millis(self.flush.check_interval_ms),
+                budget_rows: self.flush.hot_budget_rows,
+                budget_bytes: self.flush.hot_budget_bytes,
+                hard_limit_factor: self.flush.hard_limit_factor,
+                job_history_ttl: Duration::from_secs(self.jobs.history_ttl_secs),
+            },
+        }
     }
 
     pub fn http_addr(&self) -> String {

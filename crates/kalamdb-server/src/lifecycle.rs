@@ -1,16 +1,19 @@
 //! Start-up and ordered shutdown.
 //!
-//! Start: open the engine (RocksDB, catalog, users), bind, serve. Stop (on
-//! SIGINT/SIGTERM): stop accepting connections and let in-flight requests
-//! finish, then drop the engine, which closes RocksDB cleanly.
+//! Start: open the engine (RocksDB, catalog, users), recover interrupted
+//! flushes, start the scheduler, bind, serve. Stop (on SIGINT/SIGTERM): stop
+//! accepting connections and let in-flight requests finish, then stop the
+//! scheduler, optionally flush every buffered row, give running jobs the
+//! configured time (then stop them at a scope boundary), and close RocksDB.
 
 use crate::config::ServerConfig;
 use crate::http;
 use axum::serve::ListenerExt;
 use kalamdb_commons::SystemClock;
-use kalamdb_core::{EngineConfig, KalamDb};
+use kalamdb_core::{KalamDb, ShutdownOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
@@ -26,11 +29,7 @@ pub fn init_logging(config: &ServerConfig) {
 }
 
 pub async fn run(config: ServerConfig) -> Result<(), String> {
-    let engine_config = EngineConfig {
-        data_dir: config.storage.data_dir.clone(),
-        sync_writes: config.storage.sync_writes,
-        root_password: config.root_password.clone(),
-    };
+    let engine_config = config.engine();
     let db =
         tokio::task::spawn_blocking(move || KalamDb::open(&engine_config, Arc::new(SystemClock)))
             .await
@@ -42,6 +41,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         Ok(n) => info!(jobs = n, "re-running jobs interrupted by the last stop"),
         Err(e) => warn!(error = %e, "cannot resume interrupted jobs"),
     }
+    db.start_scheduler();
     let addr = config.http_addr();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -64,9 +64,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| format!("HTTP server failed: {e}"))?;
-    info!("HTTP stopped; waiting for running jobs");
+    info!("HTTP stopped; stopping the scheduler and jobs");
+    let options = ShutdownOptions {
+        flush_all: config.shutdown.flush_on_shutdown,
+        timeout: Duration::from_secs(config.shutdown.timeout_secs),
+    };
     match Arc::try_unwrap(db) {
-        Ok(db) => db.close().await,
+        Ok(db) => db.shutdown(options).await,
         Err(db) => {
             // Something still holds the engine; at least let jobs finish.
             warn!("engine still shared at shutdown");

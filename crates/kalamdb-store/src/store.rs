@@ -208,16 +208,20 @@ impl WriteBatch<'_> {
         }
     }
 
+    /// Adds one row version; returns its stored size (key + value bytes),
+    /// the measure the hot-tier budget counts in.
     pub fn put_version(
         &mut self,
         scope: &ScopeKey,
         pk: &Value,
         seq: u64,
         row: &RowVersion,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let key = scope.version_key(pk, seq)?;
-        self.inner.put_cf(self.store.rows(), key, row.encode());
-        Ok(())
+        let value = row.encode();
+        let size = (key.len() + value.len()) as u64;
+        self.inner.put_cf(self.store.rows(), key, value);
+        Ok(size)
     }
 
     /// Removes every row version whose key starts with `prefix`.

@@ -51,6 +51,19 @@ pub struct FlushStats {
     pub cancelled: bool,
 }
 
+impl FlushStats {
+    /// Adds another attempt's figures (a retried job reports the sum).
+    pub fn absorb(&mut self, other: &FlushStats) {
+        self.rows_flushed += other.rows_flushed;
+        self.users_count += other.users_count;
+        self.parquet_files += other.parquet_files;
+        self.bytes_written += other.bytes_written;
+        self.duration_ms += other.duration_ms;
+        self.failed = other.failed.clone();
+        self.cancelled |= other.cancelled;
+    }
+}
+
 /// Test hooks: stop a flush at a protocol step, as a crash would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailPoint {
@@ -161,6 +174,11 @@ pub fn flush_table(
         }
     }
     stats.duration_ms = started.elapsed().as_millis() as u64;
+    if !stats.cancelled {
+        // The interval starts again from the end of this flush.
+        ctx.counters
+            .flushed(&ctx.store, def.uid, ctx.clock.now_micros())?;
+    }
     if stats.rows_flushed == 0 && stats.failed.is_empty() {
         warn!(table = %def.qualified_name(), "flush found no rows to move");
     }
@@ -199,6 +217,10 @@ struct ScopeFlush<'a> {
     keys: Option<Vec<Vec<u8>>>,
     /// The newest `_seq` read for this scope.
     max_seq_read: u64,
+    /// Versions read for this scope and their stored bytes: what the
+    /// deletes after the commit remove from the hot tier.
+    versions_read: u64,
+    bytes_read: u64,
     rows: u64,
     pk_range: Option<(Vec<u8>, Vec<u8>)>,
     error: Option<String>,
@@ -237,6 +259,8 @@ impl<'a> ScopeFlush<'a> {
             cold: cold.clone(),
             keys: Some(Vec::new()),
             max_seq_read: 0,
+            versions_read: 0,
+            bytes_read: 0,
             rows: 0,
             pk_range: None,
             error: None,
@@ -245,6 +269,8 @@ impl<'a> ScopeFlush<'a> {
 
     fn add(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) {
         self.max_seq_read = self.max_seq_read.max(v.seq);
+        self.versions_read += 1;
+        self.bytes_read += (v.key.len() + v.value.len()) as u64;
         if let Some(keys) = &mut self.keys {
             if keys.len() < MAX_KEPT_KEYS {
                 keys.push(v.key.to_vec());
@@ -411,6 +437,8 @@ impl<'a> ScopeFlush<'a> {
             }
         }
         let deleted = self.delete_read_versions(ctx, snapshot)?;
+        ctx.counters
+            .remove(self.def.uid, self.versions_read, self.bytes_read);
         debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = deleted, "flushed hot versions deleted");
         if let Some(entry) = entry {
             stats.rows_flushed += entry.rows;

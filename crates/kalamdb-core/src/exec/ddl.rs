@@ -89,6 +89,9 @@ pub async fn drop_namespace(
     }
     let dropped = s.ctx.catalog.drop_namespace(name)?;
     drop(held);
+    for table in &dropped {
+        s.ctx.counters.dropped(&s.ctx.store, table.uid)?;
+    }
     for (table, entries) in tables.iter().zip(files) {
         remove_files(s, table, &entries).await;
     }
@@ -155,10 +158,13 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         updated_at: now,
     };
     let qualified = def.qualified_name();
-    let (created, _) = s
+    let (created, def) = s
         .ctx
         .storages
         .while_exists(&def.storage_id.clone(), || s.ctx.catalog.create_table(def))?;
+    if created {
+        s.ctx.counters.created(def.uid, now);
+    }
     if !created && !create.if_not_exists {
         return Err(CoreError::AlreadyExists(format!(
             "table '{qualified}' already exists"
@@ -197,6 +203,7 @@ pub async fn drop_table(
     };
     match s.ctx.catalog.drop_table(&ns, &table.table)? {
         Some(def) => {
+            s.ctx.counters.dropped(&s.ctx.store, def.uid)?;
             remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(

@@ -45,6 +45,7 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let scope = s.write_scope(def)?;
     let pk = def.pk_index();
     let store = &s.ctx.store;
+    s.ctx.check_hot_budget()?;
     let _guard = s.ctx.lock_scope(&scope).await;
     let mut seen = HashSet::with_capacity(rows.len());
     let duplicate = |key: &Value| {
@@ -79,17 +80,20 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     if let Some(key) = live_in_cold(s, def, &scope, entries, &not_hot).await? {
         return Err(duplicate(key));
     }
-    let first_seq = store.next_seqs(rows.len() as u64)?;
+    let count = rows.len() as u64;
+    let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
+    let mut bytes = 0;
     for (i, values) in rows.into_iter().enumerate() {
         let version = RowVersion {
             deleted: false,
             schema_version: def.schema_version,
             values,
         };
-        batch.put_version(&scope, &version.values[pk], first_seq + i as u64, &version)?;
+        bytes += batch.put_version(&scope, &version.values[pk], first_seq + i as u64, &version)?;
     }
     store.write(batch)?;
+    s.ctx.wrote(def, count, bytes);
     Ok(())
 }
 
@@ -147,13 +151,17 @@ pub fn write_versions(
     if versions.is_empty() {
         return Ok(());
     }
+    s.ctx.check_hot_budget()?;
     let pk = def.pk_index();
     let store = &s.ctx.store;
-    let first_seq = store.next_seqs(versions.len() as u64)?;
+    let count = versions.len() as u64;
+    let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
+    let mut bytes = 0;
     for (i, version) in versions.iter().enumerate() {
-        batch.put_version(scope, &version.values[pk], first_seq + i as u64, version)?;
+        bytes += batch.put_version(scope, &version.values[pk], first_seq + i as u64, version)?;
     }
     store.write(batch)?;
+    s.ctx.wrote(def, count, bytes);
     Ok(())
 }

@@ -13,12 +13,32 @@ use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{error, info};
+use tracing::{error, info, warn, Instrument};
 
-/// Flush jobs that may run at the same time.
-const MAX_PARALLEL_JOBS: usize = 2;
+/// How jobs run.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Flush jobs that may run at the same time.
+    pub max_parallel: usize,
+    /// Times a failed flush is tried again before the job fails.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one, at most
+    /// a minute.
+    pub retry_backoff: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_parallel: 2,
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
+}
 
 pub struct JobManager {
     store: Arc<HotStore>,
@@ -28,6 +48,7 @@ pub struct JobManager {
     /// Held while a table is being flushed, by jobs and direct flushes alike.
     table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
+    config: JobsConfig,
     /// Hooks every job's flush runs with (tests: pause or fail jobs).
     hooks: Mutex<FlushHooks>,
     /// Every spawned job task; the manager owns them and can wait for them.
@@ -56,13 +77,14 @@ impl std::fmt::Debug for JobManager {
 }
 
 impl JobManager {
-    pub fn new(store: Arc<HotStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<HotStore>, clock: Arc<dyn Clock>, config: JobsConfig) -> Self {
         Self {
             store,
             clock,
             active: Mutex::new(HashMap::new()),
             table_locks: Mutex::new(HashMap::new()),
-            permits: Arc::new(Semaphore::new(MAX_PARALLEL_JOBS)),
+            permits: Arc::new(Semaphore::new(config.max_parallel.max(1))),
+            config,
             hooks: Mutex::new(FlushHooks::default()),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
         }
@@ -116,7 +138,10 @@ impl JobManager {
     ) -> Result<FlushStats> {
         let table_lock = self.table_lock(def.uid);
         let _flushing = table_lock.lock().await;
+        // The caller's span (a job's `job_id`) follows onto the thread.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let handle = tokio::runtime::Handle::current();
             let cold = ctx.cold_for(&def)?;
             flush_table(&ctx, &cold, &handle, &def, &hooks)
@@ -211,18 +236,127 @@ impl JobManager {
             cancel: Some(cancel),
             ..self.hooks.lock().clone()
         };
-        let outcome = if still_exists {
-            self.flush_now(ctx, def.clone(), hooks).await
+        if still_exists {
+            let span = tracing::info_span!("flush_job", job_id = %record.job_id);
+            let outcome = self
+                .flush_with_retries(ctx, &def, &mut record, hooks)
+                .instrument(span)
+                .await;
+            self.finish(&def, &mut record, outcome);
         } else {
-            Err(CoreError::exec(
-                "the table was dropped before its flush ran",
-            ))
-        };
-        self.finish(&def, &mut record, outcome);
+            record.status = JobStatus::Skipped;
+            record.finished_at = Some(self.clock.now_micros());
+            record.message = Some(format!(
+                "Skipped: {} was dropped before its flush ran",
+                def.qualified_name()
+            ));
+            info!(job_id = %record.job_id, table = %def.qualified_name(), "flush job skipped: table dropped");
+        }
         if let Err(e) = self.save(&record) {
             error!(job_id = %record.job_id, error = %e, "cannot record job end");
         }
         self.active.lock().remove(&def.uid);
+    }
+
+    /// Runs the flush, and again after a failure (a flush is idempotent:
+    /// it moves whatever is hot now), waiting longer each time. The figures
+    /// of every attempt add up; the failures are those of the last one.
+    async fn flush_with_retries(
+        &self,
+        ctx: Arc<CoreContext>,
+        def: &Arc<TableDef>,
+        record: &mut JobRecord,
+        hooks: FlushHooks,
+    ) -> Result<FlushStats> {
+        let cancel = hooks.cancel.clone().unwrap_or_default();
+        let mut total = FlushStats::default();
+        let mut backoff = self.config.retry_backoff;
+        for attempt in 0..=self.config.max_retries {
+            let outcome = self
+                .flush_now(ctx.clone(), def.clone(), hooks.clone())
+                .await;
+            let cause = match &outcome {
+                Ok(stats) if stats.failed.is_empty() || stats.cancelled => None,
+                Ok(stats) => Some(format!(
+                    "{} user(s) failed: {}",
+                    stats.failed.len(),
+                    stats.failed[0].1
+                )),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Ok(stats) = &outcome {
+                total.absorb(stats);
+            }
+            let Some(cause) = cause else {
+                return Ok(total);
+            };
+            if attempt == self.config.max_retries || cancel.is_set() {
+                return match outcome {
+                    Ok(_) => Ok(total),
+                    Err(e) if total.parquet_files == 0 => Err(e),
+                    Err(e) => {
+                        total.failed.push((None, e.to_string()));
+                        Ok(total)
+                    }
+                };
+            }
+            warn!(job_id = %record.job_id, table = %def.qualified_name(), attempt = attempt + 1, retry_in_ms = backoff.as_millis() as u64, error = %cause, "flush attempt failed; retrying");
+            record.message = Some(format!(
+                "Attempt {} of {} failed ({cause}); retrying in {} ms",
+                attempt + 1,
+                self.config.max_retries + 1,
+                backoff.as_millis()
+            ));
+            if let Err(e) = self.save(record) {
+                error!(job_id = %record.job_id, error = %e, "cannot record a retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = cancel.cancelled() => {
+                    total.cancelled = true;
+                    return Ok(total);
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+        Ok(total)
+    }
+
+    /// Removes finished jobs that ended before `before` (microseconds).
+    pub fn prune_finished_before(&self, before: i64) -> Result<usize> {
+        let old: Vec<JobRecord> = self
+            .list()?
+            .into_iter()
+            .filter(|r| r.status.is_finished() && r.finished_at.is_some_and(|t| t < before))
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = self.store.batch();
+        for record in &old {
+            batch.delete_meta(&job_key(&record.job_id));
+        }
+        self.store.write(batch)?;
+        Ok(old.len())
+    }
+
+    /// Asks every queued and running job to stop (shutdown past its
+    /// timeout): queued ones never run, running ones stop at a scope
+    /// boundary.
+    pub fn cancel_all(&self) -> usize {
+        let active = self.active.lock();
+        for job in active.values() {
+            job.cancel.cancel();
+        }
+        active.len()
+    }
+
+    /// Waits until every spawned job has finished, or `timeout` passes;
+    /// true if they all finished.
+    pub async fn wait_idle_for(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.wait_idle())
+            .await
+            .is_ok()
     }
 
     fn cancel_flag(&self, table_uid: u64) -> Arc<CancelFlag> {
@@ -311,7 +445,11 @@ impl JobManager {
                 record.error = Some(e.to_string());
             }
         }
-        info!(job_id = %record.job_id, table = %def.qualified_name(), status = record.status.as_str(), message = ?record.message, error = ?record.error, "flush job finished");
+        if record.status == JobStatus::Failed {
+            error!(job_id = %record.job_id, table = %def.qualified_name(), message = ?record.message, error = ?record.error, "flush job failed");
+        } else {
+            info!(job_id = %record.job_id, table = %def.qualified_name(), status = record.status.as_str(), result = ?record.result, message = ?record.message, "flush job finished");
+        }
     }
 
     /// Runs again every job a crash left `queued` or `running` (a flush is

@@ -11,7 +11,7 @@ mod cancel;
 mod manager;
 
 pub use cancel::CancelFlag;
-pub use manager::{JobManager, KillOutcome};
+pub use manager::{JobManager, JobsConfig, KillOutcome};
 
 use serde::{Deserialize, Serialize};
 

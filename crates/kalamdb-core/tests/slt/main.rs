@@ -10,6 +10,7 @@
 
 mod flush_crash;
 mod kill_job;
+mod scheduler;
 mod util;
 
 use kalamdb_commons::{SystemClock, UserId};
@@ -49,6 +50,7 @@ impl Harness {
             data_dir: dir.to_path_buf(),
             sync_writes: false,
             root_password: None,
+            ..EngineConfig::default()
         };
         let db = KalamDb::open(&config, Arc::new(SystemClock)).expect("engine opens");
         Self {

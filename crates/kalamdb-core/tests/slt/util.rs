@@ -10,8 +10,22 @@ pub fn open(dir: &Path) -> KalamDb {
         data_dir: dir.to_path_buf(),
         sync_writes: false,
         root_password: None,
+        ..EngineConfig::default()
     };
     KalamDb::open(&config, Arc::new(SystemClock)).unwrap()
+}
+
+/// Opens an engine with its own settings and clock.
+pub fn open_with(
+    dir: &Path,
+    config: EngineConfig,
+    clock: Arc<dyn kalamdb_commons::Clock>,
+) -> KalamDb {
+    let config = EngineConfig {
+        data_dir: dir.to_path_buf(),
+        ..config
+    };
+    KalamDb::open(&config, clock).unwrap()
 }
 
 pub fn caller(name: &str) -> Caller {

@@ -1,0 +1,201 @@
+//! The flush scheduler: turns flush policies and the hot-tier budget into
+//! flush jobs, and prunes old job history.
+//!
+//! A table is flushed when its buffered versions reach its row limit, or
+//! when its interval has passed since its last flush while it has buffered
+//! versions, whichever comes first. Above the global budget the largest
+//! tables are flushed first (trigger `memory`); far above it writes are
+//! refused with a retryable error until flushes catch up. Every decision is
+//! made by [`Scheduler::tick`] from the injected clock, so tests drive it
+//! without sleeping; the server runs it in a loop.
+
+pub mod counters;
+
+use crate::catalog::TableDef;
+use crate::context::CoreContext;
+use crate::error::{CoreError, Result};
+use kalamdb_commons::TableType;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+pub use counters::{Buffered, HotCounters};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How often policies are checked (writes that cross a limit wake the
+    /// scheduler at once).
+    pub tick: Duration,
+    /// Hot-tier budget in buffered versions; 0: none.
+    pub budget_rows: u64,
+    /// Hot-tier budget in bytes (keys + values); 0: none.
+    pub budget_bytes: u64,
+    /// Writes are refused while the hot tier holds more than this many
+    /// times the budget.
+    pub hard_limit_factor: f64,
+    /// Finished jobs older than this are removed from `system.jobs`.
+    pub job_history_ttl: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(1),
+            budget_rows: 0,
+            budget_bytes: 1024 * 1024 * 1024,
+            hard_limit_factor: 2.0,
+            job_history_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What one tick started: (table, trigger, job id).
+pub type Started = Vec<(String, &'static str, String)>;
+
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    wake: Notify,
+}
+
+impl Scheduler {
+    /// Asks the running loop to tick now (a write crossed a limit).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits for the next wake-up or `tick`, whichever first.
+    pub async fn wait(&self, tick: Duration) {
+        let _ = tokio::time::timeout(tick, self.wake.notified()).await;
+    }
+}
+
+fn over(value: u64, budget: u64, factor: f64) -> bool {
+    budget > 0 && value as f64 > budget as f64 * factor
+}
+
+impl CoreContext {
+    /// Refuses a write while the hot tier is far above its budget.
+    pub fn check_hot_budget(&self) -> Result<()> {
+        let config = &self.scheduler_config;
+        let (rows, bytes) = (self.counters.total_rows(), self.counters.total_bytes());
+        let factor = config.hard_limit_factor.max(1.0);
+        if over(rows, config.budget_rows, factor) || over(bytes, config.budget_bytes, factor) {
+            self.scheduler.wake();
+            return Err(CoreError::Unavailable(format!(
+                "the hot tier is full ({rows} versions, {bytes} bytes buffered; budget \
+                 {} versions / {} bytes) while flushes catch up; retry shortly",
+                config.budget_rows, config.budget_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a committed write; wakes the scheduler when a limit is hit.
+    pub fn wrote(&self, def: &TableDef, versions: u64, bytes: u64) {
+        let rows = self
+            .counters
+            .add(def.uid, versions, bytes, self.clock.now_micros());
+        let policy = def.effective_flush_policy();
+        let config = &self.scheduler_config;
+        if policy.row_limit.is_some_and(|limit| rows >= limit)
+            || over(self.counters.total_rows(), config.budget_rows, 1.0)
+            || over(self.counters.total_bytes(), config.budget_bytes, 1.0)
+        {
+            self.scheduler.wake();
+        }
+    }
+
+    /// Checks every table's policy and the budget once, starting the flush
+    /// jobs that are due, and prunes old job history.
+    pub async fn scheduler_tick(self: &Arc<Self>) -> Result<Started> {
+        let now = self.clock.now_micros();
+        let mut started = Vec::new();
+        let mut sizes = Vec::new();
+        // What the flushes started by policy will free.
+        let mut freed = (0u64, 0u64);
+        for def in self.catalog.tables() {
+            if def.table_type == TableType::Stream {
+                continue;
+            }
+            let Some(buffered) = self.counters.get(def.uid) else {
+                continue;
+            };
+            if buffered.rows == 0 {
+                continue;
+            }
+            let policy = def.effective_flush_policy();
+            let trigger = if policy.row_limit.is_some_and(|l| buffered.rows >= l) {
+                Some("row_limit")
+            } else if policy.interval_secs.is_some_and(|secs| {
+                now.saturating_sub(buffered.last_flush_at) >= secs as i64 * 1_000_000
+            }) {
+                Some("interval")
+            } else {
+                None
+            };
+            match trigger {
+                Some(trigger) => {
+                    self.start_flush(&def, trigger, &mut started).await?;
+                    freed.0 += buffered.rows;
+                    freed.1 += buffered.bytes;
+                }
+                None => sizes.push((buffered, def)),
+            }
+        }
+        self.flush_for_budget(sizes, freed, &mut started).await?;
+        let ttl = self.scheduler_config.job_history_ttl.as_micros() as i64;
+        let pruned = self.jobs.prune_finished_before(now.saturating_sub(ttl))?;
+        if pruned > 0 {
+            debug!(pruned, "removed old job history");
+        }
+        Ok(started)
+    }
+
+    async fn start_flush(
+        self: &Arc<Self>,
+        def: &Arc<TableDef>,
+        trigger: &'static str,
+        started: &mut Started,
+    ) -> Result<()> {
+        let (job_id, new) = self
+            .jobs
+            .submit_flush(self.clone(), def.clone(), trigger)
+            .await?;
+        if new {
+            info!(table = %def.qualified_name(), trigger, %job_id, "scheduled flush");
+            started.push((def.qualified_name(), trigger, job_id));
+        }
+        Ok(())
+    }
+
+    /// Above the budget: flush the largest tables (by bytes) until what
+    /// stays buffered is within it.
+    async fn flush_for_budget(
+        self: &Arc<Self>,
+        mut sizes: Vec<(Buffered, Arc<TableDef>)>,
+        freed: (u64, u64),
+        started: &mut Started,
+    ) -> Result<()> {
+        let config = &self.scheduler_config;
+        let mut rows = self.counters.total_rows().saturating_sub(freed.0);
+        let mut bytes = self.counters.total_bytes().saturating_sub(freed.1);
+        if !over(rows, config.budget_rows, 1.0) && !over(bytes, config.budget_bytes, 1.0) {
+            return Ok(());
+        }
+        warn!(
+            rows,
+            bytes, "hot tier above its budget; flushing the largest tables"
+        );
+        sizes.sort_by(|a, b| b.0.bytes.cmp(&a.0.bytes).then(b.0.rows.cmp(&a.0.rows)));
+        for (buffered, def) in sizes {
+            if !over(rows, config.budget_rows, 1.0) && !over(bytes, config.budget_bytes, 1.0) {
+                break;
+            }
+            self.start_flush(&def, "memory", started).await?;
+            rows = rows.saturating_sub(buffered.rows);
+            bytes = bytes.saturating_sub(buffered.bytes);
+        }
+        Ok(())
+    }
+}
