@@ -220,11 +220,11 @@ impl KalamDb {
         }
     }
 
-    /// Stops in order: the scheduler; then (optionally) a flush of every
-    /// table with buffered rows; running jobs get `timeout` to finish and
-    /// are then stopped at a scope boundary; then scans drain and RocksDB
-    /// closes.
-    pub async fn shutdown(self, options: ShutdownOptions) {
+    /// Stops background work in order: the scheduler; then (optionally) a
+    /// flush of every table with buffered rows; running jobs get `timeout`
+    /// to finish and are then stopped at a scope boundary; then scans
+    /// drain. Dropping the engine afterwards closes RocksDB.
+    pub async fn shutdown(&self, options: ShutdownOptions) {
         self.stop_scheduler().await;
         if options.flush_all {
             let mut started = 0;
@@ -253,8 +253,6 @@ impl KalamDb {
             self.ctx.jobs.wait_idle().await;
         }
         self.ctx.scans.wait_idle().await;
-        drop(self);
-        info!("engine closed");
     }
 
     /// Closes the engine: stops the scheduler, waits for background jobs and

@@ -105,6 +105,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["DROP", "USER", ..] => user::parse_drop(&mut parser)?,
         ["DROP", "TABLE", ..] => table::parse_drop(&mut parser)?,
         ["SHOW", "TABLES", ..] => table::parse_show(&mut parser)?,
+        ["SHOW", "STATS", ..] => table::parse_show_stats(&mut parser)?,
         ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
         ["FLUSH", ..] | ["STORAGE", "FLUSH", ..] => crate::flush::parse(&mut parser)?,
         ["CREATE", "STORAGE", ..] => storage::parse_create(&mut parser)?,

@@ -104,6 +104,10 @@ pub enum KalamStatement {
     DescribeTable {
         table: TableRef,
     },
+    /// Hot and cold figures of one table.
+    ShowStats {
+        table: TableRef,
+    },
     CreateUser {
         name: String,
         password: String,
@@ -161,6 +165,7 @@ impl KalamStatement {
             KalamStatement::DropTable { .. } => "DROP TABLE",
             KalamStatement::ShowTables { .. } => "SHOW TABLES",
             KalamStatement::DescribeTable { .. } => "DESCRIBE TABLE",
+            KalamStatement::ShowStats { .. } => "SHOW STATS",
             KalamStatement::CreateUser { .. } => "CREATE USER",
             KalamStatement::AlterUser { .. } => "ALTER USER",
             KalamStatement::DropUser { .. } => "DROP USER",

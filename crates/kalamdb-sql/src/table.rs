@@ -296,6 +296,16 @@ pub fn parse_show(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError>
     Ok(KalamStatement::ShowTables { namespace })
 }
 
+/// `SHOW STATS [FOR] [TABLE] [ns.]t`
+pub fn parse_show_stats(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    parser.expect_keyword(Keyword::SHOW)?;
+    expect_word(parser, "STATS")?;
+    let _ = parser.parse_keyword(Keyword::FOR);
+    let _ = parser.parse_keyword(Keyword::TABLE);
+    let table = parse_table_ref(parser)?;
+    Ok(KalamStatement::ShowStats { table })
+}
+
 pub fn parse_describe(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     if !(parse_word(parser, "DESCRIBE") || parse_word(parser, "DESC")) {
         return err("expected DESCRIBE");

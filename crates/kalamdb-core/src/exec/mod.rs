@@ -7,6 +7,7 @@ mod modify;
 mod query;
 mod resolve;
 mod show;
+mod stats;
 mod storage;
 mod write;
 
@@ -103,6 +104,7 @@ impl Session<'_> {
                 show::show_tables(self, namespace.as_deref()).await
             }
             KalamStatement::DescribeTable { table } => show::describe_table(self, &table).await,
+            KalamStatement::ShowStats { table } => stats::show_stats(self, &table),
             KalamStatement::FlushTable { table } => flush::flush_table(self, &table).await,
             KalamStatement::FlushAll { namespace } => {
                 flush::flush_all(self, namespace.as_deref()).await

@@ -287,3 +287,45 @@ async fn finished_jobs_expire_after_the_history_ttl() {
     tick(&db).await;
     assert_eq!(query(&db, "root", jobs).await[0][0], "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_stats_reports_both_tiers_and_the_last_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000 * SECOND));
+    let db = engine(dir.path(), &clock, SchedulerConfig::default());
+    setup(&db, &[("t", "rows:100")]).await;
+    run(
+        &db,
+        "root",
+        "CREATE USER 'u2' WITH PASSWORD 'pw-u2' ROLE user",
+    )
+    .await;
+    insert(&db, "t", 0..2).await;
+    run(&db, "u2", "INSERT INTO s.t VALUES (1, 'z')").await;
+    let stats = "SHOW STATS FOR TABLE s.t";
+    let row = query(&db, "root", stats).await.pop().unwrap();
+    assert_eq!(row[..5], ["s.t", "USER", "local", "rows:100", "3"]);
+    assert!(row[5].parse::<u64>().unwrap() > 0, "hot bytes: {row:?}");
+    assert_eq!(row[6..], ["0", "0", "0", "NULL", "NULL"]);
+
+    let id = crate::util::job_id(&message(&db, "root", "FLUSH TABLE s.t").await);
+    db.wait_for_jobs().await;
+    run(&db, "u1", "UPDATE s.t SET v = 'w' WHERE id = 1").await;
+    let row = query(&db, "root", stats).await.pop().unwrap();
+    assert_eq!(row[4], "1", "the UPDATE is the one hot version: {row:?}");
+    assert_eq!(row[6..8], ["3", "2"], "{row:?}");
+    assert!(row[8].parse::<u64>().unwrap() > 0);
+    assert_ne!(row[9], "NULL");
+    assert_eq!(row[10], id);
+
+    let denied = db
+        .execute(stats, &[], None, &caller("u1"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.error.code(), "PERMISSION_DENIED");
+    let missing = db
+        .execute("SHOW STATS FOR TABLE s.nope", &[], None, &caller("root"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.error.code(), "TABLE_NOT_FOUND");
+}

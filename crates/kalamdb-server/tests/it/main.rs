@@ -8,4 +8,5 @@ mod flush;
 mod isolation;
 mod moto;
 mod s3;
+mod scheduler;
 mod storages;

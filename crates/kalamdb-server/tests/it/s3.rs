@@ -99,14 +99,23 @@ fn user_table_on_s3_flushes_and_reads_back() {
     );
 }
 
-#[test]
-fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
-    let mut moto = Moto::start(0);
-    let port = moto.port;
-    moto.create_bucket(BUCKET);
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path());
-    create_storage(&server, &moto);
+/// Starts a server whose flush jobs retry `retries` times, `backoff_ms`
+/// apart (doubling), with an s3 table `s3.notes` holding two users' rows.
+fn server_with_notes(
+    dir: &std::path::Path,
+    moto: &Moto,
+    retries: &str,
+    backoff_ms: &str,
+) -> TestServer {
+    let server = TestServer::start_with(
+        dir,
+        &[
+            ("KALAMDB_JOBS_MAX_RETRIES", retries),
+            ("KALAMDB_JOBS_RETRY_BACKOFF_MS", backoff_ms),
+        ],
+        None,
+    );
+    create_storage(&server, moto);
     server.root("CREATE NAMESPACE s3");
     server.root("CREATE USER TABLE s3.notes (id INT PRIMARY KEY, body TEXT) STORAGE s3_test");
     for user in ["ann", "bob"] {
@@ -117,6 +126,16 @@ fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
             &format!("INSERT INTO s3.notes VALUES (1, '{user} one'), (2, '{user} two')"),
         );
     }
+    server
+}
+
+#[test]
+fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
+    let mut moto = Moto::start(0);
+    let port = moto.port;
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_notes(dir.path(), &moto, "1", "50");
     let before = notes_of(&server, "ann");
 
     moto.stop();
@@ -128,6 +147,13 @@ fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
     // Every row is still there (hot), and the server is fine.
     assert_eq!(notes_of(&server, "ann"), before);
     assert!(server.healthy());
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("flush attempt failed; retrying")),
+        "the retry is logged"
+    );
 
     let moto = Moto::start(port);
     moto.create_bucket(BUCKET);
@@ -145,4 +171,48 @@ fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
         .filter(|k| k.ends_with(".parquet"))
         .count();
     assert_eq!(parquet, 2);
+}
+
+#[test]
+fn a_flush_job_retries_until_the_storage_is_back() {
+    let mut moto = Moto::start(0);
+    let port = moto.port;
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    // Retries wait 1 s, 2 s, 4 s, ...: long enough to bring moto back.
+    let server = server_with_notes(dir.path(), &moto, "6", "1000");
+    let before = notes_of(&server, "bob");
+    moto.stop();
+    let id = job_id(&server.root("FLUSH TABLE s3.notes"));
+    // Wait until the first attempt has failed and the job says it retries.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let body = server.root(&format!(
+            "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
+        ));
+        let row = rows(&body).pop().unwrap_or_default();
+        let message = row.get(1).and_then(Value::as_str).unwrap_or_default();
+        if message.contains("retrying") {
+            assert_eq!(row[0], "running");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry: {row:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let moto = Moto::start(port);
+    moto.create_bucket(BUCKET);
+    let (status, row) = wait_for_job(&server, &id);
+    assert_eq!(status, "completed", "{row}");
+    assert!(
+        row[2].as_str().unwrap().contains("\"rows_flushed\":4"),
+        "{row}"
+    );
+    assert_eq!(notes_of(&server, "bob"), before);
+    assert_eq!(
+        moto.keys(BUCKET)
+            .iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .count(),
+        2
+    );
 }

@@ -165,3 +165,21 @@ fn nasty_input_is_an_error_not_a_panic() {
     assert!(parse_statement(&huge).is_ok());
     assert!(parse_statement("\u{0}\u{1}").is_err());
 }
+
+#[test]
+fn show_stats_spellings() {
+    let want = KalamStatement::ShowStats {
+        table: TableRef {
+            namespace: Some("app".into()),
+            table: "t".into(),
+        },
+    };
+    for sql in [
+        "SHOW STATS FOR TABLE app.t",
+        "show stats app.t",
+        "SHOW STATS TABLE App.T",
+    ] {
+        assert_eq!(parse_statement(sql).unwrap(), want, "{sql}");
+    }
+    assert!(parse_statement("SHOW STATS FOR TABLE").is_err());
+}
