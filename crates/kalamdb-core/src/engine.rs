@@ -188,6 +188,9 @@ impl KalamDb {
         let loop_stop = stop.clone();
         let handle = tokio::spawn(async move {
             let tick = ctx.scheduler_config.tick;
+            if let Err(e) = ctx.scheduler_startup_tick().await {
+                warn!(error = %e, "start-up flush check failed");
+            }
             loop {
                 tokio::select! {
                     () = ctx.scheduler.wait(tick) => {}
@@ -209,6 +212,11 @@ impl KalamDb {
     /// injected clock and call this instead of waiting for the loop).
     pub async fn scheduler_tick(&self) -> Result<crate::scheduler::Started> {
         self.ctx.scheduler_tick().await
+    }
+
+    /// The start-up check: what is due is flushed with trigger `startup`.
+    pub async fn scheduler_startup_tick(&self) -> Result<crate::scheduler::Started> {
+        self.ctx.scheduler_startup_tick().await
     }
 
     async fn stop_scheduler(&self) {

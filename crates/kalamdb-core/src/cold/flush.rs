@@ -120,6 +120,7 @@ pub fn flush_table(
     let mut current: Option<ScopeFlush> = None;
     let mut stop: Option<CoreError> = None;
     let mut scanned: u64 = 0;
+    let mut failing_in_a_row = 0;
     debug!(table = %def.qualified_name(), watermark = snapshot.watermark, "snapshot taken");
     snapshot.scan_versions(&ScopeKey::table_prefix(def.uid), &mut |v| {
         scanned += 1;
@@ -134,8 +135,29 @@ pub fn flush_table(
         {
             if let Some(done) = current.take() {
                 let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
+                let failed_before = stats.failed.len();
                 if let Err(e) = done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats) {
                     stop = Some(e);
+                    return Ok(false);
+                }
+                failing_in_a_row = if stats.failed.len() > failed_before {
+                    failing_in_a_row + 1
+                } else {
+                    0
+                };
+                if failing_in_a_row >= FAILURES_BEFORE_GIVING_UP {
+                    // The storage is down: the remaining users would only
+                    // wait for their own timeouts. They stay hot; a retry
+                    // of the job picks them up.
+                    let (_, cause) = stats.failed.last().cloned().unwrap_or_default();
+                    warn!(table = %def.qualified_name(), committed_users = stats.users_count, %cause, "storage failing; the flush stops early");
+                    stats.failed.push((
+                        Some("(the remaining users)".to_string()),
+                        format!(
+                            "not tried: {FAILURES_BEFORE_GIVING_UP} users in a row failed, \
+                             so the flush stopped early"
+                        ),
+                    ));
                     return Ok(false);
                 }
                 if first_commit && fail_at == Some(FailPoint::AfterFirstCommit) {
@@ -457,6 +479,10 @@ impl<'a> ScopeFlush<'a> {
         Ok(())
     }
 }
+
+/// Consecutive users whose files cannot be written before a flush gives up
+/// on the rest (the storage is most likely down).
+const FAILURES_BEFORE_GIVING_UP: usize = 3;
 
 /// A progress line is logged (DEBUG) every this many hot versions read.
 const PROGRESS_EVERY: u64 = 100_000;

@@ -62,9 +62,8 @@ impl HotCounters {
                         .try_into()
                         .map_err(|_| CoreError::Internal("corrupt last-flush time".into()))?,
                 ),
-                // Never flushed: count the interval from this start, so a
-                // restart does not flush every table at once.
-                None => now,
+                // Never flushed: the interval counts from the table's creation.
+                None => def.created_at.min(now),
             };
             counter.last_flush_at.store(last, Ordering::SeqCst);
         }

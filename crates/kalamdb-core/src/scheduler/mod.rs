@@ -109,6 +109,16 @@ impl CoreContext {
     /// Checks every table's policy and the budget once, starting the flush
     /// jobs that are due, and prunes old job history.
     pub async fn scheduler_tick(self: &Arc<Self>) -> Result<Started> {
+        self.tick_with(None).await
+    }
+
+    /// The first tick after start-up: flushes that are already due (rows
+    /// buffered before a stop or crash) are recorded with trigger `startup`.
+    pub async fn scheduler_startup_tick(self: &Arc<Self>) -> Result<Started> {
+        self.tick_with(Some("startup")).await
+    }
+
+    async fn tick_with(self: &Arc<Self>, due_trigger: Option<&'static str>) -> Result<Started> {
         let now = self.clock.now_micros();
         let mut started = Vec::new();
         let mut sizes = Vec::new();
@@ -134,7 +144,7 @@ impl CoreContext {
             } else {
                 None
             };
-            match trigger {
+            match trigger.map(|t| due_trigger.unwrap_or(t)) {
                 Some(trigger) => {
                     self.start_flush(&def, trigger, &mut started).await?;
                     freed.0 += buffered.rows;

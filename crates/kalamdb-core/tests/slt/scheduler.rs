@@ -259,7 +259,7 @@ async fn counters_and_flush_times_survive_a_restart() {
     clock.advance_micros(30 * SECOND);
     let db = engine(dir.path(), &clock, SchedulerConfig::default());
     // Four rows were counted back; one more reaches the limit.
-    assert_eq!(tick(&db).await, vec![]);
+    assert!(db.scheduler_startup_tick().await.unwrap().is_empty());
     insert(&db, "r", 4..5).await;
     assert_eq!(tick(&db).await, vec![pair("r", "row_limit")]);
     // `i` last flushed 30 s before the restart ended; 30 s more is due.
@@ -328,4 +328,44 @@ async fn show_stats_reports_both_tiers_and_the_last_flush() {
         .await
         .unwrap_err();
     assert_eq!(missing.error.code(), "TABLE_NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_buffered_before_a_stop_are_flushed_at_start_up_when_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000 * SECOND));
+    let db = engine(dir.path(), &clock, SchedulerConfig::default());
+    setup(
+        &db,
+        &[
+            ("r", "rows:3"),
+            ("i", "interval:60"),
+            ("later", "interval:600"),
+        ],
+    )
+    .await;
+    insert(&db, "r", 0..3).await;
+    insert(&db, "i", 0..1).await;
+    insert(&db, "later", 0..1).await;
+    // Stopped before any tick ran (as a crash would).
+    db.close().await;
+    clock.advance_micros(61 * SECOND);
+    let db = engine(dir.path(), &clock, SchedulerConfig::default());
+    let mut started: Vec<(String, &str)> = db
+        .scheduler_startup_tick()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(table, trigger, _)| (table, trigger))
+        .collect();
+    started.sort();
+    assert_eq!(
+        started,
+        vec![
+            ("s.i".to_string(), "startup"),
+            ("s.r".to_string(), "startup")
+        ]
+    );
+    db.wait_for_jobs().await;
+    assert_eq!(count(&db, "r").await, "3");
 }

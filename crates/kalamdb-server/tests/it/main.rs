@@ -7,6 +7,7 @@ mod crash;
 mod flush;
 mod isolation;
 mod moto;
+mod proxy;
 mod s3;
 mod scheduler;
 mod storages;

@@ -6,16 +6,20 @@
 use crate::common::{create_user, rows, TestServer};
 use crate::flush::{job_id, wait_for_job};
 use crate::moto::Moto;
+use crate::proxy::FaultyProxy;
 use serde_json::Value;
 
 const BUCKET: &str = "kalam-test";
 
 fn create_storage(server: &TestServer, moto: &Moto) {
+    create_storage_at(server, &moto.endpoint());
+}
+
+fn create_storage_at(server: &TestServer, endpoint: &str) {
     server.root(&format!(
         "CREATE STORAGE s3_test TYPE 's3' NAME 'Test bucket' BUCKET '{BUCKET}' \
-         REGION 'us-east-1' ENDPOINT '{}' PATH 'tenant-a' \
-         CREDENTIALS '{{\"access_key_id\":\"test\",\"secret_access_key\":\"test\"}}'",
-        moto.endpoint()
+         REGION 'us-east-1' ENDPOINT '{endpoint}' PATH 'tenant-a' \
+         CREDENTIALS '{{\"access_key_id\":\"test\",\"secret_access_key\":\"test\"}}'"
     ));
 }
 
@@ -215,4 +219,96 @@ fn a_flush_job_retries_until_the_storage_is_back() {
             .count(),
         2
     );
+}
+
+/// Polls a job's message until `pred` holds (or fails after a minute).
+fn wait_for_message(server: &TestServer, id: &str, pred: impl Fn(&str) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let body = server.root(&format!(
+            "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
+        ));
+        let row = rows(&body).pop().unwrap_or_default();
+        if pred(row.get(1).and_then(Value::as_str).unwrap_or_default()) {
+            return row;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id}: {row:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn storage_cut_in_the_middle_of_a_flush_keeps_every_row_and_the_retry_finishes() {
+    let moto = Moto::start(0);
+    moto.create_bucket(BUCKET);
+    let proxy = FaultyProxy::start(moto.port);
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            ("KALAMDB_JOBS_MAX_RETRIES", "8"),
+            ("KALAMDB_JOBS_RETRY_BACKOFF_MS", "500"),
+        ],
+        None,
+    );
+    create_storage_at(&server, &proxy.endpoint());
+    server.root("CREATE NAMESPACE s3");
+    server.root("CREATE USER TABLE s3.notes (id INT PRIMARY KEY, body TEXT) STORAGE s3_test");
+    let users: Vec<String> = (0..24).map(|u| format!("user{u}")).collect();
+    for user in &users {
+        create_user(&server, user, "pw-123456", "user");
+        server.ok_as(
+            user,
+            "pw-123456",
+            &format!("INSERT INTO s3.notes VALUES (1, '{user} one'), (2, '{user} two')"),
+        );
+    }
+    // Slow enough that the flush of 24 users is still going when cut.
+    proxy.set_delay(std::time::Duration::from_millis(25));
+    let id = job_id(&server.root("FLUSH TABLE s3.notes"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while moto
+        .keys(BUCKET)
+        .iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no file reached the bucket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    proxy.set_down(true);
+    let row = wait_for_message(&server, &id, |m| m.contains("retrying"));
+    assert_eq!(row[0], "running", "{row:?}");
+    // Meanwhile every row is readable (committed files, hot rows) except
+    // where a committed file sits behind the cut connection.
+    proxy.set_down(false);
+    proxy.set_delay(std::time::Duration::ZERO);
+    let (status, row) = wait_for_job(&server, &id);
+    assert_eq!(status, "completed", "{row}");
+    assert!(
+        row[2].as_str().unwrap().contains("\"rows_flushed\":48"),
+        "{row}"
+    );
+    for user in &users {
+        assert_eq!(notes_of(&server, user).len(), 2, "{user}");
+    }
+    let stats = rows(&server.root("SHOW STATS FOR TABLE s3.notes"))
+        .pop()
+        .unwrap();
+    assert_eq!(stats[4], Value::from("0"), "nothing left hot: {stats:?}");
+    assert_eq!(
+        stats[7],
+        Value::from("24"),
+        "one committed file per user: {stats:?}"
+    );
+    let in_bucket = moto
+        .keys(BUCKET)
+        .iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .count();
+    assert!(in_bucket >= 24, "{in_bucket}");
 }
