@@ -60,6 +60,8 @@ pub mod codes {
     pub const MISSING_AUTHORIZATION: &str = "MISSING_AUTHORIZATION";
     pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
     pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+    pub const ACCOUNT_LOCKED: &str = "ACCOUNT_LOCKED";
+    pub const SETUP_ALREADY_DONE: &str = "SETUP_ALREADY_DONE";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
 }

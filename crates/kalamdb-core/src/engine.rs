@@ -143,6 +143,11 @@ impl KalamDb {
         &self.ctx.users
     }
 
+    /// Login sessions (for token auth).
+    pub fn sessions(&self) -> crate::sessions::Sessions {
+        crate::sessions::Sessions::new(self.ctx.store.clone(), self.ctx.clock.clone())
+    }
+
     pub fn context(&self) -> &Arc<CoreContext> {
         &self.ctx
     }

@@ -44,6 +44,7 @@ pub mod jobs;
 pub mod provider;
 pub mod scheduler;
 pub mod schema;
+pub mod sessions;
 pub mod system;
 pub mod users;
 pub mod values;

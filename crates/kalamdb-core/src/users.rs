@@ -252,6 +252,54 @@ impl Users {
         Ok(caller)
     }
 
+    /// Whether the server still needs `/auth/setup`: root has no password.
+    pub fn needs_setup(&self) -> bool {
+        self.get(ROOT_USER)
+            .is_none_or(|root| root.password_hash.is_empty())
+    }
+
+    /// First-run set-up: gives root a password and creates a dba user, in
+    /// that order; refused once root has a password.
+    pub fn setup(
+        &self,
+        root_password: &str,
+        user: UserId,
+        password: &str,
+        email: Option<String>,
+    ) -> Result<()> {
+        if !self.needs_setup() {
+            return Err(CoreError::AlreadyExists(
+                "the server is already set up (root has a password)".into(),
+            ));
+        }
+        validate_password(root_password)?;
+        validate_password(password)?;
+        if user.as_str() == ROOT_USER {
+            return Err(CoreError::exec("choose a user other than root"));
+        }
+        if self.get(user.as_str()).is_some() {
+            return Err(CoreError::AlreadyExists(format!(
+                "user '{user}' already exists"
+            )));
+        }
+        let root = self.get(ROOT_USER).expect("bootstrapped at start");
+        self.put(UserRecord {
+            password_hash: hash_password(root_password)?,
+            updated_at: self.clock.now_micros(),
+            ..(*root).clone()
+        })?;
+        self.create(user, password, Role::Dba, email)
+    }
+
+    /// The caller a valid token names: the user must still be active, and
+    /// its current role applies (not the one in the token).
+    pub fn caller_of(&self, name: &str) -> Option<Caller> {
+        self.active(name).map(|r| Caller {
+            user_id: r.id.clone(),
+            role: r.role,
+        })
+    }
+
     pub fn create(
         &self,
         id: UserId,

@@ -29,6 +29,7 @@ pub struct ServerConfig {
     pub flush: FlushSection,
     pub jobs: JobsSection,
     pub shutdown: ShutdownSection,
+    pub auth: AuthSection,
     #[serde(skip)]
     pub root_password: Option<String>,
 }
@@ -95,6 +96,36 @@ pub struct ShutdownSection {
     pub timeout_secs: u64,
     /// Flush every table's buffered rows before stopping.
     pub flush_on_shutdown: bool,
+}
+
+/// Token login and brute-force limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// HS256 secret (at least 16 characters). Unset: one is generated at
+    /// first start and kept in `<data_dir>/jwt_secret`.
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins in a row that lock a user.
+    pub max_failed_logins: u32,
+    /// How long a locked user stays locked.
+    pub lockout_secs: u64,
+    /// Login attempts allowed per client address per minute.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            max_failed_logins: 5,
+            lockout_secs: 300,
+            login_attempts_per_minute: 30,
+        }
+    }
 }
 
 impl Default for FlushSection {
@@ -240,6 +271,21 @@ impl ServerConfig {
         }
         if let Some(v) = get("KALAMDB_FLUSH_ON_SHUTDOWN") {
             self.shutdown.flush_on_shutdown = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if let Some(secret) = get("KALAMDB_JWT_SECRET").filter(|s| !s.is_empty()) {
+            self.auth.jwt_secret = Some(secret);
+        }
+        if let Some(v) = number("KALAMDB_ACCESS_TOKEN_TTL_SECS")? {
+            self.auth.access_token_ttl_secs = v;
+        }
+        if let Some(v) = number("KALAMDB_MAX_FAILED_LOGINS")? {
+            self.auth.max_failed_logins = v as u32;
+        }
+        if let Some(v) = number("KALAMDB_LOCKOUT_SECS")? {
+            self.auth.lockout_secs = v;
+        }
+        if let Some(v) = number("KALAMDB_LOGIN_ATTEMPTS_PER_MINUTE")? {
+            self.auth.login_attempts_per_minute = v as u32;
         }
         if self.jobs.max_parallel == 0 {
             return Err("jobs.max_parallel must be at least 1".into());

@@ -5,6 +5,7 @@
 //! shutdown. It must not know RocksDB keys or Parquet: all data access goes
 //! through `kalamdb_core::KalamDb`.
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod lifecycle;

@@ -55,7 +55,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let app = http::router(http::AppState::new(db.clone(), &config));
+    let app = http::router(http::AppState::new(db.clone(), &config)?);
     info!(%local, version = env!("CARGO_PKG_VERSION"), "KalamDB listening");
     axum::serve(
         listener,

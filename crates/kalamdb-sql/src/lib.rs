@@ -8,6 +8,7 @@
 //! decides what a statement means, never how it runs.
 
 mod error;
+mod execute_as;
 mod fast_insert;
 mod flush;
 mod job;

@@ -83,6 +83,9 @@ fn drop_current_user_parens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
 fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError> {
     let lead = words(&tokens, 3);
     let lead: Vec<&str> = lead.iter().map(String::as_str).collect();
+    if lead.as_slice() == ["EXECUTE", "AS", "USER"] {
+        return crate::execute_as::parse(tokens, parse_tokens);
+    }
     if lead.first() == Some(&"INSERT") {
         if let Some(insert) = crate::fast_insert::read(&tokens) {
             return Ok(KalamStatement::FastInsert(Box::new(insert)));

@@ -148,6 +148,11 @@ pub enum KalamStatement {
     KillJob {
         job_id: String,
     },
+    /// Run one statement as another user (roles permitting).
+    ExecuteAs {
+        user: String,
+        statement: Box<KalamStatement>,
+    },
     /// An INSERT of literal rows, read by the fast path.
     FastInsert(Box<FastInsert>),
     /// A standard statement: a query, INSERT, UPDATE or DELETE.
@@ -176,6 +181,7 @@ impl KalamStatement {
             KalamStatement::DropStorage { .. } => "DROP STORAGE",
             KalamStatement::ShowStorages => "SHOW STORAGES",
             KalamStatement::KillJob { .. } => "KILL JOB",
+            KalamStatement::ExecuteAs { .. } => "EXECUTE AS",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {
                 Statement::Query(_) => "SELECT",

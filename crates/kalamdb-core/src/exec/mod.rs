@@ -76,6 +76,32 @@ impl Session<'_> {
         }
     }
 
+    /// This session acting as `user` (`EXECUTE AS USER`): system may act as
+    /// anyone; dba as dba, service or user; service as service or user; a
+    /// user only as itself.
+    fn as_user(&self, user: &str) -> Result<Session<'_>> {
+        let target = self
+            .ctx
+            .users
+            .caller_of(user)
+            .ok_or_else(|| CoreError::UserNotFound(user.to_string()))?;
+        let allowed = target.user_id == self.caller.user_id
+            || (self.caller.role > kalamdb_commons::Role::User && target.role <= self.caller.role);
+        if !allowed {
+            return Err(CoreError::PermissionDenied(format!(
+                "{} (role {}) cannot execute as '{user}' (role {})",
+                self.caller.user_id, self.caller.role, target.role
+            )));
+        }
+        Ok(Session {
+            ctx: self.ctx,
+            base_state: self.base_state,
+            caller: target,
+            default_namespace: self.default_namespace.clone(),
+            params: self.params,
+        })
+    }
+
     pub async fn run(&self, statement: KalamStatement) -> Result<StatementResult> {
         match statement {
             KalamStatement::CreateNamespace {
@@ -122,6 +148,10 @@ impl Session<'_> {
             }
             KalamStatement::ShowStorages => storage::show_storages(self).await,
             KalamStatement::KillJob { job_id } => flush::kill_job(self, &job_id).await,
+            KalamStatement::ExecuteAs { user, statement } => {
+                let session = self.as_user(&user)?;
+                Box::pin(session.run(*statement)).await
+            }
             KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {
                 use kalamdb_sql::sqlparser::ast::Statement;

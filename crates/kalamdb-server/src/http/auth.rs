@@ -1,7 +1,8 @@
-//! Who is calling: the `Authorization` header.
+//! Who is calling: the `Authorization` header (Bearer token or Basic).
 
 use super::errors::ApiError;
 use super::AppState;
+use crate::auth::TokenRefusal;
 use axum::http::HeaderMap;
 use base64::Engine;
 use kalamdb_commons::error::codes;
@@ -9,17 +10,17 @@ use kalamdb_commons::ErrorKind;
 use kalamdb_core::{AuthFailure, Caller};
 use std::net::SocketAddr;
 
-fn unauthenticated(code: &'static str, message: &str) -> ApiError {
+pub fn unauthenticated(code: &'static str, message: &str) -> ApiError {
     ApiError::new(ErrorKind::Unauthenticated, code, message)
 }
 
-/// Authenticates the request. Basic credentials are checked against the
-/// user's Argon2 hash once; later requests hit the verified-credentials cache.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Caller, ApiError> {
+/// The credentials a request carries.
+pub enum Credentials {
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(unauthenticated(
             codes::MISSING_AUTHORIZATION,
@@ -31,10 +32,7 @@ pub async fn authenticate(
     })?;
     let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Err(unauthenticated(
-            codes::INVALID_CREDENTIALS,
-            "token authentication is not enabled on this server; use Basic",
-        ));
+        return Ok(Credentials::Bearer(value.trim().to_string()));
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthenticated(
@@ -52,14 +50,68 @@ pub async fn authenticate(
     let (user, password) = decoded.split_once(':').ok_or_else(|| {
         unauthenticated(codes::INVALID_CREDENTIALS, "malformed Basic credentials")
     })?;
+    Ok(Credentials::Basic {
+        user: user.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// Authenticates the request with a Bearer access token or Basic
+/// credentials.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Caller, ApiError> {
+    match credentials(headers)? {
+        Credentials::Bearer(token) => state
+            .auth
+            .verify(&state.db, &token, "access")
+            .map(|(caller, _)| caller)
+            .map_err(token_error),
+        Credentials::Basic { user, password } => {
+            check_password(state, &user, &password, peer).await
+        }
+    }
+}
+
+pub fn token_error(refusal: TokenRefusal) -> ApiError {
+    match refusal {
+        TokenRefusal::Expired => unauthenticated(
+            codes::TOKEN_EXPIRED,
+            "the token has expired; refresh it or log in again",
+        ),
+        TokenRefusal::Invalid(why) => {
+            unauthenticated(codes::INVALID_CREDENTIALS, &format!("invalid token: {why}"))
+        }
+    }
+}
+
+/// Checks a user's password, honouring the lockout: a locked user is
+/// refused without checking, a failure counts towards the lock. Verified
+/// credentials are cached, so only a cache miss pays the KDF (on a
+/// blocking thread).
+pub async fn check_password(
+    state: &AppState,
+    user: &str,
+    password: &str,
+    peer: SocketAddr,
+) -> Result<Caller, ApiError> {
+    if let Some(left) = state.auth.lockout.locked_for(user) {
+        return Err(unauthenticated(
+            codes::ACCOUNT_LOCKED,
+            &format!(
+                "too many failed logins: '{user}' is locked for {} more second(s)",
+                left.as_secs().max(1)
+            ),
+        ));
+    }
     let loopback = peer.ip().is_loopback();
-    let users = state.db.users();
-    let result = match users.cached(user, password) {
+    let result = match state.db.users().cached(user, password) {
         Some(caller) => Ok(caller),
         None => {
-            // A cache miss pays the KDF: keep it off the async workers.
-            let (db, user, password) = (state.db.clone(), user.to_string(), password.to_string());
-            tokio::task::spawn_blocking(move || db.users().authenticate(&user, &password, loopback))
+            let (db, name, pw) = (state.db.clone(), user.to_string(), password.to_string());
+            tokio::task::spawn_blocking(move || db.users().authenticate(&name, &pw, loopback))
                 .await
                 .map_err(|_| {
                     ApiError::new(
@@ -70,13 +122,22 @@ pub async fn authenticate(
                 })?
         }
     };
-    result.map_err(|failure| match failure {
-        AuthFailure::InvalidCredentials => {
-            unauthenticated(codes::INVALID_CREDENTIALS, "invalid username or password")
+    match result {
+        Ok(caller) => {
+            state.auth.lockout.succeeded(user);
+            Ok(caller)
         }
-        AuthFailure::RootRemoteWithoutPassword => unauthenticated(
+        Err(AuthFailure::InvalidCredentials) => {
+            state.auth.lockout.failed(user);
+            Err(unauthenticated(
+                codes::INVALID_CREDENTIALS,
+                "invalid username or password",
+            ))
+        }
+        Err(AuthFailure::RootRemoteWithoutPassword) => Err(unauthenticated(
             codes::INVALID_CREDENTIALS,
-            "root has no password yet and may only connect from localhost; set KALAMDB_ROOT_PASSWORD",
-        ),
-    })
+            "root has no password yet and may only connect from localhost; \
+             run /v1/api/auth/setup or set KALAMDB_ROOT_PASSWORD",
+        )),
+    }
 }

@@ -30,6 +30,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub took_ms: f64,
+    /// A status other than the kind's (429 for rate limits, 409 for a
+    /// repeated set-up).
+    pub status: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -39,7 +42,13 @@ impl ApiError {
             code,
             message: message.into(),
             took_ms: 0.0,
+            status: None,
         }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -51,7 +60,7 @@ impl IntoResponse for ApiError {
             "results": [],
             "error": { "code": self.code, "message": self.message },
         });
-        (status_of(self.kind), Json(body)).into_response()
+        (self.status.unwrap_or(status_of(self.kind)), Json(body)).into_response()
     }
 }
 

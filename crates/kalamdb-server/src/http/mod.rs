@@ -1,10 +1,12 @@
 //! The HTTP API (see REFERENCE.md): `POST /v1/api/sql` and health checks.
 
 mod auth;
+mod auth_routes;
 mod cells;
 mod errors;
 mod sql;
 
+use crate::auth::AuthService;
 use crate::config::ServerConfig;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,21 +18,29 @@ pub use errors::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Arc<KalamDb>,
+    pub auth: Arc<AuthService>,
     pub max_body_bytes: usize,
 }
 
 impl AppState {
-    pub fn new(db: Arc<KalamDb>, config: &ServerConfig) -> Self {
-        Self {
+    pub fn new(db: Arc<KalamDb>, config: &ServerConfig) -> Result<Self, String> {
+        Ok(Self {
             db,
+            auth: Arc::new(AuthService::new(&config.auth, &config.storage.data_dir)?),
             max_body_bytes: config.server.max_request_body_bytes,
-        }
+        })
     }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/api/sql", post(sql::execute_sql))
+        .route("/v1/api/auth/status", get(auth_routes::status))
+        .route("/v1/api/auth/setup", post(auth_routes::setup))
+        .route("/v1/api/auth/login", post(auth_routes::login))
+        .route("/v1/api/auth/refresh", post(auth_routes::refresh))
+        .route("/v1/api/auth/logout", post(auth_routes::logout))
+        .route("/v1/api/auth/me", get(auth_routes::me))
         .route("/health", get(health))
         .route("/v1/api/healthcheck", get(health))
         .fallback(errors::not_found)

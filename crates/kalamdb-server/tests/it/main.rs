@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `kalamdb-server` binary over HTTP.
 
 mod api;
+mod auth;
 mod bad_input;
 mod common;
 mod crash;

@@ -1,0 +1,101 @@
+//! Login sessions: one per `/auth/login`, persisted so that tokens survive
+//! a restart and so that logging out (deleting the session) stops its
+//! refresh token, and the access tokens issued with it, at once.
+
+use crate::error::Result;
+use kalamdb_commons::Clock;
+use kalamdb_store::HotStore;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+const SESSION_PREFIX: &[u8] = b"session/";
+
+fn session_key(id: &str) -> Vec<u8> {
+    [SESSION_PREFIX, id.as_bytes()].concat()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    /// Microseconds; the refresh token's expiry.
+    pub expires_at: i64,
+}
+
+pub struct Sessions {
+    store: Arc<HotStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub fn new(store: Arc<HotStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Starts a session for `user_id` lasting `ttl_micros`.
+    pub fn create(&self, user_id: &str, ttl_micros: i64) -> Result<Session> {
+        let now = self.clock.now_micros();
+        let id: [u8; 16] = rand::random();
+        let session = Session {
+            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            user_id: user_id.to_string(),
+            created_at: now,
+            expires_at: now.saturating_add(ttl_micros),
+        };
+        let mut batch = self.store.batch();
+        batch.put_meta(&session_key(&session.id), &serde_json::to_vec(&session)?);
+        self.store.write(batch)?;
+        self.prune_expired(now)?;
+        Ok(session)
+    }
+
+    /// The session, if it exists and has not expired.
+    pub fn get(&self, id: &str) -> Result<Option<Session>> {
+        if id.is_empty() || id.len() > 64 {
+            return Ok(None);
+        }
+        let Some(raw) = self.store.meta_get(&session_key(id))? else {
+            return Ok(None);
+        };
+        let session: Session = serde_json::from_slice(&raw)?;
+        Ok((session.expires_at > self.clock.now_micros()).then_some(session))
+    }
+
+    /// Ends a session; false if there was none.
+    pub fn revoke(&self, id: &str) -> Result<bool> {
+        if id.is_empty() || id.len() > 64 || self.store.meta_get(&session_key(id))?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = self.store.batch();
+        batch.delete_meta(&session_key(id));
+        self.store.write(batch)?;
+        Ok(true)
+    }
+
+    /// Removes sessions that expired (called on each login, so the table
+    /// never grows past the live sessions plus one login's worth).
+    fn prune_expired(&self, now: i64) -> Result<()> {
+        let mut batch = self.store.batch();
+        let mut any = false;
+        for (key, raw) in self.store.meta_scan(SESSION_PREFIX)? {
+            let expired = serde_json::from_slice::<Session>(&raw)
+                .map(|s| s.expires_at <= now)
+                .unwrap_or(true);
+            if expired {
+                batch.delete_meta(&key);
+                any = true;
+            }
+        }
+        if any {
+            self.store.write(batch)?;
+        }
+        Ok(())
+    }
+}

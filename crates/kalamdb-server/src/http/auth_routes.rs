@@ -1,0 +1,212 @@
+//! `/v1/api/auth/*`: status, first-run set-up, login, refresh, logout, me.
+
+use super::auth::{authenticate, check_password, credentials, token_error, Credentials};
+use super::errors::ApiError;
+use super::AppState;
+use crate::auth::user_json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kalamdb_commons::error::codes;
+use kalamdb_commons::{ErrorKind, UserId};
+use kalamdb_core::CoreError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use tracing::{info, warn};
+
+/// Largest auth request body accepted.
+const MAX_AUTH_BODY: usize = 64 * 1024;
+
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(ErrorKind::InvalidInput, codes::INVALID_REQUEST, message)
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
+    if body.len() > MAX_AUTH_BODY {
+        return Err(ApiError::new(
+            ErrorKind::TooLarge,
+            codes::PAYLOAD_TOO_LARGE,
+            "auth request body too large",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("invalid JSON body: {e}; expected {shape}")))
+}
+
+fn core_error(e: CoreError) -> ApiError {
+    let mut error = ApiError::new(e.kind(), e.code(), e.to_string());
+    if matches!(e, CoreError::AlreadyExists(_)) {
+        error.code = codes::SETUP_ALREADY_DONE;
+        error = error.with_status(StatusCode::CONFLICT);
+    }
+    error
+}
+
+fn respond(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let needs_setup = state.db.users().needs_setup();
+    Json(json!({
+        "needs_setup": needs_setup,
+        "message": if needs_setup {
+            "root has no password: POST /v1/api/auth/setup from this machine to set it and create an admin user"
+        } else {
+            "the server is set up"
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+struct SetupRequest {
+    #[serde(alias = "username")]
+    user: String,
+    password: String,
+    root_password: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            if !peer.ip().is_loopback() {
+                return Err(ApiError::new(
+                    ErrorKind::PermissionDenied,
+                    codes::PERMISSION_DENIED,
+                    "set-up is only accepted from the server's own machine (loopback)",
+                ));
+            }
+            let request: SetupRequest = parse(
+                &body,
+                r#"{"user": "...", "password": "...", "root_password": "...", "email": "..."?}"#,
+            )?;
+            let user = UserId::new(&request.user).map_err(bad_request)?;
+            let db = state.db.clone();
+            let name = request.user.clone();
+            tokio::task::spawn_blocking(move || {
+                db.users().setup(
+                    &request.root_password,
+                    user,
+                    &request.password,
+                    request.email,
+                )
+            })
+            .await
+            .map_err(|_| {
+                ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, "set-up failed")
+            })?
+            .map_err(core_error)?;
+            info!(user = %name, "server set up: root password set, dba user created");
+            Ok(json!({
+                "status": "success",
+                "message": format!("Set-up complete: root has a password and '{name}' is a dba"),
+            }))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    #[serde(alias = "username")]
+    user: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            if !state.auth.login_limiter.allow(peer.ip()) {
+                warn!(client = %peer.ip(), "login rate limit exceeded");
+                return Err(ApiError::new(
+                    ErrorKind::InvalidInput,
+                    codes::RATE_LIMIT_EXCEEDED,
+                    "too many login attempts from this address; wait a minute",
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS));
+            }
+            let request: LoginRequest = parse(&body, r#"{"user": "...", "password": "..."}"#)?;
+            let caller = check_password(&state, &request.user, &request.password, peer).await?;
+            state
+                .auth
+                .login(&state.db, &caller)
+                .map_err(|e| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, e))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct TokenRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// The refresh token from the body, else from `Authorization: Bearer`.
+fn refresh_token_of(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
+    if !body.is_empty() {
+        let request: TokenRequest = parse(body, r#"{"refresh_token": "..."}"#)?;
+        if let Some(token) = request.refresh_token {
+            return Ok(token);
+        }
+    }
+    match credentials(headers)? {
+        Credentials::Bearer(token) => Ok(token),
+        Credentials::Basic { .. } => Err(bad_request(
+            "send the refresh token as {\"refresh_token\": \"...\"} or Authorization: Bearer"
+                .into(),
+        )),
+    }
+}
+
+pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(
+        async {
+            let token = refresh_token_of(&headers, &body)?;
+            state.auth.refresh(&state.db, &token).map_err(token_error)
+        }
+        .await,
+    )
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(
+        async {
+            let token = refresh_token_of(&headers, &body)?;
+            state.auth.logout(&state.db, &token).map_err(token_error)?;
+            Ok(json!({ "status": "success", "message": "Logged out" }))
+        }
+        .await,
+    )
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let caller = authenticate(&state, &headers, peer).await?;
+            Ok(user_json(&state.db, &caller))
+        }
+        .await,
+    )
+}
