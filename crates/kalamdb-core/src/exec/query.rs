@@ -12,7 +12,9 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
-use kalamdb_sql::sqlparser::ast::{visit_expressions, Expr, Statement};
+use kalamdb_sql::sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, Expr, Statement, Value as SqlValue,
+};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -50,6 +52,24 @@ fn names_system_columns(statement: &Statement) -> bool {
         _ => ControlFlow::Continue(()),
     })
     .is_break()
+}
+
+/// `CURRENT_USER` / `CURRENT_USER()` (the parser reads both as a bare
+/// `current_user`) becomes the caller's name as a string literal.
+fn bind_current_user(statement: &mut Statement, user: &str) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        let is_current_user = match expr {
+            Expr::Identifier(ident) => {
+                ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("current_user")
+            }
+            Expr::Function(f) => f.name.to_string().eq_ignore_ascii_case("current_user"),
+            _ => false,
+        };
+        if is_current_user {
+            *expr = Expr::value(SqlValue::SingleQuotedString(user.to_string()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 impl Session<'_> {
@@ -104,7 +124,8 @@ impl Session<'_> {
     }
 
     /// Plans and runs a statement, binding the request's parameters.
-    pub(super) async fn collect(&self, statement: Statement) -> Result<DataFrame> {
+    pub(super) async fn collect(&self, mut statement: Statement) -> Result<DataFrame> {
+        bind_current_user(&mut statement, self.caller.user_id.as_str());
         let state = self.state_for(&statement);
         let statement = DfStatement::Statement(Box::new(statement));
         self.check_references(&state, &statement)?;

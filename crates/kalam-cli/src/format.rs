@@ -1,0 +1,208 @@
+//! Printing results: aligned tables, JSON or CSV.
+
+use crate::client::StatementResult;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A cell as text: strings bare, NULL as `NULL`, the rest as JSON.
+pub fn cell_text(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// An aligned table in the style of psql, with a row count.
+pub fn table(result: &StatementResult) -> String {
+    let header: Vec<String> = result.columns.clone();
+    let cells: Vec<Vec<String>> = result
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(cell_text)
+                .map(|c| c.replace('\n', "\\n"))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in &cells {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(width(cell));
+            }
+        }
+    }
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|i| {
+            !result.rows.is_empty()
+                && result.rows.iter().all(|r| match r.get(i) {
+                    Some(Value::Number(_)) | Some(Value::Null) => true,
+                    Some(Value::String(s)) => s.parse::<f64>().is_ok(),
+                    _ => false,
+                })
+        })
+        .collect();
+    let pad = |text: &str, i: usize| {
+        let fill = " ".repeat(widths[i].saturating_sub(width(text)));
+        if numeric[i] {
+            format!("{fill}{text}")
+        } else {
+            format!("{text}{fill}")
+        }
+    };
+    let mut out = String::new();
+    let line = |cells: Vec<String>| format!(" {} \n", cells.join(" | "));
+    out.push_str(&line(
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| format!("{h:^w$}", w = widths[i]))
+            .collect(),
+    ));
+    out.push_str(&format!(
+        "{}\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+")
+    ));
+    for row in &cells {
+        out.push_str(&line(
+            (0..widths.len())
+                .map(|i| pad(row.get(i).map(String::as_str).unwrap_or(""), i))
+                .collect(),
+        ));
+    }
+    let n = result.rows.len();
+    out.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn csv(result: &StatementResult) -> String {
+    let mut out = result
+        .columns
+        .iter()
+        .map(|c| csv_field(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    for row in &result.rows {
+        let fields: Vec<String> = row
+            .iter()
+            .map(|v| match v {
+                Value::Null => String::new(),
+                other => csv_field(&cell_text(other)),
+            })
+            .collect();
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Rows as an array of objects keyed by column name.
+pub fn json(result: &StatementResult) -> Value {
+    if !result.has_rows {
+        return serde_json::json!({
+            "message": result.message,
+            "row_count": result.row_count,
+        });
+    }
+    Value::Array(
+        result
+            .rows
+            .iter()
+            .map(|row| {
+                Value::Object(
+                    result
+                        .columns
+                        .iter()
+                        .cloned()
+                        .zip(row.iter().cloned())
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Prints one result in `format`.
+pub fn render(result: &StatementResult, format: Format) -> String {
+    match (format, result.has_rows) {
+        (Format::Json, _) => {
+            let mut text = serde_json::to_string_pretty(&json(result)).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        (Format::Table, true) => table(result),
+        (Format::Csv, true) => csv(result),
+        (_, false) => format!(
+            "{}\n",
+            result
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("OK, {} row(s)", result.row_count))
+        ),
+    }
+}
+
+pub fn timing(elapsed: Duration) -> String {
+    format!("Time: {:.3} ms\n", elapsed.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result() -> StatementResult {
+        StatementResult {
+            columns: vec!["id".into(), "name".into()],
+            rows: vec![
+                vec![json!("1"), json!("alice")],
+                vec![json!("22"), json!(null)],
+            ],
+            row_count: 2,
+            message: None,
+            has_rows: true,
+        }
+    }
+
+    #[test]
+    fn aligned_table() {
+        assert_eq!(
+            table(&result()),
+            " id | name  \n----+-------\n  1 | alice \n 22 | NULL  \n(2 rows)\n"
+        );
+    }
+
+    #[test]
+    fn csv_and_json() {
+        let mut r = result();
+        r.rows[0][1] = json!("a,\"b\"");
+        assert_eq!(csv(&r), "id,name\n1,\"a,\"\"b\"\"\"\n22,\n");
+        assert_eq!(json(&result())[0]["name"], "alice");
+    }
+}
