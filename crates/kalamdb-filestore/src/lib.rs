@@ -8,6 +8,7 @@
 //! range in its key-value metadata. It knows nothing of SQL or RocksDB.
 
 mod error;
+pub mod faulty;
 mod manifest;
 mod parquet_file;
 mod storage;

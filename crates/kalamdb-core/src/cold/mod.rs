@@ -32,7 +32,7 @@ const MANIFEST_PREFIX: &[u8] = b"mf/";
 const PENDING_PREFIX: &[u8] = b"pf/";
 
 /// One opened storage: its object store and path templates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ColdStore {
     pub id: String,
     pub store: Arc<dyn ObjectStore>,

@@ -4,6 +4,7 @@
 
 use super::ColdStore;
 use crate::error::{CoreError, Result};
+use kalamdb_filestore::faulty::{Faults, FaultyStore};
 use kalamdb_filestore::{StorageDef, LOCAL_STORAGE};
 use kalamdb_store::HotStore;
 use parking_lot::{Mutex, RwLock};
@@ -128,6 +129,19 @@ impl Storages {
         self.opened.lock().remove(id);
         self.defs.write().remove(id);
         Ok(true)
+    }
+
+    /// Wraps storage `id` in a fault-injecting store (tests of what flushes
+    /// and reads do when storage fails); returns the switches.
+    pub fn inject_faults(&self, id: &str) -> Result<Arc<Faults>> {
+        let cold = self.open(id)?;
+        let faults = Arc::new(Faults::default());
+        let faulty = ColdStore {
+            store: Arc::new(FaultyStore::new(cold.store.clone(), faults.clone())),
+            ..(*cold).clone()
+        };
+        self.opened.lock().insert(id.to_string(), Arc::new(faulty));
+        Ok(faults)
     }
 
     /// The opened storage `id`.

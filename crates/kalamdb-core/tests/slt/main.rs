@@ -8,6 +8,7 @@
 //!   and wait (the SQL `FLUSH TABLE` starts a background job instead);
 //! - `WAIT JOBS`: wait until every background job has finished.
 
+mod faults;
 mod flush_crash;
 mod kill_job;
 mod scheduler;

@@ -1,0 +1,195 @@
+//! Flushes and reads against a fault-injecting object store: refused
+//! writes, writes that land but report failure, failing deletes and reads.
+//! Whatever happens, hot rows stay until a commit really happened, results
+//! never change, and every file a manifest names exists.
+
+use crate::util::{caller, open, query, run};
+use kalamdb_core::cold::flush::FlushHooks;
+use kalamdb_core::cold::table_manifest_entries;
+use kalamdb_core::KalamDb;
+use kalamdb_filestore::faulty::Faults;
+use kalamdb_filestore::object_store::path::Path;
+use kalamdb_filestore::object_store::ObjectStoreExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+const USERS: [&str; 3] = ["u1", "u2", "u3"];
+
+async fn setup(db: &KalamDb) -> Arc<Faults> {
+    run(
+        db,
+        "root",
+        "CREATE NAMESPACE f; CREATE USER TABLE f.kv (id INT PRIMARY KEY, v TEXT)",
+    )
+    .await;
+    for user in USERS {
+        run(
+            db,
+            "root",
+            &format!("CREATE USER '{user}' WITH PASSWORD 'pw-{user}' ROLE user"),
+        )
+        .await;
+        run(
+            db,
+            user,
+            &format!("INSERT INTO f.kv VALUES (1, '{user}-a'), (2, '{user}-b')"),
+        )
+        .await;
+    }
+    db.context().storages.inject_faults("local").unwrap()
+}
+
+async fn contents(db: &KalamDb) -> Vec<Vec<Vec<String>>> {
+    let mut all = Vec::new();
+    for user in USERS {
+        all.push(query(db, user, "SELECT id, v FROM f.kv ORDER BY id").await);
+    }
+    all
+}
+
+/// Every file named by a manifest entry exists.
+async fn manifest_files_exist(db: &KalamDb) -> usize {
+    let ctx = db.context();
+    let uid = ctx.catalog.table("f", "kv").unwrap().uid;
+    let cold = ctx.storages.open("local").unwrap();
+    let entries = table_manifest_entries(&ctx.store, uid).unwrap();
+    for entry in &entries {
+        cold.store
+            .head(&Path::from(entry.path.as_str()))
+            .await
+            .unwrap_or_else(|e| panic!("{} is named by a manifest but missing: {e}", entry.path));
+    }
+    entries.len()
+}
+
+fn hot_versions(db: &KalamDb) -> u64 {
+    let ctx = db.context();
+    let uid = ctx.catalog.table("f", "kv").unwrap().uid;
+    ctx.counters.get(uid).map_or(0, |b| b.rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_keeps_that_users_rows_hot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let faults = setup(&db).await;
+    let before = contents(&db).await;
+    faults.fail_writes.store(1, Ordering::SeqCst);
+    let stats = db
+        .flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert_eq!(stats.failed.len(), 1, "{stats:?}");
+    assert_eq!(stats.failed[0].0.as_deref(), Some("u1"));
+    assert_eq!(stats.parquet_files, 2);
+    assert_eq!(hot_versions(&db), 2, "u1's two rows stay hot");
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(manifest_files_exist(&db).await, 2);
+    let stats = db
+        .flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert!(stats.failed.is_empty() && stats.parquet_files == 1);
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(manifest_files_exist(&db).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_lands_but_fails_is_never_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let faults = setup(&db).await;
+    let before = contents(&db).await;
+    // The file is stored, the flush hears an error, and deleting it fails
+    // too: it must stay uncommitted and be removed at the next start.
+    faults.fail_after_write.store(1, Ordering::SeqCst);
+    faults.fail_deletes.store(1, Ordering::SeqCst);
+    let stats = db
+        .flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert_eq!(stats.failed.len(), 1);
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(manifest_files_exist(&db).await, 2);
+    let on_disk = || {
+        walk(&dir.path().join("storage"))
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(on_disk(), 3, "the uncommitted file is still there");
+    db.close().await;
+
+    let db = open(dir.path());
+    db.recover().await.unwrap();
+    assert_eq!(on_disk(), 2, "removed at start-up");
+    assert_eq!(contents(&db).await, before);
+    let stats = db
+        .flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert!(stats.failed.is_empty());
+    assert_eq!(manifest_files_exist(&db).await, 3);
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_read_fails_the_query_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let faults = setup(&db).await;
+    let before = contents(&db).await;
+    db.flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    faults.fail_reads.store(1, Ordering::SeqCst);
+    let failed = db
+        .execute("SELECT id, v FROM f.kv", &[], None, &caller("u2"))
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("injected fault"), "{failed}");
+    assert_eq!(contents(&db).await, before, "the next read works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_retries_through_transient_write_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = kalamdb_core::EngineConfig {
+        jobs: kalamdb_core::jobs::JobsConfig {
+            max_retries: 3,
+            retry_backoff: std::time::Duration::from_millis(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let db = crate::util::open_with(dir.path(), config, Arc::new(kalamdb_commons::SystemClock));
+    let faults = setup(&db).await;
+    let before = contents(&db).await;
+    faults.fail_writes.store(2, Ordering::SeqCst);
+    faults.latency_ms.store(5, Ordering::SeqCst);
+    run(&db, "root", "FLUSH TABLE f.kv").await;
+    db.wait_for_jobs().await;
+    let job = query(&db, "root", "SELECT status, result FROM system.jobs").await;
+    assert_eq!(job[0][0], "completed", "{job:?}");
+    assert!(job[0][1].contains("\"rows_flushed\":6"), "{job:?}");
+    assert_eq!(faults.injected.load(Ordering::SeqCst), 2);
+    assert_eq!(hot_versions(&db), 0);
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(manifest_files_exist(&db).await, 3);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(p.to_string_lossy().to_string());
+            }
+        }
+    }
+    out
+}
