@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod chaos;
 mod cli;
 mod common;
 mod crash;

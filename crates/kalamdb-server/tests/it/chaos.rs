@@ -1,0 +1,269 @@
+//! A seeded, randomized workload against the real binary with an oracle of
+//! every acknowledged operation. Users and a service write USER and SHARED
+//! tables (inserts, duplicate inserts, updates, deletes, point and range),
+//! read them back, flush by hand while short policies flush on their own,
+//! and the server is killed with `kill -9` at random moments (also right
+//! after FLUSH returns). After every restart each scope's full contents
+//! must equal the oracle's.
+//!
+//! Replay a failure with `KALAMDB_TEST_SEED=<seed>`; run longer with
+//! `KALAMDB_CHAOS_CYCLES=<n>` (see docs/RELIABILITY.md).
+
+use crate::common::{create_user, rows, seed, Rng, TestServer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const USERS: [&str; 3] = ["ua", "ub", "uc"];
+const WRITER: &str = "svc";
+const PASSWORD: &str = "pw-chaos-1";
+const IDS: u64 = 40;
+
+/// Scope name → id → v.
+type Oracle = BTreeMap<String, BTreeMap<i64, i64>>;
+
+struct Run {
+    seed: u64,
+    rng: Rng,
+    oracle: Oracle,
+    ops: u64,
+}
+
+fn cycles() -> u64 {
+    std::env::var("KALAMDB_CHAOS_CYCLES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(20)
+}
+
+fn start(dir: &std::path::Path) -> TestServer {
+    TestServer::start_with(dir, &[("KALAMDB_FLUSH_CHECK_INTERVAL_MS", "20")], None)
+}
+
+fn int(cell: &Value) -> i64 {
+    cell.as_i64()
+        .or_else(|| cell.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not an integer: {cell}"))
+}
+
+impl Run {
+    /// (user running it, table, oracle scope) for a random write target.
+    fn target(&mut self) -> (&'static str, &'static str, String) {
+        if self.rng.below(4) == 0 {
+            (WRITER, "c.s", "shared".to_string())
+        } else {
+            let user = USERS[self.rng.below(USERS.len() as u64) as usize];
+            (user, "c.u", format!("user:{user}"))
+        }
+    }
+
+    fn sql(&self, server: &TestServer, user: &str, sql: &str) -> (u16, Value) {
+        server.sql_as(user, PASSWORD, json!({ "sql": sql }))
+    }
+
+    fn fail(&self, what: String) -> ! {
+        panic!(
+            "chaos seed {}: after {} operations: {what}",
+            self.seed, self.ops
+        )
+    }
+
+    fn affected(&self, body: &Value) -> i64 {
+        body["results"][0]["row_count"].as_i64().unwrap_or(-1)
+    }
+
+    /// One random operation, checked against (and applied to) the oracle.
+    fn step(&mut self, server: &TestServer) {
+        self.ops += 1;
+        let (user, table, scope) = self.target();
+        let id = self.rng.below(IDS) as i64;
+        let v = self.rng.below(1_000_000) as i64;
+        let current = self.oracle.entry(scope.clone()).or_default().clone();
+        match self.rng.below(20) {
+            0..=6 => {
+                // Insert 1-3 rows; any existing key makes the whole statement fail.
+                let n = 1 + self.rng.below(3) as i64;
+                let ids: Vec<i64> = (0..n).map(|i| (id + i * 7) % IDS as i64).collect();
+                let values: Vec<String> = ids.iter().map(|i| format!("({i}, {v})")).collect();
+                let (status, body) = self.sql(
+                    server,
+                    user,
+                    &format!("INSERT INTO {table} VALUES {}", values.join(",")),
+                );
+                let mut unique = ids.clone();
+                unique.sort();
+                unique.dedup();
+                let clash =
+                    unique.len() != ids.len() || ids.iter().any(|i| current.contains_key(i));
+                match (clash, status) {
+                    (false, 200) => {
+                        let rows = self.oracle.get_mut(&scope).unwrap();
+                        for i in ids {
+                            rows.insert(i, v);
+                        }
+                    }
+                    (true, 400) => {}
+                    _ => self.fail(format!(
+                        "insert {ids:?} into {scope} (clash {clash}): {status} {body}"
+                    )),
+                }
+            }
+            7..=10 => {
+                let (status, body) = self.sql(
+                    server,
+                    user,
+                    &format!("UPDATE {table} SET v = {v} WHERE id = {id}"),
+                );
+                let expected = i64::from(current.contains_key(&id));
+                if status != 200 || self.affected(&body) != expected {
+                    self.fail(format!(
+                        "update {id} in {scope}: expected {expected}: {body}"
+                    ));
+                }
+                if let Some(old) = self.oracle.get_mut(&scope).unwrap().get_mut(&id) {
+                    *old = v;
+                }
+            }
+            11 => {
+                let (status, body) = self.sql(
+                    server,
+                    user,
+                    &format!("UPDATE {table} SET v = v + 1 WHERE id < {id}"),
+                );
+                let expected = current.range(..id).count() as i64;
+                if status != 200 || self.affected(&body) != expected {
+                    self.fail(format!(
+                        "range update < {id} in {scope}: expected {expected}: {body}"
+                    ));
+                }
+                for (_, old) in self.oracle.get_mut(&scope).unwrap().range_mut(..id) {
+                    *old += 1;
+                }
+            }
+            12..=14 => {
+                let (status, body) = self.sql(
+                    server,
+                    user,
+                    &format!("DELETE FROM {table} WHERE id = {id}"),
+                );
+                let expected = i64::from(current.contains_key(&id));
+                if status != 200 || self.affected(&body) != expected {
+                    self.fail(format!(
+                        "delete {id} in {scope}: expected {expected}: {body}"
+                    ));
+                }
+                self.oracle.get_mut(&scope).unwrap().remove(&id);
+            }
+            15 => {
+                let (status, body) = self.sql(
+                    server,
+                    user,
+                    &format!("DELETE FROM {table} WHERE id >= {id} AND v % 2 = 0"),
+                );
+                let gone: Vec<i64> = current
+                    .range(id..)
+                    .filter(|(_, v)| *v % 2 == 0)
+                    .map(|(k, _)| *k)
+                    .collect();
+                if status != 200 || self.affected(&body) != gone.len() as i64 {
+                    self.fail(format!(
+                        "range delete >= {id} in {scope}: expected {gone:?}: {body}"
+                    ));
+                }
+                let rows = self.oracle.get_mut(&scope).unwrap();
+                for k in gone {
+                    rows.remove(&k);
+                }
+            }
+            16..=17 => {
+                let (_, body) = self.sql(
+                    server,
+                    user,
+                    &format!("SELECT v FROM {table} WHERE id = {id}"),
+                );
+                let got: Vec<i64> = rows(&body).iter().map(|r| int(&r[0])).collect();
+                let want: Vec<i64> = current.get(&id).copied().into_iter().collect();
+                if got != want {
+                    self.fail(format!(
+                        "read {id} in {scope}: got {got:?}, oracle {want:?}"
+                    ));
+                }
+            }
+            _ => {
+                let (status, body) =
+                    server.sql_as("root", "", json!({ "sql": format!("FLUSH TABLE {table}") }));
+                if status != 200 {
+                    self.fail(format!("flush {table}: {body}"));
+                }
+            }
+        }
+    }
+
+    /// Compares every scope's full contents with the oracle.
+    fn check(&self, server: &TestServer, cycle: u64) {
+        for (scope, want) in &self.oracle {
+            let (user, table) = match scope.strip_prefix("user:") {
+                Some(user) => (user, "c.u"),
+                None => ("ua", "c.s"),
+            };
+            let (status, body) = self.sql(
+                server,
+                user,
+                &format!("SELECT id, v FROM {table} ORDER BY id"),
+            );
+            if status != 200 {
+                self.fail(format!("cycle {cycle}: reading {scope}: {body}"));
+            }
+            let got: BTreeMap<i64, i64> = rows(&body)
+                .iter()
+                .map(|r| (int(&r[0]), int(&r[1])))
+                .collect();
+            if &got != want {
+                self.fail(format!(
+                    "cycle {cycle}: {scope} differs\n got:    {got:?}\n oracle: {want:?}"
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn random_operations_survive_kill_9_at_random_moments() {
+    let seed = seed();
+    eprintln!("chaos seed {seed} (replay with KALAMDB_TEST_SEED={seed})");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    server.root(
+        "CREATE NAMESPACE c; \
+         CREATE USER TABLE c.u (id BIGINT PRIMARY KEY, v BIGINT) WITH (FLUSH_POLICY='rows:15,interval:1'); \
+         CREATE SHARED TABLE c.s (id BIGINT PRIMARY KEY, v BIGINT) WITH (FLUSH_POLICY='rows:10')",
+    );
+    for user in USERS {
+        create_user(&server, user, PASSWORD, "user");
+    }
+    create_user(&server, WRITER, PASSWORD, "service");
+    let mut run = Run {
+        seed,
+        rng: Rng::new(seed),
+        oracle: Oracle::new(),
+        ops: 0,
+    };
+    let cycles = cycles();
+    for cycle in 0..cycles {
+        let ops = 10 + run.rng.below(50);
+        for _ in 0..ops {
+            run.step(&server);
+        }
+        if run.rng.below(3) == 0 {
+            // Right after FLUSH returns, while its job runs.
+            let table = if run.rng.below(2) == 0 { "c.u" } else { "c.s" };
+            server.root(&format!("FLUSH TABLE {table}"));
+        }
+        server.kill9();
+        server = start(dir.path());
+        run.check(&server, cycle);
+    }
+    eprintln!(
+        "chaos seed {seed}: {cycles} kill -9 cycles, {} operations, every scope equal to the oracle",
+        run.ops
+    );
+}
