@@ -14,6 +14,8 @@ mod flush;
 mod job;
 mod namespace;
 mod parse;
+#[cfg(test)]
+mod proptests;
 mod split;
 mod statement;
 mod storage;

@@ -9,6 +9,8 @@
 
 mod error;
 pub mod keys;
+#[cfg(test)]
+mod proptests;
 pub mod row;
 mod seq;
 mod snapshot;

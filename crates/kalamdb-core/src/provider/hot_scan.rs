@@ -98,9 +98,29 @@ impl HotScan {
     }
 
     fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>) {
-        if let Err(e) = self.scan_into(&handle, &mut tx) {
-            let _ = futures::executor::block_on(tx.send(Err(e)));
-        }
+        // A panic must end the query with an error, never look like the
+        // end of the rows.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.scan_into(&handle, &mut tx)
+        }));
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                tracing::error!(table = %self.def.qualified_name(), panic = %detail, "scan panicked");
+                CoreError::Internal(format!(
+                    "scan of {} failed: {detail}",
+                    self.def.qualified_name()
+                ))
+                .into()
+            }
+        };
+        let _ = futures::executor::block_on(tx.send(Err(error)));
     }
 
     fn scan_into(&self, handle: &Handle, tx: &mut mpsc::Sender<Result<RecordBatch>>) -> Result<()> {

@@ -10,6 +10,7 @@
 
 mod faults;
 mod flush_crash;
+mod fuzz_statements;
 mod kill_job;
 mod scheduler;
 mod util;

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod crash;
 mod flush;
+mod http_fuzz;
 mod isolation;
 mod moto;
 mod proxy;
