@@ -113,6 +113,15 @@ impl StorageDef {
         }
         match self.storage_type {
             StorageType::Filesystem => {
+                if std::path::Path::new(&self.base_directory)
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    return Err(invalid(format!(
+                        "PATH '{}' may not contain '..'; give an absolute directory instead",
+                        self.base_directory
+                    )));
+                }
                 if self.base_directory.trim().is_empty() {
                     return Err(invalid(
                         "a filesystem storage needs PATH '<directory>'".to_string(),
@@ -288,6 +297,10 @@ mod tests {
             },
             StorageDef {
                 bucket: Some("b".into()),
+                ..StorageDef::local(0)
+            },
+            StorageDef {
+                base_directory: "../../etc".into(),
                 ..StorageDef::local(0)
             },
         ];

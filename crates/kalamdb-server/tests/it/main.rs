@@ -14,4 +14,5 @@ mod moto;
 mod proxy;
 mod s3;
 mod scheduler;
+mod security;
 mod storages;
