@@ -42,9 +42,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
-struct Server {
+pub struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,7 +55,12 @@ impl Drop for Server {
     }
 }
 
-fn start_server(sync: bool) -> Result<Server, String> {
+pub fn start_server(sync: bool) -> Result<Server, String> {
+    start_server_with(sync, &[])
+}
+
+/// Starts the release server with extra environment variables.
+pub fn start_server_with(sync: bool, env: &[(&str, &str)]) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let binary = exe.with_file_name("kalamdb-server");
     if !binary.exists() {
@@ -73,6 +78,7 @@ fn start_server(sync: bool) -> Result<Server, String> {
         .env("RUST_LOG", "info")
         .env("KALAMDB_SYNC_WRITES", if sync { "true" } else { "false" })
         .env_remove("KALAMDB_ROOT_PASSWORD")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

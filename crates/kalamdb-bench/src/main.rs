@@ -6,11 +6,16 @@
 //! the raw rate of writing the same Arrow batches to Parquet, and query
 //! latency on cold versus hot rows.
 //!
+//! `kalamdb-bench load`: concurrent clients writing and reading while
+//! flushes run; throughput, latency, errors, and a check that nothing
+//! acknowledged was lost.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 
 mod flush;
 mod http;
 mod ingest;
+mod load;
 mod raw;
 mod stats;
 
@@ -19,7 +24,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("ingest") | None => ingest::run(&args[args.len().min(1)..]),
         Some("flush") => flush::run(&args[1..]),
-        Some(other) => Err(format!("unknown benchmark '{other}'; try: ingest, flush")),
+        Some("load") => load::run(&args[1..]),
+        Some(other) => Err(format!(
+            "unknown benchmark '{other}'; try: ingest, flush, load"
+        )),
     };
     if let Err(e) = result {
         eprintln!("kalamdb-bench: {e}");

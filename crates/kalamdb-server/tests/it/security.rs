@@ -27,7 +27,11 @@ fn attacks_through_newer_paths_are_refused() {
          CREATE USER TABLE app.notes (id INT PRIMARY KEY, secret TEXT); \
          CREATE SHARED TABLE app.private (id INT PRIMARY KEY, v TEXT) WITH (ACCESS_LEVEL='PRIVATE')",
     );
-    server.ok_as("alice", "alice-pw", "INSERT INTO app.notes VALUES (1, 'alice-secret')");
+    server.ok_as(
+        "alice",
+        "alice-pw",
+        "INSERT INTO app.notes VALUES (1, 'alice-secret')",
+    );
     server.root("INSERT INTO app.private VALUES (1, 'staff only')");
     // Alice's row is now in a Parquet file; the rules are the same there.
     let job = crate::flush::job_id(&server.root("FLUSH TABLE app.notes"));
@@ -40,23 +44,49 @@ fn attacks_through_newer_paths_are_refused() {
         let body = server.ok_as("mallory", "mallory-pw", sql);
         assert!(rows(&body).is_empty(), "{sql}: {body}");
     }
-    let body = server.ok_as("mallory", "mallory-pw", "DELETE FROM app.notes WHERE id = 1");
+    let body = server.ok_as(
+        "mallory",
+        "mallory-pw",
+        "DELETE FROM app.notes WHERE id = 1",
+    );
     assert_eq!(body["results"][0]["row_count"], 0);
     // Mallory may insert id 1 in her own scope: it is not alice's row.
-    server.ok_as("mallory", "mallory-pw", "INSERT INTO app.notes VALUES (1, 'mine')");
+    server.ok_as(
+        "mallory",
+        "mallory-pw",
+        "INSERT INTO app.notes VALUES (1, 'mine')",
+    );
     let body = server.ok_as("alice", "alice-pw", "SELECT secret FROM app.notes");
     assert_eq!(rows(&body), vec![vec![Value::from("alice-secret")]]);
 
     for (sql, want) in [
-        ("EXECUTE AS USER 'alice' (SELECT * FROM app.notes)", "PERMISSION_DENIED"),
-        ("EXECUTE AS USER 'root' (DROP NAMESPACE app CASCADE)", "PERMISSION_DENIED"),
+        (
+            "EXECUTE AS USER 'alice' (SELECT * FROM app.notes)",
+            "PERMISSION_DENIED",
+        ),
+        (
+            "EXECUTE AS USER 'root' (DROP NAMESPACE app CASCADE)",
+            "PERMISSION_DENIED",
+        ),
         ("SELECT * FROM app.private", "PERMISSION_DENIED"),
-        ("INSERT INTO app.private VALUES (2, 'x')", "PERMISSION_DENIED"),
+        (
+            "INSERT INTO app.private VALUES (2, 'x')",
+            "PERMISSION_DENIED",
+        ),
         ("CREATE NAMESPACE evil", "PERMISSION_DENIED"),
-        ("CREATE STORAGE evil TYPE 'filesystem' PATH '/tmp/evil'", "PERMISSION_DENIED"),
-        ("ALTER USER 'alice' SET PASSWORD 'owned-pw'", "PERMISSION_DENIED"),
+        (
+            "CREATE STORAGE evil TYPE 'filesystem' PATH '/tmp/evil'",
+            "PERMISSION_DENIED",
+        ),
+        (
+            "ALTER USER 'alice' SET PASSWORD 'owned-pw'",
+            "PERMISSION_DENIED",
+        ),
         ("ALTER USER 'mallory' SET ROLE dba", "PERMISSION_DENIED"),
-        ("CREATE USER 'boss' WITH PASSWORD 'boss-pw' ROLE system", "PERMISSION_DENIED"),
+        (
+            "CREATE USER 'boss' WITH PASSWORD 'boss-pw' ROLE system",
+            "PERMISSION_DENIED",
+        ),
         ("FLUSH TABLE app.notes", "PERMISSION_DENIED"),
         ("KILL JOB 'FL-1'", "PERMISSION_DENIED"),
         ("SHOW STATS FOR TABLE app.notes", "PERMISSION_DENIED"),
@@ -68,7 +98,10 @@ fn attacks_through_newer_paths_are_refused() {
     let body = server.ok_as("mallory", "mallory-pw", "SELECT * FROM system.users");
     assert_eq!(rows(&body).len(), 1, "{body}");
     let text = body.to_string();
-    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
     let body = server.root("SELECT * FROM system.users");
     assert!(!body.to_string().contains("argon2"));
     // Names that try to leave their directory.
