@@ -74,7 +74,7 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
     let mut round: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
-        let (is_write, text) = if round % 4 != 0 {
+        let (is_write, text) = if !round.is_multiple_of(4) {
             let values: Vec<String> = (0..batch as u64)
                 .map(|i| {
                     format!(
@@ -89,7 +89,7 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
                 true,
                 format!("INSERT INTO load.events VALUES {}", values.join(",")),
             )
-        } else if round % 8 == 0 || next_id == 0 {
+        } else if round.is_multiple_of(8) || next_id == 0 {
             (false, "SELECT COUNT(*) FROM load.events".to_string())
         } else {
             (
