@@ -104,10 +104,12 @@ fn user_table_on_s3_flushes_and_reads_back() {
 }
 
 /// Starts a server whose flush jobs retry `retries` times, `backoff_ms`
-/// apart (doubling), with an s3 table `s3.notes` holding two users' rows.
+/// apart (doubling), with an s3 table `s3.notes` (storage at `endpoint`)
+/// holding two rows for each of `users`.
 fn server_with_notes(
     dir: &std::path::Path,
-    moto: &Moto,
+    endpoint: &str,
+    users: &[String],
     retries: &str,
     backoff_ms: &str,
 ) -> TestServer {
@@ -119,10 +121,10 @@ fn server_with_notes(
         ],
         None,
     );
-    create_storage(&server, moto);
+    create_storage_at(&server, endpoint);
     server.root("CREATE NAMESPACE s3");
     server.root("CREATE USER TABLE s3.notes (id INT PRIMARY KEY, body TEXT) STORAGE s3_test");
-    for user in ["ann", "bob"] {
+    for user in users {
         create_user(&server, user, "pw-123456", "user");
         server.ok_as(
             user,
@@ -133,13 +135,17 @@ fn server_with_notes(
     server
 }
 
+fn ann_and_bob() -> Vec<String> {
+    vec!["ann".to_string(), "bob".to_string()]
+}
+
 #[test]
 fn flush_while_s3_is_down_fails_cleanly_and_a_later_flush_succeeds() {
     let mut moto = Moto::start(0);
     let port = moto.port;
     moto.create_bucket(BUCKET);
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with_notes(dir.path(), &moto, "1", "50");
+    let server = server_with_notes(dir.path(), &moto.endpoint(), &ann_and_bob(), "1", "50");
     let before = notes_of(&server, "ann");
 
     moto.stop();
@@ -184,25 +190,13 @@ fn a_flush_job_retries_until_the_storage_is_back() {
     moto.create_bucket(BUCKET);
     let dir = tempfile::tempdir().unwrap();
     // Retries wait 1 s, 2 s, 4 s, ...: long enough to bring moto back.
-    let server = server_with_notes(dir.path(), &moto, "6", "1000");
+    let server = server_with_notes(dir.path(), &moto.endpoint(), &ann_and_bob(), "6", "1000");
     let before = notes_of(&server, "bob");
     moto.stop();
     let id = job_id(&server.root("FLUSH TABLE s3.notes"));
     // Wait until the first attempt has failed and the job says it retries.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let body = server.root(&format!(
-            "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
-        ));
-        let row = rows(&body).pop().unwrap_or_default();
-        let message = row.get(1).and_then(Value::as_str).unwrap_or_default();
-        if message.contains("retrying") {
-            assert_eq!(row[0], "running");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no retry: {row:?}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let row = wait_for_message(&server, &id, |m| m.contains("retrying"));
+    assert_eq!(row[0], "running", "{row:?}");
     let moto = Moto::start(port);
     moto.create_bucket(BUCKET);
     let (status, row) = wait_for_job(&server, &id);
@@ -243,26 +237,8 @@ fn storage_cut_in_the_middle_of_a_flush_keeps_every_row_and_the_retry_finishes()
     moto.create_bucket(BUCKET);
     let proxy = FaultyProxy::start(moto.port);
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(
-        dir.path(),
-        &[
-            ("KALAMDB_JOBS_MAX_RETRIES", "8"),
-            ("KALAMDB_JOBS_RETRY_BACKOFF_MS", "500"),
-        ],
-        None,
-    );
-    create_storage_at(&server, &proxy.endpoint());
-    server.root("CREATE NAMESPACE s3");
-    server.root("CREATE USER TABLE s3.notes (id INT PRIMARY KEY, body TEXT) STORAGE s3_test");
     let users: Vec<String> = (0..24).map(|u| format!("user{u}")).collect();
-    for user in &users {
-        create_user(&server, user, "pw-123456", "user");
-        server.ok_as(
-            user,
-            "pw-123456",
-            &format!("INSERT INTO s3.notes VALUES (1, '{user} one'), (2, '{user} two')"),
-        );
-    }
+    let server = server_with_notes(dir.path(), &proxy.endpoint(), &users, "8", "500");
     // Slow enough that the flush of 24 users is still going when cut.
     proxy.set_delay(std::time::Duration::from_millis(25));
     let id = job_id(&server.root("FLUSH TABLE s3.notes"));
