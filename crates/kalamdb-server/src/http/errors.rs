@@ -60,7 +60,19 @@ impl IntoResponse for ApiError {
             "results": [],
             "error": { "code": self.code, "message": self.message },
         });
-        (self.status.unwrap_or(status_of(self.kind)), Json(body)).into_response()
+        let status = self.status.unwrap_or(status_of(self.kind));
+        let mut response = (status, Json(body)).into_response();
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            // Back-pressure and rate limits: say when trying again makes sense.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 

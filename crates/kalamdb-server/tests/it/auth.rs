@@ -235,7 +235,17 @@ fn repeated_failures_lock_the_user_and_logins_are_rate_limited() {
     for _ in 0..4 {
         login(&server, "nobody", "x");
     }
-    let (status, body) = login(&server, "nobody", "x");
+    let response = server
+        .client()
+        .post(format!("{}/v1/api/auth/login", server.base_url))
+        .json(&json!({ "user": "nobody", "password": "x" }))
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, body) = (
+        response.status().as_u16(),
+        response.json::<Value>().unwrap(),
+    );
     assert_eq!(
         (status, code(&body)),
         (429, "RATE_LIMIT_EXCEEDED"),
