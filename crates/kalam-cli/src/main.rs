@@ -140,10 +140,16 @@ fn logout(cli: &Cli) -> Result<bool, String> {
 fn connect(cli: &Cli) -> Result<Client, String> {
     let url = cli.url.trim_end_matches('/').to_string();
     if cli.user.is_some() || cli.password.is_some() {
-        let auth = Auth::Basic {
-            user: cli.user.clone().unwrap_or_else(|| "root".into()),
-            password: cli.password.clone().unwrap_or_default(),
+        let user = cli.user.clone().unwrap_or_else(|| "root".into());
+        let password = match &cli.password {
+            Some(p) => p.clone(),
+            // Like psql: ask, when someone is there to answer.
+            None if std::io::stdin().is_terminal() => {
+                read_password(&format!("Password for {user}: "))?
+            }
+            None => String::new(),
         };
+        let auth = Auth::Basic { user, password };
         return Ok(Client::new(&url, Some(auth)));
     }
     let Some(saved) = config::load(&url) else {
