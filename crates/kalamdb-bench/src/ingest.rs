@@ -17,6 +17,11 @@ struct Options {
     single: usize,
     rows: usize,
     sync: bool,
+    /// The tables' flush policy. By default large enough that no flush runs
+    /// during the measurement (the raw limit does not flush either);
+    /// `--flush-policy rows:10000,interval:300` measures with background
+    /// flushes.
+    flush_policy: String,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -24,6 +29,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         single: 5_000,
         rows: 200_000,
         sync: false,
+        flush_policy: "rows:100000000".to_string(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -36,6 +42,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--single" => options.single = number()?,
             "--rows" => options.rows = number()?,
             "--sync" => options.sync = true,
+            "--flush-policy" => {
+                options.flush_policy = it
+                    .next()
+                    .cloned()
+                    .ok_or("--flush-policy needs a policy such as rows:10000")?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -127,12 +139,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let server = start_server(options.sync)?;
     let mut client = Client::connect(&server.addr, ROOT_AUTH)?;
+    let policy = &options.flush_policy;
     sql(
         &mut client,
-        "CREATE NAMESPACE bench; \
-         CREATE USER TABLE bench.single (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP); \
-         CREATE USER TABLE bench.batch (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP)",
+        &format!(
+            "CREATE NAMESPACE bench; \
+             CREATE USER TABLE bench.single (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP) \
+             WITH (FLUSH_POLICY='{policy}'); \
+             CREATE USER TABLE bench.batch (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP) \
+             WITH (FLUSH_POLICY='{policy}')"
+        ),
     )?;
+    println!("tables' flush policy: {policy}");
 
     // Warm up connections, caches and the allocator.
     for id in 0..500 {
