@@ -1,6 +1,7 @@
 //! An object store wrapper that injects faults, for testing what the cold
 //! tier does when storage misbehaves: failing writes, a write that lands but
-//! reports failure (a timeout after success), failing reads, and latency.
+//! reports failure, a write that lands and then times out, failing reads
+//! and deletes, and latency.
 //! Faults are armed per operation count, so tests are deterministic.
 
 use async_trait::async_trait;
@@ -22,6 +23,11 @@ pub struct Faults {
     pub fail_writes: AtomicU32,
     /// Writes that store the object and then report an error.
     pub fail_after_write: AtomicU32,
+    /// Writes that store the object, then hang for `timeout` and report a
+    /// timeout (the caller cannot know the write succeeded).
+    pub timeout_after_write: AtomicU32,
+    /// How long a timed-out write hangs first, in milliseconds.
+    pub timeout_ms: AtomicU64,
     /// Reads (get, head) that fail.
     pub fail_reads: AtomicU32,
     /// Deletes that fail.
@@ -41,6 +47,19 @@ impl Faults {
             self.injected.fetch_add(1, Ordering::SeqCst);
         }
         taken
+    }
+
+    /// After a successful write: the armed failure, if any.
+    async fn after_write(&self) -> Result<()> {
+        if self.take(&self.fail_after_write) {
+            return Err(injected("error after a successful write"));
+        }
+        if self.take(&self.timeout_after_write) {
+            let ms = self.timeout_ms.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return Err(injected("timed out after a successful write"));
+        }
+        Ok(())
     }
 
     async fn delay(&self) {
@@ -89,9 +108,7 @@ impl ObjectStore for FaultyStore {
             return Err(injected("write refused"));
         }
         let result = self.inner.put_opts(location, payload, opts).await?;
-        if self.faults.take(&self.faults.fail_after_write) {
-            return Err(injected("timeout after a successful write"));
-        }
+        self.faults.after_write().await?;
         Ok(result)
     }
 
@@ -158,9 +175,7 @@ impl MultipartUpload for FaultyUpload {
 
     async fn complete(&mut self) -> Result<PutResult> {
         let result = self.inner.complete().await?;
-        if self.faults.take(&self.faults.fail_after_write) {
-            return Err(injected("timeout after a completed upload"));
-        }
+        self.faults.after_write().await?;
         Ok(result)
     }
 
@@ -190,9 +205,16 @@ mod tests {
         faults.fail_after_write.store(1, Ordering::SeqCst);
         assert!(store.put(&path, PutPayload::from("x")).await.is_err());
         assert!(inner.head(&path).await.is_ok(), "the write landed anyway");
+        let other = Path::from("a/c");
+        faults.timeout_after_write.store(1, Ordering::SeqCst);
+        faults.timeout_ms.store(20, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        assert!(store.put(&other, PutPayload::from("y")).await.is_err());
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        assert!(inner.head(&other).await.is_ok());
         faults.fail_reads.store(1, Ordering::SeqCst);
         assert!(store.get(&path).await.is_err());
         assert!(store.get(&path).await.is_ok());
-        assert_eq!(faults.injected.load(Ordering::SeqCst), 3);
+        assert_eq!(faults.injected.load(Ordering::SeqCst), 4);
     }
 }

@@ -100,29 +100,37 @@ async fn a_write_that_lands_but_fails_is_never_committed() {
     let db = open(dir.path());
     let faults = setup(&db).await;
     let before = contents(&db).await;
-    // The file is stored, the flush hears an error, and deleting it fails
-    // too: it must stay uncommitted and be removed at the next start.
+    // u1: the file is stored, the flush hears an error, and deleting it
+    // fails too: it must stay uncommitted and be removed at the next start.
+    // u2: the file is stored and then the write times out.
     faults.fail_after_write.store(1, Ordering::SeqCst);
     faults.fail_deletes.store(1, Ordering::SeqCst);
+    faults.timeout_after_write.store(1, Ordering::SeqCst);
+    faults.timeout_ms.store(50, Ordering::SeqCst);
     let stats = db
         .flush_table("f", "kv", FlushHooks::default())
         .await
         .unwrap();
-    assert_eq!(stats.failed.len(), 1);
+    let failed: Vec<String> = stats
+        .failed
+        .iter()
+        .map(|(u, _)| u.clone().unwrap())
+        .collect();
+    assert_eq!(failed, ["u1", "u2"]);
     assert_eq!(contents(&db).await, before);
-    assert_eq!(manifest_files_exist(&db).await, 2);
+    assert_eq!(manifest_files_exist(&db).await, 1);
     let on_disk = || {
         walk(&dir.path().join("storage"))
             .into_iter()
             .filter(|p| p.ends_with(".parquet"))
             .count()
     };
-    assert_eq!(on_disk(), 3, "the uncommitted file is still there");
+    assert_eq!(on_disk(), 2, "u3's file and u1's uncommitted one");
     db.close().await;
 
     let db = open(dir.path());
     db.recover().await.unwrap();
-    assert_eq!(on_disk(), 2, "removed at start-up");
+    assert_eq!(on_disk(), 1, "u1's uncommitted file is removed at start-up");
     assert_eq!(contents(&db).await, before);
     let stats = db
         .flush_table("f", "kv", FlushHooks::default())
