@@ -81,6 +81,17 @@ struct SchedulerTask {
     handle: tokio::task::JoinHandle<()>,
 }
 
+impl Drop for KalamDb {
+    /// An engine dropped without `shutdown`/`close` still stops its
+    /// scheduler loop, which would otherwise keep the engine's state (and
+    /// RocksDB) alive.
+    fn drop(&mut self) {
+        if let Some(task) = self.scheduler.lock().take() {
+            task.stop.cancel();
+        }
+    }
+}
+
 impl std::fmt::Debug for KalamDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KalamDb").finish_non_exhaustive()
