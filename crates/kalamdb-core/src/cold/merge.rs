@@ -13,7 +13,9 @@ use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Int64Type;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::{read_file, to_hex, ManifestEntry, SEQ_COLUMN};
+use kalamdb_filestore::{
+    read_file, read_row_groups_for_keys, to_hex, KeyProbe, ManifestEntry, SEQ_COLUMN,
+};
 use kalamdb_store::ScopeKey;
 use std::collections::BTreeMap;
 use tokio::runtime::Handle;
@@ -56,6 +58,18 @@ fn select_keys(
     }
 }
 
+/// A key as row-group statistics compare it.
+fn probe(key: &Value) -> KeyProbe {
+    match key {
+        Value::I16(v) => KeyProbe::Int(i64::from(*v)),
+        Value::I32(v) | Value::Date(v) => KeyProbe::Int(i64::from(*v)),
+        Value::I64(v) | Value::Timestamp(v) => KeyProbe::Int(*v),
+        Value::Text(s) => KeyProbe::Bytes(s.as_bytes().to_vec()),
+        Value::Bytes(b) => KeyProbe::Bytes(b.clone()),
+        _ => KeyProbe::Unknown,
+    }
+}
+
 /// Loads the newest version of each primary key from `entries`. With
 /// `only` given, keeps just those keys and opens only files whose key range
 /// may hold one of them.
@@ -84,9 +98,19 @@ pub fn load_scope(
             }
         }
         let path = Path::from(entry.path.as_str());
-        let (batches, _) = handle
-            .block_on(read_file(cold.store.clone(), &path))
-            .map_err(|e| CoreError::Internal(format!("reading {}: {e}", entry.path)))?;
+        let batches = match only {
+            // Only the row groups whose key statistics may hold a key.
+            Some(keys) => handle.block_on(read_row_groups_for_keys(
+                cold.store.clone(),
+                &path,
+                &def.primary_key,
+                &keys.iter().map(probe).collect::<Vec<_>>(),
+            )),
+            None => handle
+                .block_on(read_file(cold.store.clone(), &path))
+                .map(|(batches, _)| batches),
+        }
+        .map_err(|e| CoreError::Internal(format!("reading {}: {e}", entry.path)))?;
         for batch in batches {
             let batch = match (only, batch.schema().index_of(&def.primary_key)) {
                 (Some(keys), Ok(pk_column)) => {

@@ -222,6 +222,18 @@ async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
         batch.column(1).as_primitive::<Int64Type>().value(0),
         expected
     );
+    // Point lookups read only the row group whose key range holds the key.
+    for (id, want) in [
+        (5, Some(-1)),
+        (70_000, Some(70_000)),
+        (79_995, None),
+        (99_999, None),
+    ] {
+        let sql = format!("SELECT v FROM c.kv WHERE id = {id}");
+        let rows = crate::util::query(&db, "u1", &sql).await;
+        let got = rows.first().map(|r| r[0].parse::<i64>().unwrap());
+        assert_eq!(got, want, "id {id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,3 +100,56 @@ async fn batches_without_seq_are_refused() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn point_reads_decode_only_the_row_groups_that_may_hold_the_key() {
+    use crate::{read_row_groups_for_keys, KeyProbe};
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let path = Path::from("t/batch-1.parquet");
+    let meta = FileMeta {
+        table_id: "a.t".into(),
+        user_id: None,
+        schema_version: 1,
+    };
+    let mut writer =
+        ParquetFileWriter::create(store.clone(), path.clone(), schema(), meta).unwrap();
+    // Three row groups: 0..65536, 65536..131072, 131072..150000.
+    for start in (0..150_000).step_by(10_000) {
+        writer
+            .write(&batch(start..(start + 10_000).min(150_000)))
+            .await
+            .unwrap();
+    }
+    writer.finish().await.unwrap();
+    let rows = |batches: Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let one = read_row_groups_for_keys(store.clone(), &path, "id", &[KeyProbe::Int(100_000)])
+        .await
+        .unwrap();
+    assert_eq!(rows(one), 65_536);
+    let two = read_row_groups_for_keys(
+        store.clone(),
+        &path,
+        "id",
+        &[KeyProbe::Int(5), KeyProbe::Int(149_999)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(two), 65_536 + (150_000 - 131_072));
+    let none = read_row_groups_for_keys(store.clone(), &path, "id", &[KeyProbe::Int(-1)])
+        .await
+        .unwrap();
+    assert_eq!(rows(none), 0);
+    let text = read_row_groups_for_keys(
+        store.clone(),
+        &path,
+        "body",
+        &[KeyProbe::Bytes(b"zzz".to_vec())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(text), 0, "above every row group's max");
+    let unknown = read_row_groups_for_keys(store, &path, "id", &[KeyProbe::Unknown])
+        .await
+        .unwrap();
+    assert_eq!(rows(unknown), 150_000);
+}
