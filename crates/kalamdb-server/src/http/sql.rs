@@ -84,8 +84,12 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Vec<Json>, ApiError> {
+    // The body first (bounded by the size limit): a response sent before the
+    // body is read makes the server close the connection, which a client
+    // reusing it would see as a failed request.
+    let body = read_body(state, headers, body).await;
     let caller = authenticate(state, headers, peer).await?;
-    let request = read_body(state, headers, body).await?;
+    let request = body?;
     if request.sql.trim().is_empty() {
         return Err(ApiError::new(
             ErrorKind::InvalidInput,
