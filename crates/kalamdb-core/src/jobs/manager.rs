@@ -51,6 +51,10 @@ pub struct JobManager {
     config: JobsConfig,
     /// Hooks every job's flush runs with (tests: pause or fail jobs).
     hooks: Mutex<FlushHooks>,
+    /// The earliest `finished_at` among kept finished jobs (`i64::MAX`:
+    /// none), so pruning only reads the job records when one is due;
+    /// `None` until first computed.
+    oldest_finished: Mutex<Option<i64>>,
     /// Every spawned job task; the manager owns them and can wait for them.
     tasks: tokio::sync::Mutex<JoinSet<()>>,
 }
@@ -86,6 +90,7 @@ impl JobManager {
             permits: Arc::new(Semaphore::new(config.max_parallel.max(1))),
             config,
             hooks: Mutex::new(FlushHooks::default()),
+            oldest_finished: Mutex::new(None),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
         }
     }
@@ -115,6 +120,11 @@ impl JobManager {
         let mut batch = self.store.batch();
         batch.put_meta(&job_key(&record.job_id), &serde_json::to_vec(record)?);
         self.store.write(batch)?;
+        if let (true, Some(finished)) = (record.status.is_finished(), record.finished_at) {
+            if let Some(oldest) = self.oldest_finished.lock().as_mut() {
+                *oldest = (*oldest).min(finished);
+            }
+        }
         Ok(())
     }
 
@@ -323,21 +333,38 @@ impl JobManager {
     }
 
     /// Removes finished jobs that ended before `before` (microseconds).
+    /// Reads the job records only when the oldest kept one is due.
     pub fn prune_finished_before(&self, before: i64) -> Result<usize> {
-        let old: Vec<JobRecord> = self
-            .list()?
-            .into_iter()
-            .filter(|r| r.status.is_finished() && r.finished_at.is_some_and(|t| t < before))
-            .collect();
-        if old.is_empty() {
-            return Ok(0);
+        {
+            let mut oldest = self.oldest_finished.lock();
+            if oldest.is_some_and(|oldest| oldest >= before) {
+                return Ok(0);
+            }
+            // Jobs that finish while the records are read lower this.
+            *oldest = Some(i64::MAX);
         }
         let mut batch = self.store.batch();
-        for record in &old {
-            batch.delete_meta(&job_key(&record.job_id));
+        let mut pruned = 0;
+        let mut oldest_kept = i64::MAX;
+        let records = self
+            .list()
+            .inspect_err(|_| *self.oldest_finished.lock() = None)?;
+        for record in records {
+            match (record.status.is_finished(), record.finished_at) {
+                (true, Some(finished)) if finished < before => {
+                    batch.delete_meta(&job_key(&record.job_id));
+                    pruned += 1;
+                }
+                (true, Some(finished)) => oldest_kept = oldest_kept.min(finished),
+                _ => {}
+            }
         }
-        self.store.write(batch)?;
-        Ok(old.len())
+        if pruned > 0 {
+            self.store.write(batch)?;
+        }
+        let mut oldest = self.oldest_finished.lock();
+        *oldest = Some(oldest.map_or(oldest_kept, |o| o.min(oldest_kept)));
+        Ok(pruned)
     }
 
     /// Asks every queued and running job to stop (shutdown past its

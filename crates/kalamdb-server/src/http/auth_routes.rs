@@ -7,7 +7,6 @@ use crate::auth::user_json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kalamdb_commons::error::codes;
 use kalamdb_commons::{ErrorKind, UserId};
@@ -46,13 +45,6 @@ fn core_error(e: CoreError) -> ApiError {
     error
 }
 
-fn respond(result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let needs_setup = state.db.users().needs_setup();
     Json(json!({
@@ -79,44 +71,37 @@ pub async fn setup(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
-) -> Response {
-    respond(
-        async {
-            if !peer.ip().is_loopback() {
-                return Err(ApiError::new(
-                    ErrorKind::PermissionDenied,
-                    codes::PERMISSION_DENIED,
-                    "set-up is only accepted from the server's own machine (loopback)",
-                ));
-            }
-            let request: SetupRequest = parse(
-                &body,
-                r#"{"user": "...", "password": "...", "root_password": "...", "email": "..."?}"#,
-            )?;
-            let user = UserId::new(&request.user).map_err(bad_request)?;
-            let db = state.db.clone();
-            let name = request.user.clone();
-            tokio::task::spawn_blocking(move || {
-                db.users().setup(
-                    &request.root_password,
-                    user,
-                    &request.password,
-                    request.email,
-                )
-            })
-            .await
-            .map_err(|_| {
-                ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, "set-up failed")
-            })?
-            .map_err(core_error)?;
-            info!(user = %name, "server set up: root password set, dba user created");
-            Ok(json!({
-                "status": "success",
-                "message": format!("Set-up complete: root has a password and '{name}' is a dba"),
-            }))
-        }
-        .await,
-    )
+) -> Result<Json<Value>, ApiError> {
+    if !peer.ip().is_loopback() {
+        return Err(ApiError::new(
+            ErrorKind::PermissionDenied,
+            codes::PERMISSION_DENIED,
+            "set-up is only accepted from the server's own machine (loopback)",
+        ));
+    }
+    let request: SetupRequest = parse(
+        &body,
+        r#"{"user": "...", "password": "...", "root_password": "...", "email": "..."?}"#,
+    )?;
+    let user = UserId::new(&request.user).map_err(bad_request)?;
+    let db = state.db.clone();
+    let name = request.user.clone();
+    tokio::task::spawn_blocking(move || {
+        db.users().setup(
+            &request.root_password,
+            user,
+            &request.password,
+            request.email,
+        )
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, "set-up failed"))?
+    .map_err(core_error)?;
+    info!(user = %name, "server set up: root password set, dba user created");
+    Ok(Json(json!({
+        "status": "success",
+        "message": format!("Set-up complete: root has a password and '{name}' is a dba"),
+    })))
 }
 
 #[derive(Deserialize)]
@@ -130,27 +115,23 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
-) -> Response {
-    respond(
-        async {
-            if !state.auth.login_limiter.allow(peer.ip()) {
-                warn!(client = %peer.ip(), "login rate limit exceeded");
-                return Err(ApiError::new(
-                    ErrorKind::InvalidInput,
-                    codes::RATE_LIMIT_EXCEEDED,
-                    "too many login attempts from this address; wait a minute",
-                )
-                .with_status(StatusCode::TOO_MANY_REQUESTS));
-            }
-            let request: LoginRequest = parse(&body, r#"{"user": "...", "password": "..."}"#)?;
-            let caller = check_password(&state, &request.user, &request.password, peer).await?;
-            state
-                .auth
-                .login(&state.db, &caller)
-                .map_err(|e| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, e))
-        }
-        .await,
-    )
+) -> Result<Json<Value>, ApiError> {
+    if !state.auth.login_limiter.allow(peer.ip()) {
+        warn!(client = %peer.ip(), "login rate limit exceeded");
+        return Err(ApiError::new(
+            ErrorKind::InvalidInput,
+            codes::RATE_LIMIT_EXCEEDED,
+            "too many login attempts from this address; wait a minute",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS));
+    }
+    let request: LoginRequest = parse(&body, r#"{"user": "...", "password": "..."}"#)?;
+    let caller = check_password(&state, &request.user, &request.password, peer).await?;
+    state
+        .auth
+        .login(&state.db, &caller)
+        .map(Json)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, e))
 }
 
 #[derive(Deserialize, Default)]
@@ -176,37 +157,36 @@ fn refresh_token_of(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiErro
     }
 }
 
-pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(
-        async {
-            let token = refresh_token_of(&headers, &body)?;
-            state.auth.refresh(&state.db, &token).map_err(token_error)
-        }
-        .await,
-    )
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = refresh_token_of(&headers, &body)?;
+    state
+        .auth
+        .refresh(&state.db, &token)
+        .map(Json)
+        .map_err(token_error)
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(
-        async {
-            let token = refresh_token_of(&headers, &body)?;
-            state.auth.logout(&state.db, &token).map_err(token_error)?;
-            Ok(json!({ "status": "success", "message": "Logged out" }))
-        }
-        .await,
-    )
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = refresh_token_of(&headers, &body)?;
+    state.auth.logout(&state.db, &token).map_err(token_error)?;
+    Ok(Json(
+        json!({ "status": "success", "message": "Logged out" }),
+    ))
 }
 
 pub async fn me(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let caller = authenticate(&state, &headers, peer).await?;
-            Ok(user_json(&state.db, &caller))
-        }
-        .await,
-    )
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(&state, &headers, peer).await?;
+    Ok(Json(user_json(&state.db, &caller)))
 }
