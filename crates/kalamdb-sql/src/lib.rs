@@ -10,6 +10,7 @@
 mod error;
 mod execute_as;
 mod fast_insert;
+mod fast_scan;
 mod flush;
 mod job;
 mod namespace;
@@ -24,6 +25,7 @@ mod types;
 mod user;
 
 pub use error::ParseError;
+pub use fast_insert::{FastInsert, Literal, Row as FastInsertRow};
 pub use parse::{
     normalize as normalize_ident, parse_batch, parse_expr, parse_statement,
     table_ref as table_ref_of,
@@ -31,8 +33,7 @@ pub use parse::{
 pub use split::split_statements;
 pub use sqlparser;
 pub use statement::{
-    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, FastInsert, KalamStatement, Literal,
-    TableRef, UserChange,
+    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, TableRef, UserChange,
 };
 pub use storage::StorageOptions;
 pub use types::kalam_type_of;

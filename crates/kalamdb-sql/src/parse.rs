@@ -10,6 +10,12 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 /// Parses every statement of a batch. An error names the failing statement.
 pub fn parse_batch(sql: &str) -> Result<Vec<KalamStatement>, ParseError> {
+    if let Some(inserts) = crate::fast_scan::scan_batch(sql) {
+        return Ok(inserts
+            .into_iter()
+            .map(|insert| KalamStatement::FastInsert(Box::new(insert)))
+            .collect());
+    }
     let parts = split_statements(sql)?;
     let many = parts.len() > 1;
     parts
@@ -29,6 +35,11 @@ pub fn parse_batch(sql: &str) -> Result<Vec<KalamStatement>, ParseError> {
 
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<KalamStatement, ParseError> {
+    if let Some(mut inserts) = crate::fast_scan::scan_batch(sql) {
+        if inserts.len() == 1 {
+            return Ok(KalamStatement::FastInsert(Box::new(inserts.remove(0))));
+        }
+    }
     let mut parts = split_statements(sql)?;
     match parts.len() {
         0 => err("empty statement"),

@@ -1,5 +1,6 @@
 //! The typed statements the rest of KalamDB executes.
 
+use crate::fast_insert::FastInsert;
 use crate::storage::StorageOptions;
 use kalamdb_commons::{FlushPolicy, KalamType, Role, TableType};
 use sqlparser::ast::Statement;
@@ -51,27 +52,6 @@ pub struct CreateTable {
     pub storage_id: Option<String>,
     pub ttl_seconds: Option<u64>,
     pub access_level: Option<AccessLevel>,
-}
-
-/// A literal value in a fast-path INSERT.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Literal {
-    Null,
-    Bool(bool),
-    /// Numeric text as written (a leading `-` included).
-    Number(String),
-    Str(String),
-    /// `$n`
-    Placeholder(String),
-}
-
-/// `INSERT INTO t [(cols)] VALUES (...), ...` with literal values only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FastInsert {
-    pub table: TableRef,
-    /// Empty: every column, in table order.
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Literal>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

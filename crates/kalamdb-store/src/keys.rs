@@ -79,9 +79,14 @@ impl ScopeKey {
     /// The full key of one version of `pk`.
     pub fn version_key(&self, pk: &Value, seq: u64) -> Result<Vec<u8>, StoreError> {
         let mut key = self.pk_prefix(pk)?;
-        key.extend_from_slice(&(!seq).to_be_bytes());
+        push_seq(&mut key, seq);
         Ok(key)
     }
+}
+
+/// Appends a version's `_seq`, inverted so the newest version sorts first.
+pub fn push_seq(key: &mut Vec<u8>, seq: u64) {
+    key.extend_from_slice(&(!seq).to_be_bytes());
 }
 
 /// The length of the scope part at the front of a key (or PK prefix), and

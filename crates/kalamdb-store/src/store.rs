@@ -125,31 +125,44 @@ impl HotStore {
         scope: &ScopeKey,
         pk: &Value,
     ) -> Result<Option<(u64, RowVersion)>, StoreError> {
-        Ok(self.latest_versions(scope, &[pk])?.pop().flatten())
+        let prefix = scope.pk_prefix(pk)?;
+        Ok(self.latest_versions(scope, &[prefix])?.pop().flatten())
     }
 
-    /// The newest version of each of `pks` in `scope` (tombstones included),
-    /// with one iterator for the whole list.
+    /// The newest version (tombstones included) of each primary key of
+    /// `scope` whose encoded prefix ([`ScopeKey::pk_prefix`]) is given, in
+    /// the order given.
+    ///
+    /// One iterator visits the keys in sorted order and seeks only when it
+    /// is behind the next key: where it already stands is the first key at
+    /// or after that one. So keys beyond everything stored (ascending ids,
+    /// the bulk-load case) cost one seek for the whole list.
     pub fn latest_versions(
         &self,
         scope: &ScopeKey,
-        pks: &[&Value],
+        prefixes: &[Vec<u8>],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+        let mut order: Vec<usize> = (0..prefixes.len()).collect();
+        order.sort_unstable_by(|&a, &b| prefixes[a].cmp(&prefixes[b]));
         let mut opts = ReadOptions::default();
         if let Some(end) = prefix_end(scope.as_bytes()) {
             opts.set_iterate_upper_bound(end);
         }
         let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
-        let mut out = Vec::with_capacity(pks.len());
-        for pk in pks {
-            let prefix = scope.pk_prefix(pk)?;
-            iter.seek(&prefix);
-            match (iter.key(), iter.value()) {
-                (Some(key), Some(value)) if key.starts_with(&prefix) => {
+        let mut out: Vec<Option<(u64, RowVersion)>> = (0..prefixes.len()).map(|_| None).collect();
+        let mut sought = false;
+        for i in order {
+            let prefix = &prefixes[i];
+            let behind = iter.key().is_some_and(|key| key < prefix.as_slice());
+            if !sought || behind {
+                iter.seek(prefix);
+                sought = true;
+            }
+            if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+                if key.starts_with(prefix) {
                     let (_, seq) = split_version_key(key)?;
-                    out.push(Some((seq, RowVersion::decode(value)?)));
+                    out[i] = Some((seq, RowVersion::decode(value)?));
                 }
-                _ => out.push(None),
             }
         }
         iter.status()?;
@@ -222,6 +235,18 @@ impl WriteBatch<'_> {
         let size = (key.len() + value.len()) as u64;
         self.inner.put_cf(self.store.rows(), key, value);
         Ok(size)
+    }
+
+    /// Adds one version of the row whose primary-key prefix
+    /// ([`ScopeKey::pk_prefix`]) the caller already encoded.
+    pub fn put_version_at(&mut self, pk_prefix: &[u8], seq: u64, row: &RowVersion) -> u64 {
+        let mut key = Vec::with_capacity(pk_prefix.len() + 8);
+        key.extend_from_slice(pk_prefix);
+        crate::keys::push_seq(&mut key, seq);
+        let value = row.encode();
+        let size = (key.len() + value.len()) as u64;
+        self.inner.put_cf(self.store.rows(), key, value);
+        size
     }
 
     /// Removes every row version whose key starts with `prefix`.

@@ -160,3 +160,47 @@ fn snapshot_sees_a_fixed_view_and_exact_deletes_spare_newer_versions() {
         .unwrap()
         .is_none());
 }
+
+/// The batched lookup an INSERT uses answers, for keys in any order, what
+/// a lookup per key would: keys around, between and beyond stored ones,
+/// tombstones, repeated keys, and a neighbouring user's keys that sort in
+/// between must not be taken for this user's.
+#[test]
+fn batched_latest_versions_match_one_lookup_per_key() {
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    let strategy = (
+        proptest::collection::vec((0i64..60, any::<bool>(), 0usize..3), 0..40),
+        proptest::collection::vec(0i64..70, 0..50),
+    );
+    proptest!(ProptestConfig::with_cases(64), |((writes, queries) in strategy)| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let neighbours = [ScopeKey::new(1, Some("alicf")), ScopeKey::new(1, Some("al"))];
+        let mut model = BTreeMap::new();
+        for (pk, deleted, neighbour) in writes {
+            let seq = store.next_seqs(1).unwrap();
+            let mut batch = store.batch();
+            batch.put_version(&alice, &Value::I64(pk), seq, &row(seq as i64, deleted)).unwrap();
+            // Some keys also exist for other users, written later.
+            if neighbour < 2 {
+                let other = store.next_seqs(1).unwrap();
+                batch
+                    .put_version(&neighbours[neighbour], &Value::I64(pk + 1), other, &row(-1, false))
+                    .unwrap();
+            }
+            store.write(batch).unwrap();
+            model.insert(pk, (seq, deleted));
+        }
+        let prefixes: Vec<Vec<u8>> =
+            queries.iter().map(|&pk| alice.pk_prefix(&Value::I64(pk)).unwrap()).collect();
+        let found = store.latest_versions(&alice, &prefixes).unwrap();
+        prop_assert_eq!(found.len(), queries.len());
+        for (pk, found) in queries.iter().zip(found) {
+            let found = found.map(|(seq, v)| (seq, v.deleted, v.values[0].clone()));
+            let expected = model.get(pk).map(|&(seq, d)| (seq, d, Value::I64(seq as i64)));
+            prop_assert_eq!(found, expected, "key {}", pk);
+        }
+    });
+}

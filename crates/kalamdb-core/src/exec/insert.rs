@@ -7,7 +7,10 @@ use super::write::write_new_rows;
 use super::{Session, StatementResult};
 use crate::catalog::{DefaultSpec, TableDef};
 use crate::error::{CoreError, Result};
-use crate::values::{cast_to_column, coerce_lit, coerce_scalar, param_to_lit, value_at, Lit};
+use crate::values::{
+    cast_to_column, coerce_lit, coerce_number, coerce_scalar, coerce_str, param_to_lit, value_at,
+    Lit,
+};
 use datafusion::scalar::ScalarValue;
 use kalamdb_commons::{KalamType, Value};
 use kalamdb_sql::sqlparser::ast::{
@@ -48,31 +51,63 @@ pub async fn insert(s: &Session<'_>, insert: &Insert) -> Result<StatementResult>
     Ok(StatementResult::affected(&s.caller, count, "Inserted"))
 }
 
-/// INSERT of literal rows read by the SQL front end's fast path.
+/// INSERT of literal rows read by the SQL front end's fast path. Values are
+/// converted straight from the statement text into the column types.
 pub async fn insert_literals(s: &Session<'_>, insert: &FastInsert) -> Result<StatementResult> {
     let def = s.resolve_table(&insert.table)?;
     s.check_write(&def)?;
     let targets = target_indices(&def, &insert.columns)?;
-    let mut rows = Vec::with_capacity(insert.rows.len());
-    for literals in &insert.rows {
+    let mut given = vec![false; def.columns.len()];
+    for &index in &targets {
+        given[index] = true;
+    }
+    let mut rows = Vec::with_capacity(insert.row_count());
+    for literals in insert.rows() {
         check_arity(targets.len(), literals.len())?;
-        let mut row: Vec<Option<Value>> = vec![None; def.columns.len()];
-        for (&index, literal) in targets.iter().zip(literals) {
+        let mut row = vec![Value::Null; def.columns.len()];
+        for (&index, literal) in targets.iter().zip(literals.literals()) {
             let column = &def.columns[index];
-            let lit = match literal {
-                Literal::Null => Lit::Null,
-                Literal::Bool(b) => Lit::Bool(*b),
-                Literal::Number(n) => Lit::Number(n.clone()),
-                Literal::Str(text) => Lit::Str(text.clone()),
-                Literal::Placeholder(p) => param(s, p)?,
+            let (t, name) = (column.data_type, column.name.as_str());
+            row[index] = match literal {
+                Literal::Null => Value::Null,
+                Literal::Bool(b) => coerce_lit(&Lit::Bool(b), t, name)?,
+                Literal::Number(n) => coerce_number(n, t, name)?,
+                Literal::Str(text) => coerce_str(&text, t, name)?,
+                Literal::Placeholder(p) => coerce_lit(&param(s, p)?, t, name)?,
             };
-            row[index] = Some(coerce_lit(&lit, column.data_type, &column.name)?);
         }
-        rows.push(complete_row(s, &def, row).await?);
+        fill_defaults(s, &def, &given, &mut row).await?;
+        rows.push(row);
     }
     let count = rows.len();
     write_new_rows(s, &def, rows).await?;
     Ok(StatementResult::affected(&s.caller, count, "Inserted"))
+}
+
+/// Gives the columns an INSERT left out their defaults, then checks NOT NULL.
+async fn fill_defaults(
+    s: &Session<'_>,
+    def: &TableDef,
+    given: &[bool],
+    row: &mut [Value],
+) -> Result<()> {
+    for ((column, value), given) in def.columns.iter().zip(row.iter_mut()).zip(given) {
+        if !given {
+            if let Some(default) = &column.default {
+                *value = default_value(s, default, column.data_type, &column.name).await?;
+            }
+        }
+        if value.is_null() && !column.nullable {
+            return Err(not_null(&column.name));
+        }
+    }
+    Ok(())
+}
+
+fn not_null(column: &str) -> CoreError {
+    CoreError::exec(format!(
+        "NULL value in column '{column}' violates its NOT NULL constraint"
+    ))
 }
 
 fn check_arity(targets: usize, values: usize) -> Result<()> {
@@ -155,10 +190,7 @@ pub(super) async fn complete_row(
             (None, None) => Value::Null,
         };
         if value.is_null() && !column.nullable {
-            return Err(CoreError::exec(format!(
-                "NULL value in column '{}' violates its NOT NULL constraint",
-                column.name
-            )));
+            return Err(not_null(&column.name));
         }
         out.push(value);
     }

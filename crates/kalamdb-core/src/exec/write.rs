@@ -10,7 +10,6 @@ use crate::provider::scope_key_for;
 use kalamdb_commons::Value;
 use kalamdb_filestore::{to_hex, ManifestEntry};
 use kalamdb_store::{RowVersion, ScopeKey};
-use std::collections::HashSet;
 
 /// How a value reads in an error message.
 pub fn display_value(value: &Value) -> String {
@@ -47,7 +46,6 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let store = &s.ctx.store;
     s.ctx.check_hot_budget()?;
     let _guard = s.ctx.lock_scope(&scope).await;
-    let mut seen = HashSet::with_capacity(rows.len());
     let duplicate = |key: &Value| {
         CoreError::AlreadyExists(format!(
             "duplicate primary key: {} = {} already exists in '{}'",
@@ -56,67 +54,88 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
             def.qualified_name()
         ))
     };
-    for row in &rows {
-        if !seen.insert(scope.pk_prefix(&row[pk])?) {
-            return Err(duplicate(&row[pk]));
-        }
+    let prefixes = rows
+        .iter()
+        .map(|row| scope.pk_prefix(&row[pk]))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if let Some(i) = first_repeated(&prefixes) {
+        return Err(duplicate(&rows[i][pk]));
     }
-    let keys: Vec<&Value> = rows.iter().map(|row| &row[pk]).collect();
     // Hot first, then the manifest: a flush that commits in between has its
     // file listed, so a key moved by it is found in the file.
-    let latest = store.latest_versions(&scope, &keys)?;
+    let latest = store.latest_versions(&scope, &prefixes)?;
     let entries = manifest_entries(&store.snapshot(), &scope)?;
     // Hot versions a committed flush moved to files are superseded by them.
     let flushed = flushed_through(&entries);
     let mut not_hot = Vec::new();
-    for (key, latest) in keys.iter().zip(latest) {
+    for (i, latest) in latest.into_iter().enumerate() {
         match latest {
-            Some((seq, _)) if seq <= flushed => not_hot.push(*key),
-            Some((_, version)) if !version.deleted => return Err(duplicate(key)),
+            Some((seq, _)) if seq <= flushed => not_hot.push(i),
+            Some((_, version)) if !version.deleted => return Err(duplicate(&rows[i][pk])),
             Some(_) => {}
-            None => not_hot.push(*key),
+            None => not_hot.push(i),
         }
     }
-    if let Some(key) = live_in_cold(s, def, &scope, entries, &not_hot).await? {
-        return Err(duplicate(key));
+    if let Some(i) = live_in_cold(s, def, &scope, entries, &rows, &prefixes, &not_hot).await? {
+        return Err(duplicate(&rows[i][pk]));
     }
     let count = rows.len() as u64;
     let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
     let mut bytes = 0;
-    for (i, values) in rows.into_iter().enumerate() {
+    for (i, (values, prefix)) in rows.into_iter().zip(&prefixes).enumerate() {
         let version = RowVersion {
             deleted: false,
             schema_version: def.schema_version,
             values,
         };
-        bytes += batch.put_version(&scope, &version.values[pk], first_seq + i as u64, &version)?;
+        bytes += batch.put_version_at(prefix, first_seq + i as u64, &version);
     }
     store.write(batch)?;
     s.ctx.wrote(def, count, bytes);
     Ok(())
 }
 
-/// The first of `keys` whose newest committed (Parquet) version is a live
-/// row. Only files whose key range may hold a key are opened.
-async fn live_in_cold<'k>(
+/// The index of the first row (in row order) whose key an earlier row of the
+/// same statement already has.
+fn first_repeated(prefixes: &[Vec<u8>]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..prefixes.len()).collect();
+    order.sort_unstable_by(|&a, &b| prefixes[a].cmp(&prefixes[b]).then(a.cmp(&b)));
+    order
+        .windows(2)
+        .filter(|pair| prefixes[pair[0]] == prefixes[pair[1]])
+        .map(|pair| pair[1])
+        .min()
+}
+
+/// The first of the rows at `candidates` whose newest committed (Parquet)
+/// version is a live row. Only files whose key range may hold one of their
+/// keys are opened.
+async fn live_in_cold(
     s: &Session<'_>,
     def: &TableDef,
     scope: &ScopeKey,
     entries: Vec<ManifestEntry>,
-    keys: &[&'k Value],
-) -> Result<Option<&'k Value>> {
-    if keys.is_empty() || entries.is_empty() {
+    rows: &[Vec<Value>],
+    prefixes: &[Vec<u8>],
+    candidates: &[usize],
+) -> Result<Option<usize>> {
+    if candidates.is_empty() || entries.is_empty() {
         return Ok(None);
     }
-    let mut hex = Vec::with_capacity(keys.len());
-    for key in keys {
-        hex.push(to_hex(&scope.pk_prefix(key)?));
-    }
-    if !entries.iter().any(|e| hex.iter().any(|k| e.may_contain(k))) {
+    let mut hex: Vec<String> = candidates.iter().map(|&i| to_hex(&prefixes[i])).collect();
+    hex.sort_unstable();
+    // Per file, the smallest key at or above its lower bound is the only one
+    // that needs comparing with its upper bound.
+    let opens_a_file = entries.iter().any(|e| {
+        let first = hex.partition_point(|k| k.as_str() < e.min_pk.as_str());
+        hex.get(first).is_some_and(|k| e.may_contain(k))
+    });
+    if !opens_a_file {
         return Ok(None);
     }
-    let wanted: Vec<Value> = keys.iter().map(|k| (*k).clone()).collect();
+    let pk = def.pk_index();
+    let wanted: Vec<Value> = candidates.iter().map(|&i| rows[i][pk].clone()).collect();
     let (ctx, def_owned, scope_owned) = (s.ctx.clone(), def.clone(), scope.clone());
     let cold = tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
@@ -131,13 +150,10 @@ async fn live_in_cold<'k>(
     })
     .await
     .map_err(|e| CoreError::Internal(format!("cold lookup failed: {e}")))??;
-    for key in keys {
-        let encoded = scope.pk_prefix(key)?;
-        if cold.get(&encoded).is_some_and(|v| !v.deleted) {
-            return Ok(Some(key));
-        }
-    }
-    Ok(None)
+    Ok(candidates
+        .iter()
+        .copied()
+        .find(|&i| cold.get(&prefixes[i]).is_some_and(|v| !v.deleted)))
 }
 
 /// Writes new versions (updates or tombstones) of rows the caller already

@@ -46,7 +46,8 @@ fn parse_int(text: &str, t: KalamType, column: &str) -> Result<Value> {
     })
 }
 
-fn coerce_number(n: &str, t: KalamType, column: &str) -> Result<Value> {
+/// Converts numeric text as written in SQL for a column of type `t`.
+pub fn coerce_number(n: &str, t: KalamType, column: &str) -> Result<Value> {
     match t {
         KalamType::SmallInt | KalamType::Int | KalamType::BigInt => parse_int(n, t, column),
         KalamType::Float => n
@@ -73,7 +74,8 @@ fn coerce_number(n: &str, t: KalamType, column: &str) -> Result<Value> {
     }
 }
 
-fn coerce_str(s: &str, t: KalamType, column: &str) -> Result<Value> {
+/// Converts a string literal for a column of type `t`.
+pub fn coerce_str(s: &str, t: KalamType, column: &str) -> Result<Value> {
     match t {
         KalamType::Text => Ok(Value::Text(s.to_string())),
         KalamType::Json => {

@@ -11,5 +11,5 @@ mod coerce;
 mod lit;
 
 pub use arrow_io::{cast_to_column, value_at, ColumnBuilder};
-pub use coerce::{coerce_lit, coerce_scalar, validate_value};
+pub use coerce::{coerce_lit, coerce_number, coerce_scalar, coerce_str, validate_value};
 pub use lit::{param_to_lit, param_to_scalar, Lit};
