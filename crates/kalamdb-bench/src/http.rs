@@ -9,6 +9,7 @@ pub struct Client {
     writer: TcpStream,
     host: String,
     auth: String,
+    request: Vec<u8>,
 }
 
 impl Client {
@@ -20,19 +21,25 @@ impl Client {
             writer: stream,
             host: addr.to_string(),
             auth: auth_base64.to_string(),
+            request: Vec::new(),
         })
     }
 
     /// POSTs a JSON body to `path`; returns (status, body).
     pub fn post(&mut self, path: &str, body: &str) -> Result<(u16, String), String> {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        // One write per request, from a buffer reused across requests.
+        self.request.clear();
+        write!(
+            self.request,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.host,
             self.auth,
             body.len()
-        );
+        )
+        .map_err(|e| e.to_string())?;
+        self.request.extend_from_slice(body.as_bytes());
         self.writer
-            .write_all(request.as_bytes())
+            .write_all(&self.request)
             .map_err(|e| e.to_string())?;
         let mut status_line = String::new();
         self.reader

@@ -71,9 +71,15 @@ impl ScopeKey {
 
     /// The prefix shared by every version of `pk` in this scope.
     pub fn pk_prefix(&self, pk: &Value) -> Result<Vec<u8>, StoreError> {
-        let mut key = self.0.clone();
-        encode_pk(&mut key, pk)?;
+        let mut key = Vec::with_capacity(self.0.len() + 9);
+        self.append_pk_prefix(&mut key, pk)?;
         Ok(key)
+    }
+
+    /// Appends what [`Self::pk_prefix`] returns to `out`.
+    pub fn append_pk_prefix(&self, out: &mut Vec<u8>, pk: &Value) -> Result<(), StoreError> {
+        out.extend_from_slice(&self.0);
+        encode_pk(out, pk)
     }
 
     /// The full key of one version of `pk`.

@@ -39,14 +39,19 @@ mod tag {
 impl RowVersion {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(10 + self.values.len() * 9);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoded row to `out` (a buffer reused across rows).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(FORMAT_V1);
         out.push(if self.deleted { FLAG_DELETED } else { 0 });
         out.extend_from_slice(&self.schema_version.to_le_bytes());
         out.extend_from_slice(&(self.values.len() as u32).to_le_bytes());
         for value in &self.values {
-            encode_value(&mut out, value);
+            encode_value(out, value);
         }
-        out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {

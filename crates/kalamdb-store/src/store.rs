@@ -1,7 +1,7 @@
 //! The RocksDB instance and its two column families: `meta` (catalog, users,
 //! counters) and `rows` (row versions).
 
-use crate::keys::{prefix_end, split_version_key, ScopeKey};
+use crate::keys::{prefix_end, push_seq, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
 use crate::snapshot::StoreSnapshot;
 use crate::{RowVersion, StoreError};
@@ -110,6 +110,8 @@ impl HotStore {
         WriteBatch {
             store: self,
             inner: rocksdb::WriteBatch::default(),
+            scratch: Vec::new(),
+            prefix_scratch: Vec::new(),
         }
     }
 
@@ -126,7 +128,7 @@ impl HotStore {
         pk: &Value,
     ) -> Result<Option<(u64, RowVersion)>, StoreError> {
         let prefix = scope.pk_prefix(pk)?;
-        Ok(self.latest_versions(scope, &[prefix])?.pop().flatten())
+        Ok(self.latest_versions(scope, &[&prefix])?.pop().flatten())
     }
 
     /// The newest version (tombstones included) of each primary key of
@@ -140,10 +142,10 @@ impl HotStore {
     pub fn latest_versions(
         &self,
         scope: &ScopeKey,
-        prefixes: &[Vec<u8>],
+        prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
         let mut order: Vec<usize> = (0..prefixes.len()).collect();
-        order.sort_unstable_by(|&a, &b| prefixes[a].cmp(&prefixes[b]));
+        order.sort_unstable_by(|&a, &b| prefixes[a].cmp(prefixes[b]));
         let mut opts = ReadOptions::default();
         if let Some(end) = prefix_end(scope.as_bytes()) {
             opts.set_iterate_upper_bound(end);
@@ -152,8 +154,8 @@ impl HotStore {
         let mut out: Vec<Option<(u64, RowVersion)>> = (0..prefixes.len()).map(|_| None).collect();
         let mut sought = false;
         for i in order {
-            let prefix = &prefixes[i];
-            let behind = iter.key().is_some_and(|key| key < prefix.as_slice());
+            let prefix = prefixes[i];
+            let behind = iter.key().is_some_and(|key| key < prefix);
             if !sought || behind {
                 iter.seek(prefix);
                 sought = true;
@@ -200,6 +202,9 @@ impl HotStore {
 pub struct WriteBatch<'a> {
     store: &'a HotStore,
     inner: rocksdb::WriteBatch,
+    /// Buffers reused across the rows of the batch.
+    scratch: Vec<u8>,
+    prefix_scratch: Vec<u8>,
 }
 
 impl WriteBatch<'_> {
@@ -230,23 +235,28 @@ impl WriteBatch<'_> {
         seq: u64,
         row: &RowVersion,
     ) -> Result<u64, StoreError> {
-        let key = scope.version_key(pk, seq)?;
-        let value = row.encode();
-        let size = (key.len() + value.len()) as u64;
-        self.inner.put_cf(self.store.rows(), key, value);
-        Ok(size)
+        let mut prefix = std::mem::take(&mut self.prefix_scratch);
+        prefix.clear();
+        let encoded = scope.append_pk_prefix(&mut prefix, pk);
+        let size = encoded.map(|()| self.put_version_at(&prefix, seq, row));
+        self.prefix_scratch = prefix;
+        size
     }
 
     /// Adds one version of the row whose primary-key prefix
     /// ([`ScopeKey::pk_prefix`]) the caller already encoded.
     pub fn put_version_at(&mut self, pk_prefix: &[u8], seq: u64, row: &RowVersion) -> u64 {
-        let mut key = Vec::with_capacity(pk_prefix.len() + 8);
-        key.extend_from_slice(pk_prefix);
-        crate::keys::push_seq(&mut key, seq);
-        let value = row.encode();
-        let size = (key.len() + value.len()) as u64;
-        self.inner.put_cf(self.store.rows(), key, value);
-        size
+        // Key and value are built in one buffer reused across rows; RocksDB
+        // copies both into the batch.
+        let buf = &mut self.scratch;
+        buf.clear();
+        buf.extend_from_slice(pk_prefix);
+        push_seq(buf, seq);
+        let key_len = buf.len();
+        row.encode_into(buf);
+        self.inner
+            .put_cf(self.store.rows(), &buf[..key_len], &buf[key_len..]);
+        buf.len() as u64
     }
 
     /// Removes every row version whose key starts with `prefix`.

@@ -195,6 +195,7 @@ fn batched_latest_versions_match_one_lookup_per_key() {
         }
         let prefixes: Vec<Vec<u8>> =
             queries.iter().map(|&pk| alice.pk_prefix(&Value::I64(pk)).unwrap()).collect();
+        let prefixes: Vec<&[u8]> = prefixes.iter().map(Vec::as_slice).collect();
         let found = store.latest_versions(&alice, &prefixes).unwrap();
         prop_assert_eq!(found.len(), queries.len());
         for (pk, found) in queries.iter().zip(found) {

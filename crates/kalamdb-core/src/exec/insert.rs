@@ -61,6 +61,13 @@ pub async fn insert_literals(s: &Session<'_>, insert: &FastInsert) -> Result<Sta
     for &index in &targets {
         given[index] = true;
     }
+    // Defaults may need evaluating (asynchronously); most bulk loads give
+    // every column or leave out only columns without one.
+    let needs_defaults = def
+        .columns
+        .iter()
+        .zip(&given)
+        .any(|(column, given)| !given && column.default.is_some());
     let mut rows = Vec::with_capacity(insert.row_count());
     for literals in insert.rows() {
         check_arity(targets.len(), literals.len())?;
@@ -76,7 +83,11 @@ pub async fn insert_literals(s: &Session<'_>, insert: &FastInsert) -> Result<Sta
                 Literal::Placeholder(p) => coerce_lit(&param(s, p)?, t, name)?,
             };
         }
-        fill_defaults(s, &def, &given, &mut row).await?;
+        if needs_defaults {
+            fill_defaults(s, &def, &given, &mut row).await?;
+        } else {
+            check_not_null(&def, &row)?;
+        }
         rows.push(row);
     }
     let count = rows.len();
@@ -102,6 +113,18 @@ async fn fill_defaults(
         }
     }
     Ok(())
+}
+
+fn check_not_null(def: &TableDef, row: &[Value]) -> Result<()> {
+    match def
+        .columns
+        .iter()
+        .zip(row)
+        .find(|(column, value)| value.is_null() && !column.nullable)
+    {
+        Some((column, _)) => Err(not_null(&column.name)),
+        None => Ok(()),
+    }
 }
 
 fn not_null(column: &str) -> CoreError {

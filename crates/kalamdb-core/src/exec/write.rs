@@ -54,10 +54,8 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
             def.qualified_name()
         ))
     };
-    let prefixes = rows
-        .iter()
-        .map(|row| scope.pk_prefix(&row[pk]))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let keys = EncodedKeys::of(&scope, rows.iter().map(|row| &row[pk]))?;
+    let prefixes = keys.list();
     if let Some(i) = first_repeated(&prefixes) {
         return Err(duplicate(&rows[i][pk]));
     }
@@ -83,7 +81,7 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
     let mut bytes = 0;
-    for (i, (values, prefix)) in rows.into_iter().zip(&prefixes).enumerate() {
+    for (i, (values, prefix)) in rows.into_iter().zip(prefixes).enumerate() {
         let version = RowVersion {
             deleted: false,
             schema_version: def.schema_version,
@@ -96,11 +94,43 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     Ok(())
 }
 
+/// The encoded primary-key prefixes of a statement's rows, in one buffer.
+struct EncodedKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EncodedKeys {
+    fn of<'v>(scope: &ScopeKey, pks: impl ExactSizeIterator<Item = &'v Value>) -> Result<Self> {
+        let mut keys = Self {
+            bytes: Vec::with_capacity(pks.len() * (scope.as_bytes().len() + 9)),
+            ends: Vec::with_capacity(pks.len()),
+        };
+        for pk in pks {
+            scope.append_pk_prefix(&mut keys.bytes, pk)?;
+            keys.ends.push(keys.bytes.len());
+        }
+        Ok(keys)
+    }
+
+    fn list(&self) -> Vec<&[u8]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let key = &self.bytes[start..end];
+                start = end;
+                key
+            })
+            .collect()
+    }
+}
+
 /// The index of the first row (in row order) whose key an earlier row of the
 /// same statement already has.
-fn first_repeated(prefixes: &[Vec<u8>]) -> Option<usize> {
+fn first_repeated(prefixes: &[&[u8]]) -> Option<usize> {
     let mut order: Vec<usize> = (0..prefixes.len()).collect();
-    order.sort_unstable_by(|&a, &b| prefixes[a].cmp(&prefixes[b]).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| prefixes[a].cmp(prefixes[b]).then(a.cmp(&b)));
     order
         .windows(2)
         .filter(|pair| prefixes[pair[0]] == prefixes[pair[1]])
@@ -117,13 +147,13 @@ async fn live_in_cold(
     scope: &ScopeKey,
     entries: Vec<ManifestEntry>,
     rows: &[Vec<Value>],
-    prefixes: &[Vec<u8>],
+    prefixes: &[&[u8]],
     candidates: &[usize],
 ) -> Result<Option<usize>> {
     if candidates.is_empty() || entries.is_empty() {
         return Ok(None);
     }
-    let mut hex: Vec<String> = candidates.iter().map(|&i| to_hex(&prefixes[i])).collect();
+    let mut hex: Vec<String> = candidates.iter().map(|&i| to_hex(prefixes[i])).collect();
     hex.sort_unstable();
     // Per file, the smallest key at or above its lower bound is the only one
     // that needs comparing with its upper bound.
@@ -153,7 +183,7 @@ async fn live_in_cold(
     Ok(candidates
         .iter()
         .copied()
-        .find(|&i| cold.get(&prefixes[i]).is_some_and(|v| !v.deleted)))
+        .find(|&i| cold.get(prefixes[i]).is_some_and(|v| !v.deleted)))
 }
 
 /// Writes new versions (updates or tombstones) of rows the caller already

@@ -107,8 +107,12 @@ pub async fn check_password(
         ));
     }
     let loopback = peer.ip().is_loopback();
-    let result = match state.db.users().cached(user, password) {
-        Some(caller) => Ok(caller),
+    let result = match state
+        .db
+        .users()
+        .authenticate_without_kdf(user, password, loopback)
+    {
+        Some(answer) => answer,
         None => {
             let (db, name, pw) = (state.db.clone(), user.to_string(), password.to_string());
             tokio::task::spawn_blocking(move || db.users().authenticate(&name, &pw, loopback))
