@@ -22,6 +22,8 @@ struct Options {
     /// `--flush-policy rows:10000,interval:300` measures with background
     /// flushes.
     flush_policy: String,
+    /// Batched ids in a random order instead of ascending.
+    shuffle: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -30,6 +32,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         rows: 200_000,
         sync: false,
         flush_policy: "rows:100000000".to_string(),
+        shuffle: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -42,6 +45,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--single" => options.single = number()?,
             "--rows" => options.rows = number()?,
             "--sync" => options.sync = true,
+            "--shuffle" => options.shuffle = true,
             "--flush-policy" => {
                 options.flush_policy = it
                     .next()
@@ -135,6 +139,35 @@ fn post(client: &mut Client, body: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How many flush jobs of the batch table have completed.
+fn completed_flushes(client: &mut Client) -> Result<u64, String> {
+    let (status, response) = client.post(
+        "/v1/api/sql",
+        &sql_body(
+            "SELECT COUNT(*) AS n FROM system.jobs \
+             WHERE table_name = 'batch' AND status = 'completed'",
+        ),
+    )?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&response).map_err(|e| format!("HTTP {status}: {e}"))?;
+    // BIGINT cells arrive as strings (JSON numbers lose precision).
+    let cell = &parsed["results"][0]["rows"][0][0];
+    cell.as_u64()
+        .or_else(|| cell.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| format!("unexpected system.jobs answer: {response:.300}"))
+}
+
+/// A fixed-seed Fisher-Yates shuffle (xorshift), so runs are comparable.
+fn shuffle(ids: &mut [i64]) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..ids.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ids.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+}
+
 fn values_sql(id: i64) -> String {
     let row = raw::row(id);
     let (Value::Text(body), Value::I32(n), Value::Timestamp(at)) = (&row[1], &row[2], &row[3])
@@ -184,11 +217,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     latencies.sort();
 
-    let bodies: Vec<String> = (0..options.rows.div_ceil(BATCH_ROWS))
-        .map(|b| {
-            let first = b * BATCH_ROWS;
-            let last = (first + BATCH_ROWS).min(options.rows);
-            let values: Vec<String> = (first..last).map(|id| values_sql(id as i64)).collect();
+    let mut ids: Vec<i64> = (0..options.rows as i64).collect();
+    if options.shuffle {
+        shuffle(&mut ids);
+    }
+    let bodies: Vec<String> = ids
+        .chunks(BATCH_ROWS)
+        .map(|chunk| {
+            let values: Vec<String> = chunk.iter().map(|&id| values_sql(id)).collect();
             sql_body(&format!(
                 "INSERT INTO bench.batch (id, body, n, at) VALUES {}",
                 values.join(", ")
@@ -200,11 +236,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         post(&mut client, body)?;
     }
     let batched = started.elapsed();
+    let flushes = completed_flushes(&mut client)?;
     drop(client);
     drop(server);
 
-    let (raw_batched, _) = raw::write(options.rows, BATCH_ROWS, options.sync)?;
-    let (_, mut raw_single) = raw::write(options.single, 1, options.sync)?;
+    let (raw_batched, _) = raw::write(&ids, BATCH_ROWS, options.sync)?;
+    let single_ids: Vec<i64> = (0..options.single as i64).collect();
+    let (_, mut raw_single) = raw::write(&single_ids, 1, options.sync)?;
     raw_single.sort();
 
     let http_rate = rate(options.rows, batched);
@@ -227,10 +265,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     println!();
     println!(
-        "batched INSERT, {} rows in {}-row statements:",
-        options.rows, BATCH_ROWS
+        "batched INSERT, {} rows in {}-row statements, ids {}:",
+        options.rows,
+        BATCH_ROWS,
+        if options.shuffle {
+            "in random order"
+        } else {
+            "ascending"
+        }
     );
-    println!("  kalamdb   {:>10.0} rows/s", http_rate);
+    println!(
+        "  kalamdb   {:>10.0} rows/s   ({flushes} flush jobs completed by the end)",
+        http_rate
+    );
     println!(
         "  raw write {:>10.0} rows/s   ({}-row RocksDB batches, same encoding)",
         raw_rate, BATCH_ROWS

@@ -15,23 +15,23 @@ pub fn row(id: i64) -> Vec<Value> {
     ]
 }
 
-/// Writes `count` rows in batches of `batch` rows; returns the elapsed time
-/// and, for batch size 1, every write's latency.
-pub fn write(count: usize, batch: usize, sync: bool) -> Result<(Duration, Vec<Duration>), String> {
+/// Writes the rows with these ids, in this order, in batches of `batch`
+/// rows; returns the elapsed time and, for batch size 1, every write's
+/// latency.
+pub fn write(ids: &[i64], batch: usize, sync: bool) -> Result<(Duration, Vec<Duration>), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = HotStore::open(dir.path(), StoreOptions { sync_writes: sync })
         .map_err(|e| e.to_string())?;
     let scope = ScopeKey::new(1, Some("root"));
     let mut latencies = Vec::new();
     let started = Instant::now();
-    let mut id = 0;
-    while id < count {
-        let n = batch.min(count - id);
+    for chunk in ids.chunks(batch) {
         let t = Instant::now();
-        let first = store.next_seqs(n as u64).map_err(|e| e.to_string())?;
+        let first = store
+            .next_seqs(chunk.len() as u64)
+            .map_err(|e| e.to_string())?;
         let mut wb = store.batch();
-        for i in 0..n {
-            let key = (id + i) as i64;
+        for (i, &key) in chunk.iter().enumerate() {
             let version = RowVersion {
                 deleted: false,
                 schema_version: 1,
@@ -44,7 +44,6 @@ pub fn write(count: usize, batch: usize, sync: bool) -> Result<(Duration, Vec<Du
         if batch == 1 {
             latencies.push(t.elapsed());
         }
-        id += n;
     }
     Ok((started.elapsed(), latencies))
 }

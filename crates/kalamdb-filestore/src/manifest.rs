@@ -50,9 +50,13 @@ pub struct ManifestDocument {
 
 /// Lower-case hex, which sorts like the bytes it encodes.
 pub fn to_hex(bytes: &[u8]) -> String {
+    // Called per key on the write path once a scope has files: no
+    // formatting machinery per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -60,6 +64,12 @@ pub fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa0, 0xff, 0x5c]), "000fa0ff5c");
+        assert_eq!(to_hex(&[]), "");
+    }
 
     #[test]
     fn hex_sorts_like_bytes() {
