@@ -74,6 +74,9 @@ pub enum FailPoint {
     /// After the first scope's manifest entry is committed, before its
     /// flushed hot versions are deleted.
     AfterCommitBeforeDelete,
+    /// After the first batch of a scope's hot-version deletes is written,
+    /// before the next (a scope with more than one batch of versions).
+    AfterFirstDeleteChunk,
 }
 
 /// Hooks into a running flush, for tests of crashes and concurrent writes.
@@ -355,20 +358,26 @@ impl<'a> ScopeFlush<'a> {
         &mut self,
         ctx: &CoreContext,
         snapshot: &StoreSnapshot<'_>,
+        fail_at: Option<FailPoint>,
     ) -> Result<u64> {
         let mut deleter = ChunkedDelete::new(ctx);
+        deleter.stop_after_first_chunk = fail_at == Some(FailPoint::AfterFirstDeleteChunk);
         match self.keys.take() {
             Some(keys) => {
                 for key in &keys {
-                    deleter.delete(key)?;
+                    if !deleter.delete(key)? {
+                        break;
+                    }
                 }
             }
             None => {
-                snapshot.scan_versions(self.scope.as_bytes(), &mut |v| {
-                    deleter.delete(v.key)?;
-                    Ok(true)
-                })?;
+                snapshot.scan_versions(self.scope.as_bytes(), &mut |v| deleter.delete(v.key))?;
             }
+        }
+        if deleter.stopped {
+            return Err(CoreError::Internal(
+                "fail point: after the first batch of hot-version deletes".into(),
+            ));
         }
         Ok(deleter.finish()?)
     }
@@ -458,7 +467,7 @@ impl<'a> ScopeFlush<'a> {
                 ));
             }
         }
-        let deleted = self.delete_read_versions(ctx, snapshot)?;
+        let deleted = self.delete_read_versions(ctx, snapshot, fail_at)?;
         ctx.counters
             .remove(self.def.uid, self.versions_read, self.bytes_read);
         debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = deleted, "flushed hot versions deleted");
@@ -506,6 +515,9 @@ struct ChunkedDelete<'a> {
     pending: usize,
     last_pk: Vec<u8>,
     deleted: u64,
+    /// Test fail point: stop once the first batch is written, as a crash.
+    stop_after_first_chunk: bool,
+    stopped: bool,
 }
 
 impl<'a> ChunkedDelete<'a> {
@@ -516,13 +528,20 @@ impl<'a> ChunkedDelete<'a> {
             pending: 0,
             last_pk: Vec::new(),
             deleted: 0,
+            stop_after_first_chunk: false,
+            stopped: false,
         }
     }
 
-    fn delete(&mut self, key: &[u8]) -> std::result::Result<(), StoreError> {
+    /// Queues the delete of one version key; false once the deleter has
+    /// stopped at its fail point.
+    fn delete(&mut self, key: &[u8]) -> std::result::Result<bool, StoreError> {
         let pk = &key[..key.len().saturating_sub(8)];
         if self.pending >= DELETE_CHUNK && pk != self.last_pk.as_slice() {
             self.flush()?;
+            if self.stopped {
+                return Ok(false);
+            }
         }
         if pk != self.last_pk.as_slice() {
             self.last_pk = pk.to_vec();
@@ -530,13 +549,14 @@ impl<'a> ChunkedDelete<'a> {
         self.batch.delete_row_key(key);
         self.pending += 1;
         self.deleted += 1;
-        Ok(())
+        Ok(true)
     }
 
     fn flush(&mut self) -> std::result::Result<(), StoreError> {
         let batch = std::mem::replace(&mut self.batch, self.ctx.store.batch());
         self.ctx.store.write(batch)?;
         self.pending = 0;
+        self.stopped = self.stop_after_first_chunk;
         Ok(())
     }
 
