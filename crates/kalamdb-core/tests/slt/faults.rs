@@ -3,7 +3,7 @@
 //! Whatever happens, hot rows stay until a commit really happened, results
 //! never change, and every file a manifest names exists.
 
-use crate::util::{caller, open, query, run};
+use crate::util::{caller, create_users, open, query, run};
 use kalamdb_core::cold::flush::FlushHooks;
 use kalamdb_core::cold::table_manifest_entries;
 use kalamdb_core::KalamDb;
@@ -22,13 +22,8 @@ async fn setup(db: &KalamDb) -> Arc<Faults> {
         "CREATE NAMESPACE f; CREATE USER TABLE f.kv (id INT PRIMARY KEY, v TEXT)",
     )
     .await;
+    create_users(db, &USERS).await;
     for user in USERS {
-        run(
-            db,
-            "root",
-            &format!("CREATE USER '{user}' WITH PASSWORD 'pw-{user}' ROLE user"),
-        )
-        .await;
         run(
             db,
             user,

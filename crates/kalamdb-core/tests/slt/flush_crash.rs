@@ -2,7 +2,7 @@
 //! reopened: nothing lost, nothing duplicated, no deleted row back, and the
 //! next flush completes. Also: writes made while a flush runs survive it.
 
-use crate::util::{caller, open, run};
+use crate::util::{caller, create_users, open, run};
 use kalamdb_core::arrow::array::AsArray;
 use kalamdb_core::arrow::datatypes::Int64Type;
 use kalamdb_core::cold::flush::{FailPoint, FlushHooks};
@@ -50,13 +50,8 @@ async fn setup(db: &KalamDb) {
         "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT)",
     )
     .await;
+    create_users(db, &USERS).await;
     for user in USERS {
-        run(
-            db,
-            "root",
-            &format!("CREATE USER '{user}' WITH PASSWORD 'pw-{user}' ROLE user"),
-        )
-        .await;
         run(
             db,
             user,
@@ -157,31 +152,26 @@ async fn crash_between_commit_and_hot_delete_hides_and_later_removes_the_version
 }
 
 /// Versions of table `c.kv` in the hot tier, hidden ones included.
+/// The table `c.kv` and its one user, u1.
+async fn one_user_table(db: &KalamDb) {
+    run(
+        db,
+        "root",
+        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT)",
+    )
+    .await;
+    create_users(db, &["u1"]).await;
+}
+
 fn hot_versions(db: &KalamDb) -> usize {
-    let ctx = db.context();
-    let uid = ctx.catalog.table("c", "kv").unwrap().uid;
-    let mut count = 0;
-    ctx.store
-        .snapshot()
-        .scan_versions(&kalamdb_store::ScopeKey::table_prefix(uid), &mut |_| {
-            count += 1;
-            Ok(true)
-        })
-        .unwrap();
-    count
+    versions_per_key(db).values().sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    run(
-        &db,
-        "root",
-        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT); \
-         CREATE USER 'u1' WITH PASSWORD 'pw-u1' ROLE user",
-    )
-    .await;
+    one_user_table(&db).await;
     // More versions than a flush keeps keys for (65,536), so the deletes
     // after the commit read the snapshot again.
     for chunk in 0..8 {
@@ -314,13 +304,7 @@ fn versions_per_key(db: &KalamDb) -> BTreeMap<Vec<u8>, usize> {
 async fn crash_between_delete_batches_brings_no_deleted_row_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    run(
-        &db,
-        "root",
-        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT); \
-         CREATE USER 'u1' WITH PASSWORD 'pw-u1' ROLE user",
-    )
-    .await;
+    one_user_table(&db).await;
     let values: Vec<String> = (0..6_000).map(|id| format!("({id}, {id})")).collect();
     run(
         &db,

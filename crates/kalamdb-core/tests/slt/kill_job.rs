@@ -2,7 +2,7 @@
 //! scope boundary with its committed scopes kept; finished jobs cannot be
 //! killed. Jobs are paused at a scope boundary by a hook, not by timing.
 
-use crate::util::{caller, job_id, message, open, query, run};
+use crate::util::{caller, create_users, job_id, message, open, query, run};
 use kalamdb_core::cold::flush::FlushHooks;
 use kalamdb_core::KalamDb;
 use std::sync::mpsc;
@@ -46,14 +46,7 @@ impl Gate {
 
 async fn setup(db: &KalamDb, tables: &[&str]) {
     run(db, "root", "CREATE NAMESPACE k").await;
-    for user in ["u1", "u2", "u3"] {
-        run(
-            db,
-            "root",
-            &format!("CREATE USER '{user}' WITH PASSWORD 'pw-{user}' ROLE user"),
-        )
-        .await;
-    }
+    create_users(db, &["u1", "u2", "u3"]).await;
     for table in tables {
         run(
             db,

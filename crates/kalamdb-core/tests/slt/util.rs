@@ -45,6 +45,18 @@ pub async fn run(db: &KalamDb, user: &str, sql: &str) {
         .unwrap_or_else(|e| panic!("{user}: {sql}: {e}"));
 }
 
+/// Creates each user (role user, password `pw-<name>`).
+pub async fn create_users(db: &KalamDb, users: &[&str]) {
+    for user in users {
+        run(
+            db,
+            "root",
+            &format!("CREATE USER '{user}' WITH PASSWORD 'pw-{user}' ROLE user"),
+        )
+        .await;
+    }
+}
+
 /// Runs a query as `user`; every cell as text (NULL as `NULL`).
 pub async fn query(db: &KalamDb, user: &str, sql: &str) -> Vec<Vec<String>> {
     let results = db
