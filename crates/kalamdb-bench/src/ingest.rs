@@ -29,7 +29,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         single: 5_000,
-        rows: 200_000,
+        rows: 1_000_000,
         sync: false,
         flush_policy: "rows:100000000".to_string(),
         shuffle: false,
