@@ -36,6 +36,9 @@ pub struct Faults {
     pub latency_ms: AtomicU64,
     /// How many faults were injected so far.
     pub injected: AtomicU64,
+    /// Bytes that reads returned (whole objects or ranges), to check that a
+    /// reader fetches only what it needs.
+    pub bytes_read: AtomicU64,
 }
 
 impl Faults {
@@ -133,7 +136,11 @@ impl ObjectStore for FaultyStore {
         if self.faults.take(&self.faults.fail_reads) {
             return Err(injected("read failed"));
         }
-        self.inner.get_opts(location, options).await
+        let result = self.inner.get_opts(location, options).await?;
+        self.faults
+            .bytes_read
+            .fetch_add(result.range.end - result.range.start, Ordering::SeqCst);
+        Ok(result)
     }
 
     fn delete_stream(

@@ -1,14 +1,23 @@
 //! Reading only the row groups of a file that may hold some keys, judged by
 //! the row groups' min/max statistics of the key column. A point lookup in
-//! a large file then decodes one row group instead of the whole file.
+//! a large file then fetches the footer and one row group's column chunks
+//! (ranged reads, which matter on S3) and decodes only those, instead of
+//! the whole file.
 
 use crate::FileStoreError;
 use arrow::array::RecordBatch;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// A key as the file's statistics can compare it.
@@ -47,15 +56,25 @@ fn may_hold(group: &RowGroupMetaData, index: usize, key: &KeyProbe) -> bool {
 
 /// The batches of the row groups of `path` that may hold one of `keys` in
 /// column `column`; every row group when the column or its statistics are
-/// missing.
+/// missing. `size` is the file's length when known (saves a request).
 pub async fn read_row_groups_for_keys(
     store: Arc<dyn ObjectStore>,
     path: &Path,
+    size: Option<u64>,
     column: &str,
     keys: &[KeyProbe],
 ) -> Result<Vec<RecordBatch>, FileStoreError> {
-    let bytes = store.get(path).await?.bytes().await?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+    let size = match size {
+        Some(size) => size,
+        None => store.head(path).await?.size,
+    };
+    let reader = RangeReader {
+        store,
+        path: path.clone(),
+        size,
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await?
         .with_batch_size(crate::parquet_file::READ_BATCH_ROWS);
     let metadata = builder.metadata().clone();
     let index = metadata
@@ -79,5 +98,45 @@ pub async fn read_row_groups_for_keys(
         }
         None => builder,
     };
-    Ok(builder.build()?.collect::<Result<Vec<_>, _>>()?)
+    Ok(builder.build()?.try_collect().await?)
+}
+
+/// Reads a Parquet file through ranged requests: the footer first, then only
+/// the column chunks of the row groups asked for.
+struct RangeReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+/// Bytes fetched with the footer in one request, so that the metadata of a
+/// typical file needs no second round trip.
+const FOOTER_PREFETCH: usize = 64 * 1024;
+
+impl AsyncFileReader for RangeReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { Ok(self.store.get_range(&self.path, range).await?) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { Ok(self.store.get_ranges(&self.path, &ranges).await?) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(FOOTER_PREFETCH))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
 }

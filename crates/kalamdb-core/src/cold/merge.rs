@@ -103,6 +103,7 @@ pub fn load_scope(
             Some(keys) => handle.block_on(read_row_groups_for_keys(
                 cold.store.clone(),
                 &path,
+                (entry.bytes > 0).then_some(entry.bytes),
                 &def.primary_key,
                 &keys.iter().map(probe).collect::<Vec<_>>(),
             )),

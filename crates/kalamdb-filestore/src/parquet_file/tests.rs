@@ -120,35 +120,54 @@ async fn point_reads_decode_only_the_row_groups_that_may_hold_the_key() {
             .await
             .unwrap();
     }
-    writer.finish().await.unwrap();
+    let size = writer.finish().await.unwrap().bytes;
     let rows = |batches: Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
-    let one = read_row_groups_for_keys(store.clone(), &path, "id", &[KeyProbe::Int(100_000)])
+    let one = read_row_groups_for_keys(store.clone(), &path, None, "id", &[KeyProbe::Int(100_000)])
         .await
         .unwrap();
     assert_eq!(rows(one), 65_536);
     let two = read_row_groups_for_keys(
         store.clone(),
         &path,
+        Some(size),
         "id",
         &[KeyProbe::Int(5), KeyProbe::Int(149_999)],
     )
     .await
     .unwrap();
     assert_eq!(rows(two), 65_536 + (150_000 - 131_072));
-    let none = read_row_groups_for_keys(store.clone(), &path, "id", &[KeyProbe::Int(-1)])
+    let none = read_row_groups_for_keys(store.clone(), &path, None, "id", &[KeyProbe::Int(-1)])
         .await
         .unwrap();
     assert_eq!(rows(none), 0);
     let text = read_row_groups_for_keys(
         store.clone(),
         &path,
+        Some(size),
         "body",
         &[KeyProbe::Bytes(b"zzz".to_vec())],
     )
     .await
     .unwrap();
     assert_eq!(rows(text), 0, "above every row group's max");
-    let unknown = read_row_groups_for_keys(store, &path, "id", &[KeyProbe::Unknown])
+    // Through ranged reads: the footer and one row group's column chunks,
+    // not the whole file.
+    let faults = Arc::new(crate::faulty::Faults::default());
+    let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
+        store.clone(),
+        faults.clone(),
+    ));
+    let point =
+        read_row_groups_for_keys(counted, &path, Some(size), "id", &[KeyProbe::Int(140_000)])
+            .await
+            .unwrap();
+    assert_eq!(rows(point), 150_000 - 131_072);
+    let fetched = faults.bytes_read.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        fetched > 0 && fetched < size / 2,
+        "fetched {fetched} of {size} bytes"
+    );
+    let unknown = read_row_groups_for_keys(store, &path, Some(size), "id", &[KeyProbe::Unknown])
         .await
         .unwrap();
     assert_eq!(rows(unknown), 150_000);
