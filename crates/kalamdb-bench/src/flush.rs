@@ -60,13 +60,18 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let rows: usize = args
-        .iter()
-        .position(|a| a == "--rows")
+/// The number after `flag`, if given.
+fn number_after(args: &[String], flag: &str) -> Option<usize> {
+    args.iter()
+        .position(|a| a == flag)
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let rows = number_after(args, "--rows").unwrap_or(1_000_000);
+    // `--users N` runs only the case with N users.
+    let only_users = number_after(args, "--users");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -80,7 +85,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         },
         Case { users: 1, rows },
     ] {
-        runtime.block_on(flush_case(&case))?;
+        if only_users.is_none_or(|users| users == case.users) {
+            runtime.block_on(flush_case(&case))?;
+        }
     }
     Ok(())
 }
