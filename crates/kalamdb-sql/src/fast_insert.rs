@@ -5,9 +5,10 @@
 //! value and tries to read every literal as a typed string first, which
 //! dominates bulk inserts. A [`FastInsert`] instead keeps the statement text
 //! and, per value, only where its literal is in that text; the executor
-//! reads each literal straight from there. Two readers build one:
-//! [`crate::fast_scan`] from the raw text (the bulk-load path) and [`read`]
-//! from tokens (an INSERT inside a batch the scanner declined). Anything
+//! reads each literal straight from there. Two readers build one with the
+//! same grammar ([`read_insert`]): [`crate::fast_scan`] from the raw text
+//! (the bulk-load path) and [`read`] from tokens (an INSERT inside a batch
+//! the scanner declined). Anything
 //! neither recognises falls back to `sqlparser`, so they only have to be
 //! right, never complete.
 
@@ -161,6 +162,90 @@ impl fmt::Debug for FastInsert {
     }
 }
 
+/// What the INSERT grammar needs from a reader: the token reader and the
+/// text scanner each provide it, and [`read_insert`] holds the grammar once.
+pub(crate) trait InsertSource {
+    /// The unquoted keyword `word` (any case).
+    fn keyword(&mut self, word: &str) -> Option<()>;
+    /// A name, folded as SQL folds it.
+    fn name(&mut self) -> Option<String>;
+    /// Consumes the punctuation `p` (one of `.` `(` `)` `,`) if it is next.
+    fn punct(&mut self, p: u8) -> bool;
+    fn literal(&mut self) -> Option<Slot>;
+}
+
+/// An INSERT read, before its text is attached.
+pub(crate) struct InsertParts {
+    pub table: TableRef,
+    pub columns: Vec<String>,
+    pub slots: Vec<Slot>,
+    pub row_ends: Vec<u32>,
+}
+
+impl InsertParts {
+    pub fn into_insert(self, text: Arc<str>) -> FastInsert {
+        FastInsert::new(self.table, self.columns, self.slots, self.row_ends, text)
+    }
+}
+
+/// `INSERT INTO name[.name] [(names)] VALUES (literals), ...`; what follows
+/// is the caller's business.
+pub(crate) fn read_insert(r: &mut impl InsertSource) -> Option<InsertParts> {
+    r.keyword("INSERT")?;
+    r.keyword("INTO")?;
+    let first = r.name()?;
+    let table = if r.punct(b'.') {
+        TableRef {
+            namespace: Some(first),
+            table: r.name()?,
+        }
+    } else {
+        TableRef {
+            namespace: None,
+            table: first,
+        }
+    };
+    let mut columns = Vec::new();
+    if r.punct(b'(') {
+        loop {
+            columns.push(r.name()?);
+            if r.punct(b')') {
+                break;
+            }
+            if !r.punct(b',') {
+                return None;
+            }
+        }
+    }
+    r.keyword("VALUES")?;
+    let mut slots = Vec::new();
+    let mut row_ends = Vec::new();
+    loop {
+        if !r.punct(b'(') {
+            return None;
+        }
+        loop {
+            slots.push(r.literal()?);
+            if r.punct(b')') {
+                break;
+            }
+            if !r.punct(b',') {
+                return None;
+            }
+        }
+        row_ends.push(u32::try_from(slots.len()).ok()?);
+        if !r.punct(b',') {
+            break;
+        }
+    }
+    Some(InsertParts {
+        table,
+        columns,
+        slots,
+        row_ends,
+    })
+}
+
 /// Reads the statement's tokens if it has the simple shape; `None` means
 /// "use the full parser".
 pub fn read(tokens: &[TokenWithSpan]) -> Option<FastInsert> {
@@ -173,52 +258,11 @@ pub fn read(tokens: &[TokenWithSpan]) -> Option<FastInsert> {
         pos: 0,
         text: String::new(),
     };
-    r.keyword("INSERT")?;
-    r.keyword("INTO")?;
-    let first = r.name()?;
-    let table = if r.eat(&Token::Period) {
-        TableRef {
-            namespace: Some(first),
-            table: r.name()?,
-        }
-    } else {
-        TableRef {
-            namespace: None,
-            table: first,
-        }
-    };
-    let mut columns = Vec::new();
-    if r.eat(&Token::LParen) {
-        loop {
-            columns.push(r.name()?);
-            if r.eat(&Token::RParen) {
-                break;
-            }
-            r.expect(&Token::Comma)?;
-        }
-    }
-    r.keyword("VALUES")?;
-    let mut slots = Vec::new();
-    let mut row_ends = Vec::new();
-    loop {
-        r.expect(&Token::LParen)?;
-        loop {
-            slots.push(r.literal()?);
-            if r.eat(&Token::RParen) {
-                break;
-            }
-            r.expect(&Token::Comma)?;
-        }
-        row_ends.push(u32::try_from(slots.len()).ok()?);
-        if !r.eat(&Token::Comma) {
-            break;
-        }
-    }
+    let parts = read_insert(&mut r)?;
     if r.pos != r.tokens.len() {
         return None;
     }
-    let text = Arc::from(std::mem::take(&mut r.text));
-    Some(FastInsert::new(table, columns, slots, row_ends, text))
+    Some(parts.into_insert(Arc::from(std::mem::take(&mut r.text))))
 }
 
 struct Reader<'a> {
@@ -235,19 +279,18 @@ impl Reader<'_> {
         token
     }
 
-    fn eat(&mut self, expected: &Token) -> bool {
-        if self.tokens.get(self.pos).copied() == Some(expected) {
-            self.pos += 1;
-            true
-        } else {
-            false
+    /// Appends literal text to the buffer and returns where it is.
+    fn push(&mut self, parts: &[&str]) -> Option<Span> {
+        let start = u32::try_from(self.text.len()).ok()?;
+        for part in parts {
+            self.text.push_str(part);
         }
+        let end = u32::try_from(self.text.len()).ok()?;
+        Some(Span { start, end })
     }
+}
 
-    fn expect(&mut self, expected: &Token) -> Option<()> {
-        self.eat(expected).then_some(())
-    }
-
+impl InsertSource for Reader<'_> {
     fn keyword(&mut self, word: &str) -> Option<()> {
         match self.next()? {
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
@@ -264,14 +307,20 @@ impl Reader<'_> {
         }
     }
 
-    /// Appends literal text to the buffer and returns where it is.
-    fn push(&mut self, parts: &[&str]) -> Option<Span> {
-        let start = u32::try_from(self.text.len()).ok()?;
-        for part in parts {
-            self.text.push_str(part);
+    fn punct(&mut self, p: u8) -> bool {
+        let expected = match p {
+            b'.' => Token::Period,
+            b'(' => Token::LParen,
+            b')' => Token::RParen,
+            b',' => Token::Comma,
+            _ => return false,
+        };
+        if self.tokens.get(self.pos).copied() == Some(&expected) {
+            self.pos += 1;
+            true
+        } else {
+            false
         }
-        let end = u32::try_from(self.text.len()).ok()?;
-        Some(Span { start, end })
     }
 
     fn literal(&mut self) -> Option<Slot> {

@@ -10,8 +10,7 @@
 //! question of SQL syntax the full parser might answer differently. A
 //! property test checks it against the token reader.
 
-use crate::fast_insert::{FastInsert, Slot, Span};
-use crate::statement::TableRef;
+use crate::fast_insert::{read_insert, FastInsert, InsertSource, Slot, Span};
 use std::sync::Arc;
 
 /// Every statement of `sql`, if all are literal INSERTs; `None` otherwise.
@@ -34,7 +33,7 @@ pub fn scan_batch(sql: &str) -> Option<Vec<FastInsert>> {
         if scanner.at_end() {
             break;
         }
-        parts.push(scanner.insert()?);
+        parts.push(read_insert(&mut scanner)?);
         scanner.skip_blank();
         if !scanner.at_end() && !scanner.eat(b';') {
             return None;
@@ -47,17 +46,9 @@ pub fn scan_batch(sql: &str) -> Option<Vec<FastInsert>> {
     Some(
         parts
             .into_iter()
-            .map(|p| FastInsert::new(p.table, p.columns, p.slots, p.row_ends, text.clone()))
+            .map(|parts| parts.into_insert(text.clone()))
             .collect(),
     )
-}
-
-/// A statement read, before the text is attached.
-struct Part {
-    table: TableRef,
-    columns: Vec<String>,
-    slots: Vec<Slot>,
-    row_ends: Vec<u32>,
 }
 
 struct Scanner<'a> {
@@ -103,12 +94,6 @@ impl Scanner<'_> {
         }
     }
 
-    /// After blanks, the byte `b`.
-    fn punct(&mut self, b: u8) -> bool {
-        self.skip_blank();
-        self.eat(b)
-    }
-
     fn span(&self, start: usize) -> Span {
         // scan_batch checked that every offset fits.
         Span {
@@ -131,100 +116,6 @@ impl Scanner<'_> {
             return None;
         }
         std::str::from_utf8(&self.bytes[start..self.pos]).ok()
-    }
-
-    fn keyword(&mut self, keyword: &str) -> Option<()> {
-        self.word()?.eq_ignore_ascii_case(keyword).then_some(())
-    }
-
-    /// A name: unquoted folds to lower case, `"quoted"` is kept as is.
-    fn name(&mut self) -> Option<String> {
-        self.skip_blank();
-        if self.eat(b'"') {
-            let start = self.pos;
-            while self.peek()? != b'"' {
-                self.pos += 1;
-            }
-            let name = std::str::from_utf8(&self.bytes[start..self.pos]).ok()?;
-            self.pos += 1;
-            // `""` inside or an empty name: leave those to the tokenizer.
-            if name.is_empty() || self.peek() == Some(b'"') {
-                return None;
-            }
-            return Some(name.to_string());
-        }
-        Some(self.word()?.to_ascii_lowercase())
-    }
-
-    fn insert(&mut self) -> Option<Part> {
-        self.keyword("INSERT")?;
-        self.keyword("INTO")?;
-        let first = self.name()?;
-        let table = if self.punct(b'.') {
-            TableRef {
-                namespace: Some(first),
-                table: self.name()?,
-            }
-        } else {
-            TableRef {
-                namespace: None,
-                table: first,
-            }
-        };
-        let mut columns = Vec::new();
-        if self.punct(b'(') {
-            loop {
-                columns.push(self.name()?);
-                if self.punct(b')') {
-                    break;
-                }
-                if !self.punct(b',') {
-                    return None;
-                }
-            }
-        }
-        self.keyword("VALUES")?;
-        let mut slots = Vec::new();
-        let mut row_ends = Vec::new();
-        loop {
-            if !self.punct(b'(') {
-                return None;
-            }
-            loop {
-                slots.push(self.literal()?);
-                if self.punct(b')') {
-                    break;
-                }
-                if !self.punct(b',') {
-                    return None;
-                }
-            }
-            row_ends.push(u32::try_from(slots.len()).ok()?);
-            if !self.punct(b',') {
-                break;
-            }
-        }
-        Some(Part {
-            table,
-            columns,
-            slots,
-            row_ends,
-        })
-    }
-
-    fn literal(&mut self) -> Option<Slot> {
-        self.skip_blank();
-        match self.peek()? {
-            b'\'' => self.string(),
-            b'0'..=b'9' | b'-' => self.number().map(Slot::Number),
-            b'$' => self.placeholder(),
-            _ => match self.word()?.to_ascii_uppercase().as_str() {
-                "NULL" => Some(Slot::Null),
-                "TRUE" => Some(Slot::Bool(true)),
-                "FALSE" => Some(Slot::Bool(false)),
-                _ => None,
-            },
-        }
     }
 
     fn string(&mut self) -> Option<Slot> {
@@ -300,6 +191,52 @@ impl Scanner<'_> {
             self.peek(),
             Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b')')
         )
+    }
+}
+
+impl InsertSource for Scanner<'_> {
+    fn keyword(&mut self, keyword: &str) -> Option<()> {
+        self.word()?.eq_ignore_ascii_case(keyword).then_some(())
+    }
+
+    /// A name: unquoted folds to lower case, `"quoted"` is kept as is.
+    fn name(&mut self) -> Option<String> {
+        self.skip_blank();
+        if self.eat(b'"') {
+            let start = self.pos;
+            while self.peek()? != b'"' {
+                self.pos += 1;
+            }
+            let name = std::str::from_utf8(&self.bytes[start..self.pos]).ok()?;
+            self.pos += 1;
+            // `""` inside or an empty name: leave those to the tokenizer.
+            if name.is_empty() || self.peek() == Some(b'"') {
+                return None;
+            }
+            return Some(name.to_string());
+        }
+        Some(self.word()?.to_ascii_lowercase())
+    }
+
+    /// After blanks, the byte `p`.
+    fn punct(&mut self, p: u8) -> bool {
+        self.skip_blank();
+        self.eat(p)
+    }
+
+    fn literal(&mut self) -> Option<Slot> {
+        self.skip_blank();
+        match self.peek()? {
+            b'\'' => self.string(),
+            b'0'..=b'9' | b'-' => self.number().map(Slot::Number),
+            b'$' => self.placeholder(),
+            _ => match self.word()?.to_ascii_uppercase().as_str() {
+                "NULL" => Some(Slot::Null),
+                "TRUE" => Some(Slot::Bool(true)),
+                "FALSE" => Some(Slot::Bool(false)),
+                _ => None,
+            },
+        }
     }
 }
 

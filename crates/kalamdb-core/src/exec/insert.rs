@@ -203,21 +203,10 @@ pub(super) async fn complete_row(
     def: &TableDef,
     row: Vec<Option<Value>>,
 ) -> Result<Vec<Value>> {
-    let mut out = Vec::with_capacity(row.len());
-    for (column, value) in def.columns.iter().zip(row) {
-        let value = match (value, &column.default) {
-            (Some(v), _) => v,
-            (None, Some(default)) => {
-                default_value(s, default, column.data_type, &column.name).await?
-            }
-            (None, None) => Value::Null,
-        };
-        if value.is_null() && !column.nullable {
-            return Err(not_null(&column.name));
-        }
-        out.push(value);
-    }
-    Ok(out)
+    let given: Vec<bool> = row.iter().map(Option::is_some).collect();
+    let mut values: Vec<Value> = row.into_iter().map(|v| v.unwrap_or(Value::Null)).collect();
+    fill_defaults(s, def, &given, &mut values).await?;
+    Ok(values)
 }
 
 /// The value of a KalamDB built-in function, if `name` is one.
