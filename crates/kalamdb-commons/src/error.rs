@@ -64,4 +64,6 @@ pub mod codes {
     pub const SETUP_ALREADY_DONE: &str = "SETUP_ALREADY_DONE";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const RESOURCE_EXHAUSTED: &str = "RESOURCE_EXHAUSTED";
+    pub const STATEMENT_TIMEOUT: &str = "STATEMENT_TIMEOUT";
 }

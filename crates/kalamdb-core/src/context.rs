@@ -5,7 +5,7 @@ use crate::catalog::TableDef;
 use crate::cold::{ColdStore, Storages};
 use crate::ids::SnowflakeGen;
 use crate::jobs::{JobManager, JobsConfig};
-use crate::scheduler::{HotCounters, Scheduler, SchedulerConfig};
+use crate::scheduler::{HotCounters, Scheduler, SchedulerConfig, ScopeBackoff};
 use crate::users::Users;
 use kalamdb_commons::Clock;
 use kalamdb_store::{HotStore, ScopeKey};
@@ -67,6 +67,8 @@ pub struct CoreContext {
     /// Buffered versions per table, for flush policies and the budget.
     pub counters: Arc<HotCounters>,
     pub scheduler: Scheduler,
+    /// Scopes left out of flushes after a permanent failure.
+    pub backoff: ScopeBackoff,
     pub scheduler_config: SchedulerConfig,
     pub clock: Arc<dyn Clock>,
     pub snowflake: SnowflakeGen,
@@ -97,6 +99,10 @@ impl CoreContext {
             jobs: Arc::new(JobManager::new(store.clone(), clock.clone(), jobs_config)),
             counters,
             scheduler: Scheduler::default(),
+            backoff: ScopeBackoff::new(
+                scheduler_config.failed_scope_backoff,
+                scheduler_config.failed_scope_backoff_max,
+            ),
             scheduler_config,
             store,
             catalog,

@@ -5,11 +5,11 @@ use crate::cold::flush::{FlushHooks, FlushStats};
 use crate::cold::{remove_uncommitted, Storages};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
-use crate::exec::{base_session_state, Session, StatementResult};
+use crate::exec::limits::{QueryEnv, QueryLimits};
+use crate::exec::{Session, StatementResult};
 use crate::jobs::{CancelFlag, JobsConfig};
 use crate::scheduler::{HotCounters, SchedulerConfig};
 use crate::users::{Caller, Users};
-use datafusion::execution::SessionState;
 use kalamdb_commons::{Clock, NamespaceId};
 use kalamdb_store::{HotStore, StoreOptions};
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ pub struct EngineConfig {
     pub root_password: Option<String>,
     pub jobs: JobsConfig,
     pub scheduler: SchedulerConfig,
+    pub limits: QueryLimits,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +37,7 @@ impl Default for EngineConfig {
             root_password: None,
             jobs: JobsConfig::default(),
             scheduler: SchedulerConfig::default(),
+            limits: QueryLimits::default(),
         }
     }
 }
@@ -50,13 +52,15 @@ pub struct ShutdownOptions {
     pub timeout: Duration,
 }
 
-/// A failed batch: which statement failed (1-based) and why. Statements
-/// before it are committed.
+/// A failed batch: which statement failed (1-based) and why. The
+/// statements before it ran and are committed; `completed` holds their
+/// results.
 #[derive(Debug)]
 pub struct StatementError {
     pub index: usize,
     pub of: usize,
     pub error: CoreError,
+    pub completed: Vec<StatementResult>,
 }
 
 impl std::fmt::Display for StatementError {
@@ -71,7 +75,7 @@ impl std::fmt::Display for StatementError {
 
 pub struct KalamDb {
     ctx: Arc<CoreContext>,
-    base_state: SessionState,
+    query: QueryEnv,
     /// The scheduler loop, once started; stopped by `shutdown`/`close`.
     scheduler: parking_lot::Mutex<Option<SchedulerTask>>,
 }
@@ -134,18 +138,21 @@ impl KalamDb {
             buffered_bytes = counters.total_bytes(),
             "hot tier counted"
         );
+        let ctx = Arc::new(CoreContext::new(
+            store,
+            catalog,
+            users,
+            storages,
+            counters,
+            config.jobs.clone(),
+            config.scheduler.clone(),
+            clock,
+        ));
+        let mut query = QueryEnv::new(config.limits.clone())?;
+        crate::exec::kalam_fns::register(&mut query.state, ctx.clone())?;
         Ok(Self {
-            ctx: Arc::new(CoreContext::new(
-                store,
-                catalog,
-                users,
-                storages,
-                counters,
-                config.jobs.clone(),
-                config.scheduler.clone(),
-                clock,
-            )),
-            base_state: base_session_state(),
+            ctx,
+            query,
             scheduler: parking_lot::Mutex::new(None),
         })
     }
@@ -296,39 +303,56 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements = kalamdb_sql::parse_batch(sql).map_err(|e| StatementError {
-            index: 1,
-            of: 1,
-            error: e.into(),
-        })?;
-        let of = statements.len();
         let fail = |error| StatementError {
             index: 1,
             of: 1,
             error,
+            completed: Vec::new(),
         };
+        let statements = kalamdb_sql::parse_batch(sql).map_err(|e| fail(e.into()))?;
+        let of = statements.len();
         if of == 0 {
             return Err(fail(CoreError::EmptySql));
+        }
+        let limits = &self.query.limits;
+        if of > limits.max_statements {
+            return Err(fail(CoreError::ResourceExhausted(format!(
+                "{of} statements in one request; at most {} are allowed",
+                limits.max_statements
+            ))));
         }
         if of > 1 && !params.is_empty() {
             return Err(fail(CoreError::ParamsWithBatch));
         }
         let session = Session {
             ctx: &self.ctx,
-            base_state: &self.base_state,
+            query: &self.query,
             caller: caller.clone(),
             default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
             params,
         };
         let mut results = Vec::with_capacity(of);
         for (i, statement) in statements.into_iter().enumerate() {
-            match session.run(statement).await {
+            let timeout = limits.statement_timeout;
+            let outcome = if timeout.is_zero() || !statement.may_time_out() {
+                session.run(statement).await
+            } else {
+                match tokio::time::timeout(timeout, session.run(statement)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(CoreError::Timeout(format!(
+                        "canceling statement due to statement timeout ({} ms)",
+                        timeout.as_millis()
+                    ))),
+                }
+            };
+            match outcome {
                 Ok(result) => results.push(result),
                 Err(error) => {
                     return Err(StatementError {
                         index: i + 1,
                         of,
                         error,
+                        completed: results,
                     })
                 }
             }

@@ -33,6 +33,11 @@ pub enum CoreError {
     PermissionDenied(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Over a resource limit (memory, result size, statements per request).
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error("{0}")]
+    Timeout(String),
     #[error("hot tier: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -53,6 +58,7 @@ impl CoreError {
             CoreError::AlreadyExists(_) => ErrorKind::Conflict,
             CoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
             CoreError::Unavailable(_) => ErrorKind::Unavailable,
+            CoreError::ResourceExhausted(_) | CoreError::Timeout(_) => ErrorKind::InvalidInput,
             CoreError::Store(StoreError::InvalidKey(_)) => ErrorKind::InvalidInput,
             CoreError::Store(_) | CoreError::Internal(_) => ErrorKind::Internal,
         }
@@ -70,6 +76,8 @@ impl CoreError {
             CoreError::UserNotFound(_) => codes::USER_NOT_FOUND,
             CoreError::PermissionDenied(_) => codes::PERMISSION_DENIED,
             CoreError::Unavailable(_) => codes::UNAVAILABLE,
+            CoreError::ResourceExhausted(_) => codes::RESOURCE_EXHAUSTED,
+            CoreError::Timeout(_) => codes::STATEMENT_TIMEOUT,
             CoreError::Store(StoreError::InvalidKey(_)) => codes::SQL_EXECUTION_ERROR,
             CoreError::Store(_) | CoreError::Internal(_) => codes::INTERNAL_ERROR,
         }
@@ -113,7 +121,7 @@ impl From<DataFusionError> for CoreError {
             DataFusionError::Collection(mut errors) if !errors.is_empty() => {
                 CoreError::from(errors.swap_remove(0))
             }
-            DataFusionError::ResourcesExhausted(msg) => CoreError::Unavailable(msg),
+            DataFusionError::ResourcesExhausted(msg) => CoreError::ResourceExhausted(msg),
             // Planning and naming errors are the statement's fault.
             DataFusionError::Configuration(msg) => CoreError::Execution(msg),
             other => CoreError::Internal(other.to_string()),

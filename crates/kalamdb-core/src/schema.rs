@@ -46,3 +46,22 @@ pub fn table_schema(table: &TableDef, with_system_columns: bool) -> SchemaRef {
     }
     Arc::new(Schema::new(fields))
 }
+
+/// The schema of a cold file: the table's columns and `_seq`, `_deleted`.
+/// Every column but the primary key is nullable whatever the table
+/// declares, because a tombstone keeps only its key and is written to the
+/// file with NULL in every other column. NOT NULL is enforced by writes,
+/// not by the file; readers take columns by name and cast them to the
+/// table's types, so files written with non-nullable fields still read.
+pub fn file_schema(table: &TableDef) -> SchemaRef {
+    let pk = table.pk_index();
+    let mut fields: Vec<Field> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| field(&c.name, c.data_type, c.nullable || i != pk))
+        .collect();
+    fields.push(field(SEQ_COLUMN, KalamType::BigInt, false));
+    fields.push(field(DELETED_COLUMN, KalamType::Boolean, false));
+    Arc::new(Schema::new(fields))
+}

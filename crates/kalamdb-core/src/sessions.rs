@@ -21,6 +21,10 @@ pub struct Session {
     pub created_at: i64,
     /// Microseconds; the refresh token's expiry.
     pub expires_at: i64,
+    /// Opened by root without a password, which is accepted only from
+    /// loopback: so are the session's tokens.
+    #[serde(default)]
+    pub loopback_only: bool,
 }
 
 pub struct Sessions {
@@ -40,7 +44,7 @@ impl Sessions {
     }
 
     /// Starts a session for `user_id` lasting `ttl_micros`.
-    pub fn create(&self, user_id: &str, ttl_micros: i64) -> Result<Session> {
+    pub fn create(&self, user_id: &str, ttl_micros: i64, loopback_only: bool) -> Result<Session> {
         let now = self.clock.now_micros();
         let id: [u8; 16] = rand::random();
         let session = Session {
@@ -48,6 +52,7 @@ impl Sessions {
             user_id: user_id.to_string(),
             created_at: now,
             expires_at: now.saturating_add(ttl_micros),
+            loopback_only,
         };
         let mut batch = self.store.batch();
         batch.put_meta(&session_key(&session.id), &serde_json::to_vec(&session)?);
@@ -77,6 +82,24 @@ impl Sessions {
         batch.delete_meta(&session_key(id));
         self.store.write(batch)?;
         Ok(true)
+    }
+
+    /// Ends every session of `user_id` (its password changed, or it was
+    /// dropped); returns how many there were.
+    pub fn revoke_user(&self, user_id: &str) -> Result<usize> {
+        let mut batch = self.store.batch();
+        let mut ended = 0;
+        for (key, raw) in self.store.meta_scan(SESSION_PREFIX)? {
+            let owner = serde_json::from_slice::<Session>(&raw).map(|s| s.user_id);
+            if owner.as_deref().is_ok_and(|u| u == user_id) {
+                batch.delete_meta(&key);
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            self.store.write(batch)?;
+        }
+        Ok(ended)
     }
 
     /// Removes sessions that expired (called on each login, so the table

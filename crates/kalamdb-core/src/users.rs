@@ -72,6 +72,9 @@ pub struct Users {
     /// Per-process key for fingerprints, so the cache never holds anything
     /// that would help offline guessing.
     fingerprint_key: [u8; 32],
+    /// Held by set-up and user creation, so that "check, then write" is
+    /// atomic: concurrent set-ups create one admin, not one each.
+    changes: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for Users {
@@ -125,6 +128,7 @@ impl Users {
             records: RwLock::new(records),
             verified: RwLock::new(HashMap::new()),
             fingerprint_key: rand::random(),
+            changes: parking_lot::Mutex::new(()),
         })
     }
 
@@ -284,6 +288,7 @@ impl Users {
         password: &str,
         email: Option<String>,
     ) -> Result<()> {
+        let _changing = self.changes.lock();
         if !self.needs_setup() {
             return Err(CoreError::AlreadyExists(
                 "the server is already set up (root has a password)".into(),
@@ -305,7 +310,11 @@ impl Users {
             updated_at: self.clock.now_micros(),
             ..(*root).clone()
         })?;
-        self.create(user, password, Role::Dba, email)
+        self.create_locked(user, password, Role::Dba, email)?;
+        // Sessions opened by root without a password end with it.
+        crate::sessions::Sessions::new(self.store.clone(), self.clock.clone())
+            .revoke_user(ROOT_USER)?;
+        Ok(())
     }
 
     /// The caller a valid token names: the user must still be active, and
@@ -318,6 +327,17 @@ impl Users {
     }
 
     pub fn create(
+        &self,
+        id: UserId,
+        password: &str,
+        role: Role,
+        email: Option<String>,
+    ) -> Result<()> {
+        let _changing = self.changes.lock();
+        self.create_locked(id, password, role, email)
+    }
+
+    fn create_locked(
         &self,
         id: UserId,
         password: &str,

@@ -26,12 +26,17 @@ pub const META_MAX_SEQ: &str = "kalamdb.max_seq";
 /// Rows per row group: bounds writer memory and gives readers pruning units.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// A file's name. Callers pass a `_seq` no other file of the scope can
-/// carry (a flush uses its snapshot watermark, and `_seq` numbers are never
-/// reused), so a name is never reused and a retried flush never overwrites a
-/// committed file.
-pub fn file_name(seq: u64) -> String {
-    format!("batch-{seq}.parquet")
+/// A file's name: `batch-<seq>-t<table uid>.parquet`. Callers pass a
+/// `_seq` no other file of the scope can carry (a flush uses its snapshot
+/// watermark, and `_seq` numbers are never reused), so a name is never
+/// reused and a retried flush never overwrites a committed file. The
+/// table's uid (never reused either) makes the name unique across tables
+/// too, whatever directories a storage's templates give them: two tables
+/// flushed at the same watermark into one directory still write different
+/// files. (Files written before the uid was added are named
+/// `batch-<seq>.parquet`; readers take names from the manifest.)
+pub fn file_name(seq: u64, table_uid: u64) -> String {
+    format!("batch-{seq}-t{table_uid}.parquet")
 }
 
 /// What a file is, written into its metadata.

@@ -107,7 +107,9 @@ impl StorageDef {
     /// storage: templates, the settings its type needs, credentials JSON and
     /// that an object store can be built from it.
     pub fn validate(&self) -> Result<(), FileStoreError> {
-        self.templates()?;
+        let (user, shared) = self.templates()?;
+        user.check_distinct(TemplateKind::User)?;
+        shared.check_distinct(TemplateKind::Shared)?;
         if let Some(text) = &self.credentials {
             self.parsed_credentials(text)?;
         }

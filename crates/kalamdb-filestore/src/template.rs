@@ -87,6 +87,67 @@ impl PathTemplate {
         &self.text
     }
 
+    /// Refuses a template under which two tables, or two users of one
+    /// table, could get the same directory: it must name the namespace and
+    /// the table (and the user, for USER tables), and two placeholders in
+    /// one segment must be parted by a character their values cannot hold
+    /// (`{namespace}_{tableName}` renders `a_b` + `c` and `a` + `b_c` alike;
+    /// `{namespace}-{tableName}` cannot collide). Checked when a storage is
+    /// created or altered; templates stored by earlier versions still load,
+    /// and file names carry the table's uid, so even they never share files.
+    pub fn check_distinct(&self, kind: TemplateKind) -> Result<(), FileStoreError> {
+        let invalid = |reason: String| FileStoreError::InvalidTemplate {
+            template: self.text.chars().take(200).collect(),
+            reason,
+        };
+        let has = |wanted: &Part| self.segments.iter().flatten().any(|p| p == wanted);
+        for (part, name) in [
+            (Part::Namespace, "{namespace}"),
+            (Part::TableName, "{tableName}"),
+        ] {
+            if !has(&part) {
+                return Err(invalid(format!(
+                    "the template must contain {name}, or tables would share a directory"
+                )));
+            }
+        }
+        if kind == TemplateKind::User && !has(&Part::UserId) {
+            return Err(invalid("USER table templates must contain {userId}".into()));
+        }
+        for segment in &self.segments {
+            let mut previous: Option<&Part> = None;
+            let mut between = String::new();
+            for part in segment {
+                if let Part::Literal(text) = part {
+                    between.push_str(text);
+                    continue;
+                }
+                if let Some(before) = previous {
+                    let parts = between
+                        .chars()
+                        .any(|c| !value_may_hold(before, c) && !value_may_hold(part, c));
+                    if !parts {
+                        return Err(invalid(format!(
+                            "{} and {} in one path segment must be separated by a character \
+                             their values cannot contain ({}), or different names could \
+                             render the same path",
+                            placeholder(before),
+                            placeholder(part),
+                            if matches!(before, Part::UserId) || matches!(part, Part::UserId) {
+                                "'='"
+                            } else {
+                                "'-', '.' or '='"
+                            }
+                        )));
+                    }
+                }
+                previous = Some(part);
+                between.clear();
+            }
+        }
+        Ok(())
+    }
+
     /// The directory of one scope. `user` is required for USER templates.
     pub fn render(
         &self,
@@ -117,6 +178,26 @@ impl PathTemplate {
             out.push(text);
         }
         Ok(Path::from_iter(out))
+    }
+}
+
+/// Whether a rendered placeholder may contain `c`: identifiers hold
+/// letters, digits and `_`; user ids also `-`, `.` and `@`; shards are
+/// `shard_NNNN`.
+fn value_may_hold(part: &Part, c: char) -> bool {
+    match part {
+        Part::UserId => c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'),
+        _ => c.is_ascii_alphanumeric() || c == '_',
+    }
+}
+
+fn placeholder(part: &Part) -> &'static str {
+    match part {
+        Part::Namespace => "{namespace}",
+        Part::TableName => "{tableName}",
+        Part::UserId => "{userId}",
+        Part::Shard => "{shard}",
+        Part::Literal(_) => "a literal",
     }
 }
 
@@ -201,6 +282,44 @@ mod tests {
                 PathTemplate::parse(text, kind).is_err(),
                 "{text:?} accepted"
             );
+        }
+    }
+
+    #[test]
+    fn templates_that_could_collide_are_refused() {
+        for (text, kind) in [
+            ("{namespace}/{userId}", TemplateKind::User),
+            ("{tableName}/{userId}", TemplateKind::User),
+            ("flat", TemplateKind::Shared),
+            ("{namespace}", TemplateKind::Shared),
+            ("{namespace}_{tableName}/{userId}", TemplateKind::User),
+            ("{namespace}{tableName}/{userId}", TemplateKind::User),
+            ("{namespace}/{tableName}{userId}", TemplateKind::User),
+            ("{namespace}/{tableName}-{userId}", TemplateKind::User),
+            (
+                "{namespace}/{tableName}/x{shard}_{userId}",
+                TemplateKind::User,
+            ),
+        ] {
+            let template = PathTemplate::parse(text, kind).unwrap();
+            assert!(template.check_distinct(kind).is_err(), "{text:?} accepted");
+        }
+        for (text, kind) in [
+            (PathTemplate::DEFAULT_USER, TemplateKind::User),
+            (PathTemplate::DEFAULT_SHARED, TemplateKind::Shared),
+            ("{namespace}-{tableName}/{userId}", TemplateKind::User),
+            (
+                "{namespace}.{tableName}/{shard}/u={userId}",
+                TemplateKind::User,
+            ),
+            (
+                "{tableName}=x{namespace}/{userId}={shard}",
+                TemplateKind::User,
+            ),
+            ("data/{namespace}/{tableName}", TemplateKind::Shared),
+        ] {
+            let template = PathTemplate::parse(text, kind).unwrap();
+            template.check_distinct(kind).unwrap();
         }
     }
 

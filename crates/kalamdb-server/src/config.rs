@@ -30,6 +30,7 @@ pub struct ServerConfig {
     pub jobs: JobsSection,
     pub shutdown: ShutdownSection,
     pub auth: AuthSection,
+    pub limits: LimitsSection,
     #[serde(skip)]
     pub root_password: Option<String>,
 }
@@ -86,6 +87,11 @@ pub struct JobsSection {
     pub retry_backoff_ms: u64,
     /// Finished jobs are removed from system.jobs after this many seconds.
     pub history_ttl_secs: u64,
+    /// A scope whose flush failed for a reason retries cannot fix (data the
+    /// file cannot hold) is left out of flushes this long, doubled after
+    /// each further failure up to `failed_scope_backoff_max_secs`.
+    pub failed_scope_backoff_secs: u64,
+    pub failed_scope_backoff_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +102,42 @@ pub struct ShutdownSection {
     pub timeout_secs: u64,
     /// Flush every table's buffered rows before stopping.
     pub flush_on_shutdown: bool,
+}
+
+/// What one request or statement may use (see `server.example.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    pub query_memory_mb: u64,
+    pub total_query_memory_mb: u64,
+    pub max_value_mb: u64,
+    pub max_result_rows: u64,
+    pub max_result_mb: u64,
+    pub max_statements_per_request: u64,
+    pub statement_timeout_ms: u64,
+    pub request_timeout_secs: u64,
+    pub header_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_concurrent_password_hashes: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let q = kalamdb_core::exec::limits::QueryLimits::default();
+        Self {
+            query_memory_mb: (q.memory_per_query >> 20) as u64,
+            total_query_memory_mb: (q.memory_total >> 20) as u64,
+            max_value_mb: (q.max_value_bytes >> 20) as u64,
+            max_result_rows: q.max_result_rows as u64,
+            max_result_mb: (q.max_result_bytes >> 20) as u64,
+            max_statements_per_request: q.max_statements as u64,
+            statement_timeout_ms: q.statement_timeout.as_millis() as u64,
+            request_timeout_secs: 120,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_concurrent_password_hashes: 4,
+        }
+    }
 }
 
 /// Token login and brute-force limits.
@@ -143,13 +185,14 @@ impl Default for FlushSection {
 impl Default for JobsSection {
     fn default() -> Self {
         let defaults = kalamdb_core::jobs::JobsConfig::default();
+        let scheduler = kalamdb_core::scheduler::SchedulerConfig::default();
         Self {
             max_parallel: defaults.max_parallel,
             max_retries: defaults.max_retries,
             retry_backoff_ms: defaults.retry_backoff.as_millis() as u64,
-            history_ttl_secs: kalamdb_core::scheduler::SchedulerConfig::default()
-                .job_history_ttl
-                .as_secs(),
+            history_ttl_secs: scheduler.job_history_ttl.as_secs(),
+            failed_scope_backoff_secs: scheduler.failed_scope_backoff.as_secs(),
+            failed_scope_backoff_max_secs: scheduler.failed_scope_backoff_max.as_secs(),
         }
     }
 }
@@ -287,6 +330,35 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_LOGIN_ATTEMPTS_PER_MINUTE")? {
             self.auth.login_attempts_per_minute = v as u32;
         }
+        if let Some(v) = number("KALAMDB_QUERY_MEMORY_MB")? {
+            self.limits.query_memory_mb = v;
+        }
+        if let Some(v) = number("KALAMDB_TOTAL_QUERY_MEMORY_MB")? {
+            self.limits.total_query_memory_mb = v;
+        }
+        if let Some(v) = number("KALAMDB_MAX_RESULT_ROWS")? {
+            self.limits.max_result_rows = v;
+        }
+        if let Some(v) = number("KALAMDB_MAX_STATEMENTS_PER_REQUEST")? {
+            self.limits.max_statements_per_request = v;
+        }
+        if let Some(v) = number("KALAMDB_STATEMENT_TIMEOUT_MS")? {
+            self.limits.statement_timeout_ms = v;
+        }
+        if let Some(v) = number("KALAMDB_REQUEST_TIMEOUT_SECS")? {
+            self.limits.request_timeout_secs = v;
+        }
+        if let Some(v) = number("KALAMDB_HEADER_TIMEOUT_SECS")? {
+            self.limits.header_timeout_secs = v;
+        }
+        if self.limits.max_concurrent_password_hashes == 0 {
+            return Err("limits.max_concurrent_password_hashes must be at least 1".into());
+        }
+        if self.limits.query_memory_mb == 0 || self.limits.total_query_memory_mb == 0 {
+            return Err(
+                "limits.query_memory_mb and total_query_memory_mb must be at least 1".into(),
+            );
+        }
         if self.jobs.max_parallel == 0 {
             return Err("jobs.max_parallel must be at least 1".into());
         }
@@ -314,6 +386,19 @@ impl ServerConfig {
                 budget_bytes: self.flush.hot_budget_bytes,
                 hard_limit_factor: self.flush.hard_limit_factor,
                 job_history_ttl: Duration::from_secs(self.jobs.history_ttl_secs),
+                failed_scope_backoff: Duration::from_secs(self.jobs.failed_scope_backoff_secs),
+                failed_scope_backoff_max: Duration::from_secs(
+                    self.jobs.failed_scope_backoff_max_secs,
+                ),
+            },
+            limits: kalamdb_core::exec::limits::QueryLimits {
+                memory_per_query: (self.limits.query_memory_mb << 20) as usize,
+                memory_total: (self.limits.total_query_memory_mb << 20) as usize,
+                max_value_bytes: (self.limits.max_value_mb.max(1) << 20) as usize,
+                max_result_rows: self.limits.max_result_rows as usize,
+                max_result_bytes: (self.limits.max_result_mb.max(1) << 20) as usize,
+                max_statements: self.limits.max_statements_per_request.max(1) as usize,
+                statement_timeout: Duration::from_millis(self.limits.statement_timeout_ms),
             },
         }
     }

@@ -7,6 +7,7 @@
 //! SELECT/INSERT/UPDATE/DELETE are handed on as `sqlparser` ASTs. This crate
 //! decides what a statement means, never how it runs.
 
+mod depth;
 mod error;
 mod execute_as;
 mod fast_insert;
@@ -24,6 +25,7 @@ mod table;
 mod types;
 mod user;
 
+pub use depth::MAX_EXPRESSION_DEPTH;
 pub use error::ParseError;
 pub use fast_insert::{FastInsert, Literal, Row as FastInsertRow};
 pub use parse::{

@@ -102,6 +102,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
             return Ok(KalamStatement::FastInsert(Box::new(insert)));
         }
     }
+    crate::depth::check_expression_depth(&tokens)?;
     let tokens = drop_current_user_parens(tokens);
     let dialect = crate::dialect();
     let mut parser = Parser::new(&dialect)
@@ -152,9 +153,11 @@ fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
 /// Parses one SQL expression (e.g. a stored column default).
 pub fn parse_expr(text: &str) -> Result<sqlparser::ast::Expr, ParseError> {
     let dialect = crate::dialect();
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text).tokenize_with_location()?;
+    crate::depth::check_expression_depth(&tokens)?;
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(crate::RECURSION_LIMIT)
-        .try_with_sql(text)?;
+        .with_tokens_with_locations(tokens);
     let expr = parser.parse_expr()?;
     expect_end(&mut parser)?;
     Ok(expr)

@@ -172,4 +172,15 @@ impl KalamStatement {
             },
         }
     }
+
+    /// Whether a statement timeout may cancel it: queries and row changes
+    /// (each commits in one batch, so a cancelled one wrote nothing), not
+    /// catalog changes or job control, which must run to their end.
+    pub fn may_time_out(&self) -> bool {
+        match self {
+            KalamStatement::FastInsert(_) | KalamStatement::Standard(_) => true,
+            KalamStatement::ExecuteAs { statement, .. } => statement.may_time_out(),
+            _ => false,
+        }
+    }
 }

@@ -199,7 +199,11 @@ fn columns(
     for def in defs {
         let name = normalize(&def.name);
         kalamdb_commons::validate_identifier("column", &name).map_err(ParseError)?;
-        if name.starts_with('_') && matches!(name.as_str(), "_seq" | "_deleted" | "_user_id") {
+        if name.starts_with('_')
+            && ["_seq", "_deleted", "_user_id"]
+                .iter()
+                .any(|r| name.eq_ignore_ascii_case(r))
+        {
             return err(format!(
                 "column name '{name}' is reserved for system columns"
             ));

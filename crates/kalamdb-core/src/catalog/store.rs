@@ -120,10 +120,16 @@ impl Catalog {
 
     /// Drops a namespace and (the caller has checked CASCADE) its tables and
     /// their hot rows, in one batch. Returns the dropped tables.
-    pub fn drop_namespace(&self, name: &str) -> Result<Vec<Arc<TableDef>>> {
+    /// Drops a namespace and its tables. `also_put` are `meta` keys written
+    /// in the same batch (records of the files to remove, so a crash before
+    /// they are gone leaves them to the next start).
+    pub fn drop_namespace(&self, name: &str, also_put: &[Vec<u8>]) -> Result<Vec<Arc<TableDef>>> {
         let _ddl = self.ddl.lock();
         let tables = self.tables_in(name);
         let mut batch = self.store.batch();
+        for key in also_put {
+            batch.put_meta(key, b"");
+        }
         for table in &tables {
             batch.delete_meta(&table_key(name, table.name.as_str()));
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
@@ -173,12 +179,21 @@ impl Catalog {
     }
 
     /// Drops a table with its hot rows in one batch.
-    pub fn drop_table(&self, ns: &str, name: &str) -> Result<Option<Arc<TableDef>>> {
+    /// Drops a table; `also_put` as for [`Self::drop_namespace`].
+    pub fn drop_table(
+        &self,
+        ns: &str,
+        name: &str,
+        also_put: &[Vec<u8>],
+    ) -> Result<Option<Arc<TableDef>>> {
         let _ddl = self.ddl.lock();
         let Some(table) = self.table(ns, name) else {
             return Ok(None);
         };
         let mut batch = self.store.batch();
+        for key in also_put {
+            batch.put_meta(key, b"");
+        }
         batch.delete_meta(&table_key(ns, name));
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
         batch.delete_meta_with_prefix(&table_manifest_prefix(table.uid));

@@ -21,7 +21,7 @@ use crate::catalog::TableDef;
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use crate::provider::batch::{BatchBuilder, BATCH_ROWS};
-use crate::schema::table_schema;
+use crate::schema::file_schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use kalamdb_commons::TableType;
 use kalamdb_filestore::object_store::path::Path;
@@ -44,8 +44,10 @@ pub struct FlushStats {
     pub parquet_files: u64,
     pub bytes_written: u64,
     pub duration_ms: u64,
-    /// Scopes that failed: (user, cause). Their rows stay in the hot tier.
-    pub failed: Vec<(Option<String>, String)>,
+    /// Scopes that failed. Their rows stay in the hot tier.
+    pub failed: Vec<ScopeFailure>,
+    /// Scopes left out because they wait after a permanent failure.
+    pub waiting_scopes: u64,
     /// Stopped by a cancel request at a scope boundary; the scopes counted
     /// above stay committed, the rest stay hot.
     pub cancelled: bool,
@@ -60,7 +62,34 @@ impl FlushStats {
         self.bytes_written += other.bytes_written;
         self.duration_ms += other.duration_ms;
         self.failed = other.failed.clone();
+        self.waiting_scopes = other.waiting_scopes;
         self.cancelled |= other.cancelled;
+    }
+
+    /// Whether every failure is one that retrying cannot fix.
+    pub fn only_permanent_failures(&self) -> bool {
+        !self.failed.is_empty() && self.failed.iter().all(|f| f.permanent)
+    }
+}
+
+/// One scope whose flush failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeFailure {
+    /// `None` for a SHARED table's scope.
+    pub user: Option<String>,
+    pub cause: String,
+    /// The data cannot be written as it is (a retry would fail the same
+    /// way), as opposed to a storage failure that may pass.
+    pub permanent: bool,
+}
+
+impl ScopeFailure {
+    fn new(user: Option<String>, cause: impl Into<String>, permanent: bool) -> Self {
+        Self {
+            user,
+            cause: cause.into(),
+            permanent,
+        }
     }
 }
 
@@ -87,8 +116,17 @@ pub struct FlushHooks {
     pub after_snapshot: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     /// Runs after each scope's commit (e.g. to cancel mid-flush).
     pub after_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Runs after each batch is written into a scope's file (e.g. to
+    /// cancel in the middle of a large scope).
+    pub after_batch: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     /// Checked at every scope boundary: once set, the flush stops there.
     pub cancel: Option<std::sync::Arc<crate::jobs::CancelFlag>>,
+    /// Also flush scopes that wait after a permanent failure (a FLUSH
+    /// TABLE by hand tries them at once; policies do not).
+    pub include_waiting: bool,
+    /// Test fail point: this user's rows are refused as data no file can
+    /// hold, as a permanent failure.
+    pub refuse_user: Option<String>,
 }
 
 impl std::fmt::Debug for FlushHooks {
@@ -97,7 +135,10 @@ impl std::fmt::Debug for FlushHooks {
             .field("fail_at", &self.fail_at)
             .field("after_snapshot", &self.after_snapshot.is_some())
             .field("after_commit", &self.after_commit.is_some())
+            .field("after_batch", &self.after_batch.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("include_waiting", &self.include_waiting)
+            .field("refuse_user", &self.refuse_user)
             .finish()
     }
 }
@@ -143,23 +184,25 @@ pub fn flush_table(
                     stop = Some(e);
                     return Ok(false);
                 }
-                failing_in_a_row = if stats.failed.len() > failed_before {
-                    failing_in_a_row + 1
-                } else {
-                    0
+                // Only storage failures say the storage is down.
+                failing_in_a_row = match stats.failed.get(failed_before) {
+                    Some(f) if !f.permanent => failing_in_a_row + 1,
+                    Some(_) => failing_in_a_row,
+                    None => 0,
                 };
                 if failing_in_a_row >= FAILURES_BEFORE_GIVING_UP {
                     // The storage is down: the remaining users would only
                     // wait for their own timeouts. They stay hot; a retry
                     // of the job picks them up.
-                    let (_, cause) = stats.failed.last().cloned().unwrap_or_default();
+                    let cause = stats.failed.last().map(|f| f.cause.clone()).unwrap_or_default();
                     warn!(table = %def.qualified_name(), committed_users = stats.users_count, %cause, "storage failing; the flush stops early");
-                    stats.failed.push((
+                    stats.failed.push(ScopeFailure::new(
                         Some("(the remaining users)".to_string()),
                         format!(
                             "not tried: {FAILURES_BEFORE_GIVING_UP} users in a row failed, \
                              so the flush stopped early"
                         ),
+                        false,
                     ));
                     return Ok(false);
                 }
@@ -176,7 +219,7 @@ pub fn flush_table(
                 return Ok(false);
             }
             let scope = ScopeKey::from_key_prefix(scope_bytes);
-            match ScopeFlush::start(cold, def, scope, user, &snapshot) {
+            match ScopeFlush::start(ctx, cold, def, scope, user, &snapshot, hooks) {
                 Ok(flush) => current = Some(flush),
                 Err(e) => {
                     stop = Some(e);
@@ -186,6 +229,10 @@ pub fn flush_table(
         }
         if let Some(flush) = current.as_mut() {
             flush.add(ctx, &v, handle);
+            if flush.cancelled {
+                stats.cancelled = true;
+                return Ok(false);
+            }
         }
         Ok(true)
     })?;
@@ -193,9 +240,14 @@ pub fn flush_table(
         return Err(e);
     }
     if let Some(done) = current.take() {
-        done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats)?;
-        if let Some(hook) = &hooks.after_commit {
-            hook();
+        if stats.cancelled {
+            // Stopped inside the scope: its file is never committed.
+            done.abandon(ctx, handle);
+        } else {
+            done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats)?;
+            if let Some(hook) = &hooks.after_commit {
+                hook();
+            }
         }
     }
     stats.duration_ms = started.elapsed().as_millis() as u64;
@@ -248,22 +300,39 @@ struct ScopeFlush<'a> {
     bytes_read: u64,
     rows: u64,
     pk_range: Option<(Vec<u8>, Vec<u8>)>,
-    error: Option<String>,
+    error: Option<ScopeFailure>,
+    /// Left out: the scope waits after a permanent failure.
+    waiting: bool,
+    /// Test fail point: refuse this scope's rows as bad data.
+    refuse: bool,
+    /// The job's cancel request, checked between batches and before the
+    /// commit, so a kill does not wait for the end of a large scope.
+    cancel: Option<std::sync::Arc<crate::jobs::CancelFlag>>,
+    /// Stopped by `cancel`; nothing of the scope is committed.
+    cancelled: bool,
+    after_batch: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl<'a> ScopeFlush<'a> {
     fn start(
+        ctx: &CoreContext,
         cold: &std::sync::Arc<ColdStore>,
         def: &'a TableDef,
         scope: ScopeKey,
         user: Option<String>,
         snapshot: &StoreSnapshot<'_>,
+        hooks: &FlushHooks,
     ) -> Result<Self> {
+        let waiting = !hooks.include_waiting
+            && ctx
+                .backoff
+                .waiting(def.uid, user.as_deref(), ctx.clock.now_micros());
+        let refuse = hooks.refuse_user.is_some() && hooks.refuse_user == user;
         let entries = manifest_entries(snapshot, &scope)?;
         let has_cold = !entries.is_empty();
         let already_flushed = flushed_through(&entries);
         let dir = cold.scope_dir(def, user.as_deref())?;
-        let path = dir.join(file_name(snapshot.watermark).as_str());
+        let path = dir.join(file_name(snapshot.watermark, def.uid).as_str());
         let columns = def.columns.len();
         let projection: Vec<usize> = (0..columns + 2).collect();
         Ok(Self {
@@ -277,7 +346,7 @@ impl<'a> ScopeFlush<'a> {
             user,
             has_cold,
             already_flushed,
-            schema: table_schema(def, true),
+            schema: file_schema(def),
             builder: BatchBuilder::new(def, &projection),
             writer: None,
             path,
@@ -289,6 +358,11 @@ impl<'a> ScopeFlush<'a> {
             rows: 0,
             pk_range: None,
             error: None,
+            waiting,
+            refuse,
+            cancel: hooks.cancel.clone(),
+            cancelled: false,
+            after_batch: hooks.after_batch.clone(),
         })
     }
 
@@ -296,6 +370,13 @@ impl<'a> ScopeFlush<'a> {
         self.max_seq_read = self.max_seq_read.max(v.seq);
         self.versions_read += 1;
         self.bytes_read += (v.key.len() + v.value.len()) as u64;
+        if self.waiting {
+            return;
+        }
+        if self.versions_read.is_multiple_of(BATCH_ROWS as u64) && self.cancel_requested() {
+            self.cancelled = true;
+            return;
+        }
         if let Some(keys) = &mut self.keys {
             if keys.len() < MAX_KEPT_KEYS {
                 keys.push(v.key.to_vec());
@@ -307,17 +388,30 @@ impl<'a> ScopeFlush<'a> {
             return;
         }
         if let Err(e) = self.add_newest(ctx, v, handle) {
-            self.error = Some(e.to_string());
+            self.error = Some(e);
         }
     }
 
-    fn add_newest(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) -> Result<()> {
-        let row = RowVersion::decode(v.value)?;
+    /// Adds the newest version of a key; the error says whether the data
+    /// or the storage failed.
+    fn add_newest(
+        &mut self,
+        ctx: &CoreContext,
+        v: &VersionRef<'_>,
+        handle: &Handle,
+    ) -> std::result::Result<(), ScopeFailure> {
+        let bad_data = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), true);
+        if self.refuse {
+            return Err(bad_data(&"fail point: this user's rows are refused"));
+        }
+        let row = RowVersion::decode(v.value).map_err(|e| bad_data(&e))?;
         if row.deleted && !self.has_cold {
             // Nothing older outside the hot tier can hold this key.
             return Ok(());
         }
-        self.builder.push(v.seq, row.deleted, &row.values)?;
+        self.builder
+            .push(v.seq, row.deleted, &row.values)
+            .map_err(|e| bad_data(&e))?;
         self.rows += 1;
         self.pk_range = Some(match self.pk_range.take() {
             None => (v.pk_prefix.to_vec(), v.pk_prefix.to_vec()),
@@ -330,10 +424,19 @@ impl<'a> ScopeFlush<'a> {
         Ok(())
     }
 
-    fn write_batch(&mut self, ctx: &CoreContext, handle: &Handle) -> Result<()> {
-        let batch = self.builder.finish(&self.schema)?;
+    fn write_batch(
+        &mut self,
+        ctx: &CoreContext,
+        handle: &Handle,
+    ) -> std::result::Result<(), ScopeFailure> {
+        // A batch that does not build is bad data; what follows is storage.
+        let batch = self
+            .builder
+            .finish(&self.schema)
+            .map_err(|e| ScopeFailure::new(None, e.to_string(), true))?;
+        let storage = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), false);
         if self.writer.is_none() {
-            mark_pending(&ctx.store, &self.cold.id, &self.path)?;
+            mark_pending(&ctx.store, &self.cold.id, &self.path).map_err(|e| storage(&e))?;
             self.writer = Some(
                 ParquetFileWriter::create(
                     self.cold.store.clone(),
@@ -341,13 +444,17 @@ impl<'a> ScopeFlush<'a> {
                     self.schema.clone(),
                     self.meta.clone(),
                 )
-                .map_err(|e| CoreError::Internal(e.to_string()))?,
+                .map_err(|e| storage(&e))?,
             );
         }
         let writer = self.writer.as_mut().expect("created above");
         handle
             .block_on(writer.write(&batch))
-            .map_err(|e| CoreError::Internal(e.to_string()))
+            .map_err(|e| storage(&e))?;
+        if let Some(hook) = &self.after_batch {
+            hook();
+        }
+        Ok(())
     }
 
     /// Deletes the hot versions this flush read for the scope, a bounded
@@ -382,6 +489,19 @@ impl<'a> ScopeFlush<'a> {
         Ok(deleter.finish()?)
     }
 
+    fn cancel_requested(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_set())
+    }
+
+    /// Gives the scope up (the job was cancelled): its rows stay hot and a
+    /// file begun for it is removed.
+    fn abandon(mut self, ctx: &CoreContext, handle: &Handle) {
+        if self.writer.take().is_some() {
+            self.discard(ctx, handle);
+        }
+        debug!(table = %self.def.qualified_name(), user = ?self.user, "scope abandoned: the flush was cancelled");
+    }
+
     /// Best-effort removal of a file that will not be committed; what is
     /// left is removed at the next start (its pending record stays).
     fn discard(&self, ctx: &CoreContext, handle: &Handle) {
@@ -408,9 +528,30 @@ impl<'a> ScopeFlush<'a> {
         fail_at: Option<FailPoint>,
         stats: &mut FlushStats,
     ) -> Result<()> {
-        if let Some(error) = self.error.take() {
-            warn!(table = %self.def.qualified_name(), user = ?self.user, %error, "scope flush failed; rows stay hot");
-            stats.failed.push((self.user, error));
+        let held = (self.versions_read, self.bytes_read);
+        if self.waiting {
+            ctx.backoff
+                .still_holds(self.def.uid, self.user.as_deref(), held);
+            stats.waiting_scopes += 1;
+            return Ok(());
+        }
+        if let Some(mut failure) = self.error.take() {
+            warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, permanent = failure.permanent, "scope flush failed; rows stay hot");
+            if failure.permanent {
+                let retry_at = ctx.backoff.failed(
+                    self.def.uid,
+                    self.user.as_deref(),
+                    &failure.cause,
+                    held,
+                    ctx.clock.now_micros(),
+                );
+                debug!(table = %self.def.qualified_name(), user = ?self.user, retry_at, "scope waits before its next flush");
+            }
+            if self.writer.take().is_some() {
+                self.discard(ctx, handle);
+            }
+            failure.user = self.user;
+            stats.failed.push(failure);
             return Ok(());
         }
         let mut entry = None;
@@ -422,18 +563,34 @@ impl<'a> ScopeFlush<'a> {
                 let writer = self.writer.take().expect("a scope with rows has a writer");
                 handle
                     .block_on(writer.finish())
-                    .map_err(|e| CoreError::Internal(e.to_string()))
+                    .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
             })();
             let written = match written {
                 Ok(w) => w,
-                Err(e) => {
-                    warn!(table = %self.def.qualified_name(), user = ?self.user, error = %e, "writing the file failed; rows stay hot");
+                Err(mut failure) => {
+                    warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, "writing the file failed; rows stay hot");
+                    if failure.permanent {
+                        ctx.backoff.failed(
+                            self.def.uid,
+                            self.user.as_deref(),
+                            &failure.cause,
+                            held,
+                            ctx.clock.now_micros(),
+                        );
+                    }
                     self.discard(ctx, handle);
-                    stats.failed.push((self.user, e.to_string()));
+                    failure.user = self.user;
+                    stats.failed.push(failure);
                     return Ok(());
                 }
             };
             debug!(table = %self.def.qualified_name(), user = ?self.user, rows = written.rows, bytes = written.bytes, path = %written.path, "file written");
+            if self.cancel_requested() {
+                // The last safe point before the commit.
+                self.discard(ctx, handle);
+                stats.cancelled = true;
+                return Ok(());
+            }
             if fail_at == Some(FailPoint::AfterFileWritten) {
                 return Err(CoreError::Internal("fail point: after file written".into()));
             }
@@ -470,6 +627,7 @@ impl<'a> ScopeFlush<'a> {
         let deleted = self.delete_read_versions(ctx, snapshot, fail_at)?;
         ctx.counters
             .remove(self.def.uid, self.versions_read, self.bytes_read);
+        ctx.backoff.succeeded(self.def.uid, self.user.as_deref());
         debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = deleted, "flushed hot versions deleted");
         if let Some(entry) = entry {
             stats.rows_flushed += entry.rows;

@@ -120,21 +120,46 @@ pub async fn remove_uncommitted(store: &HotStore, storages: &Storages) -> Result
 /// Removes a dropped table's files, given its manifest entries (already
 /// deleted from the hot tier), and the `manifest.json` beside them.
 /// Failures are logged: leftover files are unreachable.
-pub async fn remove_table_files(cold: &ColdStore, table: &str, entries: &[ManifestEntry]) {
+pub async fn remove_table_files(
+    store: &HotStore,
+    cold: &ColdStore,
+    table: &str,
+    entries: &[ManifestEntry],
+) {
+    for path in table_file_paths(entries) {
+        match cold.store.delete(&path).await {
+            Ok(()) | Err(kalamdb_filestore::object_store::Error::NotFound { .. }) => {
+                let mut batch = store.batch();
+                batch.delete_meta(&pending_key(&cold.id, &path));
+                if let Err(e) = store.write(batch) {
+                    warn!(%table, file = %path, error = %e, "cannot clear a removal record");
+                }
+            }
+            Err(e) => {
+                warn!(%table, file = %path, error = %e, "cannot remove a dropped table's file yet; it is removed at the next start")
+            }
+        }
+    }
+}
+
+/// Every file of a table's manifest entries, and the `manifest.json` copy
+/// in each of their directories.
+pub fn table_file_paths(entries: &[ManifestEntry]) -> Vec<Path> {
     let mut dirs = BTreeSet::new();
-    for entry in entries {
-        let path = Path::from(entry.path.as_str());
-        if let Err(e) = cold.store.delete(&path).await {
-            warn!(%table, file = %path, error = %e, "cannot remove a dropped table's file");
-        }
-        if let Some((dir, _)) = entry.path.rsplit_once('/') {
-            dirs.insert(dir.to_string());
-        }
-    }
-    for dir in dirs {
-        let manifest = Path::from(dir.as_str()).join(MANIFEST_FILE);
-        let _ = cold.store.delete(&manifest).await;
-    }
+    let mut paths: Vec<Path> = entries
+        .iter()
+        .map(|entry| {
+            if let Some((dir, _)) = entry.path.rsplit_once('/') {
+                dirs.insert(dir.to_string());
+            }
+            Path::from(entry.path.as_str())
+        })
+        .collect();
+    paths.extend(
+        dirs.iter()
+            .map(|dir| Path::from(dir.as_str()).join(MANIFEST_FILE)),
+    );
+    paths
 }
 
 /// Where a scope's manifest entries live in `meta`.

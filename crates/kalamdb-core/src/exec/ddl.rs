@@ -4,7 +4,7 @@ use super::{Session, StatementResult};
 use crate::catalog::{
     is_public, ColumnDef, NamespaceDef, TableDef, DEFAULT_NAMESPACE, LOCAL_STORAGE,
 };
-use crate::cold::{remove_table_files, table_manifest_entries};
+use crate::cold::{pending_key, remove_table_files, table_file_paths, table_manifest_entries};
 use crate::error::{CoreError, Result};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use crate::users::{hash_password, validate_password, ROOT_USER};
@@ -13,8 +13,13 @@ use kalamdb_filestore::ManifestEntry;
 use kalamdb_sql::{CreateTable, TableRef, UserChange};
 use tracing::{info, warn};
 
+/// Names of built-in schemas, in any case: `"SYSTEM"` would read as a
+/// different namespace to the catalog but as the system schema to tools
+/// and people, and to case-insensitive file systems.
 fn reserved(ns: &str) -> bool {
-    ns == SYSTEM_SCHEMA || ns == INFORMATION_SCHEMA
+    [SYSTEM_SCHEMA, INFORMATION_SCHEMA, "pg_catalog"]
+        .iter()
+        .any(|r| ns.eq_ignore_ascii_case(r))
 }
 
 pub fn create_namespace(
@@ -87,10 +92,16 @@ pub async fn drop_namespace(
         held.push(s.ctx.jobs.table_lock(table.uid).lock_owned().await);
         files.push(table_manifest_entries(&s.ctx.store, table.uid)?);
     }
-    let dropped = s.ctx.catalog.drop_namespace(name)?;
+    let doomed: Vec<Vec<u8>> = tables
+        .iter()
+        .zip(&files)
+        .flat_map(|(table, entries)| removal_records(table, entries))
+        .collect();
+    let dropped = s.ctx.catalog.drop_namespace(name, &doomed)?;
     drop(held);
     for table in &dropped {
         s.ctx.counters.dropped(&s.ctx.store, table.uid)?;
+        s.ctx.backoff.forget_table(table.uid);
     }
     for (table, entries) in tables.iter().zip(files) {
         remove_files(s, table, &entries).await;
@@ -201,9 +212,14 @@ pub async fn drop_table(
         Some(def) => table_manifest_entries(&s.ctx.store, def.uid)?,
         None => Vec::new(),
     };
-    match s.ctx.catalog.drop_table(&ns, &table.table)? {
+    let doomed = match &existing {
+        Some(def) => removal_records(def, &files),
+        None => Vec::new(),
+    };
+    match s.ctx.catalog.drop_table(&ns, &table.table, &doomed)? {
         Some(def) => {
             s.ctx.counters.dropped(&s.ctx.store, def.uid)?;
+            s.ctx.backoff.forget_table(def.uid);
             remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(
@@ -219,14 +235,25 @@ pub async fn drop_table(
     }
 }
 
+/// Records of the files a drop must remove (its data files and the
+/// `manifest.json` copies beside them), written with the drop itself: a
+/// file whose removal a crash interrupts is removed at the next start.
+fn removal_records(def: &TableDef, entries: &[ManifestEntry]) -> Vec<Vec<u8>> {
+    table_file_paths(entries)
+        .iter()
+        .map(|path| pending_key(&def.storage_id, path))
+        .collect()
+}
+
 /// Deletes a dropped table's files. The table is gone from the catalog
-/// already, so a failure only leaves unreachable files behind (logged).
+/// already; a file that cannot be removed now keeps its record and is
+/// removed at the next start.
 async fn remove_files(s: &Session<'_>, def: &TableDef, entries: &[ManifestEntry]) {
     if entries.is_empty() {
         return;
     }
     match s.ctx.cold_for(def) {
-        Ok(cold) => remove_table_files(&cold, &def.qualified_name(), entries).await,
+        Ok(cold) => remove_table_files(&s.ctx.store, &cold, &def.qualified_name(), entries).await,
         Err(e) => {
             warn!(table = %def.qualified_name(), error = %e, "cannot open the storage to remove files")
         }
@@ -290,6 +317,7 @@ pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<Sta
         }
         _ => None,
     };
+    let ends_sessions = matches!(change, UserChange::Password(_));
     s.ctx.users.update(name, |record| {
         match change {
             UserChange::Password(_) => record.password_hash = password_hash.unwrap_or_default(),
@@ -298,6 +326,12 @@ pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<Sta
         }
         Ok(())
     })?;
+    if ends_sessions {
+        // Tokens issued under the old password stop working.
+        let ended = crate::sessions::Sessions::new(s.ctx.store.clone(), s.ctx.clock.clone())
+            .revoke_user(name)?;
+        info!(user = name, sessions_ended = ended, "password changed");
+    }
     info!(user = name, "user altered");
     Ok(StatementResult::message(
         &s.caller,
@@ -320,6 +354,8 @@ pub fn drop_user(s: &Session<'_>, name: &str, if_exists: bool) -> Result<Stateme
         }
     }
     if s.ctx.users.drop_user(name)? {
+        crate::sessions::Sessions::new(s.ctx.store.clone(), s.ctx.clock.clone())
+            .revoke_user(name)?;
         info!(user = name, "user dropped");
         Ok(StatementResult::message(
             &s.caller,

@@ -1,8 +1,12 @@
 //! Running parsed statements for one caller.
 
+mod checked_math;
 mod ddl;
 mod flush;
+mod guarded_fns;
 mod insert;
+pub mod kalam_fns;
+pub mod limits;
 mod modify;
 mod query;
 mod resolve;
@@ -16,7 +20,6 @@ use crate::error::{CoreError, Result};
 use crate::users::Caller;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SessionState;
 use kalamdb_sql::KalamStatement;
 use std::sync::Arc;
 
@@ -57,7 +60,7 @@ impl StatementResult {
 /// Everything one statement runs with.
 pub struct Session<'a> {
     pub ctx: &'a Arc<CoreContext>,
-    pub base_state: &'a SessionState,
+    pub query: &'a limits::QueryEnv,
     pub caller: Caller,
     pub default_namespace: String,
     pub params: &'a [serde_json::Value],
@@ -69,7 +72,7 @@ impl Session<'_> {
     fn without_params(&self) -> Session<'_> {
         Session {
             ctx: self.ctx,
-            base_state: self.base_state,
+            query: self.query,
             caller: self.caller.clone(),
             default_namespace: self.default_namespace.clone(),
             params: &[],
@@ -95,7 +98,7 @@ impl Session<'_> {
         }
         Ok(Session {
             ctx: self.ctx,
-            base_state: self.base_state,
+            query: self.query,
             caller: target,
             default_namespace: self.default_namespace.clone(),
             params: self.params,

@@ -35,6 +35,7 @@ pub fn base_session_state() -> SessionState {
     SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(super::checked_math::CheckedArithmetic))
         .build()
 }
 
@@ -74,7 +75,7 @@ fn bind_current_user(statement: &mut Statement, user: &str) {
 
 impl Session<'_> {
     /// A DataFusion session whose catalog shows exactly what this caller may see.
-    pub(super) fn state_for(&self, statement: &Statement) -> SessionState {
+    pub(super) fn state_for(&self, statement: &Statement) -> Result<SessionState> {
         let scope = Arc::new(RequestScope {
             caller: self.caller.clone(),
             system_columns: names_system_columns(statement),
@@ -84,12 +85,15 @@ impl Session<'_> {
             CATALOG_NAME.to_string(),
             Arc::new(KalamCatalog::new(self.ctx.clone(), scope)),
         );
-        let mut config = self.base_state.config().clone();
+        let mut config = self.query.state.config().clone();
         config.options_mut().catalog.default_schema = self.default_namespace.clone();
-        SessionStateBuilder::new_from_existing(self.base_state.clone())
+        let builder = SessionStateBuilder::new_from_existing(self.query.state.clone())
             .with_config(config)
-            .with_catalog_list(Arc::new(catalogs) as Arc<dyn CatalogProviderList>)
-            .build()
+            .with_catalog_list(Arc::new(catalogs) as Arc<dyn CatalogProviderList>);
+        let mut state = builder.with_runtime_env(self.query.runtime()?).build();
+        // NOW() and CURRENT_TIMESTAMP: one instant per statement.
+        state.mark_start_execution();
+        Ok(state)
     }
 
     /// Checks every table the statement names, so a missing one is reported
@@ -126,7 +130,7 @@ impl Session<'_> {
     /// Plans and runs a statement, binding the request's parameters.
     pub(super) async fn collect(&self, mut statement: Statement) -> Result<DataFrame> {
         bind_current_user(&mut statement, self.caller.user_id.as_str());
-        let state = self.state_for(&statement);
+        let state = self.state_for(&statement)?;
         let statement = DfStatement::Statement(Box::new(statement));
         self.check_references(&state, &statement)?;
         let mut plan = state.statement_to_plan(statement).await?;
@@ -148,7 +152,8 @@ impl Session<'_> {
 pub async fn run_query(session: &Session<'_>, statement: Statement) -> Result<StatementResult> {
     let frame = session.collect(statement).await?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
+    let stream = frame.execute_stream().await?;
+    let batches = super::limits::collect_bounded(stream, &session.query.limits).await?;
     let row_count = batches.iter().map(|b| b.num_rows()).sum();
     Ok(StatementResult {
         schema: Some(schema),

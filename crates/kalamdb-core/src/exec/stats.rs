@@ -55,6 +55,7 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
         field("cold_bytes", KalamType::BigInt, false),
         field("last_flush_at", KalamType::Timestamp, true),
         field("last_flush_job", KalamType::Text, true),
+        field("failing_scopes", KalamType::Text, true),
     ]));
     let text = |v: String| Arc::new(StringArray::from(vec![v])) as ArrayRef;
     let int = |v: u64| Arc::new(Int64Array::from(vec![v as i64])) as ArrayRef;
@@ -74,6 +75,7 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
                 .as_ref()
                 .and_then(|j| j.finished_at)])),
             Arc::new(StringArray::from(vec![last_flush.map(|j| j.job_id)])),
+            Arc::new(StringArray::from(vec![failing_scopes(s, def.uid)])),
         ],
     )
     .map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -84,4 +86,27 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
         message: None,
         as_user: s.caller.user_id.to_string(),
     })
+}
+
+/// The scopes whose flush keeps failing for a reason retries cannot fix,
+/// with why and when they are tried again; `None` when there are none.
+fn failing_scopes(s: &Session<'_>, table_uid: u64) -> Option<String> {
+    let scopes = s.ctx.backoff.of_table(table_uid);
+    if scopes.is_empty() {
+        return None;
+    }
+    let now = s.ctx.clock.now_micros();
+    let described: Vec<String> = scopes
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {} failure(s), next try in {} s: {}",
+                f.user.as_deref().unwrap_or("(shared)"),
+                f.failures,
+                (f.retry_at - now).max(0) / 1_000_000,
+                f.cause
+            )
+        })
+        .collect();
+    Some(described.join("; "))
 }

@@ -4,7 +4,7 @@
 
 use super::{job_key, CancelFlag, JobRecord, JobStatus, JOB_PREFIX, NODE_ID};
 use crate::catalog::TableDef;
-use crate::cold::flush::{flush_table, FlushHooks, FlushStats};
+use crate::cold::flush::{flush_table, FlushHooks, FlushStats, ScopeFailure};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use kalamdb_commons::Clock;
@@ -244,6 +244,7 @@ impl JobManager {
             .is_some_and(|t| t.uid == def.uid);
         let hooks = FlushHooks {
             cancel: Some(cancel),
+            include_waiting: record.trigger == "manual",
             ..self.hooks.lock().clone()
         };
         if still_exists {
@@ -290,7 +291,7 @@ impl JobManager {
                 Ok(stats) => Some(format!(
                     "{} user(s) failed: {}",
                     stats.failed.len(),
-                    stats.failed[0].1
+                    stats.failed[0].cause
                 )),
                 Err(e) => Some(e.to_string()),
             };
@@ -300,23 +301,32 @@ impl JobManager {
             let Some(cause) = cause else {
                 return Ok(total);
             };
-            if attempt == self.config.max_retries || cancel.is_set() {
+            // Data no file can hold fails the same way every time.
+            let hopeless = matches!(&outcome, Ok(stats) if stats.only_permanent_failures());
+            if hopeless || attempt == self.config.max_retries || cancel.is_set() {
                 return match outcome {
                     Ok(_) => Ok(total),
                     Err(e) if total.parquet_files == 0 => Err(e),
                     Err(e) => {
-                        total.failed.push((None, e.to_string()));
+                        total.failed.push(ScopeFailure {
+                            user: None,
+                            cause: e.to_string(),
+                            permanent: false,
+                        });
                         Ok(total)
                     }
                 };
             }
             warn!(job_id = %record.job_id, table = %def.qualified_name(), attempt = attempt + 1, retry_in_ms = backoff.as_millis() as u64, error = %cause, "flush attempt failed; retrying");
+            // The cause may name users and paths: it goes to `error`,
+            // which only dba and above see in full.
             record.message = Some(format!(
-                "Attempt {} of {} failed ({cause}); retrying in {} ms",
+                "Attempt {} of {} failed; retrying in {} ms",
                 attempt + 1,
                 self.config.max_retries + 1,
                 backoff.as_millis()
             ));
+            record.error = Some(format!("table {}: {cause}", def.qualified_name()));
             if let Err(e) = self.save(record) {
                 error!(job_id = %record.job_id, error = %e, "cannot record a retry");
             }
@@ -412,11 +422,19 @@ impl JobManager {
             let active = self.active.lock();
             if let Some(job) = active.values().find(|a| a.job_id == job_id) {
                 job.cancel.cancel();
-                return Ok(if job.running {
-                    KillOutcome::Stopping
-                } else {
-                    KillOutcome::Dequeued
-                });
+                if !job.running {
+                    return Ok(KillOutcome::Dequeued);
+                }
+                // Recorded at once, so the request is visible until the job
+                // reaches its next safe point and ends `cancelled`.
+                if let Some(mut record) = self.get(job_id)? {
+                    if !record.status.is_finished() {
+                        record.status = JobStatus::Cancelling;
+                        record.message = Some("Cancelling: stops at its next safe point".into());
+                        self.save(&record)?;
+                    }
+                }
+                return Ok(KillOutcome::Stopping);
             }
         }
         match self.get(job_id)? {
@@ -443,6 +461,8 @@ impl JobManager {
                 record.result = Some(stats_json(&stats));
                 if stats.failed.is_empty() {
                     record.status = JobStatus::Completed;
+                    // A retry that succeeded leaves no error behind.
+                    record.error = None;
                     record.message = Some(format!(
                         "Flushed {} ({} rows, {} files)",
                         def.qualified_name(),
@@ -453,8 +473,17 @@ impl JobManager {
                     let users: Vec<String> = stats
                         .failed
                         .iter()
-                        .map(|(user, cause)| {
-                            format!("{}: {cause}", user.as_deref().unwrap_or("(shared)"))
+                        .map(|f| {
+                            format!(
+                                "{}: {}{}",
+                                f.user.as_deref().unwrap_or("(shared)"),
+                                f.cause,
+                                if f.permanent {
+                                    " (not retried: the data cannot be written as it is)"
+                                } else {
+                                    ""
+                                }
+                            )
                         })
                         .collect();
                     record.status = JobStatus::Failed;
@@ -463,7 +492,11 @@ impl JobManager {
                         def.qualified_name(),
                         stats.failed.len()
                     ));
-                    record.error = Some(format!("failed users: {}", users.join("; ")));
+                    record.error = Some(format!(
+                        "table {}: failed users: {}",
+                        def.qualified_name(),
+                        users.join("; ")
+                    ));
                 }
             }
             Err(e) => {
@@ -485,6 +518,14 @@ impl JobManager {
         let mut resumed = 0;
         for mut record in self.list()? {
             if record.status.is_finished() {
+                continue;
+            }
+            if record.status == JobStatus::Cancelling {
+                // Asked to stop before the crash: it stays stopped.
+                record.status = JobStatus::Cancelled;
+                record.message = Some("Cancelled; the server stopped before it finished".into());
+                record.finished_at = Some(self.clock.now_micros());
+                self.save(&record)?;
                 continue;
             }
             let Some(def) = ctx.catalog.table(&record.namespace_id, &record.table_name) else {

@@ -25,6 +25,8 @@ pub const NODE_ID: &str = "kalamdb-1";
 pub enum JobStatus {
     Queued,
     Running,
+    /// `KILL JOB` was asked while it ran; it stops at its next safe point.
+    Cancelling,
     Completed,
     Failed,
     Cancelled,
@@ -36,6 +38,7 @@ impl JobStatus {
         match self {
             JobStatus::Queued => "queued",
             JobStatus::Running => "running",
+            JobStatus::Cancelling => "cancelling",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "cancelled",
@@ -44,7 +47,10 @@ impl JobStatus {
     }
 
     pub fn is_finished(&self) -> bool {
-        !matches!(self, JobStatus::Queued | JobStatus::Running)
+        !matches!(
+            self,
+            JobStatus::Queued | JobStatus::Running | JobStatus::Cancelling
+        )
     }
 }
 

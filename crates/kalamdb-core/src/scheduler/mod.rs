@@ -9,6 +9,7 @@
 //! made by [`Scheduler::tick`] from the injected clock, so tests drive it
 //! without sleeping; the server runs it in a loop.
 
+pub mod backoff;
 pub mod counters;
 
 use crate::catalog::TableDef;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
+pub use backoff::{FailingScope, ScopeBackoff};
 pub use counters::{Buffered, HotCounters};
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,11 @@ pub struct SchedulerConfig {
     pub hard_limit_factor: f64,
     /// Finished jobs older than this are removed from `system.jobs`.
     pub job_history_ttl: Duration,
+    /// A scope whose flush failed for a reason retries cannot fix is left
+    /// out of flushes this long, doubled after each further failure up to
+    /// `failed_scope_backoff_max`.
+    pub failed_scope_backoff: Duration,
+    pub failed_scope_backoff_max: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -46,6 +53,8 @@ impl Default for SchedulerConfig {
             budget_bytes: 1024 * 1024 * 1024,
             hard_limit_factor: 2.0,
             job_history_ttl: Duration::from_secs(7 * 24 * 3600),
+            failed_scope_backoff: Duration::from_secs(60),
+            failed_scope_backoff_max: Duration::from_secs(3600),
         }
     }
 }
@@ -128,9 +137,14 @@ impl CoreContext {
             if def.table_type == TableType::Stream {
                 continue;
             }
-            let Some(buffered) = self.counters.get(def.uid) else {
+            let Some(mut buffered) = self.counters.get(def.uid) else {
                 continue;
             };
+            // Versions of scopes that wait after a permanent failure would
+            // make the table due at every tick; they are not counted.
+            let (held_rows, held_bytes) = self.backoff.held_by_waiting(def.uid, now);
+            buffered.rows = buffered.rows.saturating_sub(held_rows);
+            buffered.bytes = buffered.bytes.saturating_sub(held_bytes);
             if buffered.rows == 0 {
                 continue;
             }

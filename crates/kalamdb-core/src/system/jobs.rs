@@ -7,7 +7,7 @@ use crate::schema::field;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
-use kalamdb_commons::KalamType;
+use kalamdb_commons::{KalamType, Role};
 use std::sync::Arc;
 
 pub fn schema() -> SchemaRef {
@@ -29,9 +29,20 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn rows(ctx: &CoreContext, _scope: &RequestScope) -> Result<RecordBatch> {
+/// What a caller below dba sees of a job's error: errors name users and
+/// server paths, which are for dba and above.
+const REDACTED: &str = "failed; the details are shown to dba and above";
+
+pub fn rows(ctx: &CoreContext, scope: &RequestScope) -> Result<RecordBatch> {
     let mut jobs = ctx.jobs.list()?;
     jobs.sort_by_key(|j| j.created_at);
+    if scope.caller.role < Role::Dba {
+        for job in &mut jobs {
+            if job.error.is_some() {
+                job.error = Some(REDACTED.to_string());
+            }
+        }
+    }
     Ok(RecordBatch::try_new(
         schema(),
         vec![

@@ -3,7 +3,7 @@
 //! Whatever happens, hot rows stay until a commit really happened, results
 //! never change, and every file a manifest names exists.
 
-use crate::util::{caller, create_users, open, query, run};
+use crate::util::{caller, create_users, open, query, run, walk};
 use kalamdb_core::cold::flush::FlushHooks;
 use kalamdb_core::cold::table_manifest_entries;
 use kalamdb_core::KalamDb;
@@ -75,7 +75,7 @@ async fn a_refused_write_keeps_that_users_rows_hot() {
         .await
         .unwrap();
     assert_eq!(stats.failed.len(), 1, "{stats:?}");
-    assert_eq!(stats.failed[0].0.as_deref(), Some("u1"));
+    assert_eq!(stats.failed[0].user.as_deref(), Some("u1"));
     assert_eq!(stats.parquet_files, 2);
     assert_eq!(hot_versions(&db), 2, "u1's two rows stay hot");
     assert_eq!(contents(&db).await, before);
@@ -109,7 +109,7 @@ async fn a_write_that_lands_but_fails_is_never_committed() {
     let failed: Vec<String> = stats
         .failed
         .iter()
-        .map(|(u, _)| u.clone().unwrap())
+        .map(|f| f.user.clone().unwrap())
         .collect();
     assert_eq!(failed, ["u1", "u2"]);
     assert_eq!(contents(&db).await, before);
@@ -181,18 +181,36 @@ async fn a_job_retries_through_transient_write_failures() {
     assert_eq!(manifest_files_exist(&db).await, 3);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                out.push(p.to_string_lossy().to_string());
-            }
-        }
-    }
-    out
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_whose_file_removal_is_interrupted_finishes_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let faults = setup(&db).await;
+    db.flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    let on_disk = || {
+        walk(&dir.path().join("storage"))
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet") || p.ends_with("manifest.json"))
+            .count()
+    };
+    assert_eq!(on_disk(), 6, "three files and their manifest copies");
+    // The storage refuses every delete, as if the server died mid-drop.
+    faults.fail_deletes.store(100, Ordering::SeqCst);
+    run(&db, "root", "DROP TABLE f.kv").await;
+    assert_eq!(on_disk(), 6);
+    db.close().await;
+
+    let db = open(dir.path());
+    db.recover().await.unwrap();
+    assert_eq!(on_disk(), 0, "the next start removes what the drop left");
+    // And a re-created table of the same name starts empty.
+    run(
+        &db,
+        "root",
+        "CREATE USER TABLE f.kv (id INT PRIMARY KEY, v TEXT)",
+    )
+    .await;
+    assert!(query(&db, "u1", "SELECT id FROM f.kv").await.is_empty());
 }

@@ -2,7 +2,7 @@
 //! scope boundary with its committed scopes kept; finished jobs cannot be
 //! killed. Jobs are paused at a scope boundary by a hook, not by timing.
 
-use crate::util::{caller, create_users, job_id, message, open, query, run};
+use crate::util::{caller, create_users, job_id, message, open, query, run, walk};
 use kalamdb_core::cold::flush::FlushHooks;
 use kalamdb_core::KalamDb;
 use std::sync::mpsc;
@@ -167,4 +167,70 @@ async fn a_killed_queued_flush_never_runs() {
         .unwrap_err()
         .to_string();
     assert!(denied.contains("service role"), "{denied}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_flush_inside_one_large_scope_stops_it_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    run(&db, "root", "CREATE NAMESPACE k").await;
+    create_users(&db, &["u1"]).await;
+    run(
+        &db,
+        "root",
+        "CREATE USER TABLE k.big (id INT PRIMARY KEY, v TEXT NOT NULL)",
+    )
+    .await;
+    // Three batches' worth of rows in one scope.
+    for chunk in 0..10 {
+        let values: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| format!("({i}, 'v{i}')"))
+            .collect();
+        run(
+            &db,
+            "u1",
+            &format!("INSERT INTO k.big VALUES {}", values.join(",")),
+        )
+        .await;
+    }
+    let (tx, arrivals) = mpsc::channel();
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let hook_gate = gate.clone();
+    let tx = Mutex::new(tx);
+    db.context().jobs.set_hooks(FlushHooks {
+        after_batch: Some(Arc::new(move || {
+            let _ = tx.lock().unwrap().send(());
+            let mut open = hook_gate.0.lock().unwrap();
+            while !*open {
+                open = hook_gate.1.wait(open).unwrap();
+            }
+        })),
+        ..FlushHooks::default()
+    });
+    let id = job_id(&message(&db, "root", "FLUSH TABLE k.big").await);
+    // The first batch of the only scope is written; the job waits there.
+    tokio::task::spawn_blocking(move || arrivals.recv().unwrap())
+        .await
+        .unwrap();
+    let killed = message(&db, "root", &format!("KILL JOB '{id}'")).await;
+    assert!(killed.contains("stopping"), "{killed}");
+    // Until it reaches the next safe point, the job says it is cancelling.
+    assert_eq!(job(&db, &id).await[0], "cancelling");
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    db.wait_for_jobs().await;
+
+    let row = job(&db, &id).await;
+    assert_eq!(row[0], "cancelled", "{row:?}");
+    assert!(row[2].contains("\"rows_flushed\":0"), "{row:?}");
+    // Nothing was committed; every row is still there, in the hot tier.
+    assert_eq!(
+        query(&db, "u1", "SELECT COUNT(*) FROM k.big").await,
+        [["10000"]]
+    );
+    let parquet = walk(&dir.path().join("storage"))
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet"))
+        .count();
+    assert_eq!(parquet, 0, "the cancelled scope's file was removed");
 }

@@ -306,7 +306,7 @@ async fn show_stats_reports_both_tiers_and_the_last_flush() {
     let row = query(&db, "root", stats).await.pop().unwrap();
     assert_eq!(row[..5], ["s.t", "USER", "local", "rows:100", "3"]);
     assert!(row[5].parse::<u64>().unwrap() > 0, "hot bytes: {row:?}");
-    assert_eq!(row[6..], ["0", "0", "0", "NULL", "NULL"]);
+    assert_eq!(row[6..], ["0", "0", "0", "NULL", "NULL", "NULL"]);
 
     let id = crate::util::job_id(&message(&db, "root", "FLUSH TABLE s.t").await);
     db.wait_for_jobs().await;
@@ -368,4 +368,108 @@ async fn rows_buffered_before_a_stop_are_flushed_at_start_up_when_due() {
     );
     db.wait_for_jobs().await;
     assert_eq!(count(&db, "r").await, "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_that_cannot_flush_fails_once_and_waits_while_others_flush() {
+    use kalamdb_core::cold::flush::FlushHooks;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000 * SECOND));
+    let config = SchedulerConfig {
+        failed_scope_backoff: Duration::from_secs(60),
+        failed_scope_backoff_max: Duration::from_secs(3600),
+        ..SchedulerConfig::default()
+    };
+    let db = engine(dir.path(), &clock, config);
+    setup(&db, &[("t", "rows:5")]).await;
+    run(
+        &db,
+        "root",
+        "CREATE USER 'u2' WITH PASSWORD 'pw-u2' ROLE user",
+    )
+    .await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counted = attempts.clone();
+    db.context().jobs.set_hooks(FlushHooks {
+        refuse_user: Some("u1".into()),
+        after_snapshot: Some(Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })),
+        ..FlushHooks::default()
+    });
+    insert(&db, "t", 0..6).await;
+    run(&db, "u2", "INSERT INTO s.t VALUES (1, 'x'), (2, 'y')").await;
+    assert_eq!(tick(&db).await, vec![pair("t", "row_limit")]);
+    // One attempt, no retries: the job failed with the table, user and cause.
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    let jobs = query(&db, "root", "SELECT status, error FROM system.jobs").await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0][0], "failed");
+    for part in ["s.t", "u1", "rows are refused", "not retried"] {
+        assert!(jobs[0][1].contains(part), "{part} in {:?}", jobs[0][1]);
+    }
+    // The other user's rows moved; u1's six stay hot.
+    let stats = show_stats(&db).await;
+    assert_eq!(stats.0, "6");
+    assert_eq!(stats.1, "2");
+    assert!(
+        stats.2.starts_with("u1: 1 failure(s), next try in 60 s"),
+        "{}",
+        stats.2
+    );
+    // More writes to the failing scope do not make the table due again at
+    // every tick: only they count, and they are below the limit.
+    insert(&db, "t", 10..12).await;
+    assert_eq!(tick(&db).await, vec![]);
+    assert_eq!(tick(&db).await, vec![]);
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    // Other scopes still flush while u1 waits; u1 is left out.
+    run(
+        &db,
+        "u2",
+        "INSERT INTO s.t VALUES (3, 'a'), (4, 'b'), (5, 'c'), (6, 'd'), (7, 'e')",
+    )
+    .await;
+    assert_eq!(tick(&db).await, vec![pair("t", "row_limit")]);
+    assert_eq!(show_stats(&db).await.1, "7");
+    let statuses = query(
+        &db,
+        "root",
+        "SELECT status FROM system.jobs ORDER BY status",
+    )
+    .await;
+    assert_eq!(statuses, vec![vec!["completed"], vec!["failed"]]);
+    // Once the wait is over the scope is tried again, and waits twice as long.
+    clock.advance_micros(61 * SECOND);
+    assert_eq!(tick(&db).await, vec![pair("t", "row_limit")]);
+    assert!(show_stats(&db)
+        .await
+        .2
+        .starts_with("u1: 2 failure(s), next try in 120 s"));
+    // Fixed (here: the fail point removed), the next try moves the rows.
+    db.context().jobs.set_hooks(FlushHooks::default());
+    clock.advance_micros(121 * SECOND);
+    assert_eq!(tick(&db).await, vec![pair("t", "row_limit")]);
+    let stats = show_stats(&db).await;
+    assert_eq!((stats.0.as_str(), stats.2.as_str()), ("0", "NULL"));
+    assert_eq!(count(&db, "t").await, "8");
+}
+
+/// (hot_rows, cold_rows, failing_scopes) of `SHOW STATS FOR TABLE s.t`.
+async fn show_stats(db: &KalamDb) -> (String, String, String) {
+    let results = db
+        .execute("SHOW STATS FOR TABLE s.t", &[], None, &caller("root"))
+        .await
+        .unwrap();
+    let batch = &results[0].batches[0];
+    let column = |name: &str| {
+        let i = batch.schema().index_of(name).unwrap();
+        crate::cell(batch.column(i).as_ref(), 0)
+    };
+    (
+        column("hot_rows"),
+        column("cold_rows"),
+        column("failing_scopes"),
+    )
 }

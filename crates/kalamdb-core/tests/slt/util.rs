@@ -98,3 +98,20 @@ pub fn job_id(message: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(p.to_string_lossy().to_string());
+            }
+        }
+    }
+    out
+}

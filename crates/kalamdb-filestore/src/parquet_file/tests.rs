@@ -35,7 +35,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
         user_id: Some("alice".into()),
         schema_version: 3,
     };
-    let path = dir.clone().join(file_name(1249).as_str());
+    let path = dir.clone().join(file_name(1249, 7).as_str());
     let mut writer = ParquetFileWriter::create(store.clone(), path, schema(), meta).unwrap();
     writer.write(&batch(0..100)).await.unwrap();
     writer.write(&batch(100..250)).await.unwrap();
@@ -47,7 +47,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
     assert_eq!((written.min_seq, written.max_seq), (1000, 1249));
     assert_eq!(
         written.path.as_ref(),
-        "app/messages/alice/batch-1249.parquet"
+        "app/messages/alice/batch-1249-t7.parquet"
     );
     assert!(written.bytes > 0);
 
@@ -68,7 +68,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
         user_id: Some("alice".into()),
         schema_version: 3,
     };
-    let empty = dir.clone().join(file_name(2000).as_str());
+    let empty = dir.clone().join(file_name(2000, 7).as_str());
     let writer = ParquetFileWriter::create(store.clone(), empty, schema(), meta).unwrap();
     assert!(writer.finish().await.is_err());
 }

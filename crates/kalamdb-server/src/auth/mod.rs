@@ -8,6 +8,7 @@
 //! informational: the user's current role applies.
 
 pub mod guard;
+pub mod hashing;
 pub mod jwt;
 
 use crate::config::AuthSection;
@@ -27,6 +28,7 @@ pub struct AuthService {
     refresh_ttl_secs: i64,
     pub lockout: Lockout,
     pub login_limiter: RateLimiter,
+    pub hashing: std::sync::Arc<hashing::HashGate>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -74,7 +76,11 @@ pub fn rfc3339(secs: i64) -> String {
 impl AuthService {
     /// The secret comes from config (`KALAMDB_JWT_SECRET`), else from
     /// `<data>/jwt_secret`, generated at first start.
-    pub fn new(settings: &AuthSection, data_dir: &Path) -> Result<Self, String> {
+    pub fn new(
+        settings: &AuthSection,
+        data_dir: &Path,
+        concurrent_hashes: usize,
+    ) -> Result<Self, String> {
         let secret = match &settings.jwt_secret {
             Some(secret) if secret.len() >= 16 => secret.as_bytes().to_vec(),
             Some(_) => return Err("the JWT secret must be at least 16 characters".into()),
@@ -89,6 +95,7 @@ impl AuthService {
                 Duration::from_secs(settings.lockout_secs),
             ),
             login_limiter: RateLimiter::new(settings.login_attempts_per_minute),
+            hashing: hashing::HashGate::new(concurrent_hashes),
         })
     }
 
@@ -109,9 +116,19 @@ impl AuthService {
 
     /// Starts a session for `caller`: the login response body.
     pub fn login(&self, db: &KalamDb, caller: &Caller) -> Result<Value, String> {
+        // Root without a password is accepted from loopback only, and so
+        // are the tokens it gets.
+        let loopback_only = db
+            .users()
+            .active(caller.user_id.as_str())
+            .is_some_and(|r| r.password_hash.is_empty());
         let session = db
             .sessions()
-            .create(caller.user_id.as_str(), self.refresh_ttl_secs * 1_000_000)
+            .create(
+                caller.user_id.as_str(),
+                self.refresh_ttl_secs * 1_000_000,
+                loopback_only,
+            )
             .map_err(|e| e.to_string())?;
         let (refresh, refresh_exp) =
             self.token(caller, &session.id, "refresh", self.refresh_ttl_secs);
@@ -147,6 +164,7 @@ impl AuthService {
         db: &KalamDb,
         token: &str,
         typ: &str,
+        from_loopback: bool,
     ) -> Result<(Caller, String), TokenRefusal> {
         let claims = jwt::decode(token, &self.secret, now_secs()).map_err(|e| match e {
             TokenError::Expired => TokenRefusal::Expired,
@@ -163,7 +181,18 @@ impl AuthService {
             .get(&claims.sid)
             .map_err(|e| TokenRefusal::Invalid(e.to_string()))?
             .filter(|s| s.user_id == claims.sub)
-            .ok_or_else(|| TokenRefusal::Invalid("the session has ended (logged out)".into()))?;
+            .ok_or_else(|| {
+                TokenRefusal::Invalid(
+                    "the session has ended (logged out, or the password changed)".into(),
+                )
+            })?;
+        if session.loopback_only && !from_loopback {
+            return Err(TokenRefusal::Invalid(
+                "this token was issued to root without a password and works only from \
+                 the server's own machine"
+                    .into(),
+            ));
+        }
         let caller = db
             .users()
             .caller_of(&claims.sub)
@@ -172,16 +201,26 @@ impl AuthService {
     }
 
     /// A new access token for a valid refresh token.
-    pub fn refresh(&self, db: &KalamDb, refresh_token: &str) -> Result<Value, TokenRefusal> {
-        let (caller, sid) = self.verify(db, refresh_token, "refresh")?;
+    pub fn refresh(
+        &self,
+        db: &KalamDb,
+        refresh_token: &str,
+        from_loopback: bool,
+    ) -> Result<Value, TokenRefusal> {
+        let (caller, sid) = self.verify(db, refresh_token, "refresh", from_loopback)?;
         Ok(self.token_body(db, &caller, &sid, None))
     }
 
     /// Ends the session a (refresh or access) token belongs to.
-    pub fn logout(&self, db: &KalamDb, token: &str) -> Result<(), TokenRefusal> {
+    pub fn logout(
+        &self,
+        db: &KalamDb,
+        token: &str,
+        from_loopback: bool,
+    ) -> Result<(), TokenRefusal> {
         let sid = self
-            .verify(db, token, "access")
-            .or_else(|_| self.verify(db, token, "refresh"))?
+            .verify(db, token, "access", from_loopback)
+            .or_else(|_| self.verify(db, token, "refresh", from_loopback))?
             .1;
         db.sessions()
             .revoke(&sid)

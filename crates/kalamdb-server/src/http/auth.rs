@@ -66,7 +66,7 @@ pub async fn authenticate(
     match credentials(headers)? {
         Credentials::Bearer(token) => state
             .auth
-            .verify(&state.db, &token, "access")
+            .verify(&state.db, &token, "access", peer.ip().is_loopback())
             .map(|(caller, _)| caller)
             .map_err(token_error),
         Credentials::Basic { user, password } => {
@@ -89,43 +89,74 @@ pub fn token_error(refusal: TokenRefusal) -> ApiError {
 
 /// Checks a user's password, honouring the lockout: a locked user is
 /// refused without checking, a failure counts towards the lock. Verified
-/// credentials are cached, so only a cache miss pays the KDF (on a
-/// blocking thread).
+/// credentials are cached, so only a cache miss pays the KDF, on a blocking
+/// thread, in one of a few hash slots. Attempts for one user that need the
+/// KDF take turns, and each looks at the lock again when its turn comes,
+/// so concurrent guesses cannot get past the lock.
 pub async fn check_password(
     state: &AppState,
     user: &str,
     password: &str,
     peer: SocketAddr,
 ) -> Result<Caller, ApiError> {
-    if let Some(left) = state.auth.lockout.locked_for(user) {
-        return Err(unauthenticated(
+    refuse_if_locked(state, user)?;
+    let loopback = peer.ip().is_loopback();
+    let users = state.db.users();
+    let result = match users.authenticate_without_kdf(user, password, loopback) {
+        Some(answer) => answer,
+        None => {
+            let _turn = state.auth.hashing.user_turn(user).await;
+            refuse_if_locked(state, user)?;
+            match users.authenticate_without_kdf(user, password, loopback) {
+                // An earlier turn verified these credentials.
+                Some(answer) => answer,
+                None => {
+                    let _slot = state.auth.hashing.hash_slot().await.ok_or_else(|| {
+                        ApiError::new(
+                            ErrorKind::Unavailable,
+                            codes::UNAVAILABLE,
+                            "too many logins in progress; retry shortly",
+                        )
+                    })?;
+                    let (db, name, pw) = (state.db.clone(), user.to_string(), password.to_string());
+                    let checked = tokio::task::spawn_blocking(move || {
+                        db.users().authenticate(&name, &pw, loopback)
+                    })
+                    .await
+                    .map_err(|_| {
+                        ApiError::new(
+                            ErrorKind::Internal,
+                            codes::INTERNAL_ERROR,
+                            "authentication failed",
+                        )
+                    })?;
+                    // Counted while the turn is held, before the next runs.
+                    return finish_check(state, user, checked);
+                }
+            }
+        }
+    };
+    finish_check(state, user, result)
+}
+
+fn refuse_if_locked(state: &AppState, user: &str) -> Result<(), ApiError> {
+    match state.auth.lockout.locked_for(user) {
+        Some(left) => Err(unauthenticated(
             codes::ACCOUNT_LOCKED,
             &format!(
                 "too many failed logins: '{user}' is locked for {} more second(s)",
                 left.as_secs().max(1)
             ),
-        ));
+        )),
+        None => Ok(()),
     }
-    let loopback = peer.ip().is_loopback();
-    let result = match state
-        .db
-        .users()
-        .authenticate_without_kdf(user, password, loopback)
-    {
-        Some(answer) => answer,
-        None => {
-            let (db, name, pw) = (state.db.clone(), user.to_string(), password.to_string());
-            tokio::task::spawn_blocking(move || db.users().authenticate(&name, &pw, loopback))
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                        ErrorKind::Internal,
-                        codes::INTERNAL_ERROR,
-                        "authentication failed",
-                    )
-                })?
-        }
-    };
+}
+
+fn finish_check(
+    state: &AppState,
+    user: &str,
+    result: Result<Caller, AuthFailure>,
+) -> Result<Caller, ApiError> {
     match result {
         Ok(caller) => {
             state.auth.lockout.succeeded(user);

@@ -159,24 +159,29 @@ fn refresh_token_of(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiErro
 
 pub async fn refresh(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let token = refresh_token_of(&headers, &body)?;
     state
         .auth
-        .refresh(&state.db, &token)
+        .refresh(&state.db, &token, peer.ip().is_loopback())
         .map(Json)
         .map_err(token_error)
 }
 
 pub async fn logout(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let token = refresh_token_of(&headers, &body)?;
-    state.auth.logout(&state.db, &token).map_err(token_error)?;
+    state
+        .auth
+        .logout(&state.db, &token, peer.ip().is_loopback())
+        .map_err(token_error)?;
     Ok(Json(
         json!({ "status": "success", "message": "Logged out" }),
     ))

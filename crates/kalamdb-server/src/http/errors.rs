@@ -33,6 +33,9 @@ pub struct ApiError {
     /// A status other than the kind's (429 for rate limits, 409 for a
     /// repeated set-up).
     pub status: Option<StatusCode>,
+    /// Results of the statements of a batch that ran before the failing
+    /// one (they are committed).
+    pub results: Vec<serde_json::Value>,
 }
 
 impl ApiError {
@@ -43,6 +46,7 @@ impl ApiError {
             message: message.into(),
             took_ms: 0.0,
             status: None,
+            results: Vec::new(),
         }
     }
 
@@ -57,7 +61,7 @@ impl IntoResponse for ApiError {
         let body = json!({
             "status": "error",
             "took": self.took_ms,
-            "results": [],
+            "results": self.results,
             "error": { "code": self.code, "message": self.message },
         });
         let status = self.status.unwrap_or(status_of(self.kind));

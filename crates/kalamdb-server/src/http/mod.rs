@@ -26,7 +26,11 @@ impl AppState {
     pub fn new(db: Arc<KalamDb>, config: &ServerConfig) -> Result<Self, String> {
         Ok(Self {
             db,
-            auth: Arc::new(AuthService::new(&config.auth, &config.storage.data_dir)?),
+            auth: Arc::new(AuthService::new(
+                &config.auth,
+                &config.storage.data_dir,
+                config.limits.max_concurrent_password_hashes,
+            )?),
             max_body_bytes: config.server.max_request_body_bytes,
         })
     }

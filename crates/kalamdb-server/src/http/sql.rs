@@ -114,7 +114,9 @@ async fn handle(
             } else {
                 tracing::debug!(error = %failure, user = %caller.user_id, "statement refused");
             }
-            ApiError::new(kind, failure.error.code(), failure.to_string())
+            let mut error = ApiError::new(kind, failure.error.code(), failure.to_string());
+            error.results = failure.completed.iter().map(encode_result).collect();
+            error
         })?;
     tracing::debug!(
         user = %caller.user_id,

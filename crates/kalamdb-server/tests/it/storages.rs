@@ -13,7 +13,7 @@ fn files_follow_the_storage_path_and_templates() {
     server.root(&format!(
         "CREATE STORAGE disk2 TYPE 'filesystem' NAME 'Disk 2' PATH '{}' \
          USER_TABLES_TEMPLATE 'u/{{shard}}/{{userId}}/{{namespace}}.{{tableName}}' \
-         SHARED_TABLES_TEMPLATE 'shared/{{tableName}}'",
+         SHARED_TABLES_TEMPLATE 'shared/{{namespace}}-{{tableName}}'",
         elsewhere.path().display()
     ));
     server.root("CREATE NAMESPACE app");

@@ -1,0 +1,93 @@
+//! KalamDB's id functions as SQL functions, so `SNOWFLAKE_ID()` and
+//! `UUID_V7()` work anywhere an expression may stand, not only as column
+//! defaults. Both are volatile: a new value per row.
+
+use crate::context::CoreContext;
+use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::execution::{FunctionRegistry, SessionState};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Registers `snowflake_id()` and `uuid_v7()`.
+pub fn register(state: &mut SessionState, ctx: Arc<CoreContext>) -> Result<()> {
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
+        IdKind::Snowflake(ctx),
+    ))))?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
+        IdKind::UuidV7,
+    ))))?;
+    Ok(())
+}
+
+#[derive(Debug)]
+enum IdKind {
+    Snowflake(Arc<CoreContext>),
+    UuidV7,
+}
+
+#[derive(Debug)]
+struct IdFn {
+    kind: IdKind,
+    signature: Signature,
+}
+
+impl IdFn {
+    fn new(kind: IdKind) -> Self {
+        Self {
+            kind,
+            signature: Signature::nullary(Volatility::Volatile),
+        }
+    }
+}
+
+// One function of each kind exists per engine; the name identifies it.
+impl PartialEq for IdFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for IdFn {}
+
+impl Hash for IdFn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl ScalarUDFImpl for IdFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            IdKind::Snowflake(_) => "snowflake_id",
+            IdKind::UuidV7 => "uuid_v7",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            IdKind::Snowflake(_) => DataType::Int64,
+            IdKind::UuidV7 => DataType::Utf8,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        Ok(ColumnarValue::Array(match &self.kind {
+            IdKind::Snowflake(ctx) => Arc::new(Int64Array::from_iter_values(
+                (0..rows).map(|_| ctx.snowflake.next_id()),
+            )),
+            IdKind::UuidV7 => Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|_| uuid::Uuid::now_v7().hyphenated().to_string()),
+            )),
+        }))
+    }
+}
