@@ -103,14 +103,26 @@ impl From<DataFusionError> for CoreError {
             DataFusionError::NotImplemented(msg) => {
                 CoreError::Execution(format!("not supported: {msg}"))
             }
-            DataFusionError::ArrowError(e, _) => CoreError::Execution(e.to_string()),
+            DataFusionError::ArrowError(e, _) => match *e {
+                datafusion::arrow::error::ArrowError::ArithmeticOverflow(msg) => {
+                    CoreError::Execution(format!("integer out of range: {msg}"))
+                }
+                other => CoreError::Execution(other.to_string()),
+            },
             DataFusionError::Execution(msg) => CoreError::Execution(msg),
+            // Our own errors come back as they were; any other external
+            // error comes from a function refusing its input (an invalid
+            // regular expression, say): the statement's fault.
             DataFusionError::External(e) => match e.downcast::<CoreError>() {
                 Ok(core) => *core,
-                Err(other) => CoreError::Internal(other.to_string()),
+                Err(other) => CoreError::Execution(other.to_string()),
             },
+
             DataFusionError::Context(ctx, inner) => match CoreError::from(*inner) {
-                CoreError::Execution(m) => CoreError::Execution(format!("{ctx}: {m}")),
+                // Our own rules' names tell the user nothing.
+                CoreError::Execution(m) if !ctx.starts_with("kalamdb_") => {
+                    CoreError::Execution(format!("{ctx}: {m}"))
+                }
                 other => other,
             },
             DataFusionError::Diagnostic(_, inner) => CoreError::from(*inner),

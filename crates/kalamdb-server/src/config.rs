@@ -117,7 +117,7 @@ pub struct LimitsSection {
     pub statement_timeout_ms: u64,
     pub request_timeout_secs: u64,
     pub header_timeout_secs: u64,
-    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
     pub max_concurrent_password_hashes: usize,
 }
 
@@ -133,8 +133,8 @@ impl Default for LimitsSection {
             max_statements_per_request: q.max_statements as u64,
             statement_timeout_ms: q.statement_timeout.as_millis() as u64,
             request_timeout_secs: 120,
-            header_timeout_secs: 10,
-            idle_timeout_secs: 60,
+            header_timeout_secs: 30,
+            max_connections: 1024,
             max_concurrent_password_hashes: 4,
         }
     }

@@ -9,5 +9,6 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod lifecycle;
+pub mod serve;
 
 pub use config::ServerConfig;

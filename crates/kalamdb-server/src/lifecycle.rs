@@ -8,10 +8,8 @@
 
 use crate::config::ServerConfig;
 use crate::http;
-use axum::serve::ListenerExt;
 use kalamdb_commons::SystemClock;
 use kalamdb_core::{KalamDb, ShutdownOptions};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -49,21 +47,14 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
-    // Small responses must not wait for delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let app = http::router(http::AppState::new(db.clone(), &config)?);
+    let queries = query_runtime()?;
+    let app = http::router(http::AppState::new(
+        db.clone(),
+        &config,
+        queries.handle().clone(),
+    )?);
     info!(%local, version = env!("CARGO_PKG_VERSION"), "KalamDB listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("HTTP server failed: {e}"))?;
+    crate::serve::serve(listener, app, &config.limits, shutdown_signal()).await;
     info!("HTTP stopped; stopping the scheduler and jobs");
     let options = ShutdownOptions {
         flush_all: config.shutdown.flush_on_shutdown,
@@ -78,8 +69,24 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         // Every write is in the WAL already; RocksDB recovers from it.
         Err(_) => warn!("engine still referenced at shutdown; RocksDB closes at exit"),
     }
+    // Nothing runs on it any more (requests and jobs have ended).
+    queries.shutdown_background();
     info!("shutdown complete");
     Ok(())
+}
+
+/// The runtime statements run on, beside the one that serves HTTP. Its
+/// threads get a large stack: planning and evaluation recurse over
+/// expressions (bounded by the parser, but deep in debug builds).
+fn query_runtime() -> Result<tokio::runtime::Runtime, String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("kalamdb-query")
+        .thread_stack_size(32 * 1024 * 1024)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the query runtime: {e}"))
 }
 
 async fn shutdown_signal() {

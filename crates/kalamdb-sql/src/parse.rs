@@ -134,8 +134,31 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
     Ok(statement)
 }
 
+/// Most entries a select list may have (PostgreSQL's limit too). Planning
+/// cost grows faster than linearly with it.
+pub const MAX_SELECT_ENTRIES: usize = 1664;
+
+fn check_select_width(body: &sqlparser::ast::SetExpr) -> Result<(), ParseError> {
+    use sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(select) if select.projection.len() > MAX_SELECT_ENTRIES => err(format!(
+            "target lists can have at most {MAX_SELECT_ENTRIES} entries (this one has {})",
+            select.projection.len()
+        )),
+        SetExpr::SetOperation { left, right, .. } => {
+            check_select_width(left)?;
+            check_select_width(right)
+        }
+        SetExpr::Query(q) => check_select_width(&q.body),
+        _ => Ok(()),
+    }
+}
+
 fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     let statement = parser.parse_statement()?;
+    if let Statement::Query(query) = &statement {
+        check_select_width(&query.body)?;
+    }
     match &statement {
         Statement::Query(_)
         | Statement::Insert(_)

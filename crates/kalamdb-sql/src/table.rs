@@ -19,6 +19,9 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+/// Most columns a table may have (PostgreSQL's limit too).
+pub const MAX_COLUMNS: usize = 1600;
+
 pub fn parse_create(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     parser.expect_keyword(Keyword::CREATE)?;
     let mut table_type = if parser.parse_keyword(Keyword::USER) {
@@ -196,6 +199,12 @@ fn columns(
 ) -> Result<(Vec<ColumnSpec>, String), ParseError> {
     let mut primary_keys = Vec::new();
     let mut columns: Vec<ColumnSpec> = Vec::new();
+    if defs.len() > MAX_COLUMNS {
+        return err(format!(
+            "tables can have at most {MAX_COLUMNS} columns (this one has {})",
+            defs.len()
+        ));
+    }
     for def in defs {
         let name = normalize(&def.name);
         kalamdb_commons::validate_identifier("column", &name).map_err(ParseError)?;

@@ -8,14 +8,15 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::aggregate::sum_checked;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, GroupsAccumulator, Operator,
-    ReversedUDAF, Signature,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Expr, GroupsAccumulator,
+    LogicalPlan, Operator, ReversedUDAF, Signature,
 };
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -91,6 +92,67 @@ impl PhysicalOptimizerRule for CheckedArithmetic {
 
     fn schema_check(&self) -> bool {
         true
+    }
+}
+
+/// Checks arithmetic of integer constants before the optimizer's constant
+/// folding (which wraps) sees it: `SELECT 9223372036854775807 + 1` is an
+/// error, as in PostgreSQL. Nothing is rewritten (that would rename output
+/// columns); a constant expression that overflows fails the statement.
+#[derive(Debug, Default)]
+pub struct CheckedConstants;
+
+/// The value of an integer constant expression, or `None` when it is not
+/// one; an error when computing it overflows. Recursion is bounded by the
+/// parser's expression depth limit.
+fn constant_value(expr: &Expr) -> Result<Option<ScalarValue>> {
+    match expr {
+        Expr::Literal(v, _) if !v.is_null() && v.data_type().is_integer() => Ok(Some(v.clone())),
+        Expr::BinaryExpr(binary) => {
+            let (Some(l), Some(r)) = (
+                constant_value(&binary.left)?,
+                constant_value(&binary.right)?,
+            ) else {
+                return Ok(None);
+            };
+            let value = match binary.op {
+                Operator::Plus => l.add_checked(&r),
+                Operator::Minus => l.sub_checked(&r),
+                Operator::Multiply => l.mul_checked(&r),
+                _ => return Ok(None),
+            };
+            match value {
+                Ok(v) => Ok(Some(v)),
+                Err(_) => exec_err!("integer out of range: {l} {} {r}", binary.op),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+fn check_constants(expr: &Expr) -> Result<()> {
+    expr.apply(|e| {
+        if let Expr::BinaryExpr(_) = e {
+            if constant_value(e)?.is_some() {
+                // Its operands are checked with it.
+                return Ok(TreeNodeRecursion::Jump);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map(|_| ())
+}
+
+impl AnalyzerRule for CheckedConstants {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|e| check_constants(e).map(|()| TreeNodeRecursion::Continue))
+        })?;
+        Ok(plan)
+    }
+
+    fn name(&self) -> &str {
+        "kalamdb_checked_constants"
     }
 }
 

@@ -35,6 +35,7 @@ pub fn base_session_state() -> SessionState {
     SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_analyzer_rule(Arc::new(super::checked_math::CheckedConstants))
         .with_physical_optimizer_rule(Arc::new(super::checked_math::CheckedArithmetic))
         .build()
 }
@@ -115,6 +116,12 @@ impl Session<'_> {
                 }
             };
             if schema == SYSTEM_SCHEMA || schema == INFORMATION_SCHEMA {
+                continue;
+            }
+            // A table function (`generate_series(...)`) is not a table.
+            if matches!(reference, TableReference::Bare { .. })
+                && state.table_functions().contains_key(table)
+            {
                 continue;
             }
             if self.ctx.catalog.namespace(schema).is_none() {

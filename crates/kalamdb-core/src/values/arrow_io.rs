@@ -116,8 +116,11 @@ pub fn cast_to_column(array: &ArrayRef, t: KalamType) -> Result<ArrayRef> {
         format_options: FormatOptions::default(),
     };
     cast_with_options(array, &target, &options).map_err(|e| {
+        // An integer too large for a narrower integer column.
+        let range = array.data_type().is_integer() && target.is_integer();
         CoreError::exec(format!(
-            "cannot convert {} to {}: {e}",
+            "{}cannot convert {} to {}: {e}",
+            if range { "integer out of range: " } else { "" },
             array.data_type(),
             t.name()
         ))

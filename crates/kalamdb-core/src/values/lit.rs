@@ -20,12 +20,16 @@ pub fn param_to_lit(index: usize, value: &serde_json::Value) -> Result<Lit> {
         serde_json::Value::Bool(b) => Lit::Bool(*b),
         serde_json::Value::Number(n) => Lit::Number(n.to_string()),
         serde_json::Value::String(s) => Lit::Str(s.clone()),
-        // Objects and arrays are bound as their JSON text (for JSON columns).
-        other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_)) => {
-            let text = serde_json::to_string(other).map_err(|e| {
-                CoreError::InvalidParameter(format!("parameter ${}: {e}", index + 1))
-            })?;
-            Lit::Str(text)
+        // A parameter is one scalar; silently binding an object as its text
+        // would hide a client's mistake. JSON columns take the JSON as a
+        // string parameter.
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            return Err(CoreError::InvalidParameter(format!(
+                "parameter ${} is a JSON {}; parameters must be strings, numbers, \
+                 booleans or null (send JSON for a JSON column as a string)",
+                index + 1,
+                if value.is_array() { "array" } else { "object" }
+            )))
         }
     })
 }

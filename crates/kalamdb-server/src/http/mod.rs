@@ -20,11 +20,25 @@ pub struct AppState {
     pub db: Arc<KalamDb>,
     pub auth: Arc<AuthService>,
     pub max_body_bytes: usize,
+    /// Where statements are planned and run: a runtime of its own, so a
+    /// statement that plans for seconds never holds up the workers that
+    /// accept connections and answer `/health`.
+    pub queries: tokio::runtime::Handle,
+    /// Time a whole `/v1/api/sql` request may take.
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
-    pub fn new(db: Arc<KalamDb>, config: &ServerConfig) -> Result<Self, String> {
+    pub fn new(
+        db: Arc<KalamDb>,
+        config: &ServerConfig,
+        queries: tokio::runtime::Handle,
+    ) -> Result<Self, String> {
         Ok(Self {
+            queries,
+            request_timeout: std::time::Duration::from_secs(
+                config.limits.request_timeout_secs.max(1),
+            ),
             db,
             auth: Arc::new(AuthService::new(
                 &config.auth,

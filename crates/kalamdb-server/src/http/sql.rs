@@ -98,26 +98,52 @@ async fn handle(
         ));
     }
     let params = request.params.unwrap_or_default();
-    let results = state
-        .db
-        .execute(
+    let db = state.db.clone();
+    let run_as = caller.clone();
+    let mut task = state.queries.spawn(async move {
+        db.execute(
             &request.sql,
             &params,
             request.namespace_id.as_deref(),
-            &caller,
+            &run_as,
         )
         .await
-        .map_err(|failure| {
-            let kind = failure.error.kind();
-            if kind == ErrorKind::Internal {
-                tracing::error!(error = %failure, user = %caller.user_id, "statement failed");
-            } else {
-                tracing::debug!(error = %failure, user = %caller.user_id, "statement refused");
-            }
-            let mut error = ApiError::new(kind, failure.error.code(), failure.to_string());
-            error.results = failure.completed.iter().map(encode_result).collect();
-            error
-        })?;
+    });
+    let outcome = match tokio::time::timeout(state.request_timeout, &mut task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "statement task failed");
+            return Err(ApiError::new(
+                ErrorKind::Internal,
+                codes::INTERNAL_ERROR,
+                "the statement failed unexpectedly",
+            ));
+        }
+        Err(_) => {
+            // Stops at its next await point; each statement commits in one
+            // batch, so a stopped one changed nothing.
+            task.abort();
+            return Err(ApiError::new(
+                ErrorKind::InvalidInput,
+                codes::STATEMENT_TIMEOUT,
+                format!(
+                    "the request took longer than {} s and was cancelled",
+                    state.request_timeout.as_secs()
+                ),
+            ));
+        }
+    };
+    let results = outcome.map_err(|failure| {
+        let kind = failure.error.kind();
+        if kind == ErrorKind::Internal {
+            tracing::error!(error = %failure, user = %caller.user_id, "statement failed");
+        } else {
+            tracing::debug!(error = %failure, user = %caller.user_id, "statement refused");
+        }
+        let mut error = ApiError::new(kind, failure.error.code(), failure.to_string());
+        error.results = failure.completed.iter().map(encode_result).collect();
+        error
+    })?;
     tracing::debug!(
         user = %caller.user_id,
         statements = results.len(),

@@ -152,25 +152,33 @@ fn errors_have_codes_and_statuses() {
         assert_eq!(got_status, status, "{request}: {body}");
         assert_eq!(body["status"], "error", "{body}");
         assert_eq!(body["error"]["code"], code, "{request}: {body}");
-        assert_eq!(body["results"], json!([]));
+        // Only statements that ran before the failing one have results.
+        let ran = usize::from(
+            request["sql"]
+                .as_str()
+                .unwrap()
+                .starts_with("INSERT INTO t VALUES (1);"),
+        );
+        assert_eq!(body["results"].as_array().unwrap().len(), ran, "{body}");
     }
-    // A failing statement is named, and the ones before it stay committed.
+    // A failing statement is named (1-based), the ones before it stay
+    // committed and their results are returned, and nothing after it runs.
     let (_, body) = server.sql_as(
         "root",
         "",
-        json!({"sql": "INSERT INTO t VALUES (2); INSERT INTO t VALUES (2)"}),
+        json!({"sql": "INSERT INTO t VALUES (10); INSERT INTO t VALUES (1); INSERT INTO t VALUES (11)"}),
     );
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("Statement 2 failed:"),
+            .starts_with("Statement 2 failed: duplicate primary key: id = 1"),
         "{body}"
     );
-    assert_eq!(
-        rows(&server.root("SELECT COUNT(*) FROM t"))[0][0],
-        json!("2")
-    );
+    assert_eq!(body["results"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["results"][0]["row_count"], json!(1), "{body}");
+    let ids = rows(&server.root("SELECT id FROM t ORDER BY id"));
+    assert_eq!(ids, vec![vec![json!(1)], vec![json!(10)]]);
 
     let response = server
         .client()

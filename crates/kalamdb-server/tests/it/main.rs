@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod auth_races;
 mod bad_input;
 mod chaos;
 mod cli;
@@ -10,6 +11,7 @@ mod crash;
 mod flush;
 mod http_fuzz;
 mod isolation;
+mod limits;
 mod moto;
 mod proxy;
 mod s3;
