@@ -296,6 +296,11 @@ impl KalamDb {
     }
 
     /// Runs every statement of `sql` in order, stopping at the first failure.
+    ///
+    /// Planning and evaluation recurse over expressions, up to the parser's
+    /// bound (`kalamdb_sql::MAX_EXPRESSION_DEPTH`); run this on threads with
+    /// a large stack (the server's query runtime has 32 MiB), as 2 MiB is
+    /// not enough for the deepest statements in debug builds.
     pub async fn execute(
         &self,
         sql: &str,

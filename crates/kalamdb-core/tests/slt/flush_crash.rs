@@ -42,12 +42,16 @@ async fn contents(db: &KalamDb) -> BTreeMap<String, BTreeMap<i64, i64>> {
     all
 }
 
+/// The table: a key, a value, and a NOT NULL column of every other type, so
+/// the tombstones of deleted flushed rows (key only) must fit its files.
+const KV_COLUMNS: &str = "(id BIGINT PRIMARY KEY, v BIGINT NOT NULL, b BOOLEAN NOT NULL DEFAULT true, s SMALLINT NOT NULL DEFAULT 1, i INT NOT NULL DEFAULT 2, r REAL NOT NULL DEFAULT 1.5, d DOUBLE NOT NULL DEFAULT 2.5, dec DECIMAL(8,2) NOT NULL DEFAULT 1.25, t TEXT NOT NULL DEFAULT 'x', ts TIMESTAMP NOT NULL DEFAULT '2024-01-02T03:04:05Z', day DATE NOT NULL DEFAULT '2024-01-01', u UUID NOT NULL DEFAULT '0190a0b0-1111-7222-8333-444455556666', raw BYTEA NOT NULL DEFAULT 'ab', doc JSON NOT NULL DEFAULT '{}')";
+
 /// Rows in the hot tier and in Parquet, with updates and deletes on both.
 async fn setup(db: &KalamDb) {
     run(
         db,
         "root",
-        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT)",
+        &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {KV_COLUMNS}"),
     )
     .await;
     create_users(db, &USERS).await;
@@ -55,7 +59,7 @@ async fn setup(db: &KalamDb) {
         run(
             db,
             user,
-            "INSERT INTO c.kv VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
+            "INSERT INTO c.kv (id, v) VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
         )
         .await;
     }
@@ -65,7 +69,7 @@ async fn setup(db: &KalamDb) {
     for user in USERS {
         run(db, user, "UPDATE c.kv SET v = v + 1 WHERE id = 1").await;
         run(db, user, "DELETE FROM c.kv WHERE id = 2").await;
-        run(db, user, "INSERT INTO c.kv VALUES (5, 50)").await;
+        run(db, user, "INSERT INTO c.kv (id, v) VALUES (5, 50)").await;
     }
 }
 
@@ -111,7 +115,12 @@ async fn crash_at(point: FailPoint) {
     // were deleted yet or not.
     for user in USERS {
         let dup = db
-            .execute("INSERT INTO c.kv VALUES (1, 0)", &[], None, &caller(user))
+            .execute(
+                "INSERT INTO c.kv (id, v) VALUES (1, 0)",
+                &[],
+                None,
+                &caller(user),
+            )
             .await;
         assert!(dup.is_err(), "{user} at {point:?}");
     }
@@ -130,10 +139,15 @@ async fn crash_at(point: FailPoint) {
     assert_eq!(parquet_files(dir.path()), 2 * USERS.len());
     // A flushed key still refuses a duplicate; a flushed delete stays deleted.
     let dup = db
-        .execute("INSERT INTO c.kv VALUES (1, 0)", &[], None, &caller("u1"))
+        .execute(
+            "INSERT INTO c.kv (id, v) VALUES (1, 0)",
+            &[],
+            None,
+            &caller("u1"),
+        )
         .await;
     assert!(dup.is_err());
-    run(&db, "u1", "INSERT INTO c.kv VALUES (2, 99)").await;
+    run(&db, "u1", "INSERT INTO c.kv (id, v) VALUES (2, 99)").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +171,7 @@ async fn one_user_table(db: &KalamDb) {
     run(
         db,
         "root",
-        "CREATE NAMESPACE c; CREATE USER TABLE c.kv (id BIGINT PRIMARY KEY, v BIGINT)",
+        &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {KV_COLUMNS}"),
     )
     .await;
     create_users(db, &["u1"]).await;
@@ -184,7 +198,7 @@ async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
         run(
             &db,
             "u1",
-            &format!("INSERT INTO c.kv VALUES {}", values.join(",")),
+            &format!("INSERT INTO c.kv (id, v) VALUES {}", values.join(",")),
         )
         .await;
     }
@@ -254,7 +268,7 @@ async fn writes_during_a_flush_survive_it() {
         fail_at: None,
         after_snapshot: Some(Arc::new(move || {
             handle.block_on(async {
-                run(&writer, "u1", "INSERT INTO c.kv VALUES (6, 60)").await;
+                run(&writer, "u1", "INSERT INTO c.kv (id, v) VALUES (6, 60)").await;
                 run(&writer, "u1", "UPDATE c.kv SET v = 555 WHERE id = 5").await;
                 run(&writer, "u2", "DELETE FROM c.kv WHERE id = 3").await;
                 run(&writer, "u3", "UPDATE c.kv SET v = 444 WHERE id = 4").await;
@@ -309,7 +323,7 @@ async fn crash_between_delete_batches_brings_no_deleted_row_back() {
     run(
         &db,
         "u1",
-        &format!("INSERT INTO c.kv VALUES {}", values.join(",")),
+        &format!("INSERT INTO c.kv (id, v) VALUES {}", values.join(",")),
     )
     .await;
     run(&db, "u1", "UPDATE c.kv SET v = -v").await;
@@ -343,7 +357,7 @@ async fn crash_between_delete_batches_brings_no_deleted_row_back() {
         .await
         .unwrap();
     assert_eq!(hot_versions(&db), 0);
-    run(&db, "u1", "INSERT INTO c.kv VALUES (5, 50)").await;
+    run(&db, "u1", "INSERT INTO c.kv (id, v) VALUES (5, 50)").await;
     let rows = crate::util::query(&db, "u1", "SELECT id, v FROM c.kv").await;
     assert_eq!(rows, vec![vec!["5".to_string(), "50".to_string()]]);
 }

@@ -53,6 +53,11 @@ fn long_flat_chains_are_refused_and_the_server_survives() {
     // Chains within the bound still work, as do long IN lists.
     let body = server.ok_as("u", "u-pw-123", &format!("SELECT {}", chain("+", 400, "1")));
     assert_eq!(rows(&body), vec![vec![json!("400")]]);
+    let ors = (0..250)
+        .map(|i| format!("id = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    server.ok_as("u", "u-pw-123", &format!("SELECT * FROM t WHERE {ors}"));
     let list = (0..10_000)
         .map(|i| i.to_string())
         .collect::<Vec<_>>()

@@ -137,3 +137,33 @@ fn attacks_through_newer_paths_are_refused() {
     assert_eq!(response.status().as_u16(), 401);
     assert!(server.healthy());
 }
+
+#[test]
+fn storage_templates_that_could_collide_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    for (template, kind) in [
+        ("{namespace}/{userId}", "USER_TABLES_TEMPLATE"),
+        ("{namespace}_{tableName}/{userId}", "USER_TABLES_TEMPLATE"),
+        ("{namespace}/{tableName}{userId}", "USER_TABLES_TEMPLATE"),
+        ("shared", "SHARED_TABLES_TEMPLATE"),
+        ("{tableName}", "SHARED_TABLES_TEMPLATE"),
+    ] {
+        refused(
+            &server,
+            "root",
+            "",
+            &format!("CREATE STORAGE flat TYPE 'filesystem' PATH 'flat' {kind} '{template}'"),
+            "SQL_EXECUTION_ERROR",
+        );
+    }
+    server.root("CREATE STORAGE flat TYPE 'filesystem' PATH 'flat' USER_TABLES_TEMPLATE '{namespace}.{tableName}/{userId}'");
+    refused(
+        &server,
+        "root",
+        "",
+        "ALTER STORAGE flat SET USER_TABLES_TEMPLATE '{namespace}/{userId}'",
+        "SQL_EXECUTION_ERROR",
+    );
+    assert!(server.healthy());
+}
