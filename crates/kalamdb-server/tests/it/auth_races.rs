@@ -206,3 +206,49 @@ fn job_errors_are_for_dba_and_above() {
     let shown = error_as("plain", "plain-password");
     assert!(!shown.contains("plain") && !shown.contains('/'), "{shown}");
 }
+
+/// This machine's first non-loopback IPv4 address, if it has one.
+fn outside_address() -> Option<std::net::Ipv4Addr> {
+    let output = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .find(|a| !a.is_loopback())
+}
+
+#[test]
+fn tokens_of_root_without_a_password_work_from_loopback_only() {
+    let Some(outside) = outside_address() else {
+        eprintln!("no non-loopback address on this machine; nothing to check");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path(), &[], None, "0.0.0.0:0");
+    let port = server.base_url.rsplit(':').next().unwrap().to_string();
+    let (status, login) = post(
+        &server,
+        "/v1/api/auth/login",
+        json!({"username": "root", "password": ""}),
+    );
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let ask = |host: String| {
+        reqwest::blocking::Client::new()
+            .post(format!("http://{host}:{port}/v1/api/sql"))
+            .bearer_auth(&token)
+            .json(&json!({"sql": "SELECT 1"}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ask("127.0.0.1".into()), 200);
+    assert_eq!(
+        ask(outside.to_string()),
+        401,
+        "the token was used from {outside}"
+    );
+}

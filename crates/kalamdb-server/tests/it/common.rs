@@ -25,6 +25,16 @@ impl TestServer {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)], config: Option<&Path>) -> Self {
+        Self::start_on(data_dir, env, config, "127.0.0.1:0")
+    }
+
+    /// As `start_with`, listening on `addr` (e.g. `0.0.0.0:0`).
+    pub fn start_on(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        config: Option<&Path>,
+        addr: &str,
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kalamdb-server"));
         if let Some(config) = config {
             command.arg(config);
@@ -33,7 +43,7 @@ impl TestServer {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--http-addr")
-            .arg("127.0.0.1:0")
+            .arg(addr)
             .env_remove("KALAMDB_ROOT_PASSWORD")
             .env_remove("KALAMDB_SERVER_PORT")
             .env_remove("KALAMDB_SERVER_HOST")

@@ -267,3 +267,33 @@ fn requests_have_bounds_in_size_time_and_width() {
     }
     assert!(server.healthy());
 }
+
+#[test]
+fn health_answers_while_a_heavy_statement_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = std::sync::Arc::new(TestServer::start(dir.path()));
+    let heavy = server.clone();
+    let worker = std::thread::spawn(move || {
+        heavy.sql_as(
+            "root",
+            "",
+            json!({"sql": "SELECT count(*) FROM unnest(range(1, 25000)) a CROSS JOIN unnest(range(1, 25000)) b"}),
+        )
+    });
+    let mut slowest = Duration::ZERO;
+    let mut probes = 0;
+    while !worker.is_finished() {
+        let started = Instant::now();
+        assert!(server.healthy());
+        slowest = slowest.max(started.elapsed());
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = worker.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        probes >= 3,
+        "the statement ended too soon to tell ({probes} probes)"
+    );
+    assert!(slowest < Duration::from_secs(2), "/health took {slowest:?}");
+}
