@@ -59,13 +59,7 @@ impl<'a> FileCursor<'a> {
                 cold.store.clone(),
                 &Path::from(entry.path.as_str()),
             ))
-            .map_err(|e| {
-                CoreError::Internal(format!(
-                    "table {}: cannot read its file {}: {e}",
-                    def.qualified_name(),
-                    entry.path
-                ))
-            })?;
+            .map_err(|e| super::unreadable_file(def, &entry.path, e))?;
         let mut cursor = Self {
             def,
             scope,
@@ -82,13 +76,7 @@ impl<'a> FileCursor<'a> {
         let Some(batch) = self.reader.next() else {
             return Ok(());
         };
-        let batch = batch.map_err(|e| {
-            CoreError::Internal(format!(
-                "table {}: cannot read its file {}: {e}",
-                self.def.qualified_name(),
-                self.path
-            ))
-        })?;
+        let batch = batch.map_err(|e| super::unreadable_file(self.def, &self.path, e))?;
         let schema = batch.schema();
         let seq_col = schema
             .index_of(SEQ_COLUMN)

@@ -489,6 +489,35 @@ impl<'a> ScopeFlush<'a> {
         Ok(deleter.finish()?)
     }
 
+    /// Records a failed scope: its rows stay hot, a file begun for it is
+    /// removed, and a permanent failure makes it wait before its next try.
+    fn fail(
+        self,
+        ctx: &CoreContext,
+        handle: &Handle,
+        mut failure: ScopeFailure,
+        held: (u64, u64),
+        started_file: bool,
+        stats: &mut FlushStats,
+    ) {
+        warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, permanent = failure.permanent, "scope flush failed; rows stay hot");
+        if failure.permanent {
+            let retry_at = ctx.backoff.failed(
+                self.def.uid,
+                self.user.as_deref(),
+                &failure.cause,
+                held,
+                ctx.clock.now_micros(),
+            );
+            debug!(table = %self.def.qualified_name(), user = ?self.user, retry_at, "scope waits before its next flush");
+        }
+        if started_file {
+            self.discard(ctx, handle);
+        }
+        failure.user = self.user;
+        stats.failed.push(failure);
+    }
+
     fn cancel_requested(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.is_set())
     }
@@ -535,23 +564,10 @@ impl<'a> ScopeFlush<'a> {
             stats.waiting_scopes += 1;
             return Ok(());
         }
-        if let Some(mut failure) = self.error.take() {
-            warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, permanent = failure.permanent, "scope flush failed; rows stay hot");
-            if failure.permanent {
-                let retry_at = ctx.backoff.failed(
-                    self.def.uid,
-                    self.user.as_deref(),
-                    &failure.cause,
-                    held,
-                    ctx.clock.now_micros(),
-                );
-                debug!(table = %self.def.qualified_name(), user = ?self.user, retry_at, "scope waits before its next flush");
-            }
-            if self.writer.take().is_some() {
-                self.discard(ctx, handle);
-            }
-            failure.user = self.user;
-            stats.failed.push(failure);
+        if let Some(failure) = self.error.take() {
+            // A file begun for the scope is not committed.
+            let started_file = self.writer.take().is_some();
+            self.fail(ctx, handle, failure, held, started_file, stats);
             return Ok(());
         }
         let mut entry = None;
@@ -567,20 +583,8 @@ impl<'a> ScopeFlush<'a> {
             })();
             let written = match written {
                 Ok(w) => w,
-                Err(mut failure) => {
-                    warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, "writing the file failed; rows stay hot");
-                    if failure.permanent {
-                        ctx.backoff.failed(
-                            self.def.uid,
-                            self.user.as_deref(),
-                            &failure.cause,
-                            held,
-                            ctx.clock.now_micros(),
-                        );
-                    }
-                    self.discard(ctx, handle);
-                    failure.user = self.user;
-                    stats.failed.push(failure);
+                Err(failure) => {
+                    self.fail(ctx, handle, failure, held, true, stats);
                     return Ok(());
                 }
             };

@@ -111,13 +111,7 @@ pub fn load_scope(
                 .block_on(read_file(cold.store.clone(), &path))
                 .map(|(batches, _)| batches),
         }
-        .map_err(|e| {
-            CoreError::Internal(format!(
-                "table {}: cannot read its file {}: {e}",
-                def.qualified_name(),
-                entry.path
-            ))
-        })?;
+        .map_err(|e| super::unreadable_file(def, &entry.path, e))?;
         for batch in batches {
             let batch = match (only, batch.schema().index_of(&def.primary_key)) {
                 (Some(keys), Ok(pk_column)) => {

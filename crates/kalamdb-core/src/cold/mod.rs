@@ -162,6 +162,15 @@ pub fn table_file_paths(entries: &[ManifestEntry]) -> Vec<Path> {
     paths
 }
 
+/// A committed file of `def` that cannot be read: a server fault, named
+/// with its table and file so the rest keeps working and the cause is found.
+pub fn unreadable_file(def: &TableDef, path: &str, e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!(
+        "table {}: cannot read its file {path}: {e}",
+        def.qualified_name()
+    ))
+}
+
 /// Where a scope's manifest entries live in `meta`.
 pub fn manifest_prefix(scope: &ScopeKey) -> Vec<u8> {
     [MANIFEST_PREFIX, scope.as_bytes(), b"/"].concat()

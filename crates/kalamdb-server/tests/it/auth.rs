@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "test-secret-0123456789abcdef";
 
-fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+pub fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
     let response = server
         .client()
         .post(format!("{}{path}", server.base_url))

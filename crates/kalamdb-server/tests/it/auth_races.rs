@@ -4,6 +4,7 @@
 //! the user's sessions, and job errors (which name users and paths) are
 //! shown in full to dba and above only.
 
+use crate::auth::post;
 use crate::common::{create_user, rows, TestServer};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -13,18 +14,6 @@ fn code(body: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}{path}", server.base_url))
-        .json(&body)
-        .send()
-        .expect("request sent");
-    (
-        response.status().as_u16(),
-        response.json().unwrap_or(Value::Null),
-    )
 }
 
 /// Runs `n` copies of `f` at once (one thread each), returns the results.
