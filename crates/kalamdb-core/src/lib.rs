@@ -23,7 +23,8 @@
 //! # The life of a SELECT
 //! 1. `exec::query` builds a DataFusion session whose only catalog is a
 //!    [`provider::KalamCatalog`] made for this caller, so every table it can
-//!    resolve is already scoped to what the caller may see.
+//!    resolve is already scoped to what the caller may see, and whose memory
+//!    pool is the statement's share of the query memory (`exec::limits`).
 //! 2. DataFusion plans the statement; each USER or SHARED table becomes a
 //!    `KalamTableProvider` scan of exactly one scope's key range.
 //! 3. The scan (`provider::hot_scan`) walks that range in a blocking task,
@@ -31,7 +32,8 @@
 //!    streams Arrow batches of bounded size; DataFusion filters, joins and
 //!    aggregates above it. Filters run after version resolution, so a stale
 //!    version can never match.
-//! 4. The batches go back to the server, which encodes them as JSON.
+//! 4. The batches are collected within the result limits and go back to
+//!    the server, which encodes them as JSON.
 
 pub mod catalog;
 pub mod cold;
