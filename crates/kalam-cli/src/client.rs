@@ -114,6 +114,10 @@ impl Client {
         if let Some(ns) = namespace {
             body["namespace_id"] = Value::from(ns);
         }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the round trip shown to the user"
+        )]
         let started = Instant::now();
         let response = self.send(
             self.http

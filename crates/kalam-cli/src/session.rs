@@ -115,6 +115,10 @@ impl Session {
     /// `\flush ns.t`: starts the flush, shows a spinner until its job ends,
     /// then its outcome and figures.
     fn flush(&self, table: &str, out: &mut dyn Write) -> bool {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the wait shown beside the spinner"
+        )]
         let started = Instant::now();
         let job_id = match self
             .client
@@ -190,6 +194,10 @@ impl Session {
                 );
                 frame += 1;
             }
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the spinner's pace between polls of system.jobs"
+            )]
             std::thread::sleep(Duration::from_millis(150));
         }
     }

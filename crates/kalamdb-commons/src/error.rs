@@ -41,7 +41,7 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// Stable error codes that clients match on (see REFERENCE.md).
+/// Stable error codes that clients match on (listed in docs/API.md).
 pub mod codes {
     pub const EMPTY_SQL: &str = "EMPTY_SQL";
     pub const INVALID_SQL: &str = "INVALID_SQL";

@@ -11,6 +11,7 @@ use crate::jobs::{CancelFlag, JobsConfig};
 use crate::scheduler::{HotCounters, SchedulerConfig};
 use crate::users::{Caller, Users};
 use kalamdb_commons::{Clock, NamespaceId};
+use kalamdb_sql::KalamStatement;
 use kalamdb_store::{HotStore, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +51,23 @@ pub struct ShutdownOptions {
     /// How long running jobs may take before they are stopped at a scope
     /// boundary.
     pub timeout: Duration,
+}
+
+/// A batch made only of INSERTs of literal values (and `$n` parameters),
+/// read by a one-pass scanner that builds no syntax tree.
+pub struct LiteralInserts(Vec<KalamStatement>);
+
+/// `sql` as a batch of literal INSERTs, if that is all it holds: such a
+/// batch is cheap and shallow to run, so a caller may run it where it is
+/// (see [`KalamDb::execute_literal_inserts`]).
+pub fn literal_inserts(sql: &str) -> Option<LiteralInserts> {
+    let inserts = kalamdb_sql::scan_literal_inserts(sql)?;
+    Some(LiteralInserts(
+        inserts
+            .into_iter()
+            .map(|insert| KalamStatement::FastInsert(Box::new(insert)))
+            .collect(),
+    ))
 }
 
 /// A failed batch: which statement failed (1-based) and why. The
@@ -308,13 +326,71 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        self.execute_batch(sql, params, namespace, caller, false)
+            .await
+    }
+
+    /// [`KalamDb::execute`], except that a large result of the last
+    /// statement is not collected: its [`StatementResult::rest`] holds the
+    /// rest of the rows, to be read (under the same caps and the statement
+    /// timeout) while they are sent.
+    pub async fn execute_streaming(
+        &self,
+        sql: &str,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        self.execute_batch(sql, params, namespace, caller, true)
+            .await
+    }
+
+    /// Runs a batch that [`literal_inserts`] read, as
+    /// [`KalamDb::execute`] would run its text. Such a batch holds no
+    /// expressions, so it needs no large stack.
+    pub async fn execute_literal_inserts(
+        &self,
+        batch: LiteralInserts,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        self.execute_statements(batch.0, params, namespace, caller, false)
+            .await
+    }
+
+    async fn execute_batch(
+        &self,
+        sql: &str,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+        stream_last: bool,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        let statements = kalamdb_sql::parse_batch(sql).map_err(|e| StatementError {
+            index: 1,
+            of: 1,
+            error: e.into(),
+            completed: Vec::new(),
+        })?;
+        self.execute_statements(statements, params, namespace, caller, stream_last)
+            .await
+    }
+
+    async fn execute_statements(
+        &self,
+        statements: Vec<KalamStatement>,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+        stream_last: bool,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
         let fail = |error| StatementError {
             index: 1,
             of: 1,
             error,
             completed: Vec::new(),
         };
-        let statements = kalamdb_sql::parse_batch(sql).map_err(|e| fail(e.into()))?;
         let of = statements.len();
         if of == 0 {
             return Err(fail(CoreError::EmptySql));
@@ -339,19 +415,23 @@ impl KalamDb {
         let mut results = Vec::with_capacity(of);
         for (i, statement) in statements.into_iter().enumerate() {
             let timeout = limits.statement_timeout;
+            let stream = stream_last && i + 1 == of;
+            let started = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());
             let outcome = if timeout.is_zero() || !statement.may_time_out() {
-                session.run(statement).await
+                session.run(statement, stream).await
             } else {
-                match tokio::time::timeout(timeout, session.run(statement)).await {
+                match tokio::time::timeout(timeout, session.run(statement, stream)).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(CoreError::Timeout(format!(
-                        "canceling statement due to statement timeout ({} ms)",
-                        timeout.as_millis()
-                    ))),
+                    Err(_) => Err(CoreError::statement_timeout(timeout)),
                 }
             };
             match outcome {
-                Ok(result) => results.push(result),
+                Ok(mut result) => {
+                    if let Some(rest) = result.rest.as_mut().filter(|_| !timeout.is_zero()) {
+                        rest.set_timeout(started, timeout);
+                    }
+                    results.push(result)
+                }
                 Err(error) => {
                     return Err(StatementError {
                         index: i + 1,

@@ -83,6 +83,15 @@ impl CoreError {
         }
     }
 
+    /// A statement that ran longer than the statement timeout, as PostgreSQL
+    /// words it.
+    pub fn statement_timeout(timeout: std::time::Duration) -> Self {
+        CoreError::Timeout(format!(
+            "canceling statement due to statement timeout ({} ms)",
+            timeout.as_millis()
+        ))
+    }
+
     pub fn exec(msg: impl Into<String>) -> Self {
         CoreError::Execution(msg.into())
     }

@@ -1,4 +1,5 @@
-//! `SNOWFLAKE_ID()`: 64-bit ids that grow with time.
+//! Time-based ids: `SNOWFLAKE_ID()`, 64-bit ids that grow with time, and
+//! `UUID_V7()`. The one place ids are made from the clock.
 //!
 //! Layout: 41 bits of milliseconds since 2024-01-01 UTC, 10 bits of node id,
 //! 12 bits of a per-millisecond counter. Ids are strictly increasing within a
@@ -44,6 +45,13 @@ impl SnowflakeGen {
         *state = (ms, counter);
         ((ms << (NODE_BITS + COUNTER_BITS)) | (self.node << COUNTER_BITS) | counter) as i64
     }
+}
+
+/// A new UUID version 7 (time-ordered), hyphenated.
+pub fn uuid_v7() -> String {
+    #[expect(clippy::disallowed_methods, reason = "this is the id module")]
+    let id = uuid::Uuid::now_v7();
+    id.hyphenated().to_string()
 }
 
 #[cfg(test)]

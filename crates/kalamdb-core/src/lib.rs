@@ -27,13 +27,21 @@
 //!    pool is the statement's share of the query memory (`exec::limits`).
 //! 2. DataFusion plans the statement; each USER or SHARED table becomes a
 //!    `KalamTableProvider` scan of exactly one scope's key range.
-//! 3. The scan (`provider::hot_scan`) walks that range in a blocking task,
-//!    keeps the newest version of each primary key, drops tombstones, and
-//!    streams Arrow batches of bounded size; DataFusion filters, joins and
-//!    aggregates above it. Filters run after version resolution, so a stale
-//!    version can never match.
-//! 4. The batches are collected within the result limits and go back to
-//!    the server, which encodes them as JSON.
+//! 3. The scan (`provider::hot_scan`) runs in a blocking task over one
+//!    RocksDB snapshot. It reads the scope's manifest entries from that
+//!    snapshot (`cold::manifest_entries`). With none, it streams the newest
+//!    hot version of each key. Otherwise it opens a `cold::cursor::FileCursor`
+//!    on each committed Parquet file (each sorted by key) and merges them
+//!    with the hot versions newer than the manifest's `flushed_through`, key
+//!    by key: the highest `_seq` wins, a tombstone hides its key. A
+//!    `pk = literal` filter reads only that key and only the files whose key
+//!    bounds may hold it (`cold::merge::load_scope`). Batches have a bounded
+//!    size; DataFusion filters, joins and aggregates above the scan, so
+//!    filters run after version resolution and a stale version never matches.
+//! 4. The batches are read within the result limits. For the last statement
+//!    of an HTTP request, a large result is not collected: the server gets
+//!    the rest of the stream (`KalamDb::execute_streaming`) and encodes it as
+//!    JSON a batch at a time while it sends it.
 
 pub mod catalog;
 pub mod cold;
@@ -51,7 +59,9 @@ pub mod system;
 pub mod users;
 pub mod values;
 
-pub use engine::{EngineConfig, KalamDb, ShutdownOptions, StatementError};
+pub use engine::{
+    literal_inserts, EngineConfig, KalamDb, LiteralInserts, ShutdownOptions, StatementError,
+};
 pub use error::{CoreError, Result};
 pub use exec::StatementResult;
 pub use users::{AuthFailure, Caller};

@@ -4,15 +4,9 @@
 
 use crate::error::Result;
 use kalamdb_commons::Clock;
-use kalamdb_store::HotStore;
+use kalamdb_store::{meta_keys, HotStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-const SESSION_PREFIX: &[u8] = b"session/";
-
-fn session_key(id: &str) -> Vec<u8> {
-    [SESSION_PREFIX, id.as_bytes()].concat()
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -55,7 +49,10 @@ impl Sessions {
             loopback_only,
         };
         let mut batch = self.store.batch();
-        batch.put_meta(&session_key(&session.id), &serde_json::to_vec(&session)?);
+        batch.put_meta(
+            &meta_keys::session(&session.id),
+            &serde_json::to_vec(&session)?,
+        );
         self.store.write(batch)?;
         self.prune_expired(now)?;
         Ok(session)
@@ -66,7 +63,7 @@ impl Sessions {
         if id.is_empty() || id.len() > 64 {
             return Ok(None);
         }
-        let Some(raw) = self.store.meta_get(&session_key(id))? else {
+        let Some(raw) = self.store.meta_get(&meta_keys::session(id))? else {
             return Ok(None);
         };
         let session: Session = serde_json::from_slice(&raw)?;
@@ -75,11 +72,12 @@ impl Sessions {
 
     /// Ends a session; false if there was none.
     pub fn revoke(&self, id: &str) -> Result<bool> {
-        if id.is_empty() || id.len() > 64 || self.store.meta_get(&session_key(id))?.is_none() {
+        if id.is_empty() || id.len() > 64 || self.store.meta_get(&meta_keys::session(id))?.is_none()
+        {
             return Ok(false);
         }
         let mut batch = self.store.batch();
-        batch.delete_meta(&session_key(id));
+        batch.delete_meta(&meta_keys::session(id));
         self.store.write(batch)?;
         Ok(true)
     }
@@ -89,7 +87,7 @@ impl Sessions {
     pub fn revoke_user(&self, user_id: &str) -> Result<usize> {
         let mut batch = self.store.batch();
         let mut ended = 0;
-        for (key, raw) in self.store.meta_scan(SESSION_PREFIX)? {
+        for (key, raw) in self.store.meta_scan(meta_keys::SESSIONS)? {
             let owner = serde_json::from_slice::<Session>(&raw).map(|s| s.user_id);
             if owner.as_deref().is_ok_and(|u| u == user_id) {
                 batch.delete_meta(&key);
@@ -107,7 +105,7 @@ impl Sessions {
     fn prune_expired(&self, now: i64) -> Result<()> {
         let mut batch = self.store.batch();
         let mut any = false;
-        for (key, raw) in self.store.meta_scan(SESSION_PREFIX)? {
+        for (key, raw) in self.store.meta_scan(meta_keys::SESSIONS)? {
             let expired = serde_json::from_slice::<Session>(&raw)
                 .map(|s| s.expires_at <= now)
                 .unwrap_or(true);

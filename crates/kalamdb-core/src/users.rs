@@ -8,24 +8,19 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use kalamdb_commons::{Clock, Role, UserId};
-use kalamdb_store::HotStore;
+use kalamdb_store::{meta_keys, HotStore};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const USER_PREFIX: &[u8] = b"user/";
 /// The bootstrap superuser.
 pub const ROOT_USER: &str = "root";
 /// Shortest password accepted by CREATE/ALTER USER.
 pub const MIN_PASSWORD_LEN: usize = 4;
 /// Longest password accepted (bounds the KDF's work on hostile input).
 pub const MAX_PASSWORD_LEN: usize = 1024;
-
-fn user_key(id: &str) -> Vec<u8> {
-    [USER_PREFIX, id.as_bytes()].concat()
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -118,7 +113,7 @@ pub fn validate_password(password: &str) -> Result<()> {
 impl Users {
     pub fn load(store: Arc<HotStore>, clock: Arc<dyn Clock>) -> Result<Self> {
         let mut records = HashMap::new();
-        for (_, raw) in store.meta_scan(USER_PREFIX)? {
+        for (_, raw) in store.meta_scan(meta_keys::USERS)? {
             let record: UserRecord = serde_json::from_slice(&raw)?;
             records.insert(record.id.to_string(), Arc::new(record));
         }
@@ -170,7 +165,10 @@ impl Users {
 
     fn put(&self, record: UserRecord) -> Result<()> {
         let mut batch = self.store.batch();
-        batch.put_meta(&user_key(record.id.as_str()), &serde_json::to_vec(&record)?);
+        batch.put_meta(
+            &meta_keys::user(record.id.as_str()),
+            &serde_json::to_vec(&record)?,
+        );
         self.store.write(batch)?;
         let id = record.id.to_string();
         self.verified.write().remove(&id);

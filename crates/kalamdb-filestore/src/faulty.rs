@@ -59,6 +59,7 @@ impl Faults {
         }
         if self.take(&self.timeout_after_write) {
             let ms = self.timeout_ms.load(Ordering::SeqCst);
+            #[expect(clippy::disallowed_methods, reason = "an injected stall is this fault")]
             tokio::time::sleep(Duration::from_millis(ms)).await;
             return Err(injected("timed out after a successful write"));
         }
@@ -68,6 +69,7 @@ impl Faults {
     async fn delay(&self) {
         let ms = self.latency_ms.load(Ordering::SeqCst);
         if ms > 0 {
+            #[expect(clippy::disallowed_methods, reason = "injected latency is this fault")]
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
     }
@@ -215,6 +217,10 @@ mod tests {
         let other = Path::from("a/c");
         faults.timeout_after_write.store(1, Ordering::SeqCst);
         faults.timeout_ms.store(20, Ordering::SeqCst);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "checks the injected stall's length"
+        )]
         let started = std::time::Instant::now();
         assert!(store.put(&other, PutPayload::from("y")).await.is_err());
         assert!(started.elapsed() >= Duration::from_millis(20));

@@ -16,7 +16,7 @@ mod storage;
 mod template;
 
 pub use error::FileStoreError;
-pub use manifest::{to_hex, ManifestDocument, ManifestEntry, MANIFEST_FILE};
+pub use manifest::{ManifestDocument, ManifestEntry, MANIFEST_FILE};
 pub use parquet_file::{
     file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
     META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,

@@ -1,8 +1,10 @@
 //! Manifest entries: the committed files of one scope.
 //!
-//! The authoritative list lives in the hot tier (committed in the same
-//! batch that removes the flushed hot rows); a `manifest.json` copy is
-//! written beside the files so the cold tier can be read without the server.
+//! The authoritative list lives in the hot tier, where a flush commits an
+//! entry in one small batch; the entry's `flushed_through` hides the hot
+//! versions the file replaced, which are deleted later. A `manifest.json`
+//! copy is written beside the files so the cold tier can be read without
+//! the server.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,10 +21,13 @@ pub struct ManifestEntry {
     pub min_seq: i64,
     pub max_seq: i64,
     pub schema_version: u32,
-    /// Smallest and largest encoded primary key in the file (hex), so an
-    /// INSERT only opens files that could hold its key.
-    pub min_pk: String,
-    pub max_pk: String,
+    /// Smallest and largest encoded primary key in the file (the store's
+    /// key encoding from the primary key on), so an INSERT or a point read
+    /// only opens files that could hold its key. Hex strings in JSON.
+    #[serde(with = "hex_bytes")]
+    pub min_pk: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub max_pk: Vec<u8>,
     /// Microseconds since the epoch.
     pub committed_at: i64,
     /// Every hot version of the scope with a `_seq` at or below this was
@@ -34,9 +39,9 @@ pub struct ManifestEntry {
 }
 
 impl ManifestEntry {
-    /// Whether the file may hold the primary key with this encoding (hex).
-    pub fn may_contain(&self, pk_hex: &str) -> bool {
-        self.min_pk.as_str() <= pk_hex && pk_hex <= self.max_pk.as_str()
+    /// Whether the file may hold the primary key with this encoding.
+    pub fn may_contain(&self, pk: &[u8]) -> bool {
+        self.min_pk.as_slice() <= pk && pk <= self.max_pk.as_slice()
     }
 }
 
@@ -48,55 +53,96 @@ pub struct ManifestDocument {
     pub files: Vec<ManifestEntry>,
 }
 
-/// Lower-case hex, which sorts like the bytes it encodes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    // Called per key on the write path once a scope has files: no
-    // formatting machinery per byte.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+/// Key bounds as lower-case hex in JSON (as every manifest so far has
+/// them), bytes in memory.
+mod hex_bytes {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&to_hex(bytes))
     }
-    out
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        from_hex(&text).ok_or_else(|| D::Error::custom(format!("not a hex key: {text:?}")))
+    }
+
+    pub(super) fn to_hex(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for &b in bytes {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        }
+        out
+    }
+
+    pub(super) fn from_hex(text: &str) -> Option<Vec<u8>> {
+        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let bytes = text.as_bytes();
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        bytes
+            .chunks_exact(2)
+            .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::hex_bytes::{from_hex, to_hex};
     use super::*;
 
     #[test]
     fn hex_is_two_lower_case_digits_per_byte() {
         assert_eq!(to_hex(&[0x00, 0x0f, 0xa0, 0xff, 0x5c]), "000fa0ff5c");
         assert_eq!(to_hex(&[]), "");
+        assert_eq!(
+            from_hex("000fA0ff5c"),
+            Some(vec![0x00, 0x0f, 0xa0, 0xff, 0x5c])
+        );
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
     }
 
-    #[test]
-    fn hex_sorts_like_bytes() {
-        let mut keys = [vec![0x10u8], vec![0x01, 0xff], vec![0x01], vec![0xff, 0x00]];
-        let mut hexes: Vec<String> = keys.iter().map(|k| to_hex(k)).collect();
-        keys.sort();
-        hexes.sort();
-        assert_eq!(hexes, keys.iter().map(|k| to_hex(k)).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn range_check() {
-        let entry = ManifestEntry {
+    fn entry() -> ManifestEntry {
+        ManifestEntry {
             path: "a".into(),
             rows: 1,
             bytes: 1,
             min_seq: 1,
             max_seq: 2,
             schema_version: 1,
-            min_pk: to_hex(&[0x10]),
-            max_pk: to_hex(&[0x20]),
+            min_pk: vec![0x10],
+            max_pk: vec![0x20],
             committed_at: 0,
             flushed_through: 2,
-        };
-        assert!(entry.may_contain(&to_hex(&[0x10])));
-        assert!(entry.may_contain(&to_hex(&[0x15, 0x01])));
-        assert!(!entry.may_contain(&to_hex(&[0x20, 0x00])));
-        assert!(!entry.may_contain(&to_hex(&[0x0f])));
+        }
+    }
+
+    #[test]
+    fn range_check() {
+        let entry = entry();
+        assert!(entry.may_contain(&[0x10]));
+        assert!(entry.may_contain(&[0x15, 0x01]));
+        assert!(!entry.may_contain(&[0x20, 0x00]));
+        assert!(!entry.may_contain(&[0x0f]));
+    }
+
+    /// The JSON of an entry as every version so far wrote it: bounds in hex.
+    #[test]
+    fn the_json_form_is_frozen() {
+        let json = r#"{"path":"a","rows":1,"bytes":1,"min_seq":1,"max_seq":2,"schema_version":1,"min_pk":"10","max_pk":"20","committed_at":0,"flushed_through":2}"#;
+        assert_eq!(serde_json::to_string(&entry()).unwrap(), json);
+        let read: ManifestEntry = serde_json::from_str(json).unwrap();
+        assert_eq!(read, entry());
+        // Entries from before `flushed_through` still read.
+        let old = r#"{"path":"a","rows":1,"bytes":1,"min_seq":1,"max_seq":2,"schema_version":1,"min_pk":"10","max_pk":"20","committed_at":0}"#;
+        let read: ManifestEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(read.flushed_through, 0);
+        assert!(serde_json::from_str::<ManifestEntry>(&old.replace("\"10\"", "\"1g\"")).is_err());
     }
 }

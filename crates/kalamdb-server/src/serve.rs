@@ -46,6 +46,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors and the like: wait, go on.
                     warn!(error = %e, "accept failed");
+                    #[expect(clippy::disallowed_methods, reason = "no event says descriptors are free again")]
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

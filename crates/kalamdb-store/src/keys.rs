@@ -246,4 +246,47 @@ mod tests {
         assert!(encode_pk(&mut Vec::new(), &Value::Null).is_err());
         assert!(encode_pk(&mut Vec::new(), &Value::F64(1.0)).is_err());
     }
+
+    /// The row-key layout on disk. A change here makes existing data
+    /// directories unreadable: it must be deliberate and come with a
+    /// migration.
+    #[test]
+    fn the_key_layout_is_frozen() {
+        let user = ScopeKey::new(0x0102, Some("u\0"));
+        let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (
+                user.version_key(&Value::I64(-1), 5).unwrap(),
+                [
+                    &[0, 0, 0, 0, 0, 0, 1, 2][..],
+                    b"u\0\xff\0\x01",
+                    &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                    &(!5u64).to_be_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                ScopeKey::new(3, None)
+                    .version_key(&Value::Text("a\0".into()), 0)
+                    .unwrap(),
+                [&[0, 0, 0, 0, 0, 0, 0, 3][..], b"a\0\xff\0\x01", &[0xff; 8]].concat(),
+            ),
+            (pk_bytes(&Value::I32(1)), vec![0x80, 0, 0, 0, 0, 0, 0, 1]),
+            (pk_bytes(&Value::Bool(true)), vec![1]),
+            (
+                pk_bytes(&Value::Bytes(vec![0xff, 0])),
+                vec![0xff, 0, 0xff, 0, 1],
+            ),
+            (
+                pk_bytes(&Value::Decimal(-1)),
+                [&[0x7f][..], &[0xff; 15]].concat(),
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        let key = user.version_key(&Value::I64(-1), 5).unwrap();
+        let (pk_prefix, seq) = split_version_key(&key).unwrap();
+        assert_eq!(seq, 5);
+        assert_eq!(pk_prefix, user.pk_prefix(&Value::I64(-1)).unwrap());
+    }
 }

@@ -9,6 +9,7 @@
 
 mod error;
 pub mod keys;
+pub mod meta_keys;
 #[cfg(test)]
 mod proptests;
 pub mod row;

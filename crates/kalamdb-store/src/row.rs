@@ -243,4 +243,44 @@ mod tests {
         trailing.push(0);
         assert!(RowVersion::decode(&trailing).is_err());
     }
+
+    /// The row encoding on disk, frozen like the key layout: a change must
+    /// be a new format byte, with the old one still decoded.
+    #[test]
+    fn the_row_encoding_is_frozen() {
+        let row = RowVersion {
+            deleted: true,
+            schema_version: 2,
+            values: vec![
+                Value::Null,
+                Value::Bool(true),
+                Value::I16(-2),
+                Value::I32(3),
+                Value::I64(4),
+                Value::F64(0.5),
+                Value::Text("h\u{e9}".into()),
+                Value::Bytes(vec![0]),
+                Value::Timestamp(1),
+                Value::Date(-1),
+            ],
+        };
+        let want: Vec<u8> = [
+            &[1u8, 1][..],
+            &2u32.to_le_bytes(),
+            &10u32.to_le_bytes(),
+            &[0, 2],
+            &[3, 0xfe, 0xff],
+            &[4, 3, 0, 0, 0],
+            &[5, 4, 0, 0, 0, 0, 0, 0, 0],
+            &[7],
+            &0.5f64.to_le_bytes(),
+            &[9, 3, 0, 0, 0, b'h', 0xc3, 0xa9],
+            &[10, 1, 0, 0, 0, 0],
+            &[11, 1, 0, 0, 0, 0, 0, 0, 0],
+            &[12, 0xff, 0xff, 0xff, 0xff],
+        ]
+        .concat();
+        assert_eq!(row.encode(), want);
+        assert_eq!(RowVersion::decode(&want).unwrap(), row);
+    }
 }

@@ -1,6 +1,7 @@
 //! Consistent read views: one RocksDB snapshot over catalog and rows, so a
-//! reader sees a flush's commit (manifest entry added, hot versions removed)
-//! either wholly or not at all.
+//! reader sees a flush's commit (a manifest entry whose `flushed_through`
+//! hides the hot versions it replaced) either wholly or not at all, and the
+//! later deletion of those versions makes no difference to it.
 
 use crate::keys::{prefix_end, split_version_key};
 use crate::store::MetaEntries;

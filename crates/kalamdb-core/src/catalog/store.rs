@@ -1,24 +1,11 @@
 //! Catalog persistence and the in-memory cache.
 
 use super::model::{NamespaceDef, TableDef};
-use crate::cold::table_manifest_prefix;
 use crate::error::{CoreError, Result};
-use kalamdb_store::{HotStore, ScopeKey};
+use kalamdb_store::{meta_keys, HotStore, ScopeKey};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-const NS_PREFIX: &[u8] = b"ns/";
-const TABLE_PREFIX: &[u8] = b"tbl/";
-const NEXT_UID_KEY: &[u8] = b"next_table_uid";
-
-fn ns_key(ns: &str) -> Vec<u8> {
-    [NS_PREFIX, ns.as_bytes()].concat()
-}
-
-fn table_key(ns: &str, table: &str) -> Vec<u8> {
-    [TABLE_PREFIX, ns.as_bytes(), b"/", table.as_bytes()].concat()
-}
 
 #[derive(Default)]
 struct State {
@@ -47,18 +34,18 @@ impl Catalog {
             next_uid: 1,
             ..State::default()
         };
-        for (_, raw) in store.meta_scan(NS_PREFIX)? {
+        for (_, raw) in store.meta_scan(meta_keys::NAMESPACES)? {
             let ns: NamespaceDef = serde_json::from_slice(&raw)?;
             state.namespaces.insert(ns.name.to_string(), Arc::new(ns));
         }
-        for (_, raw) in store.meta_scan(TABLE_PREFIX)? {
+        for (_, raw) in store.meta_scan(meta_keys::TABLES)? {
             let table: TableDef = serde_json::from_slice(&raw)?;
             state.tables.insert(
                 (table.namespace.to_string(), table.name.to_string()),
                 Arc::new(table),
             );
         }
-        if let Some(raw) = store.meta_get(NEXT_UID_KEY)? {
+        if let Some(raw) = store.meta_get(meta_keys::NEXT_TABLE_UID)? {
             let bytes: [u8; 8] = raw
                 .as_slice()
                 .try_into()
@@ -109,7 +96,10 @@ impl Catalog {
             return Ok(false);
         }
         let mut batch = self.store.batch();
-        batch.put_meta(&ns_key(ns.name.as_str()), &serde_json::to_vec(&ns)?);
+        batch.put_meta(
+            &meta_keys::namespace(ns.name.as_str()),
+            &serde_json::to_vec(&ns)?,
+        );
         self.store.write(batch)?;
         self.state
             .write()
@@ -131,11 +121,11 @@ impl Catalog {
             batch.put_meta(key, b"");
         }
         for table in &tables {
-            batch.delete_meta(&table_key(name, table.name.as_str()));
+            batch.delete_meta(&meta_keys::table(name, table.name.as_str()));
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
-            batch.delete_meta_with_prefix(&table_manifest_prefix(table.uid));
+            batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
         }
-        batch.delete_meta(&ns_key(name));
+        batch.delete_meta(&meta_keys::namespace(name));
         self.store.write(batch)?;
         let mut state = self.state.write();
         for table in &tables {
@@ -160,10 +150,10 @@ impl Catalog {
         table.uid = uid;
         let mut batch = self.store.batch();
         batch.put_meta(
-            &table_key(table.namespace.as_str(), table.name.as_str()),
+            &meta_keys::table(table.namespace.as_str(), table.name.as_str()),
             &serde_json::to_vec(&table)?,
         );
-        batch.put_meta(NEXT_UID_KEY, &(uid + 1).to_be_bytes());
+        batch.put_meta(meta_keys::NEXT_TABLE_UID, &(uid + 1).to_be_bytes());
         // A uid is never reused, but clear the range anyway in case a crash
         // left rows of a half-created table.
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(uid));
@@ -194,9 +184,9 @@ impl Catalog {
         for key in also_put {
             batch.put_meta(key, b"");
         }
-        batch.delete_meta(&table_key(ns, name));
+        batch.delete_meta(&meta_keys::table(ns, name));
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
-        batch.delete_meta_with_prefix(&table_manifest_prefix(table.uid));
+        batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
         self.store.write(batch)?;
         self.state
             .write()

@@ -16,7 +16,8 @@
 //!    only leaves hidden versions, which the next flush removes.
 //! 5. A scope that fails keeps its hot rows; the others still commit.
 
-use super::{manifest_entries, manifest_key, mark_pending, pending_key, ColdStore};
+use super::chunked_delete::ChunkedDelete;
+use super::{manifest_entries, mark_pending, pending_key, ColdStore};
 use crate::catalog::TableDef;
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
@@ -27,11 +28,10 @@ use kalamdb_commons::TableType;
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::object_store::{ObjectStoreExt, PutPayload};
 use kalamdb_filestore::{
-    file_name, to_hex, FileMeta, ManifestDocument, ManifestEntry, ParquetFileWriter, MANIFEST_FILE,
+    file_name, FileMeta, ManifestDocument, ManifestEntry, ParquetFileWriter, MANIFEST_FILE,
 };
 use kalamdb_store::keys::scope_of;
-use kalamdb_store::{RowVersion, ScopeKey, StoreError, StoreSnapshot, VersionRef};
-use std::time::Instant;
+use kalamdb_store::{RowVersion, ScopeKey, StoreSnapshot, VersionRef};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
@@ -152,7 +152,7 @@ pub fn flush_table(
     def: &TableDef,
     hooks: &FlushHooks,
 ) -> Result<FlushStats> {
-    let started = Instant::now();
+    let started = kalamdb_commons::clock::monotonic();
     let fail_at = hooks.fail_at;
     let snapshot = ctx.store.snapshot();
     if let Some(hook) = &hooks.after_snapshot {
@@ -467,7 +467,7 @@ impl<'a> ScopeFlush<'a> {
         snapshot: &StoreSnapshot<'_>,
         fail_at: Option<FailPoint>,
     ) -> Result<u64> {
-        let mut deleter = ChunkedDelete::new(ctx);
+        let mut deleter = ChunkedDelete::new(&ctx.store, DELETE_CHUNK);
         deleter.stop_after_first_chunk = fail_at == Some(FailPoint::AfterFirstDeleteChunk);
         match self.keys.take() {
             Some(keys) => {
@@ -481,7 +481,7 @@ impl<'a> ScopeFlush<'a> {
                 snapshot.scan_versions(self.scope.as_bytes(), &mut |v| deleter.delete(v.key))?;
             }
         }
-        if deleter.stopped {
+        if deleter.stopped() {
             return Err(CoreError::Internal(
                 "fail point: after the first batch of hot-version deletes".into(),
             ));
@@ -606,8 +606,8 @@ impl<'a> ScopeFlush<'a> {
                 min_seq: written.min_seq,
                 max_seq: written.max_seq,
                 schema_version: self.def.schema_version,
-                min_pk: to_hex(&min_pk),
-                max_pk: to_hex(&max_pk),
+                min_pk,
+                max_pk,
                 committed_at: ctx.clock.now_micros(),
                 flushed_through: self.max_seq_read,
             });
@@ -616,7 +616,7 @@ impl<'a> ScopeFlush<'a> {
             let mut batch = ctx.store.batch();
             let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
             batch.put_meta(
-                &manifest_key(&self.scope, name),
+                &kalamdb_store::meta_keys::manifest_entry(&self.scope, name),
                 &serde_json::to_vec(entry)?,
             );
             batch.delete_meta(&pending_key(&self.cold.id, &self.path));
@@ -667,67 +667,6 @@ const DELETE_CHUNK: usize = 16_384;
 /// Every hot version at or below this `_seq` is in one of `entries`' files.
 pub fn flushed_through(entries: &[ManifestEntry]) -> u64 {
     entries.iter().map(|e| e.flushed_through).max().unwrap_or(0)
-}
-
-/// Deletes version keys (given in key order) in batches that end only
-/// between primary keys.
-struct ChunkedDelete<'a> {
-    ctx: &'a CoreContext,
-    batch: kalamdb_store::WriteBatch<'a>,
-    pending: usize,
-    last_pk: Vec<u8>,
-    deleted: u64,
-    /// Test fail point: stop once the first batch is written, as a crash.
-    stop_after_first_chunk: bool,
-    stopped: bool,
-}
-
-impl<'a> ChunkedDelete<'a> {
-    fn new(ctx: &'a CoreContext) -> Self {
-        Self {
-            ctx,
-            batch: ctx.store.batch(),
-            pending: 0,
-            last_pk: Vec::new(),
-            deleted: 0,
-            stop_after_first_chunk: false,
-            stopped: false,
-        }
-    }
-
-    /// Queues the delete of one version key; false once the deleter has
-    /// stopped at its fail point.
-    fn delete(&mut self, key: &[u8]) -> std::result::Result<bool, StoreError> {
-        let pk = &key[..key.len().saturating_sub(8)];
-        if self.pending >= DELETE_CHUNK && pk != self.last_pk.as_slice() {
-            self.flush()?;
-            if self.stopped {
-                return Ok(false);
-            }
-        }
-        if pk != self.last_pk.as_slice() {
-            self.last_pk = pk.to_vec();
-        }
-        self.batch.delete_row_key(key);
-        self.pending += 1;
-        self.deleted += 1;
-        Ok(true)
-    }
-
-    fn flush(&mut self) -> std::result::Result<(), StoreError> {
-        let batch = std::mem::replace(&mut self.batch, self.ctx.store.batch());
-        self.ctx.store.write(batch)?;
-        self.pending = 0;
-        self.stopped = self.stop_after_first_chunk;
-        Ok(())
-    }
-
-    fn finish(mut self) -> std::result::Result<u64, StoreError> {
-        if self.pending > 0 {
-            self.flush()?;
-        }
-        Ok(self.deleted)
-    }
 }
 
 /// Writes `manifest.json` beside the scope's files. The hot tier holds the

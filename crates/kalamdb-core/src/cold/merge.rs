@@ -13,9 +13,7 @@ use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Int64Type;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::{
-    read_file, read_row_groups_for_keys, to_hex, KeyProbe, ManifestEntry, SEQ_COLUMN,
-};
+use kalamdb_filestore::{read_file, read_row_groups_for_keys, KeyProbe, ManifestEntry, SEQ_COLUMN};
 use kalamdb_store::ScopeKey;
 use std::collections::BTreeMap;
 use tokio::runtime::Handle;
@@ -82,17 +80,17 @@ pub fn load_scope(
     only: Option<&[Value]>,
 ) -> Result<ColdRows> {
     let pk = def.pk_index();
-    let wanted_hex = match only {
+    let wanted = match only {
         Some(keys) => Some(
             keys.iter()
-                .map(|k| Ok(to_hex(&scope.pk_prefix(k)?)))
-                .collect::<Result<Vec<String>>>()?,
+                .map(|k| Ok(scope.pk_prefix(k)?))
+                .collect::<Result<Vec<Vec<u8>>>>()?,
         ),
         None => None,
     };
     let mut rows = ColdRows::new();
     for entry in entries {
-        if let Some(keys) = &wanted_hex {
+        if let Some(keys) = &wanted {
             if !keys.iter().any(|k| entry.may_contain(k)) {
                 continue;
             }

@@ -4,9 +4,11 @@
 //!
 //! Naming: a table's `FlushPolicy` says when; a flush (`flush::flush_table`)
 //! moves every scope of one table; each scope ends in one commit — one
-//! RocksDB batch that adds the manifest entry and deletes exactly the hot
-//! versions the flush read.
+//! small RocksDB batch that adds the manifest entry, whose `flushed_through`
+//! hides exactly the hot versions the flush read. Those versions are
+//! deleted afterwards, in bounded batches (see `flush`).
 
+mod chunked_delete;
 pub mod cursor;
 pub mod flush;
 pub mod merge;
@@ -18,18 +20,12 @@ use kalamdb_commons::TableType;
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::object_store::{ObjectStore, ObjectStoreExt};
 use kalamdb_filestore::{shard_of, ManifestEntry, PathTemplate, StorageDef, MANIFEST_FILE};
-use kalamdb_store::{HotStore, ScopeKey, StoreSnapshot};
+use kalamdb_store::{meta_keys, HotStore, ScopeKey, StoreSnapshot};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::{info, warn};
 
 pub use storages::Storages;
-
-const MANIFEST_PREFIX: &[u8] = b"mf/";
-/// `pf/<storage>\0<path>`: a file a flush is writing and has not committed.
-/// Written before the file, deleted in the commit batch, so after a crash
-/// these name exactly the files that no manifest will ever reference.
-const PENDING_PREFIX: &[u8] = b"pf/";
 
 /// One opened storage: its object store and path templates.
 #[derive(Debug, Clone)]
@@ -66,21 +62,17 @@ impl ColdStore {
     }
 }
 
-/// Records that a file is about to be written (see `PENDING_PREFIX`).
+/// The `meta` record of a file that may exist uncommitted
+/// ([`meta_keys::pending_file`]).
+pub fn pending_key(storage: &str, path: &Path) -> Vec<u8> {
+    meta_keys::pending_file(storage, path.as_ref())
+}
+
+/// Records that a file is about to be written (see [`pending_key`]).
 pub fn mark_pending(store: &HotStore, storage: &str, path: &Path) -> Result<()> {
     let mut batch = store.batch();
     batch.put_meta(&pending_key(storage, path), b"");
     Ok(store.write(batch)?)
-}
-
-pub fn pending_key(storage: &str, path: &Path) -> Vec<u8> {
-    [
-        PENDING_PREFIX,
-        storage.as_bytes(),
-        b"\0",
-        path.as_ref().as_bytes(),
-    ]
-    .concat()
 }
 
 /// Deletes the files that flushes started but never committed (they failed
@@ -88,13 +80,11 @@ pub fn pending_key(storage: &str, path: &Path) -> Vec<u8> {
 /// space. A file that cannot be deleted now keeps its record for next time.
 pub async fn remove_uncommitted(store: &HotStore, storages: &Storages) -> Result<usize> {
     let mut removed = 0;
-    for (key, _) in store.meta_scan(PENDING_PREFIX)? {
-        let rest = &key[PENDING_PREFIX.len()..];
-        let Some(split) = rest.iter().position(|b| *b == 0) else {
+    for (key, _) in store.meta_scan(meta_keys::PENDING_FILES)? {
+        let Some((storage, path)) = meta_keys::split_pending_file(&key) else {
             continue;
         };
-        let storage = String::from_utf8_lossy(&rest[..split]).into_owned();
-        let path = Path::from(String::from_utf8_lossy(&rest[split + 1..]).as_ref());
+        let (storage, path) = (storage.to_string(), Path::from(path));
         let deleted = match storages.open(&storage) {
             Ok(cold) => match cold.store.delete(&path).await {
                 Ok(()) | Err(kalamdb_filestore::object_store::Error::NotFound { .. }) => true,
@@ -171,27 +161,13 @@ pub fn unreadable_file(def: &TableDef, path: &str, e: impl std::fmt::Display) ->
     ))
 }
 
-/// Where a scope's manifest entries live in `meta`.
-pub fn manifest_prefix(scope: &ScopeKey) -> Vec<u8> {
-    [MANIFEST_PREFIX, scope.as_bytes(), b"/"].concat()
-}
-
-/// Every manifest entry of a table (all scopes).
-pub fn table_manifest_prefix(table_uid: u64) -> Vec<u8> {
-    [MANIFEST_PREFIX, &ScopeKey::table_prefix(table_uid)].concat()
-}
-
-pub fn manifest_key(scope: &ScopeKey, file_name: &str) -> Vec<u8> {
-    [manifest_prefix(scope).as_slice(), file_name.as_bytes()].concat()
-}
-
 /// The committed files of a scope as of `snapshot`, oldest first.
 pub fn manifest_entries(
     snapshot: &StoreSnapshot<'_>,
     scope: &ScopeKey,
 ) -> Result<Vec<ManifestEntry>> {
     let mut entries = snapshot
-        .meta_scan(&manifest_prefix(scope))?
+        .meta_scan(&meta_keys::scope_manifest(scope))?
         .into_iter()
         .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
         .collect::<Result<Vec<_>>>()?;
@@ -202,7 +178,7 @@ pub fn manifest_entries(
 /// Every committed file of one table (all scopes).
 pub fn table_manifest_entries(store: &HotStore, table_uid: u64) -> Result<Vec<ManifestEntry>> {
     store
-        .meta_scan(&table_manifest_prefix(table_uid))?
+        .meta_scan(&meta_keys::table_manifests(table_uid))?
         .into_iter()
         .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
         .collect()

@@ -6,17 +6,11 @@ use super::ColdStore;
 use crate::error::{CoreError, Result};
 use kalamdb_filestore::faulty::{Faults, FaultyStore};
 use kalamdb_filestore::{StorageDef, LOCAL_STORAGE};
-use kalamdb_store::HotStore;
+use kalamdb_store::{meta_keys, HotStore};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-const STORAGE_PREFIX: &[u8] = b"stg/";
-
-fn storage_key(id: &str) -> Vec<u8> {
-    [STORAGE_PREFIX, id.as_bytes()].concat()
-}
 
 pub struct Storages {
     store: Arc<HotStore>,
@@ -37,7 +31,7 @@ impl Storages {
     /// Loads every storage, creating `local` at first start.
     pub fn load(store: Arc<HotStore>, data_dir: PathBuf, now: i64) -> Result<Self> {
         let mut defs = BTreeMap::new();
-        for (_, raw) in store.meta_scan(STORAGE_PREFIX)? {
+        for (_, raw) in store.meta_scan(meta_keys::STORAGES)? {
             let def: StorageDef = serde_json::from_slice(&raw)?;
             defs.insert(def.id.clone(), Arc::new(def));
         }
@@ -64,7 +58,7 @@ impl Storages {
 
     fn put(&self, def: StorageDef) -> Result<()> {
         let mut batch = self.store.batch();
-        batch.put_meta(&storage_key(&def.id), &serde_json::to_vec(&def)?);
+        batch.put_meta(&meta_keys::storage(&def.id), &serde_json::to_vec(&def)?);
         self.store.write(batch)?;
         self.opened.lock().remove(&def.id);
         self.defs.write().insert(def.id.clone(), Arc::new(def));
@@ -124,7 +118,7 @@ impl Storages {
             )));
         }
         let mut batch = self.store.batch();
-        batch.delete_meta(&storage_key(id));
+        batch.delete_meta(&meta_keys::storage(id));
         self.store.write(batch)?;
         self.opened.lock().remove(id);
         self.defs.write().remove(id);

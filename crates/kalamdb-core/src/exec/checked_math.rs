@@ -126,6 +126,18 @@ fn constant_value(expr: &Expr) -> Result<Option<ScalarValue>> {
                 Err(_) => exec_err!("integer out of range: {l} {} {r}", binary.op),
             }
         }
+        // `2147483647::INT + 1`: the cast's value, in the cast's type, so
+        // the sum is checked at that width.
+        Expr::Cast(cast) if cast.field.data_type().is_integer() => {
+            let to = cast.field.data_type();
+            match constant_value(&cast.expr)? {
+                Some(v) => match v.cast_to(to) {
+                    Ok(cast_value) => Ok(Some(cast_value)),
+                    Err(_) => exec_err!("integer out of range: {v} as {to}"),
+                },
+                None => Ok(None),
+            }
+        }
         _ => Ok(None),
     }
 }

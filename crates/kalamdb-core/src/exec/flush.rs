@@ -94,6 +94,7 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
         schema: Some(schema),
         row_count: batch.num_rows(),
         batches: vec![batch],
+        rest: None,
         message: Some(message),
         as_user: s.caller.user_id.to_string(),
     })

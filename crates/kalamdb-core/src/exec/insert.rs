@@ -17,7 +17,7 @@ use kalamdb_sql::sqlparser::ast::{
     Expr, FunctionArguments, Insert, ObjectName, SetExpr, Statement, TableObject, UnaryOperator,
     Value as SqlValue,
 };
-use kalamdb_sql::{FastInsert, KalamStatement, Literal};
+use kalamdb_sql::{FastInsert, Literal};
 
 pub async fn insert(s: &Session<'_>, insert: &Insert) -> Result<StatementResult> {
     if insert.on.is_some() || insert.returning.is_some() || insert.or.is_some() {
@@ -213,7 +213,7 @@ pub(super) async fn complete_row(
 fn builtin(s: &Session<'_>, name: &str, t: KalamType, column: &str) -> Option<Result<Value>> {
     let lit = match name {
         "snowflake_id" => Lit::Number(s.ctx.snowflake.next_id().to_string()),
-        "uuid_v7" => Lit::Str(uuid::Uuid::now_v7().hyphenated().to_string()),
+        "uuid_v7" => Lit::Str(crate::ids::uuid_v7()),
         "current_user" => Lit::Str(s.caller.user_id.to_string()),
         "now" | "current_timestamp" => {
             let micros = s.ctx.clock.now_micros();
@@ -303,14 +303,17 @@ async fn eval_expr(s: &Session<'_>, expr: &Expr, t: KalamType, column: &str) -> 
     coerce_scalar(&scalar, t, column)
 }
 
-/// Evaluates a constant expression with `SELECT <expr>`.
+/// Evaluates a constant expression as the query `SELECT <expr>`, built from
+/// its syntax tree.
 async fn eval_with_datafusion(s: &Session<'_>, expr: &Expr) -> Result<ScalarValue> {
-    let KalamStatement::Standard(statement) =
-        kalamdb_sql::parse_statement(&format!("SELECT {expr}"))?
-    else {
-        return Err(CoreError::Internal("expected a query".into()));
-    };
-    let batches = s.collect(*statement).await?.collect().await?;
+    let statement = super::modify::select_statement(
+        vec![kalamdb_sql::sqlparser::ast::SelectItem::UnnamedExpr(
+            expr.clone(),
+        )],
+        None,
+        None,
+    );
+    let batches = s.collect(statement).await?.collect().await?;
     let batch = batches
         .iter()
         .find(|b| b.num_rows() > 0)
@@ -345,7 +348,7 @@ async fn select_rows(
     targets: &[usize],
     query: Statement,
 ) -> Result<Vec<Vec<Value>>> {
-    let batches = s.collect(query).await?.collect().await?;
+    let batches = super::modify::collect_changes(s, query).await?;
     let mut rows = Vec::new();
     for batch in batches {
         if batch.num_columns() != targets.len() {

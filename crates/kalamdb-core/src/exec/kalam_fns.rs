@@ -86,7 +86,7 @@ impl ScalarUDFImpl for IdFn {
                 (0..rows).map(|_| ctx.snowflake.next_id()),
             )),
             IdKind::UuidV7 => Arc::new(StringArray::from_iter_values(
-                (0..rows).map(|_| uuid::Uuid::now_v7().hyphenated().to_string()),
+                (0..rows).map(|_| crate::ids::uuid_v7()),
             )),
         }))
     }

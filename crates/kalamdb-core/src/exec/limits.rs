@@ -175,31 +175,125 @@ impl MemoryPool for QueryPool {
     }
 }
 
+/// How much of a result a statement has produced, against the result caps.
+#[derive(Debug)]
+struct ResultBudget {
+    rows: usize,
+    bytes: usize,
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+impl ResultBudget {
+    fn new(limits: &QueryLimits) -> Self {
+        Self {
+            rows: 0,
+            bytes: 0,
+            max_rows: limits.max_result_rows,
+            max_bytes: limits.max_result_bytes,
+        }
+    }
+
+    fn take(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows();
+        self.bytes += batch.get_array_memory_size();
+        if self.rows > self.max_rows {
+            return Err(CoreError::ResourceExhausted(format!(
+                "the result has more than {} rows; add a LIMIT or a narrower WHERE",
+                self.max_rows
+            )));
+        }
+        if self.bytes > self.max_bytes {
+            return Err(CoreError::ResourceExhausted(format!(
+                "the result is larger than {} MiB; select fewer rows or columns",
+                self.max_bytes >> 20
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Arrow memory a result may hold before the rest of it is streamed: small
+/// results arrive whole (so their errors still get an error response),
+/// large ones never sit in memory at once.
+pub const STREAM_AFTER_BYTES: usize = 4 << 20;
+
+/// A result collected so far, and the rest of it if it was too large to hold.
+pub struct Collected {
+    pub batches: Vec<RecordBatch>,
+    pub rest: Option<ResultStream>,
+}
+
 /// Collects a result stream, failing as soon as it holds more rows or bytes
-/// than the limits allow (so a huge result is never built in full).
+/// than the limits allow (so a huge result is never built in full). With
+/// `stream_after`, stops holding batches once they take that much memory and
+/// hands back the rest of the stream instead.
 pub async fn collect_bounded(
     mut stream: SendableRecordBatchStream,
     limits: &QueryLimits,
-) -> Result<Vec<RecordBatch>> {
+    stream_after: Option<usize>,
+) -> Result<Collected> {
     let mut batches = Vec::new();
-    let (mut rows, mut bytes) = (0usize, 0usize);
+    let mut budget = ResultBudget::new(limits);
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        rows += batch.num_rows();
-        bytes += batch.get_array_memory_size();
-        if rows > limits.max_result_rows {
-            return Err(CoreError::ResourceExhausted(format!(
-                "the result has more than {} rows; add a LIMIT or a narrower WHERE",
-                limits.max_result_rows
-            )));
-        }
-        if bytes > limits.max_result_bytes {
-            return Err(CoreError::ResourceExhausted(format!(
-                "the result is larger than {} MiB; select fewer rows or columns",
-                limits.max_result_bytes >> 20
-            )));
-        }
+        budget.take(&batch)?;
         batches.push(batch);
+        if stream_after.is_some_and(|after| budget.bytes >= after) {
+            let rest = ResultStream {
+                stream,
+                budget,
+                deadline: None,
+            };
+            return Ok(Collected {
+                batches,
+                rest: Some(rest),
+            });
+        }
     }
-    Ok(batches)
+    Ok(Collected {
+        batches,
+        rest: None,
+    })
+}
+
+/// The rest of a large result, pulled one batch at a time under the same
+/// result caps and the statement's timeout.
+pub struct ResultStream {
+    stream: SendableRecordBatchStream,
+    budget: ResultBudget,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+}
+
+impl std::fmt::Debug for ResultStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultStream")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResultStream {
+    /// The statement started at `started` may run for `timeout` in all,
+    /// however long its reader takes.
+    pub(crate) fn set_timeout(&mut self, started: tokio::time::Instant, timeout: Duration) {
+        self.deadline = Some((started + timeout, timeout));
+    }
+
+    /// The next batch; `None` at the end. After an error the result is
+    /// incomplete and the stream must not be read further.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let batch = match self.deadline {
+            None => self.stream.next().await,
+            Some((at, timeout)) => match tokio::time::timeout_at(at, self.stream.next()).await {
+                Ok(batch) => batch,
+                Err(_) => return Some(Err(CoreError::statement_timeout(timeout))),
+            },
+        }?;
+        Some(
+            batch
+                .map_err(CoreError::from)
+                .and_then(|batch| self.budget.take(&batch).map(|()| batch)),
+        )
+    }
 }

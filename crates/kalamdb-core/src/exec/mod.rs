@@ -26,12 +26,15 @@ use std::sync::Arc;
 pub use query::base_session_state;
 
 /// The outcome of one statement.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StatementResult {
     /// Present for statements that return rows.
     pub schema: Option<SchemaRef>,
     pub batches: Vec<RecordBatch>,
-    /// Rows returned, or rows affected by DML.
+    /// The rest of a large result, after `batches` (only from
+    /// [`crate::KalamDb::execute_streaming`]).
+    pub rest: Option<limits::ResultStream>,
+    /// Rows returned (in `batches`), or rows affected by DML.
     pub row_count: usize,
     pub message: Option<String>,
     /// Whose data the statement touched.
@@ -43,6 +46,7 @@ impl StatementResult {
         Self {
             schema: None,
             batches: Vec::new(),
+            rest: None,
             row_count: 0,
             message: Some(message),
             as_user: caller.user_id.to_string(),
@@ -105,7 +109,9 @@ impl Session<'_> {
         })
     }
 
-    pub async fn run(&self, statement: KalamStatement) -> Result<StatementResult> {
+    /// Runs one statement. With `stream`, a query's large result is handed
+    /// back unfinished (`StatementResult::rest`).
+    pub async fn run(&self, statement: KalamStatement, stream: bool) -> Result<StatementResult> {
         match statement {
             KalamStatement::CreateNamespace {
                 name,
@@ -153,7 +159,7 @@ impl Session<'_> {
             KalamStatement::KillJob { job_id } => flush::kill_job(self, &job_id).await,
             KalamStatement::ExecuteAs { user, statement } => {
                 let session = self.as_user(&user)?;
-                Box::pin(session.run(*statement)).await
+                Box::pin(session.run(*statement, stream)).await
             }
             KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {
@@ -163,7 +169,7 @@ impl Session<'_> {
                     Statement::Update(update) => modify::update(self, &update).await,
                     Statement::Delete(delete) => modify::delete(self, &delete).await,
                     other @ (Statement::Query(_) | Statement::Explain { .. }) => {
-                        query::run_query(self, other).await
+                        query::run_query(self, other, stream).await
                     }
                     other => Err(CoreError::InvalidSql(format!(
                         "unsupported statement: {}",

@@ -3,7 +3,9 @@
 //! Both run as a query over the table as the caller sees it (so a USER
 //! table yields only the caller's rows, whatever the WHERE says), under the
 //! scope's write lock, and then write one new version per matched row: the
-//! new values for UPDATE, a tombstone for DELETE.
+//! new values for UPDATE, a tombstone for DELETE. The query is built from
+//! the statement's own syntax tree, never printed and parsed again (not
+//! every expression survives that round trip).
 
 use super::write::write_versions;
 use super::{Session, StatementResult};
@@ -12,53 +14,91 @@ use crate::error::{CoreError, Result};
 use crate::values::{cast_to_column, validate_value, value_at};
 use kalamdb_commons::Value;
 use kalamdb_sql::sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, TableFactor, TableWithJoins, Update,
+    AssignmentTarget, Delete, Expr, FromTable, Ident, ObjectName, SelectItem, SetExpr, Statement,
+    TableFactor, TableWithJoins, Update,
 };
 use kalamdb_sql::KalamStatement;
 use kalamdb_store::RowVersion;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
+/// `SELECT <projection> [FROM <from>] [WHERE <selection>]`, built as a
+/// syntax tree from parts of another statement.
+pub(super) fn select_statement(
+    projection: Vec<SelectItem>,
+    from: Option<TableWithJoins>,
+    selection: Option<Expr>,
+) -> Statement {
+    // Filling in a parsed query keeps every other clause at its default,
+    // whatever fields this version of sqlparser's `Select` has.
+    static TEMPLATE: LazyLock<Statement> =
+        LazyLock::new(
+            || match kalamdb_sql::parse_statement("SELECT 1").expect("a valid query") {
+                KalamStatement::Standard(statement) => *statement,
+                _ => panic!("SELECT 1 is a standard statement"),
+            },
+        );
+    let mut statement = TEMPLATE.clone();
+    if let Statement::Query(query) = &mut statement {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            select.projection = projection;
+            select.from = from.into_iter().collect();
+            select.selection = selection;
+        }
+    }
+    statement
 }
 
-/// The single table an UPDATE or DELETE targets, and the alias it goes by.
-fn single_table(s: &Session<'_>, table: &TableWithJoins) -> Result<(Arc<TableDef>, String)> {
+/// A column by its exact (stored) name.
+fn column_ref(name: &str) -> Expr {
+    Expr::Identifier(Ident::with_quote('"', name))
+}
+
+/// The single table an UPDATE or DELETE targets, as the FROM of the query
+/// that finds its rows: named in full, with the statement's alias.
+fn single_table(
+    s: &Session<'_>,
+    table: &TableWithJoins,
+) -> Result<(Arc<TableDef>, TableWithJoins)> {
     if !table.joins.is_empty() {
         return Err(CoreError::exec(
             "UPDATE/DELETE with JOIN is not supported; use a subquery in WHERE",
         ));
     }
-    let TableFactor::Table { name, alias, .. } = &table.relation else {
+    let TableFactor::Table { name, .. } = &table.relation else {
         return Err(CoreError::exec("UPDATE/DELETE needs a table name"));
     };
     let def = s.resolve_object_name(name)?;
     s.check_write(&def)?;
-    let alias = alias
-        .as_ref()
-        .map(|a| format!(" AS {}", a.name))
-        .unwrap_or_default();
-    Ok((def, alias))
+    let mut from = table.clone();
+    if let TableFactor::Table { name, .. } = &mut from.relation {
+        *name = ObjectName::from(vec![
+            Ident::with_quote('"', def.namespace.as_str()),
+            Ident::with_quote('"', def.name.as_str()),
+        ]);
+    }
+    Ok((def, from))
 }
 
 /// Runs `SELECT <projection> FROM <table> [WHERE ...]` as the caller.
 async fn select_matches(
     s: &Session<'_>,
-    def: &TableDef,
-    alias: &str,
-    projection: &str,
+    from: TableWithJoins,
+    projection: Vec<SelectItem>,
     selection: Option<&Expr>,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
-    let filter = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
-    let sql = format!(
-        "SELECT {projection} FROM {}.{}{alias}{filter}",
-        quote(def.namespace.as_str()),
-        quote(def.name.as_str())
-    );
-    let KalamStatement::Standard(statement) = kalamdb_sql::parse_statement(&sql)? else {
-        return Err(CoreError::Internal("expected a query".into()));
-    };
-    Ok(s.collect(*statement).await?.collect().await?)
+    let statement = select_statement(projection, Some(from), selection.cloned());
+    collect_changes(s, statement).await
+}
+
+/// Runs the query that finds the rows a statement changes. The changes are
+/// written in one batch, so they are held at once: within the result caps.
+pub(super) async fn collect_changes(
+    s: &Session<'_>,
+    query: Statement,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    let stream = s.collect(query).await?.execute_stream().await?;
+    let collected = super::limits::collect_bounded(stream, &s.query.limits, None).await?;
+    Ok(collected.batches)
 }
 
 pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult> {
@@ -71,7 +111,7 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
             "UPDATE ... FROM/RETURNING/ORDER BY/LIMIT is not supported",
         ));
     }
-    let (def, alias) = single_table(s, &update.table)?;
+    let (def, from) = single_table(s, &update.table)?;
     let mut assigned: Vec<Option<&Expr>> = vec![None; def.columns.len()];
     for assignment in &update.assignments {
         let AssignmentTarget::ColumnName(name) = &assignment.target else {
@@ -105,15 +145,17 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
         .iter()
         .zip(&assigned)
         .map(|(c, a)| match a {
-            Some(expr) => format!("({expr}) AS {}", quote(&c.name)),
-            None => quote(&c.name),
+            Some(expr) => SelectItem::ExprWithAlias {
+                expr: Expr::Nested(Box::new((*expr).clone())),
+                alias: Ident::with_quote('"', c.name.as_str()),
+            },
+            None => SelectItem::UnnamedExpr(column_ref(&c.name)),
         })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .collect();
 
     let scope = s.write_scope(&def)?;
     let _guard = s.ctx.lock_scope(&scope).await;
-    let batches = select_matches(s, &def, &alias, &projection, update.selection.as_ref()).await?;
+    let batches = select_matches(s, from, projection, update.selection.as_ref()).await?;
     let mut versions = Vec::new();
     for batch in batches {
         let mut columns = Vec::with_capacity(def.columns.len());
@@ -168,7 +210,7 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     let [table] = tables.as_slice() else {
         return Err(CoreError::exec("DELETE needs exactly one table"));
     };
-    let (def, alias) = single_table(s, table)?;
+    let (def, from) = single_table(s, table)?;
     let pk = def.pk_index();
     let pk_type = def.columns[pk].data_type;
 
@@ -176,9 +218,8 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     let _guard = s.ctx.lock_scope(&scope).await;
     let batches = select_matches(
         s,
-        &def,
-        &alias,
-        &quote(&def.primary_key),
+        from,
+        vec![SelectItem::UnnamedExpr(column_ref(&def.primary_key))],
         delete.selection.as_ref(),
     )
     .await?;

@@ -156,15 +156,22 @@ impl Session<'_> {
     }
 }
 
-pub async fn run_query(session: &Session<'_>, statement: Statement) -> Result<StatementResult> {
+pub async fn run_query(
+    session: &Session<'_>,
+    statement: Statement,
+    stream: bool,
+) -> Result<StatementResult> {
     let frame = session.collect(statement).await?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let stream = frame.execute_stream().await?;
-    let batches = super::limits::collect_bounded(stream, &session.query.limits).await?;
-    let row_count = batches.iter().map(|b| b.num_rows()).sum();
+    let batches = frame.execute_stream().await?;
+    let stream_after = stream.then_some(super::limits::STREAM_AFTER_BYTES);
+    let collected =
+        super::limits::collect_bounded(batches, &session.query.limits, stream_after).await?;
+    let row_count = collected.batches.iter().map(|b| b.num_rows()).sum();
     Ok(StatementResult {
         schema: Some(schema),
-        batches,
+        batches: collected.batches,
+        rest: collected.rest,
         row_count,
         message: None,
         as_user: session.caller.user_id.to_string(),

@@ -83,6 +83,7 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
         schema: Some(schema),
         row_count: 1,
         batches: vec![batch],
+        rest: None,
         message: None,
         as_user: s.caller.user_id.to_string(),
     })

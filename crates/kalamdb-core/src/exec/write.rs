@@ -8,7 +8,7 @@ use crate::cold::merge::load_scope;
 use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
 use kalamdb_commons::Value;
-use kalamdb_filestore::{to_hex, ManifestEntry};
+use kalamdb_filestore::ManifestEntry;
 use kalamdb_store::{RowVersion, ScopeKey};
 
 /// How a value reads in an error message.
@@ -153,13 +153,13 @@ async fn live_in_cold(
     if candidates.is_empty() || entries.is_empty() {
         return Ok(None);
     }
-    let mut hex: Vec<String> = candidates.iter().map(|&i| to_hex(prefixes[i])).collect();
-    hex.sort_unstable();
+    let mut keys: Vec<&[u8]> = candidates.iter().map(|&i| prefixes[i]).collect();
+    keys.sort_unstable();
     // Per file, the smallest key at or above its lower bound is the only one
     // that needs comparing with its upper bound.
     let opens_a_file = entries.iter().any(|e| {
-        let first = hex.partition_point(|k| k.as_str() < e.min_pk.as_str());
-        hex.get(first).is_some_and(|k| e.may_contain(k))
+        let first = keys.partition_point(|k| *k < e.min_pk.as_slice());
+        keys.get(first).is_some_and(|k| e.may_contain(k))
     });
     if !opens_a_file {
         return Ok(None);

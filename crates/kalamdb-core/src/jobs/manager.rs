@@ -2,12 +2,13 @@
 //! flush per table (a second request gets the existing job's id), a bounded
 //! number running at once, every state change persisted first.
 
-use super::{job_key, CancelFlag, JobRecord, JobStatus, JOB_PREFIX, NODE_ID};
+use super::{CancelFlag, JobRecord, JobStatus, NODE_ID};
 use crate::catalog::TableDef;
 use crate::cold::flush::{flush_table, FlushHooks, FlushStats, ScopeFailure};
 use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
 use kalamdb_commons::Clock;
+use kalamdb_store::meta_keys;
 use kalamdb_store::HotStore;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -103,14 +104,14 @@ impl JobManager {
 
     pub fn list(&self) -> Result<Vec<JobRecord>> {
         self.store
-            .meta_scan(JOB_PREFIX)?
+            .meta_scan(meta_keys::JOBS)?
             .into_iter()
             .map(|(_, raw)| serde_json::from_slice(&raw).map_err(CoreError::from))
             .collect()
     }
 
     pub fn get(&self, job_id: &str) -> Result<Option<JobRecord>> {
-        match self.store.meta_get(&job_key(job_id))? {
+        match self.store.meta_get(&meta_keys::job(job_id))? {
             Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
             None => Ok(None),
         }
@@ -118,7 +119,10 @@ impl JobManager {
 
     fn save(&self, record: &JobRecord) -> Result<()> {
         let mut batch = self.store.batch();
-        batch.put_meta(&job_key(&record.job_id), &serde_json::to_vec(record)?);
+        batch.put_meta(
+            &meta_keys::job(&record.job_id),
+            &serde_json::to_vec(record)?,
+        );
         self.store.write(batch)?;
         if let (true, Some(finished)) = (record.status.is_finished(), record.finished_at) {
             if let Some(oldest) = self.oldest_finished.lock().as_mut() {
@@ -330,8 +334,13 @@ impl JobManager {
             if let Err(e) = self.save(record) {
                 error!(job_id = %record.job_id, error = %e, "cannot record a retry");
             }
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the retry back-off is a delay by design; a kill ends it early"
+            )]
+            let wait = tokio::time::sleep(backoff);
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
+                () = wait => {}
                 () = cancel.cancelled() => {
                     total.cancelled = true;
                     return Ok(total);
@@ -362,7 +371,7 @@ impl JobManager {
         for record in records {
             match (record.status.is_finished(), record.finished_at) {
                 (true, Some(finished)) if finished < before => {
-                    batch.delete_meta(&job_key(&record.job_id));
+                    batch.delete_meta(&meta_keys::job(&record.job_id));
                     pruned += 1;
                 }
                 (true, Some(finished)) => oldest_kept = oldest_kept.min(finished),

@@ -15,8 +15,6 @@ pub use manager::{JobManager, JobsConfig, KillOutcome};
 
 use serde::{Deserialize, Serialize};
 
-pub const JOB_PREFIX: &[u8] = b"job/";
-
 /// Server name written into `node_id` (one node for now).
 pub const NODE_ID: &str = "kalamdb-1";
 
@@ -74,8 +72,4 @@ pub struct JobRecord {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub node_id: String,
-}
-
-pub fn job_key(job_id: &str) -> Vec<u8> {
-    [JOB_PREFIX, job_id.as_bytes()].concat()
 }

@@ -3,9 +3,11 @@
 //! batches.
 //!
 //! Manifest and hot rows are read from one RocksDB snapshot, so a flush
-//! commit (manifest entry added, hot versions deleted) is seen wholly or not
-//! at all. A key's visible version is the one with the highest `_seq`; every
-//! hot version is newer than every committed one, so hot versions simply
+//! commit (a manifest entry whose `flushed_through` hides the hot versions
+//! the file replaced) is seen wholly or not at all. Hot versions at or below
+//! `flushed_through` are skipped, whether or not their deletion has run. A
+//! key's visible version is the one with the highest `_seq`; every hot
+//! version left is newer than every committed one, so hot versions simply
 //! replace cold ones. Tombstones hide their key. Filters run above this scan,
 //! after version resolution.
 

@@ -5,17 +5,11 @@
 
 use crate::catalog::Catalog;
 use crate::error::{CoreError, Result};
-use kalamdb_store::{HotStore, ScopeKey};
+use kalamdb_store::{meta_keys, HotStore, ScopeKey};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-
-const LAST_FLUSH_PREFIX: &[u8] = b"lastflush/";
-
-fn last_flush_key(table_uid: u64) -> Vec<u8> {
-    [LAST_FLUSH_PREFIX, &table_uid.to_be_bytes()].concat()
-}
 
 #[derive(Debug, Default)]
 pub struct TableCounter {
@@ -56,7 +50,7 @@ impl HotCounters {
                 Ok(true)
             })?;
             counters.add(def.uid, rows, bytes, now);
-            let last = match store.meta_get(&last_flush_key(def.uid))? {
+            let last = match store.meta_get(&meta_keys::last_flush(def.uid))? {
                 Some(raw) => i64::from_be_bytes(
                     raw.as_slice()
                         .try_into()
@@ -113,7 +107,7 @@ impl HotCounters {
             .last_flush_at
             .store(now, Ordering::SeqCst);
         let mut batch = store.batch();
-        batch.put_meta(&last_flush_key(uid), &now.to_be_bytes());
+        batch.put_meta(&meta_keys::last_flush(uid), &now.to_be_bytes());
         Ok(store.write(batch)?)
     }
 
@@ -131,7 +125,7 @@ impl HotCounters {
             saturating_take(&self.total_bytes, counter.bytes.load(Ordering::SeqCst));
         }
         let mut batch = store.batch();
-        batch.delete_meta(&last_flush_key(uid));
+        batch.delete_meta(&meta_keys::last_flush(uid));
         Ok(store.write(batch)?)
     }
 

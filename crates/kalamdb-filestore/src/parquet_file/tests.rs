@@ -172,3 +172,39 @@ async fn point_reads_decode_only_the_row_groups_that_may_hold_the_key() {
         .unwrap();
     assert_eq!(rows(unknown), 150_000);
 }
+
+/// The key-value metadata every file carries, with the literal keys readers
+/// and outside tools (DuckDB, pyarrow) see. Frozen: a change must be
+/// deliberate, and older files must still read.
+#[tokio::test]
+async fn the_file_metadata_is_frozen() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let path = Path::from("t").join(file_name(20, 3).as_str());
+    assert_eq!(path.as_ref(), "t/batch-20-t3.parquet");
+    let meta = FileMeta {
+        table_id: "app.notes".into(),
+        user_id: None,
+        schema_version: 1,
+    };
+    let mut writer =
+        ParquetFileWriter::create(store.clone(), path.clone(), schema(), meta).unwrap();
+    writer.write(&batch(5..8)).await.unwrap();
+    writer.finish().await.unwrap();
+    let (_, metadata) = read_file(store, &path).await.unwrap();
+    let mut ours: Vec<(&str, &str)> = metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with("kalamdb."))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    ours.sort();
+    assert_eq!(
+        ours,
+        vec![
+            ("kalamdb.max_seq", "1007"),
+            ("kalamdb.min_seq", "1005"),
+            ("kalamdb.schema_version", "1"),
+            ("kalamdb.table_id", "app.notes"),
+        ],
+        "a SHARED table's file has no user id"
+    );
+}

@@ -2,6 +2,7 @@
 //! limit login attempts per client address. Both are in memory (a restart
 //! clears them).
 
+use kalamdb_commons::clock::monotonic;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,7 +30,7 @@ impl Lockout {
         let mut state = self.state.lock();
         let (_, until) = state.get(user)?;
         let until = (*until)?;
-        let now = Instant::now();
+        let now = monotonic();
         if until > now {
             Some(until - now)
         } else {
@@ -47,7 +48,7 @@ impl Lockout {
         let entry = state.entry(user.to_string()).or_insert((0, None));
         entry.0 += 1;
         if entry.0 >= self.max_failures {
-            entry.1 = Some(Instant::now() + self.lock_for);
+            entry.1 = Some(monotonic() + self.lock_for);
             entry.0 = 0;
         }
     }
@@ -73,7 +74,7 @@ impl RateLimiter {
 
     /// Counts an attempt; false if the address is over its limit.
     pub fn allow(&self, addr: IpAddr) -> bool {
-        let now = Instant::now();
+        let now = monotonic();
         let mut windows = self.windows.lock();
         if windows.len() > 100_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));

@@ -17,7 +17,7 @@ use jwt::{Claims, TokenError, ISSUER};
 use kalamdb_core::{Caller, KalamDb};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// File in the data directory that keeps a generated secret across restarts.
 const SECRET_FILE: &str = "jwt_secret";
@@ -45,10 +45,7 @@ pub enum TokenRefusal {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    kalamdb_commons::clock::unix_secs()
 }
 
 /// RFC 3339 (UTC) for a time in seconds since the epoch.

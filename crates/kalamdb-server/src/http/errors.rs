@@ -11,7 +11,7 @@ use serde_json::json;
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         // Duplicate keys and existing objects are bad input from the
-        // client's view; REFERENCE.md keeps them at 400.
+        // client's view; the API keeps them at 400 (docs/API.md).
         ErrorKind::InvalidInput | ErrorKind::Conflict => StatusCode::BAD_REQUEST,
         // Unknown tables are SQL errors, not unknown routes (404).
         ErrorKind::NotFound => StatusCode::BAD_REQUEST,

@@ -1,10 +1,12 @@
-//! The HTTP API (see REFERENCE.md): `POST /v1/api/sql` and health checks.
+//! The HTTP API (docs/API.md): `POST /v1/api/sql`, auth and health checks.
 
 mod auth;
 mod auth_routes;
 mod cells;
+mod encode;
 mod errors;
 mod sql;
+mod stream;
 
 use crate::auth::AuthService;
 use crate::config::ServerConfig;

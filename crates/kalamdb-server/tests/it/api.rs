@@ -1,4 +1,4 @@
-//! The HTTP contract of REFERENCE.md: shapes, cells, statuses, codes.
+//! The HTTP contract of docs/API.md: shapes, cells, statuses, codes.
 
 use crate::common::{create_user, rows, TestServer};
 use serde_json::json;

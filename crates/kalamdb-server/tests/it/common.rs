@@ -227,12 +227,38 @@ impl Rng {
     }
 }
 
+/// Asks `ready` until it gives a value, failing the test after `limit`.
+/// The server has no push channel for job states and file arrivals, so
+/// asking again over HTTP is how its clients wait too; this is the one
+/// place the end-to-end tests pause.
+pub fn poll<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
+    let started = stopwatch();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        #[expect(clippy::disallowed_methods, reason = "the pause between two polls")]
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Now, for measuring how long a request took.
+pub fn stopwatch() -> std::time::Instant {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "tests measure the real binary's real time"
+    )]
+    std::time::Instant::now()
+}
+
 /// A seed from the environment (`KALAMDB_TEST_SEED`) or the time.
 pub fn seed() -> u64 {
     std::env::var("KALAMDB_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
+            #[expect(clippy::disallowed_methods, reason = "a fresh seed per run")]
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)

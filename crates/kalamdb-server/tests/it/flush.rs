@@ -3,11 +3,11 @@
 //! flush of many users loses nothing, with the interrupted job re-run at
 //! the next start.
 
-use crate::common::{create_user, rows, TestServer};
+use crate::common::{create_user, poll, rows, TestServer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn job_id(body: &Value) -> String {
     let message = body["results"][0]["message"].as_str().expect("a message");
@@ -23,29 +23,26 @@ pub fn job_id(body: &Value) -> String {
 
 /// Polls system.jobs the way clients do, until the job has finished.
 pub fn wait_for_job(server: &TestServer, id: &str) -> (String, Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body = server.root(&format!(
-            "SELECT status, message, result, error FROM system.jobs WHERE job_id = '{id}'"
-        ));
-        let row = rows(&body).pop().unwrap_or_default();
-        let status = row
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if matches!(
-            status.as_str(),
-            "completed" | "failed" | "cancelled" | "skipped"
-        ) {
-            return (status, Value::Array(row));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} did not finish: {row:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll(
+        &format!("job {id} to finish"),
+        Duration::from_secs(60),
+        || {
+            let body = server.root(&format!(
+                "SELECT status, message, result, error FROM system.jobs WHERE job_id = '{id}'"
+            ));
+            let row = rows(&body).pop().unwrap_or_default();
+            let status = row
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            matches!(
+                status.as_str(),
+                "completed" | "failed" | "cancelled" | "skipped"
+            )
+            .then(|| (status, Value::Array(row)))
+        },
+    )
 }
 
 fn parquet_files(dir: &Path) -> Vec<String> {

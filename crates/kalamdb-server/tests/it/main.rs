@@ -18,3 +18,4 @@ mod s3;
 mod scheduler;
 mod security;
 mod storages;
+mod streaming;

@@ -76,6 +76,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, faults: &Faults) {
         };
         let delay = faults.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            #[expect(clippy::disallowed_methods, reason = "injected latency is this fault")]
             std::thread::sleep(Duration::from_millis(delay));
         }
         if faults.down.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {

@@ -3,7 +3,7 @@
 //! read them back, and a flush while the server is down fails cleanly with
 //! every row kept hot, then succeeds once the server is back.
 
-use crate::common::{create_user, rows, TestServer};
+use crate::common::{create_user, poll, rows, TestServer};
 use crate::flush::{job_id, wait_for_job};
 use crate::moto::Moto;
 use crate::proxy::FaultyProxy;
@@ -217,18 +217,17 @@ fn a_flush_job_retries_until_the_storage_is_back() {
 
 /// Polls a job's message until `pred` holds (or fails after a minute).
 fn wait_for_message(server: &TestServer, id: &str, pred: impl Fn(&str) -> bool) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let body = server.root(&format!(
-            "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
-        ));
-        let row = rows(&body).pop().unwrap_or_default();
-        if pred(row.get(1).and_then(Value::as_str).unwrap_or_default()) {
-            return row;
-        }
-        assert!(std::time::Instant::now() < deadline, "job {id}: {row:?}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    poll(
+        &format!("job {id}'s message"),
+        std::time::Duration::from_secs(60),
+        || {
+            let body = server.root(&format!(
+                "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
+            ));
+            let row = rows(&body).pop().unwrap_or_default();
+            pred(row.get(1).and_then(Value::as_str).unwrap_or_default()).then_some(row)
+        },
+    )
 }
 
 #[test]
@@ -242,20 +241,14 @@ fn storage_cut_in_the_middle_of_a_flush_keeps_every_row_and_the_retry_finishes()
     // Slow enough that the flush of 24 users is still going when cut.
     proxy.set_delay(std::time::Duration::from_millis(25));
     let id = job_id(&server.root("FLUSH TABLE s3.notes"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while moto
-        .keys(BUCKET)
-        .iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .count()
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no file reached the bucket"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    poll(
+        "two files in the bucket",
+        std::time::Duration::from_secs(60),
+        || {
+            let files = moto.keys(BUCKET);
+            (files.iter().filter(|k| k.ends_with(".parquet")).count() >= 2).then_some(())
+        },
+    );
     proxy.set_down(true);
     let row = wait_for_message(&server, &id, |m| m.contains("retrying"));
     assert_eq!(row[0], "running", "{row:?}");

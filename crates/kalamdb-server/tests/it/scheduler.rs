@@ -2,10 +2,10 @@
 //! flushes on its own; SIGTERM during a flush stops it at a user boundary
 //! and exits 0 with nothing lost; `flush_on_shutdown` empties the hot tier.
 
-use crate::common::{create_user, rows, TestServer};
+use crate::common::{create_user, poll, rows, TestServer};
 use crate::flush::{job_id, wait_for_job};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn count(server: &TestServer, user: &str, table: &str) -> i64 {
     let body = server.ok_as(user, "pw-123456", &format!("SELECT COUNT(*) FROM {table}"));
@@ -38,17 +38,14 @@ fn a_short_real_interval_flushes_on_its_own() {
         "pw-123456",
         "INSERT INTO sch.t VALUES (1, 'a'), (2, 'b')",
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let job = loop {
+    let job = poll("an interval flush", Duration::from_secs(30), || {
         let body = server.root(
             "SELECT job_id FROM system.jobs WHERE trigger = 'interval' AND status = 'completed'",
         );
-        if let Some(row) = rows(&body).pop() {
-            break row[0].as_str().unwrap().to_string();
-        }
-        assert!(Instant::now() < deadline, "no interval flush happened");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        rows(&body)
+            .pop()
+            .map(|row| row[0].as_str().unwrap().to_string())
+    });
     let figures = stats(&server, "sch.t");
     assert_eq!(
         figures[4],
