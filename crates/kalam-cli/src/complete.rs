@@ -186,15 +186,16 @@ impl Completer for KalamHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let before = &line[..pos];
+        // rustyline's cursor is a byte offset on a character boundary.
+        let before = line.get(..pos).unwrap_or(line);
         let start = before
             .char_indices()
             .rev()
             .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '\\' | '(' | ')')))
             .map(|(i, c)| i + c.len_utf8())
             .unwrap_or(0);
-        let prefix = &before[start..];
-        let line_start = before[..start].trim().is_empty();
+        let (head, prefix) = before.split_at(start);
+        let line_start = head.trim().is_empty();
         let pairs = self
             .candidates(prefix, line_start)
             .into_iter()

@@ -1,69 +1,139 @@
-//! The small public error vocabulary. Every crate keeps its own rich error
-//! enum; each of those maps to one `ErrorKind` plus a stable code string, and
-//! the HTTP layer turns the kind into a status in exactly one place.
+//! The public error vocabulary. Every crate keeps its own rich error enum;
+//! each of those maps to one [`ErrorCode`], the stable code clients match
+//! on. The server decides each code's HTTP status in one function.
 
 use std::fmt;
 
-/// What class of failure an error is, from the client's point of view.
+/// What went wrong, as clients see it (listed in docs/API.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// The request or statement is malformed or refers to something invalid.
-    InvalidInput,
-    /// A named object (table, namespace, user, job) does not exist.
-    NotFound,
-    /// The caller is not authenticated.
-    Unauthenticated,
-    /// The caller is authenticated but may not do this.
+pub enum ErrorCode {
+    EmptySql,
+    InvalidSql,
+    /// A statement that parsed but cannot run: unknown column, type error,
+    /// duplicate key, object exists, a function refusing its input.
+    SqlExecutionError,
+    TableNotFound,
+    NamespaceNotFound,
+    UserNotFound,
     PermissionDenied,
-    /// The request conflicts with existing state (duplicate key, object exists).
-    Conflict,
-    /// The request is larger than allowed.
-    TooLarge,
-    /// The server is overloaded or a dependency is down; retrying may succeed.
+    ParamsWithBatch,
+    InvalidParameter,
+    /// A request body that is not the API's JSON.
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimitExceeded,
+    MissingAuthorization,
+    InvalidCredentials,
+    TokenExpired,
+    AccountLocked,
+    SetupAlreadyDone,
+    /// An unknown route.
+    NotFound,
+    /// The server is overloaded or a dependency is down; retrying may
+    /// succeed.
     Unavailable,
+    /// Over a limit on memory, result size, statements or value size.
+    ResourceExhausted,
+    StatementTimeout,
     /// A bug or an unexpected failure inside the server.
-    Internal,
+    InternalError,
 }
 
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            ErrorKind::InvalidInput => "invalid input",
-            ErrorKind::NotFound => "not found",
-            ErrorKind::Unauthenticated => "unauthenticated",
-            ErrorKind::PermissionDenied => "permission denied",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::TooLarge => "too large",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Internal => "internal",
-        };
-        f.write_str(s)
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 22] = [
+        ErrorCode::EmptySql,
+        ErrorCode::InvalidSql,
+        ErrorCode::SqlExecutionError,
+        ErrorCode::TableNotFound,
+        ErrorCode::NamespaceNotFound,
+        ErrorCode::UserNotFound,
+        ErrorCode::PermissionDenied,
+        ErrorCode::ParamsWithBatch,
+        ErrorCode::InvalidParameter,
+        ErrorCode::InvalidRequest,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RateLimitExceeded,
+        ErrorCode::MissingAuthorization,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::TokenExpired,
+        ErrorCode::AccountLocked,
+        ErrorCode::SetupAlreadyDone,
+        ErrorCode::NotFound,
+        ErrorCode::Unavailable,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::StatementTimeout,
+        ErrorCode::InternalError,
+    ];
+
+    /// The code as clients see it in `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::EmptySql => "EMPTY_SQL",
+            ErrorCode::InvalidSql => "INVALID_SQL",
+            ErrorCode::SqlExecutionError => "SQL_EXECUTION_ERROR",
+            ErrorCode::TableNotFound => "TABLE_NOT_FOUND",
+            ErrorCode::NamespaceNotFound => "NAMESPACE_NOT_FOUND",
+            ErrorCode::UserNotFound => "USER_NOT_FOUND",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::ParamsWithBatch => "PARAMS_WITH_BATCH",
+            ErrorCode::InvalidParameter => "INVALID_PARAMETER",
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+            ErrorCode::MissingAuthorization => "MISSING_AUTHORIZATION",
+            ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::AccountLocked => "ACCOUNT_LOCKED",
+            ErrorCode::SetupAlreadyDone => "SETUP_ALREADY_DONE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            ErrorCode::StatementTimeout => "STATEMENT_TIMEOUT",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
     }
 }
 
-/// Stable error codes that clients match on (listed in docs/API.md).
-pub mod codes {
-    pub const EMPTY_SQL: &str = "EMPTY_SQL";
-    pub const INVALID_SQL: &str = "INVALID_SQL";
-    pub const SQL_EXECUTION_ERROR: &str = "SQL_EXECUTION_ERROR";
-    pub const TABLE_NOT_FOUND: &str = "TABLE_NOT_FOUND";
-    pub const NAMESPACE_NOT_FOUND: &str = "NAMESPACE_NOT_FOUND";
-    pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
-    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
-    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
-    pub const PARAMS_WITH_BATCH: &str = "PARAMS_WITH_BATCH";
-    pub const INVALID_PARAMETER: &str = "INVALID_PARAMETER";
-    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    pub const RATE_LIMIT_EXCEEDED: &str = "RATE_LIMIT_EXCEEDED";
-    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
-    pub const MISSING_AUTHORIZATION: &str = "MISSING_AUTHORIZATION";
-    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
-    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
-    pub const ACCOUNT_LOCKED: &str = "ACCOUNT_LOCKED";
-    pub const SETUP_ALREADY_DONE: &str = "SETUP_ALREADY_DONE";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const UNAVAILABLE: &str = "UNAVAILABLE";
-    pub const RESOURCE_EXHAUSTED: &str = "RESOURCE_EXHAUSTED";
-    pub const STATEMENT_TIMEOUT: &str = "STATEMENT_TIMEOUT";
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code's wire form: what clients match on.
+    #[test]
+    fn every_code_has_its_name() {
+        let names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "EMPTY_SQL",
+                "INVALID_SQL",
+                "SQL_EXECUTION_ERROR",
+                "TABLE_NOT_FOUND",
+                "NAMESPACE_NOT_FOUND",
+                "USER_NOT_FOUND",
+                "PERMISSION_DENIED",
+                "PARAMS_WITH_BATCH",
+                "INVALID_PARAMETER",
+                "INVALID_REQUEST",
+                "PAYLOAD_TOO_LARGE",
+                "RATE_LIMIT_EXCEEDED",
+                "MISSING_AUTHORIZATION",
+                "INVALID_CREDENTIALS",
+                "TOKEN_EXPIRED",
+                "ACCOUNT_LOCKED",
+                "SETUP_ALREADY_DONE",
+                "NOT_FOUND",
+                "UNAVAILABLE",
+                "RESOURCE_EXHAUSTED",
+                "STATEMENT_TIMEOUT",
+                "INTERNAL_ERROR",
+            ]
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! Owns the identifiers (namespaces, tables, users, jobs, sequence numbers),
 //! the column type system, cell values, table types, flush policies, roles,
-//! the public error kinds and the injectable clock. It depends on nothing of
+//! the public error codes and the injectable clock. It depends on nothing of
 //! KalamDB's own and must never learn about RocksDB, Parquet, SQL or HTTP.
 
 pub mod clock;
@@ -16,7 +16,7 @@ pub mod value;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use datatype::KalamType;
-pub use error::ErrorKind;
+pub use error::ErrorCode;
 pub use flush_policy::FlushPolicy;
 pub use ids::{validate_identifier, NamespaceId, TableName, UserId};
 pub use role::Role;

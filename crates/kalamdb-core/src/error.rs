@@ -1,8 +1,7 @@
-//! Core errors. Each variant knows its public kind and its error code.
+//! Core errors. Each variant knows its public error code.
 
 use datafusion::error::DataFusionError;
-use kalamdb_commons::error::codes;
-use kalamdb_commons::ErrorKind;
+use kalamdb_commons::ErrorCode;
 use kalamdb_store::StoreError;
 use std::sync::Arc;
 use thiserror::Error;
@@ -45,41 +44,23 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub fn kind(&self) -> ErrorKind {
+    /// The public code (and so the HTTP status) of this error.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            CoreError::InvalidSql(_)
-            | CoreError::Execution(_)
-            | CoreError::InvalidParameter(_)
-            | CoreError::EmptySql
-            | CoreError::ParamsWithBatch => ErrorKind::InvalidInput,
-            CoreError::TableNotFound(_)
-            | CoreError::NamespaceNotFound(_)
-            | CoreError::UserNotFound(_) => ErrorKind::NotFound,
-            CoreError::AlreadyExists(_) => ErrorKind::Conflict,
-            CoreError::PermissionDenied(_) => ErrorKind::PermissionDenied,
-            CoreError::Unavailable(_) => ErrorKind::Unavailable,
-            CoreError::ResourceExhausted(_) | CoreError::Timeout(_) => ErrorKind::InvalidInput,
-            CoreError::Store(StoreError::InvalidKey(_)) => ErrorKind::InvalidInput,
-            CoreError::Store(_) | CoreError::Internal(_) => ErrorKind::Internal,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            CoreError::InvalidSql(_) => codes::INVALID_SQL,
-            CoreError::Execution(_) | CoreError::AlreadyExists(_) => codes::SQL_EXECUTION_ERROR,
-            CoreError::InvalidParameter(_) => codes::INVALID_PARAMETER,
-            CoreError::EmptySql => codes::EMPTY_SQL,
-            CoreError::ParamsWithBatch => codes::PARAMS_WITH_BATCH,
-            CoreError::TableNotFound(_) => codes::TABLE_NOT_FOUND,
-            CoreError::NamespaceNotFound(_) => codes::NAMESPACE_NOT_FOUND,
-            CoreError::UserNotFound(_) => codes::USER_NOT_FOUND,
-            CoreError::PermissionDenied(_) => codes::PERMISSION_DENIED,
-            CoreError::Unavailable(_) => codes::UNAVAILABLE,
-            CoreError::ResourceExhausted(_) => codes::RESOURCE_EXHAUSTED,
-            CoreError::Timeout(_) => codes::STATEMENT_TIMEOUT,
-            CoreError::Store(StoreError::InvalidKey(_)) => codes::SQL_EXECUTION_ERROR,
-            CoreError::Store(_) | CoreError::Internal(_) => codes::INTERNAL_ERROR,
+            CoreError::InvalidSql(_) => ErrorCode::InvalidSql,
+            CoreError::Execution(_) | CoreError::AlreadyExists(_) => ErrorCode::SqlExecutionError,
+            CoreError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            CoreError::EmptySql => ErrorCode::EmptySql,
+            CoreError::ParamsWithBatch => ErrorCode::ParamsWithBatch,
+            CoreError::TableNotFound(_) => ErrorCode::TableNotFound,
+            CoreError::NamespaceNotFound(_) => ErrorCode::NamespaceNotFound,
+            CoreError::UserNotFound(_) => ErrorCode::UserNotFound,
+            CoreError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            CoreError::Unavailable(_) => ErrorCode::Unavailable,
+            CoreError::ResourceExhausted(_) => ErrorCode::ResourceExhausted,
+            CoreError::Timeout(_) => ErrorCode::StatementTimeout,
+            CoreError::Store(StoreError::InvalidKey(_)) => ErrorCode::SqlExecutionError,
+            CoreError::Store(_) | CoreError::Internal(_) => ErrorCode::InternalError,
         }
     }
 

@@ -81,7 +81,7 @@ mod hex_bytes {
     pub(super) fn from_hex(text: &str) -> Option<Vec<u8>> {
         let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
         let bytes = text.as_bytes();
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         bytes

@@ -206,18 +206,17 @@ fn parse_segment(segment: &str) -> Result<Vec<Part>, String> {
     let mut rest = segment;
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('{') {
-            let end = after.find('}').ok_or("unclosed '{'")?;
-            parts.push(match &after[..end] {
+            let (name, tail) = after.split_once('}').ok_or("unclosed '{'")?;
+            parts.push(match name {
                 "namespace" => Part::Namespace,
                 "tableName" => Part::TableName,
                 "userId" => Part::UserId,
                 "shard" => Part::Shard,
                 other => return Err(format!("unknown placeholder {{{other}}}")),
             });
-            rest = &after[end + 1..];
+            rest = tail;
         } else {
-            let end = rest.find('{').unwrap_or(rest.len());
-            let literal = &rest[..end];
+            let (literal, tail) = rest.split_at(rest.find('{').unwrap_or(rest.len()));
             if !literal
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '='))
@@ -227,7 +226,7 @@ fn parse_segment(segment: &str) -> Result<Vec<Part>, String> {
                 ));
             }
             parts.push(Part::Literal(literal.to_string()));
-            rest = &rest[end..];
+            rest = tail;
         }
     }
     Ok(parts)

@@ -171,7 +171,7 @@ fn fuzz_statements() {
     runner
         .run(&(statement(), any::<bool>()), |(sql, as_root)| {
             if std::env::var_os("FUZZ_TRACE").is_some() {
-                eprintln!("FUZZ {}", &sql[..sql.len().min(1500)]);
+                eprintln!("FUZZ {}", sql.chars().take(1500).collect::<String>());
             }
             let who = caller(if as_root { "root" } else { "fz" });
             let params = [serde_json::json!(7)];

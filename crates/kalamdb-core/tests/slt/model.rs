@@ -20,9 +20,22 @@ const KEYS: i64 = 12;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Insert { user: usize, ids: Vec<i64>, v: i64 },
-    Update { user: usize, from: i64, to: i64, add: i64 },
-    Delete { user: usize, from: i64, to: i64 },
+    Insert {
+        user: usize,
+        ids: Vec<i64>,
+        v: i64,
+    },
+    Update {
+        user: usize,
+        from: i64,
+        to: i64,
+        add: i64,
+    },
+    Delete {
+        user: usize,
+        from: i64,
+        to: i64,
+    },
     Flush,
     Restart,
     CrashedFlush(FailPoint),

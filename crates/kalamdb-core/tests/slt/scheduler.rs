@@ -236,7 +236,7 @@ async fn over_the_budget_the_largest_tables_flush_first_and_far_over_writes_wait
         )
         .await
         .unwrap_err();
-    assert_eq!(refused.error.code(), "UNAVAILABLE", "{refused}");
+    assert_eq!(refused.error.code().as_str(), "UNAVAILABLE", "{refused}");
     assert!(refused.to_string().contains("retry"), "{refused}");
     assert_eq!(tick(&db).await, vec![pair("mid", "memory")]);
     run(&db, "u1", "INSERT INTO s.small VALUES (999, 'x')").await;
@@ -322,12 +322,12 @@ async fn show_stats_reports_both_tiers_and_the_last_flush() {
         .execute(stats, &[], None, &caller("u1"))
         .await
         .unwrap_err();
-    assert_eq!(denied.error.code(), "PERMISSION_DENIED");
+    assert_eq!(denied.error.code().as_str(), "PERMISSION_DENIED");
     let missing = db
         .execute("SHOW STATS FOR TABLE s.nope", &[], None, &caller("root"))
         .await
         .unwrap_err();
-    assert_eq!(missing.error.code(), "TABLE_NOT_FOUND");
+    assert_eq!(missing.error.code().as_str(), "TABLE_NOT_FOUND");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,12 @@ use super::AppState;
 use crate::auth::TokenRefusal;
 use axum::http::HeaderMap;
 use base64::Engine;
-use kalamdb_commons::error::codes;
-use kalamdb_commons::ErrorKind;
+use kalamdb_commons::ErrorCode;
 use kalamdb_core::{AuthFailure, Caller};
 use std::net::SocketAddr;
 
-pub fn unauthenticated(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(ErrorKind::Unauthenticated, code, message)
+pub fn unauthenticated(code: ErrorCode, message: &str) -> ApiError {
+    ApiError::new(code, message)
 }
 
 /// The credentials a request carries.
@@ -23,12 +22,15 @@ pub enum Credentials {
 pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(unauthenticated(
-            codes::MISSING_AUTHORIZATION,
+            ErrorCode::MissingAuthorization,
             "missing Authorization header (Basic or Bearer)",
         ));
     };
     let header = header.to_str().map_err(|_| {
-        unauthenticated(codes::INVALID_CREDENTIALS, "malformed Authorization header")
+        unauthenticated(
+            ErrorCode::InvalidCredentials,
+            "malformed Authorization header",
+        )
     })?;
     let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -36,7 +38,7 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthenticated(
-            codes::INVALID_CREDENTIALS,
+            ErrorCode::InvalidCredentials,
             "unsupported Authorization scheme; use Basic or Bearer",
         ));
     }
@@ -45,10 +47,10 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| {
-            unauthenticated(codes::INVALID_CREDENTIALS, "malformed Basic credentials")
+            unauthenticated(ErrorCode::InvalidCredentials, "malformed Basic credentials")
         })?;
     let (user, password) = decoded.split_once(':').ok_or_else(|| {
-        unauthenticated(codes::INVALID_CREDENTIALS, "malformed Basic credentials")
+        unauthenticated(ErrorCode::InvalidCredentials, "malformed Basic credentials")
     })?;
     Ok(Credentials::Basic {
         user: user.to_string(),
@@ -78,12 +80,13 @@ pub async fn authenticate(
 pub fn token_error(refusal: TokenRefusal) -> ApiError {
     match refusal {
         TokenRefusal::Expired => unauthenticated(
-            codes::TOKEN_EXPIRED,
+            ErrorCode::TokenExpired,
             "the token has expired; refresh it or log in again",
         ),
-        TokenRefusal::Invalid(why) => {
-            unauthenticated(codes::INVALID_CREDENTIALS, &format!("invalid token: {why}"))
-        }
+        TokenRefusal::Invalid(why) => unauthenticated(
+            ErrorCode::InvalidCredentials,
+            &format!("invalid token: {why}"),
+        ),
     }
 }
 
@@ -113,8 +116,7 @@ pub async fn check_password(
                 None => {
                     let _slot = state.auth.hashing.hash_slot().await.ok_or_else(|| {
                         ApiError::new(
-                            ErrorKind::Unavailable,
-                            codes::UNAVAILABLE,
+                            ErrorCode::Unavailable,
                             "too many logins in progress; retry shortly",
                         )
                     })?;
@@ -124,11 +126,7 @@ pub async fn check_password(
                     })
                     .await
                     .map_err(|_| {
-                        ApiError::new(
-                            ErrorKind::Internal,
-                            codes::INTERNAL_ERROR,
-                            "authentication failed",
-                        )
+                        ApiError::new(ErrorCode::InternalError, "authentication failed")
                     })?;
                     // Counted while the turn is held, before the next runs.
                     return finish_check(state, user, checked);
@@ -142,7 +140,7 @@ pub async fn check_password(
 fn refuse_if_locked(state: &AppState, user: &str) -> Result<(), ApiError> {
     match state.auth.lockout.locked_for(user) {
         Some(left) => Err(unauthenticated(
-            codes::ACCOUNT_LOCKED,
+            ErrorCode::AccountLocked,
             &format!(
                 "too many failed logins: '{user}' is locked for {} more second(s)",
                 left.as_secs().max(1)
@@ -165,12 +163,12 @@ fn finish_check(
         Err(AuthFailure::InvalidCredentials) => {
             state.auth.lockout.failed(user);
             Err(unauthenticated(
-                codes::INVALID_CREDENTIALS,
+                ErrorCode::InvalidCredentials,
                 "invalid username or password",
             ))
         }
         Err(AuthFailure::RootRemoteWithoutPassword) => Err(unauthenticated(
-            codes::INVALID_CREDENTIALS,
+            ErrorCode::InvalidCredentials,
             "root has no password yet and may only connect from localhost; \
              run /v1/api/auth/setup or set KALAMDB_ROOT_PASSWORD",
         )),

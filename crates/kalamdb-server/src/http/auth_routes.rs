@@ -6,10 +6,9 @@ use super::AppState;
 use crate::auth::user_json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
-use kalamdb_commons::error::codes;
-use kalamdb_commons::{ErrorKind, UserId};
+use kalamdb_commons::{ErrorCode, UserId};
 use kalamdb_core::CoreError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -21,14 +20,13 @@ use tracing::{info, warn};
 const MAX_AUTH_BODY: usize = 64 * 1024;
 
 fn bad_request(message: String) -> ApiError {
-    ApiError::new(ErrorKind::InvalidInput, codes::INVALID_REQUEST, message)
+    ApiError::new(ErrorCode::InvalidRequest, message)
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> {
     if body.len() > MAX_AUTH_BODY {
         return Err(ApiError::new(
-            ErrorKind::TooLarge,
-            codes::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
             "auth request body too large",
         ));
     }
@@ -37,12 +35,11 @@ fn parse<T: DeserializeOwned>(body: &Bytes, shape: &str) -> Result<T, ApiError> 
 }
 
 fn core_error(e: CoreError) -> ApiError {
-    let mut error = ApiError::new(e.kind(), e.code(), e.to_string());
-    if matches!(e, CoreError::AlreadyExists(_)) {
-        error.code = codes::SETUP_ALREADY_DONE;
-        error = error.with_status(StatusCode::CONFLICT);
-    }
-    error
+    let code = match e {
+        CoreError::AlreadyExists(_) => ErrorCode::SetupAlreadyDone,
+        _ => e.code(),
+    };
+    ApiError::new(code, e.to_string())
 }
 
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
@@ -74,8 +71,7 @@ pub async fn setup(
 ) -> Result<Json<Value>, ApiError> {
     if !peer.ip().is_loopback() {
         return Err(ApiError::new(
-            ErrorKind::PermissionDenied,
-            codes::PERMISSION_DENIED,
+            ErrorCode::PermissionDenied,
             "set-up is only accepted from the server's own machine (loopback)",
         ));
     }
@@ -95,7 +91,7 @@ pub async fn setup(
         )
     })
     .await
-    .map_err(|_| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, "set-up failed"))?
+    .map_err(|_| ApiError::new(ErrorCode::InternalError, "set-up failed"))?
     .map_err(core_error)?;
     info!(user = %name, "server set up: root password set, dba user created");
     Ok(Json(json!({
@@ -119,11 +115,9 @@ pub async fn login(
     if !state.auth.login_limiter.allow(peer.ip()) {
         warn!(client = %peer.ip(), "login rate limit exceeded");
         return Err(ApiError::new(
-            ErrorKind::InvalidInput,
-            codes::RATE_LIMIT_EXCEEDED,
+            ErrorCode::RateLimitExceeded,
             "too many login attempts from this address; wait a minute",
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS));
+        ));
     }
     let request: LoginRequest = parse(&body, r#"{"user": "...", "password": "..."}"#)?;
     let caller = check_password(&state, &request.user, &request.password, peer).await?;
@@ -131,7 +125,7 @@ pub async fn login(
         .auth
         .login(&state.db, &caller)
         .map(Json)
-        .map_err(|e| ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, e))
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, e))
 }
 
 #[derive(Deserialize, Default)]

@@ -3,56 +3,59 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kalamdb_commons::error::codes;
-use kalamdb_commons::ErrorKind;
+use kalamdb_commons::ErrorCode;
 use serde_json::json;
 
-/// The HTTP status for a kind of failure.
-pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        // Duplicate keys and existing objects are bad input from the
-        // client's view; the API keeps them at 400 (docs/API.md).
-        ErrorKind::InvalidInput | ErrorKind::Conflict => StatusCode::BAD_REQUEST,
-        // Unknown tables are SQL errors, not unknown routes (404).
-        ErrorKind::NotFound => StatusCode::BAD_REQUEST,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+/// The HTTP status of a response with this code: the only place it is
+/// decided.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        // Unknown tables and failed statements are SQL errors, not unknown
+        // routes; the reference keeps them at 400.
+        ErrorCode::EmptySql
+        | ErrorCode::InvalidSql
+        | ErrorCode::SqlExecutionError
+        | ErrorCode::TableNotFound
+        | ErrorCode::NamespaceNotFound
+        | ErrorCode::UserNotFound
+        | ErrorCode::ParamsWithBatch
+        | ErrorCode::InvalidParameter
+        | ErrorCode::InvalidRequest
+        | ErrorCode::ResourceExhausted
+        | ErrorCode::StatementTimeout => StatusCode::BAD_REQUEST,
+        ErrorCode::MissingAuthorization
+        | ErrorCode::InvalidCredentials
+        | ErrorCode::TokenExpired
+        | ErrorCode::AccountLocked => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::SetupAlreadyDone => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
-/// An error as the API reports it.
+/// An error as the API reports it; its code decides its status.
 #[derive(Debug)]
 pub struct ApiError {
-    pub kind: ErrorKind,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub took_ms: f64,
-    /// A status other than the kind's (429 for rate limits, 409 for a
-    /// repeated set-up).
-    pub status: Option<StatusCode>,
     /// Results of the statements of a batch that ran before the failing
     /// one (they are committed).
     pub results: Vec<serde_json::Value>,
 }
 
 impl ApiError {
-    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            kind,
             code,
             message: message.into(),
             took_ms: 0.0,
-            status: None,
             results: Vec::new(),
         }
-    }
-
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = Some(status);
-        self
     }
 }
 
@@ -62,9 +65,9 @@ impl IntoResponse for ApiError {
             "status": "error",
             "took": self.took_ms,
             "results": self.results,
-            "error": { "code": self.code, "message": self.message },
+            "error": { "code": self.code.as_str(), "message": self.message },
         });
-        let status = self.status.unwrap_or(status_of(self.kind));
+        let status = status_of(self.code);
         let mut response = (status, Json(body)).into_response();
         if matches!(
             status,
@@ -82,10 +85,7 @@ impl IntoResponse for ApiError {
 
 /// Unknown routes: the one not-found that is a 404.
 pub async fn not_found() -> Response {
-    let mut response =
-        ApiError::new(ErrorKind::NotFound, codes::NOT_FOUND, "no such route").into_response();
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    ApiError::new(ErrorCode::NotFound, "no such route").into_response()
 }
 
 /// A handler panicked: report it, keep serving.
@@ -96,27 +96,32 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "unknown panic".into());
     tracing::error!(panic = %detail, "request handler panicked");
-    ApiError::new(ErrorKind::Internal, codes::INTERNAL_ERROR, "internal error").into_response()
+    ApiError::new(ErrorCode::InternalError, "internal error").into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each code reaches the client with its status and code string and,
+    /// when retrying makes sense, `Retry-After`.
     #[test]
-    fn every_kind_has_its_status() {
-        let cases = [
-            (ErrorKind::InvalidInput, 400),
-            (ErrorKind::Conflict, 400),
-            (ErrorKind::NotFound, 400),
-            (ErrorKind::Unauthenticated, 401),
-            (ErrorKind::PermissionDenied, 403),
-            (ErrorKind::TooLarge, 413),
-            (ErrorKind::Unavailable, 503),
-            (ErrorKind::Internal, 500),
+    fn every_code_becomes_its_response() {
+        let statuses = [
+            400, 400, 400, 400, 400, 400, 403, 400, 400, 400, 413, 429, 401, 401, 401, 401, 409,
+            404, 503, 400, 400, 500,
         ];
-        for (kind, status) in cases {
-            assert_eq!(status_of(kind).as_u16(), status, "{kind}");
+        assert_eq!(statuses.len(), ErrorCode::ALL.len());
+        for (code, status) in ErrorCode::ALL.into_iter().zip(statuses) {
+            let response = ApiError::new(code, "m").into_response();
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                response
+                    .headers()
+                    .contains_key(axum::http::header::RETRY_AFTER),
+                matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimitExceeded),
+                "{code}"
+            );
         }
     }
 }

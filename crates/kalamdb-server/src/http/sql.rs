@@ -8,8 +8,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use kalamdb_commons::error::codes;
-use kalamdb_commons::ErrorKind;
+use kalamdb_commons::ErrorCode;
 use kalamdb_core::{Caller, StatementError};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -55,8 +54,7 @@ async fn read_body(
 ) -> Result<SqlRequest, ApiError> {
     let too_large = || {
         ApiError::new(
-            ErrorKind::TooLarge,
-            codes::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
             format!("request body is larger than {} bytes", state.max_body_bytes),
         )
     };
@@ -71,9 +69,7 @@ async fn read_body(
         .await
         .map_err(|_| too_large())?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            ErrorKind::InvalidInput,
-            codes::INVALID_REQUEST,
+        ApiError::new(ErrorCode::InvalidRequest,
             format!("invalid JSON body: {e}; expected {{\"sql\": \"...\", \"params\": [...]?, \"namespace_id\": \"...\"?}}"),
         )
     })
@@ -93,18 +89,13 @@ async fn handle(
     let caller = authenticate(state, headers, peer).await?;
     let request = body?;
     if request.sql.trim().is_empty() {
-        return Err(ApiError::new(
-            ErrorKind::InvalidInput,
-            codes::EMPTY_SQL,
-            "no SQL statement given",
-        ));
+        return Err(ApiError::new(ErrorCode::EmptySql, "no SQL statement given"));
     }
     let params = request.params.unwrap_or_default();
     let deadline = tokio::time::Instant::from_std(started) + state.request_timeout;
     let timed_out = || {
         ApiError::new(
-            ErrorKind::InvalidInput,
-            codes::STATEMENT_TIMEOUT,
+            ErrorCode::StatementTimeout,
             format!(
                 "the request took longer than {} s and was cancelled",
                 state.request_timeout.as_secs()
@@ -149,8 +140,7 @@ async fn handle(
         Ok(Err(e)) => {
             tracing::error!(error = %e, "statement task failed");
             Err(ApiError::new(
-                ErrorKind::Internal,
-                codes::INTERNAL_ERROR,
+                ErrorCode::InternalError,
                 "the statement failed unexpectedly",
             ))
         }
@@ -166,13 +156,13 @@ async fn handle(
 /// The error response for a failed batch: the failure, and the results of
 /// the statements before it (they are committed).
 fn refused(failure: StatementError, caller: &Caller) -> ApiError {
-    let kind = failure.error.kind();
-    if kind == ErrorKind::Internal {
+    let code = failure.error.code();
+    if code == ErrorCode::InternalError {
         tracing::error!(error = %failure, user = %caller.user_id, "statement failed");
     } else {
         tracing::debug!(error = %failure, user = %caller.user_id, "statement refused");
     }
-    let mut error = ApiError::new(kind, failure.error.code(), failure.to_string());
+    let mut error = ApiError::new(code, failure.to_string());
     error.results = failure.completed.iter().map(encode::result_value).collect();
     error
 }
