@@ -6,7 +6,7 @@ use kalamdb_core::arrow::array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use kalamdb_core::arrow::record_batch::RecordBatch;
-use kalamdb_core::cold::flush::FlushHooks;
+use kalamdb_core::FlushHooks;
 use kalamdb_core::{Caller, EngineConfig, KalamDb};
 use kalamdb_filestore::object_store::local::LocalFileSystem;
 use kalamdb_filestore::object_store::path::Path as StorePath;

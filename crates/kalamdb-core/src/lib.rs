@@ -10,7 +10,7 @@
 //!    with the request's SQL, parameters and default namespace.
 //! 2. `kalamdb_sql::parse_batch` splits the batch on top-level `;` and parses
 //!    each statement into a `KalamStatement`; INSERT stays a `sqlparser` AST.
-//! 3. `exec::insert` resolves the table in the [`catalog::Catalog`], checks
+//! 3. `exec::insert` resolves the table in the `catalog::Catalog`, checks
 //!    the caller may write it, and evaluates the VALUES (literals, `$n`
 //!    parameters and KalamDB defaults directly; anything else via DataFusion),
 //!    coercing each value to its column type (`values`).
@@ -22,7 +22,7 @@
 //!
 //! # The life of a SELECT
 //! 1. `exec::query` builds a DataFusion session whose only catalog is a
-//!    [`provider::KalamCatalog`] made for this caller, so every table it can
+//!    `provider::KalamCatalog` made for this caller, so every table it can
 //!    resolve is already scoped to what the caller may see, and whose memory
 //!    pool is the statement's share of the query memory (`exec::limits`).
 //! 2. DataFusion plans the statement; each USER or SHARED table becomes a
@@ -43,27 +43,35 @@
 //!    the rest of the stream (`KalamDb::execute_streaming`) and encodes it as
 //!    JSON a batch at a time while it sends it.
 
-pub mod catalog;
-pub mod cold;
-pub mod context;
+// The engine's parts are private; what the server, the benchmarks and the
+// tests use is re-exported below.
+mod catalog;
+mod cold;
+mod context;
 mod engine;
-pub mod error;
-pub mod exec;
-pub mod ids;
-pub mod jobs;
-pub mod provider;
-pub mod scheduler;
-pub mod schema;
-pub mod sessions;
-pub mod system;
-pub mod users;
-pub mod values;
+mod error;
+mod exec;
+mod ids;
+mod jobs;
+mod provider;
+mod scheduler;
+mod schema;
+mod sessions;
+mod system;
+mod users;
+mod values;
 
+pub use cold::flush::{FailPoint, FlushHooks, FlushStats};
+pub use cold::table_manifest_entries;
 pub use engine::{
     literal_inserts, EngineConfig, KalamDb, LiteralInserts, ShutdownOptions, StatementError,
 };
 pub use error::{CoreError, Result};
+pub use exec::limits::{QueryLimits, ResultStream};
 pub use exec::StatementResult;
+pub use jobs::JobsConfig;
+pub use scheduler::SchedulerConfig;
+pub use schema::KALAM_TYPE_KEY;
 pub use users::{AuthFailure, Caller};
 
 /// Arrow, as the engine uses it (the server encodes results with it).

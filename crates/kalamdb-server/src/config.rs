@@ -123,7 +123,7 @@ pub struct LimitsSection {
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        let q = kalamdb_core::exec::limits::QueryLimits::default();
+        let q = kalamdb_core::QueryLimits::default();
         Self {
             query_memory_mb: (q.memory_per_query >> 20) as u64,
             total_query_memory_mb: (q.memory_total >> 20) as u64,
@@ -172,7 +172,7 @@ impl Default for AuthSection {
 
 impl Default for FlushSection {
     fn default() -> Self {
-        let defaults = kalamdb_core::scheduler::SchedulerConfig::default();
+        let defaults = kalamdb_core::SchedulerConfig::default();
         Self {
             check_interval_ms: defaults.tick.as_millis() as u64,
             hot_budget_bytes: defaults.budget_bytes,
@@ -184,8 +184,8 @@ impl Default for FlushSection {
 
 impl Default for JobsSection {
     fn default() -> Self {
-        let defaults = kalamdb_core::jobs::JobsConfig::default();
-        let scheduler = kalamdb_core::scheduler::SchedulerConfig::default();
+        let defaults = kalamdb_core::JobsConfig::default();
+        let scheduler = kalamdb_core::SchedulerConfig::default();
         Self {
             max_parallel: defaults.max_parallel,
             max_retries: defaults.max_retries,
@@ -375,12 +375,12 @@ impl ServerConfig {
             data_dir: self.storage.data_dir.clone(),
             sync_writes: self.storage.sync_writes,
             root_password: self.root_password.clone(),
-            jobs: kalamdb_core::jobs::JobsConfig {
+            jobs: kalamdb_core::JobsConfig {
                 max_parallel: self.jobs.max_parallel,
                 max_retries: self.jobs.max_retries,
                 retry_backoff: Duration::from_millis(self.jobs.retry_backoff_ms),
             },
-            scheduler: kalamdb_core::scheduler::SchedulerConfig {
+            scheduler: kalamdb_core::SchedulerConfig {
                 tick: Duration::from_millis(self.flush.check_interval_ms),
                 budget_rows: self.flush.hot_budget_rows,
                 budget_bytes: self.flush.hot_budget_bytes,
@@ -391,7 +391,7 @@ impl ServerConfig {
                     self.jobs.failed_scope_backoff_max_secs,
                 ),
             },
-            limits: kalamdb_core::exec::limits::QueryLimits {
+            limits: kalamdb_core::QueryLimits {
                 memory_per_query: (self.limits.query_memory_mb << 20) as usize,
                 memory_total: (self.limits.total_query_memory_mb << 20) as usize,
                 max_value_bytes: (self.limits.max_value_mb.max(1) << 20) as usize,

@@ -23,8 +23,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use kalamdb_sql::KalamStatement;
 use std::sync::Arc;
 
-pub use query::base_session_state;
-
 /// The outcome of one statement.
 #[derive(Debug)]
 pub struct StatementResult {

@@ -7,7 +7,7 @@ mod hot_scan;
 mod table;
 
 pub use catalog::{KalamCatalog, CATALOG_NAME};
-pub use table::{scope_key_for, KalamTableProvider};
+pub use table::scope_key_for;
 
 use crate::users::Caller;
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-pub use backoff::{FailingScope, ScopeBackoff};
+pub use backoff::ScopeBackoff;
 pub use counters::{Buffered, HotCounters};
 
 #[derive(Debug, Clone)]

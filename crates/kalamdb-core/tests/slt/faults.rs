@@ -4,8 +4,8 @@
 //! never change, and every file a manifest names exists.
 
 use crate::util::{caller, create_users, open, query, run, walk};
-use kalamdb_core::cold::flush::FlushHooks;
-use kalamdb_core::cold::table_manifest_entries;
+use kalamdb_core::table_manifest_entries;
+use kalamdb_core::FlushHooks;
 use kalamdb_core::KalamDb;
 use kalamdb_filestore::faulty::Faults;
 use kalamdb_filestore::object_store::path::Path;
@@ -158,7 +158,7 @@ async fn a_failing_read_fails_the_query_cleanly() {
 async fn a_job_retries_through_transient_write_failures() {
     let dir = tempfile::tempdir().unwrap();
     let config = kalamdb_core::EngineConfig {
-        jobs: kalamdb_core::jobs::JobsConfig {
+        jobs: kalamdb_core::JobsConfig {
             max_retries: 3,
             retry_backoff: std::time::Duration::from_millis(10),
             ..Default::default()

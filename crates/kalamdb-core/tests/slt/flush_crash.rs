@@ -5,8 +5,8 @@
 use crate::util::{caller, create_users, open, run};
 use kalamdb_core::arrow::array::AsArray;
 use kalamdb_core::arrow::datatypes::Int64Type;
-use kalamdb_core::cold::flush::{FailPoint, FlushHooks};
 use kalamdb_core::KalamDb;
+use kalamdb_core::{FailPoint, FlushHooks};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! killed. Jobs are paused at a scope boundary by a hook, not by timing.
 
 use crate::util::{caller, create_users, job_id, message, open, query, run, walk};
-use kalamdb_core::cold::flush::FlushHooks;
+use kalamdb_core::FlushHooks;
 use kalamdb_core::KalamDb;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};

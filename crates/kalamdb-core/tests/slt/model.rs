@@ -7,8 +7,8 @@
 use crate::util::{caller, create_users, open};
 use kalamdb_core::arrow::array::AsArray;
 use kalamdb_core::arrow::datatypes::Int64Type;
-use kalamdb_core::cold::flush::{FailPoint, FlushHooks};
 use kalamdb_core::KalamDb;
+use kalamdb_core::{FailPoint, FlushHooks};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 
 use crate::util::{caller, message, open_with, query, run};
 use kalamdb_commons::ManualClock;
-use kalamdb_core::scheduler::SchedulerConfig;
+use kalamdb_core::SchedulerConfig;
 use kalamdb_core::{EngineConfig, KalamDb};
 use std::path::Path;
 use std::sync::Arc;
@@ -179,15 +179,13 @@ async fn a_policy_trigger_joins_a_running_manual_flush() {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
     let rx = std::sync::Mutex::new(rx);
-    db.context()
-        .jobs
-        .set_hooks(kalamdb_core::cold::flush::FlushHooks {
-            after_snapshot: Some(Arc::new(move || {
-                let _ = entered_tx.send(());
-                let _ = rx.lock().unwrap().recv();
-            })),
-            ..Default::default()
-        });
+    db.context().jobs.set_hooks(kalamdb_core::FlushHooks {
+        after_snapshot: Some(Arc::new(move || {
+            let _ = entered_tx.send(());
+            let _ = rx.lock().unwrap().recv();
+        })),
+        ..Default::default()
+    });
     let manual = message(&db, "root", "FLUSH TABLE s.t").await;
     tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
         .await
@@ -372,7 +370,7 @@ async fn rows_buffered_before_a_stop_are_flushed_at_start_up_when_due() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_that_cannot_flush_fails_once_and_waits_while_others_flush() {
-    use kalamdb_core::cold::flush::FlushHooks;
+    use kalamdb_core::FlushHooks;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(1_000 * SECOND));

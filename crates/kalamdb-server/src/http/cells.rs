@@ -10,7 +10,7 @@ use kalamdb_core::arrow::datatypes::{
     TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use kalamdb_core::arrow::util::display::{ArrayFormatter, FormatOptions};
-use kalamdb_core::schema::KALAM_TYPE_KEY;
+use kalamdb_core::KALAM_TYPE_KEY;
 use serde_json::Value as Json;
 
 /// The type name shown in a result schema.

@@ -9,7 +9,7 @@
 
 use super::encode;
 use axum::body::{Body, Bytes};
-use kalamdb_core::exec::limits::ResultStream;
+use kalamdb_core::ResultStream;
 use kalamdb_core::StatementResult;
 use std::time::Instant;
 use tokio::sync::mpsc;
