@@ -54,12 +54,11 @@ impl<'a> FileCursor<'a> {
         scope: &'a ScopeKey,
         entry: &ManifestEntry,
     ) -> Result<Self> {
-        let reader = handle
-            .block_on(file_reader(
-                cold.store.clone(),
-                &Path::from(entry.path.as_str()),
-            ))
-            .map_err(|e| super::unreadable_file(def, &entry.path, e))?;
+        let reader = super::bridge::wait(
+            handle,
+            file_reader(cold.store.clone(), &Path::from(entry.path.as_str())),
+        )
+        .map_err(|e| super::unreadable_file(def, &entry.path, e))?;
         let mut cursor = Self {
             def,
             scope,

@@ -448,9 +448,7 @@ impl<'a> ScopeFlush<'a> {
             );
         }
         let writer = self.writer.as_mut().expect("created above");
-        handle
-            .block_on(writer.write(&batch))
-            .map_err(|e| storage(&e))?;
+        super::bridge::wait(handle, writer.write(&batch)).map_err(|e| storage(&e))?;
         if let Some(hook) = &self.after_batch {
             hook();
         }
@@ -535,7 +533,7 @@ impl<'a> ScopeFlush<'a> {
     /// left is removed at the next start (its pending record stays).
     fn discard(&self, ctx: &CoreContext, handle: &Handle) {
         use kalamdb_filestore::object_store::Error as StoreError;
-        match handle.block_on(self.cold.store.delete(&self.path)) {
+        match super::bridge::wait(handle, self.cold.store.delete(&self.path)) {
             Ok(()) | Err(StoreError::NotFound { .. }) => {
                 let mut batch = ctx.store.batch();
                 batch.delete_meta(&pending_key(&self.cold.id, &self.path));
@@ -577,8 +575,7 @@ impl<'a> ScopeFlush<'a> {
                     self.write_batch(ctx, handle)?;
                 }
                 let writer = self.writer.take().expect("a scope with rows has a writer");
-                handle
-                    .block_on(writer.finish())
+                super::bridge::wait(handle, writer.finish())
                     .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
             })();
             let written = match written {
@@ -688,8 +685,7 @@ fn write_manifest_copy(
         };
         let path = cold.scope_dir(def, user)?.join(MANIFEST_FILE);
         let body = serde_json::to_vec_pretty(&document)?;
-        handle
-            .block_on(cold.store.put(&path, PutPayload::from(body)))
+        super::bridge::wait(handle, cold.store.put(&path, PutPayload::from(body)))
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(())
     })();

@@ -98,15 +98,17 @@ pub fn load_scope(
         let path = Path::from(entry.path.as_str());
         let batches = match only {
             // Only the row groups whose key statistics may hold a key.
-            Some(keys) => handle.block_on(read_row_groups_for_keys(
-                cold.store.clone(),
-                &path,
-                (entry.bytes > 0).then_some(entry.bytes),
-                &def.primary_key,
-                &keys.iter().map(probe).collect::<Vec<_>>(),
-            )),
-            None => handle
-                .block_on(read_file(cold.store.clone(), &path))
+            Some(keys) => super::bridge::wait(
+                handle,
+                read_row_groups_for_keys(
+                    cold.store.clone(),
+                    &path,
+                    (entry.bytes > 0).then_some(entry.bytes),
+                    &def.primary_key,
+                    &keys.iter().map(probe).collect::<Vec<_>>(),
+                ),
+            ),
+            None => super::bridge::wait(handle, read_file(cold.store.clone(), &path))
                 .map(|(batches, _)| batches),
         }
         .map_err(|e| super::unreadable_file(def, &entry.path, e))?;

@@ -8,6 +8,7 @@
 //! hides exactly the hot versions the flush read. Those versions are
 //! deleted afterwards, in bounded batches (see `flush`).
 
+pub mod bridge;
 mod chunked_delete;
 pub mod cursor;
 pub mod flush;

@@ -25,12 +25,11 @@ use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use futures::channel::mpsc;
-use futures::SinkExt;
 use kalamdb_commons::Value;
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
 pub struct HotScan {
@@ -56,7 +55,8 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn send(&mut self, builder: &mut BatchBuilder) -> Result<bool> {
         let batch = builder.finish(self.schema)?;
-        Ok(futures::executor::block_on(self.tx.send(Ok(batch))).is_ok())
+        // A bounded channel: the scan waits while the query is busy.
+        Ok(self.tx.blocking_send(Ok(batch)).is_ok())
     }
 
     /// Adds a visible row; returns whether to go on.
@@ -122,7 +122,7 @@ impl HotScan {
                 .into()
             }
         };
-        let _ = futures::executor::block_on(tx.send(Err(error)));
+        let _ = tx.blocking_send(Err(error));
     }
 
     fn scan_into(&self, handle: &Handle, tx: &mut mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
@@ -294,6 +294,9 @@ impl PartitionStream for HotScan {
             scan.run(handle, tx);
             drop(guard);
         });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rx))
+        let batches = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }
