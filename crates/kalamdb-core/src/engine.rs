@@ -1,6 +1,7 @@
 //! The engine: opens the hot tier, loads catalog and users, runs batches.
 
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
+#[cfg(feature = "test-support")]
 use crate::cold::flush::{FlushHooks, FlushStats};
 use crate::cold::{remove_uncommitted, Storages};
 use crate::context::CoreContext;
@@ -184,12 +185,15 @@ impl KalamDb {
         crate::sessions::Sessions::new(self.ctx.store.clone(), self.ctx.clock.clone())
     }
 
+    /// The engine's insides, for tests that set flush hooks.
+    #[cfg(feature = "test-support")]
     pub fn context(&self) -> &Arc<CoreContext> {
         &self.ctx
     }
 
     /// Moves the hot rows of `namespace.table` into Parquet files, one per
     /// scope, and waits for it. `hooks` are for tests (fail points).
+    #[cfg(feature = "test-support")]
     pub async fn flush_table(
         &self,
         namespace: &str,

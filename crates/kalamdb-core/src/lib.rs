@@ -61,7 +61,10 @@ mod system;
 mod users;
 mod values;
 
-pub use cold::flush::{FailPoint, FlushHooks, FlushStats};
+pub use cold::flush::FlushStats;
+#[cfg(feature = "test-support")]
+pub use cold::flush::{FailPoint, FlushHooks};
+#[cfg(feature = "test-support")]
 pub use cold::table_manifest_entries;
 pub use engine::{
     literal_inserts, EngineConfig, KalamDb, LiteralInserts, ShutdownOptions, StatementError,

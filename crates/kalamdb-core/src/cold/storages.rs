@@ -4,6 +4,7 @@
 
 use super::ColdStore;
 use crate::error::{CoreError, Result};
+#[cfg(feature = "test-support")]
 use kalamdb_filestore::faulty::{Faults, FaultyStore};
 use kalamdb_filestore::{StorageDef, LOCAL_STORAGE};
 use kalamdb_store::{meta_keys, HotStore};
@@ -127,6 +128,7 @@ impl Storages {
 
     /// Wraps storage `id` in a fault-injecting store (tests of what flushes
     /// and reads do when storage fails); returns the switches.
+    #[cfg(feature = "test-support")]
     pub fn inject_faults(&self, id: &str) -> Result<Arc<Faults>> {
         let cold = self.open(id)?;
         let faults = Arc::new(Faults::default());

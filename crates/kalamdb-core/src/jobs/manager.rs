@@ -98,6 +98,7 @@ impl JobManager {
 
     /// Sets the hooks that jobs started from now on run their flush with.
     /// For tests: pausing a job at a scope boundary, failing it at a step.
+    #[cfg(feature = "test-support")]
     pub fn set_hooks(&self, hooks: FlushHooks) {
         *self.hooks.lock() = hooks;
     }

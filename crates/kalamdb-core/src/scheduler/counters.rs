@@ -137,6 +137,7 @@ impl HotCounters {
         })
     }
 
+    #[cfg(feature = "test-support")]
     pub fn all(&self) -> Vec<(u64, Buffered)> {
         self.tables
             .read()
