@@ -39,6 +39,21 @@ pub enum CoreError {
     Timeout(String),
     #[error("hot tier: {0}")]
     Store(#[from] StoreError),
+    /// Building or reading Arrow data the engine made itself failed.
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A storage refused or failed a request.
+    #[error("{0}")]
+    ObjectStore(#[from] kalamdb_filestore::object_store::Error),
+    #[error("cold storage: {0}")]
+    FileStore(#[source] kalamdb_filestore::FileStoreError),
+    /// A stored record (catalog, user, job, manifest) that does not encode
+    /// or decode.
+    #[error("catalog encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// A DataFusion failure that is not the statement's fault.
+    #[error("{0}")]
+    DataFusion(#[source] DataFusionError),
     #[error("{0}")]
     Internal(String),
 }
@@ -60,7 +75,13 @@ impl CoreError {
             CoreError::ResourceExhausted(_) => ErrorCode::ResourceExhausted,
             CoreError::Timeout(_) => ErrorCode::StatementTimeout,
             CoreError::Store(StoreError::InvalidKey(_)) => ErrorCode::SqlExecutionError,
-            CoreError::Store(_) | CoreError::Internal(_) => ErrorCode::InternalError,
+            CoreError::Store(_)
+            | CoreError::Arrow(_)
+            | CoreError::ObjectStore(_)
+            | CoreError::FileStore(_)
+            | CoreError::Encoding(_)
+            | CoreError::DataFusion(_)
+            | CoreError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -126,7 +147,7 @@ impl From<DataFusionError> for CoreError {
             DataFusionError::ResourcesExhausted(msg) => CoreError::ResourceExhausted(msg),
             // Planning and naming errors are the statement's fault.
             DataFusionError::Configuration(msg) => CoreError::Execution(msg),
-            other => CoreError::Internal(other.to_string()),
+            other => CoreError::DataFusion(other),
         }
     }
 }
@@ -137,12 +158,6 @@ impl From<CoreError> for DataFusionError {
     }
 }
 
-impl From<serde_json::Error> for CoreError {
-    fn from(err: serde_json::Error) -> Self {
-        CoreError::Internal(format!("catalog encoding: {err}"))
-    }
-}
-
 impl From<kalamdb_filestore::FileStoreError> for CoreError {
     fn from(err: kalamdb_filestore::FileStoreError) -> Self {
         use kalamdb_filestore::FileStoreError as E;
@@ -150,7 +165,31 @@ impl From<kalamdb_filestore::FileStoreError> for CoreError {
             E::InvalidStorage(_) | E::InvalidTemplate { .. } => {
                 CoreError::Execution(err.to_string())
             }
-            other => CoreError::Internal(format!("cold storage: {other}")),
+            other => CoreError::FileStore(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Failures inside the engine keep their cause as a source (for logs)
+    /// and are internal errors to the client.
+    #[test]
+    fn internal_failures_keep_their_source() {
+        let arrow = CoreError::from(datafusion::arrow::error::ArrowError::ComputeError(
+            "overflow".into(),
+        ));
+        let json = CoreError::from(serde_json::from_str::<u8>("x").unwrap_err());
+        let df = CoreError::from(DataFusionError::Internal("bug".into()));
+        for error in [arrow, json, df] {
+            assert_eq!(error.code(), ErrorCode::InternalError, "{error}");
+            assert!(error.source().is_some(), "{error:?} lost its source");
+        }
+        // The statement's own faults are not internal.
+        let plan = CoreError::from(DataFusionError::Plan("no such column".into()));
+        assert_eq!(plan.code(), ErrorCode::SqlExecutionError);
     }
 }

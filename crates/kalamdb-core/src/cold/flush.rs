@@ -685,8 +685,7 @@ fn write_manifest_copy(
         };
         let path = cold.scope_dir(def, user)?.join(MANIFEST_FILE);
         let body = serde_json::to_vec_pretty(&document)?;
-        super::bridge::wait(handle, cold.store.put(&path, PutPayload::from(body)))
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        super::bridge::wait(handle, cold.store.put(&path, PutPayload::from(body)))?;
         Ok(())
     })();
     if let Err(e) = result {

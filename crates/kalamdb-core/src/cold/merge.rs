@@ -41,17 +41,14 @@ fn select_keys(
     for key in keys {
         let mut builder = ColumnBuilder::new(pk_type, 1);
         builder.append(key)?;
-        let equal = eq(&column, &Scalar::new(builder.finish()))
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let equal = eq(&column, &Scalar::new(builder.finish())).map_err(CoreError::from)?;
         mask = Some(match mask {
-            Some(m) => or(&m, &equal).map_err(|e| CoreError::Internal(e.to_string()))?,
+            Some(m) => or(&m, &equal).map_err(CoreError::from)?,
             None => equal,
         });
     }
     match mask {
-        Some(mask) => {
-            filter_record_batch(batch, &mask).map_err(|e| CoreError::Internal(e.to_string()))
-        }
+        Some(mask) => filter_record_batch(batch, &mask).map_err(CoreError::from),
         None => Ok(batch.clone()),
     }
 }

@@ -88,8 +88,7 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
             Arc::new(StringArray::from(names)),
             Arc::new(StringArray::from(ids)),
         ],
-    )
-    .map_err(|e| CoreError::Internal(e.to_string()))?;
+    )?;
     Ok(StatementResult {
         schema: Some(schema),
         row_count: batch.num_rows(),

@@ -77,8 +77,7 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
             Arc::new(StringArray::from(vec![last_flush.map(|j| j.job_id)])),
             Arc::new(StringArray::from(vec![failing_scopes(s, def.uid)])),
         ],
-    )
-    .map_err(|e| CoreError::Internal(e.to_string()))?;
+    )?;
     Ok(StatementResult {
         schema: Some(schema),
         row_count: 1,
