@@ -104,7 +104,7 @@ async fn handle(
     };
     // Literal INSERTs (the bulk of writes) hold no expressions to plan and
     // take microseconds: they run right here, which saves the two thread
-    // hand-offs of the query runtime (about a third of a one-row INSERT).
+    // hand-offs of the query runtime.
     if let Some(inserts) = kalamdb_core::literal_inserts(&request.sql) {
         let run = state.db.execute_literal_inserts(
             inserts,
