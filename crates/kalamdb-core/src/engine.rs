@@ -82,6 +82,18 @@ pub struct StatementError {
     pub completed: Vec<StatementResult>,
 }
 
+impl StatementError {
+    /// A batch refused before any of its statements ran.
+    fn before_any(error: CoreError) -> Self {
+        Self {
+            index: 1,
+            of: 1,
+            error,
+            completed: Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for StatementError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.of > 1 {
@@ -330,14 +342,19 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        self.execute_batch(sql, params, namespace, caller, false)
+        let statements =
+            kalamdb_sql::parse_batch(sql).map_err(|e| StatementError::before_any(e.into()))?;
+        self.execute_statements(statements, params, namespace, caller, false)
             .await
     }
 
     /// [`KalamDb::execute`], except that a large result of the last
     /// statement is not collected: its [`StatementResult::rest`] holds the
     /// rest of the rows, to be read (under the same caps and the statement
-    /// timeout) while they are sent.
+    /// timeout) while they are sent. For a caller that tried
+    /// [`literal_inserts`] first: the text goes straight to the tokenizer
+    /// (which reads literal INSERTs too, only less quickly), so a large
+    /// batch is not scanned twice.
     pub async fn execute_streaming(
         &self,
         sql: &str,
@@ -345,7 +362,9 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        self.execute_batch(sql, params, namespace, caller, true)
+        let statements = kalamdb_sql::parse_batch_tokenized(sql)
+            .map_err(|e| StatementError::before_any(e.into()))?;
+        self.execute_statements(statements, params, namespace, caller, true)
             .await
     }
 
@@ -363,24 +382,6 @@ impl KalamDb {
             .await
     }
 
-    async fn execute_batch(
-        &self,
-        sql: &str,
-        params: &[serde_json::Value],
-        namespace: Option<&str>,
-        caller: &Caller,
-        stream_last: bool,
-    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements = kalamdb_sql::parse_batch(sql).map_err(|e| StatementError {
-            index: 1,
-            of: 1,
-            error: e.into(),
-            completed: Vec::new(),
-        })?;
-        self.execute_statements(statements, params, namespace, caller, stream_last)
-            .await
-    }
-
     async fn execute_statements(
         &self,
         statements: Vec<KalamStatement>,
@@ -389,12 +390,7 @@ impl KalamDb {
         caller: &Caller,
         stream_last: bool,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let fail = |error| StatementError {
-            index: 1,
-            of: 1,
-            error,
-            completed: Vec::new(),
-        };
+        let fail = StatementError::before_any;
         let of = statements.len();
         if of == 0 {
             return Err(fail(CoreError::EmptySql));

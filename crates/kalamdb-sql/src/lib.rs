@@ -30,7 +30,7 @@ pub use error::ParseError;
 pub use fast_insert::{FastInsert, Literal, Row as FastInsertRow};
 pub use fast_scan::scan_batch as scan_literal_inserts;
 pub use parse::{
-    normalize as normalize_ident, parse_batch, parse_expr, parse_statement,
+    normalize as normalize_ident, parse_batch, parse_batch_tokenized, parse_expr, parse_statement,
     table_ref as table_ref_of,
 };
 pub use split::split_statements;

@@ -16,6 +16,13 @@ pub fn parse_batch(sql: &str) -> Result<Vec<KalamStatement>, ParseError> {
             .map(|insert| KalamStatement::FastInsert(Box::new(insert)))
             .collect());
     }
+    parse_batch_tokenized(sql)
+}
+
+/// [`parse_batch`] without first trying the literal-INSERT scanner, for a
+/// caller that tried it already; the token reader still reads literal
+/// INSERTs as [`KalamStatement::FastInsert`].
+pub fn parse_batch_tokenized(sql: &str) -> Result<Vec<KalamStatement>, ParseError> {
     let parts = split_statements(sql)?;
     let many = parts.len() > 1;
     parts

@@ -306,7 +306,7 @@ async fn eval_expr(s: &Session<'_>, expr: &Expr, t: KalamType, column: &str) -> 
 /// Evaluates a constant expression as the query `SELECT <expr>`, built from
 /// its syntax tree.
 async fn eval_with_datafusion(s: &Session<'_>, expr: &Expr) -> Result<ScalarValue> {
-    let statement = super::modify::select_statement(
+    let statement = super::query::select_statement(
         vec![kalamdb_sql::sqlparser::ast::SelectItem::UnnamedExpr(
             expr.clone(),
         )],
@@ -348,7 +348,7 @@ async fn select_rows(
     targets: &[usize],
     query: Statement,
 ) -> Result<Vec<Vec<Value>>> {
-    let batches = super::modify::collect_changes(s, query).await?;
+    let batches = super::query::collect_changes(s, query).await?;
     let mut rows = Vec::new();
     for batch in batches {
         if batch.num_columns() != targets.len() {

@@ -285,10 +285,19 @@ impl ResultStream {
     pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
         let batch = match self.deadline {
             None => self.stream.next().await,
-            Some((at, timeout)) => match tokio::time::timeout_at(at, self.stream.next()).await {
-                Ok(batch) => batch,
-                Err(_) => return Some(Err(CoreError::statement_timeout(timeout))),
-            },
+            Some((at, timeout)) => {
+                // `timeout_at` looks at its deadline only when the batch is
+                // not ready yet; a stream that always has its next batch
+                // ready (the reader being the slow side) would never see it.
+                let now = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());
+                if now >= at {
+                    return Some(Err(CoreError::statement_timeout(timeout)));
+                }
+                match tokio::time::timeout_at(at, self.stream.next()).await {
+                    Ok(batch) => batch,
+                    Err(_) => return Some(Err(CoreError::statement_timeout(timeout))),
+                }
+            }
         }?;
         Some(
             batch

@@ -7,6 +7,7 @@
 //! the statement's own syntax tree, never printed and parsed again (not
 //! every expression survives that round trip).
 
+use super::query::{collect_changes, select_statement};
 use super::write::write_versions;
 use super::{Session, StatementResult};
 use crate::catalog::TableDef;
@@ -14,39 +15,11 @@ use crate::error::{CoreError, Result};
 use crate::values::{cast_to_column, validate_value, value_at};
 use kalamdb_commons::Value;
 use kalamdb_sql::sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, Ident, ObjectName, SelectItem, SetExpr, Statement,
-    TableFactor, TableWithJoins, Update,
+    AssignmentTarget, Delete, Expr, FromTable, Ident, ObjectName, SelectItem, TableFactor,
+    TableWithJoins, Update,
 };
-use kalamdb_sql::KalamStatement;
 use kalamdb_store::RowVersion;
-use std::sync::{Arc, LazyLock};
-
-/// `SELECT <projection> [FROM <from>] [WHERE <selection>]`, built as a
-/// syntax tree from parts of another statement.
-pub(super) fn select_statement(
-    projection: Vec<SelectItem>,
-    from: Option<TableWithJoins>,
-    selection: Option<Expr>,
-) -> Statement {
-    // Filling in a parsed query keeps every other clause at its default,
-    // whatever fields this version of sqlparser's `Select` has.
-    static TEMPLATE: LazyLock<Statement> =
-        LazyLock::new(
-            || match kalamdb_sql::parse_statement("SELECT 1").expect("a valid query") {
-                KalamStatement::Standard(statement) => *statement,
-                _ => panic!("SELECT 1 is a standard statement"),
-            },
-        );
-    let mut statement = TEMPLATE.clone();
-    if let Statement::Query(query) = &mut statement {
-        if let SetExpr::Select(select) = query.body.as_mut() {
-            select.projection = projection;
-            select.from = from.into_iter().collect();
-            select.selection = selection;
-        }
-    }
-    statement
-}
+use std::sync::Arc;
 
 /// A column by its exact (stored) name.
 fn column_ref(name: &str) -> Expr {
@@ -88,17 +61,6 @@ async fn select_matches(
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
     let statement = select_statement(projection, Some(from), selection.cloned());
     collect_changes(s, statement).await
-}
-
-/// Runs the query that finds the rows a statement changes. The changes are
-/// written in one batch, so they are held at once: within the result caps.
-pub(super) async fn collect_changes(
-    s: &Session<'_>,
-    query: Statement,
-) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
-    let stream = s.collect(query).await?.execute_stream().await?;
-    let collected = super::limits::collect_bounded(stream, &s.query.limits, None).await?;
-    Ok(collected.batches)
 }
 
 pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult> {

@@ -13,10 +13,12 @@ use datafusion::execution::SessionState;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use kalamdb_sql::sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, Expr, Statement, Value as SqlValue,
+    visit_expressions, visit_expressions_mut, Expr, SelectItem, SetExpr, Statement, TableWithJoins,
+    Value as SqlValue,
 };
+use kalamdb_sql::KalamStatement;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The session every request starts from: functions and settings, no tables.
 pub fn base_session_state() -> SessionState {
@@ -176,4 +178,42 @@ pub async fn run_query(
         message: None,
         as_user: session.caller.user_id.to_string(),
     })
+}
+
+/// `SELECT <projection> [FROM <from>] [WHERE <selection>]`, built as a
+/// syntax tree from parts of another statement.
+pub(super) fn select_statement(
+    projection: Vec<SelectItem>,
+    from: Option<TableWithJoins>,
+    selection: Option<Expr>,
+) -> Statement {
+    // Filling in a parsed query keeps every other clause at its default,
+    // whatever fields this version of sqlparser's `Select` has.
+    static TEMPLATE: LazyLock<Statement> =
+        LazyLock::new(
+            || match kalamdb_sql::parse_statement("SELECT 1").expect("a valid query") {
+                KalamStatement::Standard(statement) => *statement,
+                _ => panic!("SELECT 1 is a standard statement"),
+            },
+        );
+    let mut statement = TEMPLATE.clone();
+    if let Statement::Query(query) = &mut statement {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            select.projection = projection;
+            select.from = from.into_iter().collect();
+            select.selection = selection;
+        }
+    }
+    statement
+}
+
+/// Runs the query that finds the rows a statement changes. The changes are
+/// written in one batch, so they are held at once: within the result caps.
+pub(super) async fn collect_changes(
+    s: &Session<'_>,
+    query: Statement,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    let stream = s.collect(query).await?.execute_stream().await?;
+    let collected = super::limits::collect_bounded(stream, &s.query.limits, None).await?;
+    Ok(collected.batches)
 }

@@ -103,6 +103,43 @@ fn a_result_that_breaks_a_bound_mid_stream_is_cut_off() {
 }
 
 #[test]
+fn a_streamed_result_is_still_bound_by_the_statement_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // No result cap to hit first: only the timeout ends this one.
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[limits]\nmax_result_mb = 1000000\n").unwrap();
+    let server = TestServer::start_with(
+        &dir.path().join("data"),
+        &[
+            ("KALAMDB_MAX_RESULT_ROWS", "1000000000"),
+            ("KALAMDB_STATEMENT_TIMEOUT_MS", "1500"),
+        ],
+        Some(&config),
+    );
+    create_user(&server, "u", "u-pw-123", "user");
+    // Rows start at once and would go on for far longer than 1.5 s.
+    let started = crate::common::stopwatch();
+    let mut response = post(&server, "SELECT * FROM generate_series(1, 1000000000)");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut text = Vec::new();
+    assert!(
+        response.read_to_end(&mut text).is_err(),
+        "cut off, not ended"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let log = server.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("canceling statement due to statement timeout")),
+        "{:?}",
+        log.iter()
+            .filter(|l| l.contains("stream"))
+            .collect::<Vec<_>>()
+    );
+    assert!(server.healthy());
+}
+
+#[test]
 fn a_client_that_leaves_mid_result_frees_the_statement() {
     let dir = tempfile::tempdir().unwrap();
     // Room for one such sort at a time: one that was never given back would
