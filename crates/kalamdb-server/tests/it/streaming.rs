@@ -140,6 +140,38 @@ fn a_streamed_result_is_still_bound_by_the_statement_timeout() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_cut_off_at_the_request_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            ("KALAMDB_MAX_RESULT_ROWS", "100000000"),
+            ("KALAMDB_STATEMENT_TIMEOUT_MS", "0"),
+            ("KALAMDB_REQUEST_TIMEOUT_SECS", "2"),
+        ],
+        None,
+    );
+    create_user(&server, "u", "u-pw-123", "user");
+    // The first bytes come, then the client reads nothing: the server's
+    // buffers fill and the result waits on the client, but not for ever.
+    let mut response = post(&server, "SELECT * FROM generate_series(1, 50000000)");
+    assert_eq!(response.status().as_u16(), 200);
+    poll("the request timeout", Duration::from_secs(30), || {
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("longer than its time limit"))
+            .then_some(())
+    });
+    let mut text = Vec::new();
+    assert!(
+        response.read_to_end(&mut text).is_err(),
+        "cut off, not ended"
+    );
+    assert!(server.healthy());
+}
+
+#[test]
 fn a_client_that_leaves_mid_result_frees_the_statement() {
     let dir = tempfile::tempdir().unwrap();
     // Room for one such sort at a time: one that was never given back would
