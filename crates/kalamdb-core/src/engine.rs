@@ -1,48 +1,21 @@
 //! The engine: opens the hot tier, loads catalog and users, runs batches.
 
-use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
-#[cfg(feature = "test-support")]
-use crate::cold::flush::{FlushHooks, FlushStats};
-use crate::cold::{remove_uncommitted, Storages};
-use crate::context::CoreContext;
+use crate::catalog::DEFAULT_NAMESPACE;
+use crate::cold::remove_uncommitted;
+use crate::config::EngineConfig;
 use crate::error::{CoreError, Result};
-use crate::exec::limits::{QueryEnv, QueryLimits};
+use crate::exec::limits::QueryEnv;
 use crate::exec::{Session, StatementResult};
-use crate::jobs::{CancelFlag, JobsConfig};
-use crate::scheduler::{HotCounters, SchedulerConfig};
+use crate::flush::CancelFlag;
+#[cfg(feature = "test-support")]
+use crate::flush::{FlushHooks, FlushOptions, FlushStats};
+use crate::services::Services;
 use crate::users::{Caller, Users};
-use kalamdb_commons::{Clock, NamespaceId};
+use kalamdb_commons::Clock;
 use kalamdb_sql::KalamStatement;
-use kalamdb_store::{HotStore, StoreOptions};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
-
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    pub data_dir: PathBuf,
-    /// fsync every write (survives power loss, not only process crashes).
-    pub sync_writes: bool,
-    /// Sets root's password at start-up when given.
-    pub root_password: Option<String>,
-    pub jobs: JobsConfig,
-    pub scheduler: SchedulerConfig,
-    pub limits: QueryLimits,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./data"),
-            sync_writes: false,
-            root_password: None,
-            jobs: JobsConfig::default(),
-            scheduler: SchedulerConfig::default(),
-            limits: QueryLimits::default(),
-        }
-    }
-}
 
 /// How to stop: see [`KalamDb::shutdown`].
 #[derive(Debug, Clone)]
@@ -105,7 +78,7 @@ impl std::fmt::Display for StatementError {
 }
 
 pub struct KalamDb {
-    ctx: Arc<CoreContext>,
+    services: Arc<Services>,
     query: QueryEnv,
     /// The scheduler loop, once started; stopped by `shutdown`/`close`.
     scheduler: parking_lot::Mutex<Option<SchedulerTask>>,
@@ -135,72 +108,32 @@ impl std::fmt::Debug for KalamDb {
 
 impl KalamDb {
     pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            CoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
-        })?;
-        let store = Arc::new(HotStore::open(
-            &config.data_dir.join("rocksdb"),
-            StoreOptions {
-                sync_writes: config.sync_writes,
-            },
-        )?);
-        let catalog = Arc::new(Catalog::load(store.clone())?);
-        catalog.create_namespace(NamespaceDef {
-            name: NamespaceId::new(DEFAULT_NAMESPACE).expect("valid"),
-            created_at: clock.now_micros(),
-        })?;
-        let users = Arc::new(Users::load(store.clone(), clock.clone())?);
-        users.bootstrap_root(config.root_password.as_deref())?;
-        info!(
-            data_dir = %config.data_dir.display(),
-            namespaces = catalog.namespaces().len(),
-            tables = catalog.tables().len(),
-            last_seq = store.last_seq(),
-            "engine opened"
-        );
-        let storages = Arc::new(Storages::load(
-            store.clone(),
-            config.data_dir.clone(),
-            clock.now_micros(),
-        )?);
-        let counters = Arc::new(HotCounters::rebuild(&store, &catalog, clock.now_micros())?);
-        info!(
-            buffered_versions = counters.total_rows(),
-            buffered_bytes = counters.total_bytes(),
-            "hot tier counted"
-        );
-        let ctx = Arc::new(CoreContext::new(
-            store,
-            catalog,
-            users,
-            storages,
-            counters,
-            config.jobs.clone(),
-            config.scheduler.clone(),
-            clock,
-        ));
+        let services = Arc::new(Services::open(config, clock)?);
         let mut query = QueryEnv::new(config.limits.clone())?;
-        crate::exec::kalam_fns::register(&mut query.state, ctx.clone())?;
+        crate::exec::kalam_fns::register(&mut query.state, services.ids.clone())?;
         Ok(Self {
-            ctx,
+            services,
             query,
             scheduler: parking_lot::Mutex::new(None),
         })
     }
 
     pub fn users(&self) -> &Users {
-        &self.ctx.users
+        &self.services.users
     }
 
     /// Login sessions (for token auth).
     pub fn sessions(&self) -> crate::sessions::Sessions {
-        crate::sessions::Sessions::new(self.ctx.store.clone(), self.ctx.clock.clone())
+        crate::sessions::Sessions::new(
+            self.services.hot.store().clone(),
+            self.services.clock.clone(),
+        )
     }
 
-    /// The engine's insides, for tests that set flush hooks.
+    /// The engine's services, for tests that set flush hooks or inject faults.
     #[cfg(feature = "test-support")]
-    pub fn context(&self) -> &Arc<CoreContext> {
-        &self.ctx
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 
     /// Moves the hot rows of `namespace.table` into Parquet files, one per
@@ -213,27 +146,31 @@ impl KalamDb {
         hooks: FlushHooks,
     ) -> Result<FlushStats> {
         let def = self
-            .ctx
+            .services
             .catalog
             .table(namespace, table)
             .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
-        self.ctx.jobs.flush_now(self.ctx.clone(), def, hooks).await
+        self.services
+            .flusher
+            .flush_now(def, FlushOptions::default(), hooks)
+            .await
     }
 
     /// Deletes files of flushes that never committed, then re-runs jobs
     /// that a crash left queued or running. Call once after `open`, inside
     /// the runtime.
     pub async fn recover(&self) -> Result<usize> {
-        let orphans = remove_uncommitted(&self.ctx.store, &self.ctx.storages).await?;
+        let orphans =
+            remove_uncommitted(self.services.hot.store(), &self.services.storages).await?;
         if orphans > 0 {
             info!(orphans, "removed files left by interrupted flushes");
         }
-        self.ctx.jobs.resume(self.ctx.clone()).await
+        self.services.jobs.resume().await
     }
 
     /// Waits until every background job has finished.
     pub async fn wait_for_jobs(&self) {
-        self.ctx.jobs.wait_idle().await;
+        self.services.jobs.wait_idle().await;
     }
 
     /// Starts the scheduler loop: every `tick` (or at once when a write
@@ -241,26 +178,26 @@ impl KalamDb {
     /// call for. Call once, inside the runtime.
     pub fn start_scheduler(&self) {
         let stop = Arc::new(CancelFlag::default());
-        let ctx = self.ctx.clone();
+        let services = self.services.clone();
         let loop_stop = stop.clone();
         let handle = tokio::spawn(async move {
-            let tick = ctx.scheduler_config.tick;
-            if let Err(e) = ctx.scheduler_startup_tick().await {
+            let scheduler = &services.scheduler;
+            if let Err(e) = scheduler.startup_tick().await {
                 warn!(error = %e, "start-up flush check failed");
             }
             loop {
                 tokio::select! {
-                    () = ctx.scheduler.wait(tick) => {}
+                    () = scheduler.wait() => {}
                     () = loop_stop.cancelled() => break,
                 }
-                if let Err(e) = ctx.scheduler_tick().await {
+                if let Err(e) = scheduler.tick().await {
                     warn!(error = %e, "scheduler tick failed");
                 }
             }
         });
         *self.scheduler.lock() = Some(SchedulerTask { stop, handle });
         info!(
-            tick_ms = self.ctx.scheduler_config.tick.as_millis() as u64,
+            tick_ms = self.services.scheduler.config().tick.as_millis() as u64,
             "scheduler started"
         );
     }
@@ -268,12 +205,12 @@ impl KalamDb {
     /// Checks policies and the budget once now (tests drive time with an
     /// injected clock and call this instead of waiting for the loop).
     pub async fn scheduler_tick(&self) -> Result<crate::scheduler::Started> {
-        self.ctx.scheduler_tick().await
+        self.services.scheduler.tick().await
     }
 
     /// The start-up check: what is due is flushed with trigger `startup`.
     pub async fn scheduler_startup_tick(&self) -> Result<crate::scheduler::Started> {
-        self.ctx.scheduler_startup_tick().await
+        self.services.scheduler.startup_tick().await
     }
 
     async fn stop_scheduler(&self) {
@@ -293,15 +230,20 @@ impl KalamDb {
         self.stop_scheduler().await;
         if options.flush_all {
             let mut started = 0;
-            for def in self.ctx.catalog.tables() {
-                let buffered = self.ctx.counters.get(def.uid).map_or(0, |b| b.rows);
+            for def in self.services.catalog.tables() {
+                let buffered = self
+                    .services
+                    .hot
+                    .counters()
+                    .get(def.uid)
+                    .map_or(0, |b| b.rows);
                 if buffered == 0 || def.table_type == kalamdb_commons::TableType::Stream {
                     continue;
                 }
                 match self
-                    .ctx
+                    .services
                     .jobs
-                    .submit_flush(self.ctx.clone(), def.clone(), "shutdown")
+                    .submit_flush(def.clone(), "shutdown")
                     .await
                 {
                     Ok(_) => started += 1,
@@ -312,20 +254,20 @@ impl KalamDb {
             }
             info!(tables = started, "flushing buffered rows before stopping");
         }
-        if !self.ctx.jobs.wait_idle_for(options.timeout).await {
-            let stopping = self.ctx.jobs.cancel_all();
+        if !self.services.jobs.wait_idle_for(options.timeout).await {
+            let stopping = self.services.jobs.cancel_all();
             warn!(jobs = stopping, timeout_ms = options.timeout.as_millis() as u64, "jobs still running at the shutdown timeout; stopping them at the next scope boundary");
-            self.ctx.jobs.wait_idle().await;
+            self.services.jobs.wait_idle().await;
         }
-        self.ctx.scans.wait_idle().await;
+        self.services.hot.scans().wait_idle().await;
     }
 
     /// Closes the engine: stops the scheduler, waits for background jobs and
     /// running scans, then releases RocksDB.
     pub async fn close(self) {
         self.stop_scheduler().await;
-        self.ctx.jobs.wait_idle().await;
-        self.ctx.scans.wait_idle().await;
+        self.services.jobs.wait_idle().await;
+        self.services.hot.scans().wait_idle().await;
         drop(self);
     }
 
@@ -406,7 +348,7 @@ impl KalamDb {
             return Err(fail(CoreError::ParamsWithBatch));
         }
         let session = Session {
-            ctx: &self.ctx,
+            services: &self.services,
             query: &self.query,
             caller: caller.clone(),
             default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),

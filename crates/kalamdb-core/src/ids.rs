@@ -22,6 +22,14 @@ pub struct SnowflakeGen {
     state: Mutex<(u64, u64)>,
 }
 
+impl std::fmt::Debug for SnowflakeGen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnowflakeGen")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SnowflakeGen {
     pub fn new(clock: Arc<dyn Clock>, node: u16) -> Self {
         Self {

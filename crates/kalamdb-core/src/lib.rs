@@ -47,34 +47,39 @@
 // tests use is re-exported below.
 mod catalog;
 mod cold;
-mod context;
+mod config;
 mod engine;
 mod error;
 mod exec;
+mod flush;
+mod hot;
 mod ids;
 mod jobs;
 mod provider;
+mod read;
 mod scheduler;
 mod schema;
+mod services;
 mod sessions;
 mod system;
 mod users;
 mod values;
 
-pub use cold::flush::FlushStats;
-#[cfg(feature = "test-support")]
-pub use cold::flush::{FailPoint, FlushHooks};
 #[cfg(feature = "test-support")]
 pub use cold::table_manifest_entries;
-pub use engine::{
-    literal_inserts, EngineConfig, KalamDb, LiteralInserts, ShutdownOptions, StatementError,
-};
+pub use config::{EngineConfig, QueryLimits};
+pub use engine::{literal_inserts, KalamDb, LiteralInserts, ShutdownOptions, StatementError};
 pub use error::{CoreError, Result};
-pub use exec::limits::{QueryLimits, ResultStream};
+pub use exec::limits::ResultStream;
 pub use exec::StatementResult;
+pub use flush::FlushStats;
+#[cfg(feature = "test-support")]
+pub use flush::{FailPoint, FlushHooks};
 pub use jobs::JobsConfig;
 pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
+#[cfg(feature = "test-support")]
+pub use services::Services;
 pub use users::{AuthFailure, Caller};
 
 /// Arrow, as the engine uses it (the server encodes results with it).

@@ -4,8 +4,8 @@
 //! later deletion of those versions makes no difference to it.
 
 use crate::keys::{prefix_end, split_version_key};
-use crate::store::MetaEntries;
-use crate::{HotStore, RowVersion, StoreError};
+use crate::store::{latest_of, MetaEntries};
+use crate::{HotStore, RowVersion, ScopeKey, StoreError};
 use rocksdb::{Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode, DB};
 
 pub struct StoreSnapshot<'a> {
@@ -63,6 +63,19 @@ impl StoreSnapshot<'_> {
             iter,
             last_pk: Vec::new(),
         }
+    }
+
+    /// [`HotStore::latest_versions`] as of this view: the newest version
+    /// (tombstones included) of each of `scope`'s encoded primary keys.
+    pub fn latest_versions(
+        &self,
+        scope: &ScopeKey,
+        prefixes: &[&[u8]],
+    ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+        let db = self.store.db();
+        let iter =
+            db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(scope.as_bytes()));
+        latest_of(iter, prefixes)
     }
 
     /// Visits every version under `prefix` in key order (newest first within

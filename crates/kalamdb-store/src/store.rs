@@ -144,31 +144,11 @@ impl HotStore {
         scope: &ScopeKey,
         prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
-        let mut order: Vec<usize> = (0..prefixes.len()).collect();
-        order.sort_unstable_by(|&a, &b| prefixes[a].cmp(prefixes[b]));
         let mut opts = ReadOptions::default();
         if let Some(end) = prefix_end(scope.as_bytes()) {
             opts.set_iterate_upper_bound(end);
         }
-        let mut iter = self.db.raw_iterator_cf_opt(self.rows(), opts);
-        let mut out: Vec<Option<(u64, RowVersion)>> = (0..prefixes.len()).map(|_| None).collect();
-        let mut sought = false;
-        for i in order {
-            let prefix = prefixes[i];
-            let behind = iter.key().is_some_and(|key| key < prefix);
-            if !sought || behind {
-                iter.seek(prefix);
-                sought = true;
-            }
-            if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-                if key.starts_with(prefix) {
-                    let (_, seq) = split_version_key(key)?;
-                    out[i] = Some((seq, RowVersion::decode(value)?));
-                }
-            }
-        }
-        iter.status()?;
-        Ok(out)
+        latest_of(self.db.raw_iterator_cf_opt(self.rows(), opts), prefixes)
     }
 
     /// A consistent read view of catalog and rows, with the highest `_seq`
@@ -282,4 +262,31 @@ impl WriteBatch<'_> {
     pub fn len(&self) -> usize {
         self.inner.len()
     }
+}
+
+/// See [`HotStore::latest_versions`]; `iter` is bounded to the scope.
+pub(crate) fn latest_of(
+    mut iter: rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+    prefixes: &[&[u8]],
+) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+    let mut order: Vec<usize> = (0..prefixes.len()).collect();
+    order.sort_unstable_by(|&a, &b| prefixes[a].cmp(prefixes[b]));
+    let mut out: Vec<Option<(u64, RowVersion)>> = (0..prefixes.len()).map(|_| None).collect();
+    let mut sought = false;
+    for i in order {
+        let prefix = prefixes[i];
+        let behind = iter.key().is_some_and(|key| key < prefix);
+        if !sought || behind {
+            iter.seek(prefix);
+            sought = true;
+        }
+        if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if key.starts_with(prefix) {
+                let (_, seq) = split_version_key(key)?;
+                out[i] = Some((seq, RowVersion::decode(value)?));
+            }
+        }
+    }
+    iter.status()?;
+    Ok(out)
 }

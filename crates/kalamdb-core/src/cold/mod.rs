@@ -1,19 +1,12 @@
-//! The cold tier as the engine uses it: storages and where a scope's files
-//! live in them, its manifest (kept in the hot tier's `meta` column family),
-//! reading a scope's committed rows, and the flush that moves hot rows there.
-//!
-//! Naming: a table's `FlushPolicy` says when; a flush (`flush::flush_table`)
-//! moves every scope of one table; each scope ends in one commit — one
-//! small RocksDB batch that adds the manifest entry, whose `flushed_through`
-//! hides exactly the hot versions the flush read. Those versions are
-//! deleted afterwards, in bounded batches (see `flush`).
+//! The cold tier as the engine uses it: the storages (opened object stores
+//! and their path templates), where a scope's files live in them, the
+//! records of files written but not yet committed, and the removal of
+//! files nobody can read any more. Reading a scope's files is `read`'s;
+//! writing them is `flush`'s. The manifests themselves live in the hot
+//! tier's `meta` column family (`kalamdb_store::meta_keys`).
 
 pub mod bridge;
-mod chunked_delete;
-pub mod cursor;
-pub mod flush;
-pub mod merge;
-pub mod storages;
+mod storages;
 
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
@@ -21,7 +14,7 @@ use kalamdb_commons::TableType;
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::object_store::{ObjectStore, ObjectStoreExt};
 use kalamdb_filestore::{shard_of, ManifestEntry, PathTemplate, StorageDef, MANIFEST_FILE};
-use kalamdb_store::{meta_keys, HotStore, ScopeKey, StoreSnapshot};
+use kalamdb_store::{meta_keys, HotStore};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -151,29 +144,6 @@ pub fn table_file_paths(entries: &[ManifestEntry]) -> Vec<Path> {
             .map(|dir| Path::from(dir.as_str()).join(MANIFEST_FILE)),
     );
     paths
-}
-
-/// A committed file of `def` that cannot be read: a server fault, named
-/// with its table and file so the rest keeps working and the cause is found.
-pub fn unreadable_file(def: &TableDef, path: &str, e: impl std::fmt::Display) -> CoreError {
-    CoreError::Internal(format!(
-        "table {}: cannot read its file {path}: {e}",
-        def.qualified_name()
-    ))
-}
-
-/// The committed files of a scope as of `snapshot`, oldest first.
-pub fn manifest_entries(
-    snapshot: &StoreSnapshot<'_>,
-    scope: &ScopeKey,
-) -> Result<Vec<ManifestEntry>> {
-    let mut entries = snapshot
-        .meta_scan(&meta_keys::scope_manifest(scope))?
-        .into_iter()
-        .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
-        .collect::<Result<Vec<_>>>()?;
-    entries.sort_by_key(|e| e.max_seq);
-    Ok(entries)
 }
 
 /// Every committed file of one table (all scopes).

@@ -141,6 +141,11 @@ impl Storages {
     }
 
     /// The opened storage `id`.
+    /// The opened storage a table's files live in.
+    pub fn for_table(&self, def: &crate::catalog::TableDef) -> Result<Arc<ColdStore>> {
+        self.open(&def.storage_id)
+    }
+
     pub fn open(&self, id: &str) -> Result<Arc<ColdStore>> {
         if let Some(cold) = self.opened.lock().get(id) {
             return Ok(cold.clone());

@@ -34,9 +34,9 @@ pub fn create_namespace(
             "namespace name '{name}' is reserved"
         )));
     }
-    let created = s.ctx.catalog.create_namespace(NamespaceDef {
+    let created = s.services.catalog.create_namespace(NamespaceDef {
         name: id,
-        created_at: s.ctx.clock.now_micros(),
+        created_at: s.services.clock.now_micros(),
     })?;
     if !created && !if_not_exists {
         return Err(CoreError::AlreadyExists(format!(
@@ -68,7 +68,7 @@ pub async fn drop_namespace(
             "namespace '{name}' cannot be dropped"
         )));
     }
-    if s.ctx.catalog.namespace(name).is_none() {
+    if s.services.catalog.namespace(name).is_none() {
         if if_exists {
             return Ok(StatementResult::message(
                 &s.caller,
@@ -77,7 +77,7 @@ pub async fn drop_namespace(
         }
         return Err(CoreError::NamespaceNotFound(name.to_string()));
     }
-    let tables = s.ctx.catalog.tables_in(name);
+    let tables = s.services.catalog.tables_in(name);
     if !tables.is_empty() && !cascade {
         return Err(CoreError::exec(format!(
             "namespace '{name}' has {} table(s); drop them first or use CASCADE",
@@ -89,19 +89,19 @@ pub async fn drop_namespace(
     let mut held = Vec::with_capacity(tables.len());
     let mut files = Vec::with_capacity(tables.len());
     for table in &tables {
-        held.push(s.ctx.jobs.table_lock(table.uid).lock_owned().await);
-        files.push(table_manifest_entries(&s.ctx.store, table.uid)?);
+        held.push(s.services.flusher.table_lock(table.uid).lock_owned().await);
+        files.push(table_manifest_entries(s.services.hot.store(), table.uid)?);
     }
     let doomed: Vec<Vec<u8>> = tables
         .iter()
         .zip(&files)
         .flat_map(|(table, entries)| removal_records(table, entries))
         .collect();
-    let dropped = s.ctx.catalog.drop_namespace(name, &doomed)?;
+    let dropped = s.services.catalog.drop_namespace(name, &doomed)?;
     drop(held);
     for table in &dropped {
-        s.ctx.counters.dropped(&s.ctx.store, table.uid)?;
-        s.ctx.backoff.forget_table(table.uid);
+        s.services.hot.dropped(table.uid)?;
+        s.services.flusher.forget_table(table.uid);
     }
     for (table, entries) in tables.iter().zip(files) {
         remove_files(s, table, &entries).await;
@@ -143,7 +143,7 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
     let storage_id = create
         .storage_id
         .unwrap_or_else(|| LOCAL_STORAGE.to_string());
-    let now = s.ctx.clock.now_micros();
+    let now = s.services.clock.now_micros();
     let def = TableDef {
         uid: 0,
         namespace,
@@ -170,11 +170,13 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
     };
     let qualified = def.qualified_name();
     let (created, def) = s
-        .ctx
+        .services
         .storages
-        .while_exists(&def.storage_id.clone(), || s.ctx.catalog.create_table(def))?;
+        .while_exists(&def.storage_id.clone(), || {
+            s.services.catalog.create_table(def)
+        })?;
     if created {
-        s.ctx.counters.created(def.uid, now);
+        s.services.hot.created(def.uid);
     }
     if !created && !create.if_not_exists {
         return Err(CoreError::AlreadyExists(format!(
@@ -202,24 +204,24 @@ pub async fn drop_table(
     s.require_ddl("DROP TABLE")?;
     let ns = s.namespace_of(table);
     let qualified = format!("{ns}.{}", table.table);
-    let existing = s.ctx.catalog.table(&ns, &table.table);
+    let existing = s.services.catalog.table(&ns, &table.table);
     // See drop_namespace: no flush may commit while the table is dropped.
     let _flushing = match &existing {
-        Some(def) => Some(s.ctx.jobs.table_lock(def.uid).lock_owned().await),
+        Some(def) => Some(s.services.flusher.table_lock(def.uid).lock_owned().await),
         None => None,
     };
     let files = match &existing {
-        Some(def) => table_manifest_entries(&s.ctx.store, def.uid)?,
+        Some(def) => table_manifest_entries(s.services.hot.store(), def.uid)?,
         None => Vec::new(),
     };
     let doomed = match &existing {
         Some(def) => removal_records(def, &files),
         None => Vec::new(),
     };
-    match s.ctx.catalog.drop_table(&ns, &table.table, &doomed)? {
+    match s.services.catalog.drop_table(&ns, &table.table, &doomed)? {
         Some(def) => {
-            s.ctx.counters.dropped(&s.ctx.store, def.uid)?;
-            s.ctx.backoff.forget_table(def.uid);
+            s.services.hot.dropped(def.uid)?;
+            s.services.flusher.forget_table(def.uid);
             remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(
@@ -252,8 +254,16 @@ async fn remove_files(s: &Session<'_>, def: &TableDef, entries: &[ManifestEntry]
     if entries.is_empty() {
         return;
     }
-    match s.ctx.cold_for(def) {
-        Ok(cold) => remove_table_files(&s.ctx.store, &cold, &def.qualified_name(), entries).await,
+    match s.services.storages.for_table(def) {
+        Ok(cold) => {
+            remove_table_files(
+                s.services.hot.store(),
+                &cold,
+                &def.qualified_name(),
+                entries,
+            )
+            .await
+        }
         Err(e) => {
             warn!(table = %def.qualified_name(), error = %e, "cannot open the storage to remove files")
         }
@@ -274,7 +284,7 @@ pub fn create_user(
         )));
     }
     let id = UserId::new(name).map_err(CoreError::Execution)?;
-    s.ctx.users.create(id, password, role, email)?;
+    s.services.users.create(id, password, role, email)?;
     info!(user = name, %role, "user created");
     Ok(StatementResult::message(
         &s.caller,
@@ -285,7 +295,7 @@ pub fn create_user(
 pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<StatementResult> {
     let is_self = s.caller.user_id.as_str() == name;
     let target = s
-        .ctx
+        .services
         .users
         .active(name)
         .ok_or_else(|| CoreError::UserNotFound(name.to_string()))?;
@@ -318,7 +328,7 @@ pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<Sta
         _ => None,
     };
     let ends_sessions = matches!(change, UserChange::Password(_));
-    s.ctx.users.update(name, |record| {
+    s.services.users.update(name, |record| {
         match change {
             UserChange::Password(_) => record.password_hash = password_hash.unwrap_or_default(),
             UserChange::Role(role) => record.role = role,
@@ -328,8 +338,11 @@ pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<Sta
     })?;
     if ends_sessions {
         // Tokens issued under the old password stop working.
-        let ended = crate::sessions::Sessions::new(s.ctx.store.clone(), s.ctx.clock.clone())
-            .revoke_user(name)?;
+        let ended = crate::sessions::Sessions::new(
+            s.services.hot.store().clone(),
+            s.services.clock.clone(),
+        )
+        .revoke_user(name)?;
         info!(user = name, sessions_ended = ended, "password changed");
     }
     info!(user = name, "user altered");
@@ -346,15 +359,15 @@ pub fn drop_user(s: &Session<'_>, name: &str, if_exists: bool) -> Result<Stateme
             "user '{name}' cannot be dropped"
         )));
     }
-    if let Some(target) = s.ctx.users.active(name) {
+    if let Some(target) = s.services.users.active(name) {
         if target.role > s.caller.role {
             return Err(CoreError::PermissionDenied(format!(
                 "cannot drop user '{name}' whose role is above your own"
             )));
         }
     }
-    if s.ctx.users.drop_user(name)? {
-        crate::sessions::Sessions::new(s.ctx.store.clone(), s.ctx.clock.clone())
+    if s.services.users.drop_user(name)? {
+        crate::sessions::Sessions::new(s.services.hot.store().clone(), s.services.clock.clone())
             .revoke_user(name)?;
         info!(user = name, "user dropped");
         Ok(StatementResult::message(

@@ -24,11 +24,7 @@ fn require_service(s: &Session<'_>) -> Result<()> {
 pub async fn flush_table(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> {
     require_service(s)?;
     let def = s.resolve_table(table)?;
-    let (job_id, new) = s
-        .ctx
-        .jobs
-        .submit_flush(s.ctx.clone(), def.clone(), "manual")
-        .await?;
+    let (job_id, new) = s.services.jobs.submit_flush(def.clone(), "manual").await?;
     let verb = if new { "started" } else { "already running" };
     Ok(StatementResult::message(
         &s.caller,
@@ -43,12 +39,12 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
     require_service(s)?;
     let tables = match namespace {
         Some(ns) => {
-            if s.ctx.catalog.namespace(ns).is_none() {
+            if s.services.catalog.namespace(ns).is_none() {
                 return Err(CoreError::NamespaceNotFound(ns.to_string()));
             }
-            s.ctx.catalog.tables_in(ns)
+            s.services.catalog.tables_in(ns)
         }
-        None => s.ctx.catalog.tables(),
+        None => s.services.catalog.tables(),
     };
     let mut names = Vec::new();
     let mut ids = Vec::new();
@@ -56,11 +52,7 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
         .into_iter()
         .filter(|t| t.table_type != TableType::Stream)
     {
-        let (job_id, _) = s
-            .ctx
-            .jobs
-            .submit_flush(s.ctx.clone(), def.clone(), "manual")
-            .await?;
+        let (job_id, _) = s.services.jobs.submit_flush(def.clone(), "manual").await?;
         names.push(def.qualified_name());
         ids.push(job_id);
     }
@@ -101,7 +93,7 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
 
 pub async fn kill_job(s: &Session<'_>, job_id: &str) -> Result<StatementResult> {
     require_service(s)?;
-    let message = match s.ctx.jobs.kill(job_id)? {
+    let message = match s.services.jobs.kill(job_id)? {
         KillOutcome::Dequeued => format!("Job {job_id} cancelled before it ran"),
         KillOutcome::Stopping => format!(
             "Job {job_id} is stopping at its next user boundary; committed users stay flushed"

@@ -212,11 +212,11 @@ pub(super) async fn complete_row(
 /// The value of a KalamDB built-in function, if `name` is one.
 fn builtin(s: &Session<'_>, name: &str, t: KalamType, column: &str) -> Option<Result<Value>> {
     let lit = match name {
-        "snowflake_id" => Lit::Number(s.ctx.snowflake.next_id().to_string()),
+        "snowflake_id" => Lit::Number(s.services.ids.next_id().to_string()),
         "uuid_v7" => Lit::Str(crate::ids::uuid_v7()),
         "current_user" => Lit::Str(s.caller.user_id.to_string()),
         "now" | "current_timestamp" => {
-            let micros = s.ctx.clock.now_micros();
+            let micros = s.services.clock.now_micros();
             return Some(match t {
                 KalamType::Timestamp => Ok(Value::Timestamp(micros)),
                 KalamType::BigInt => Ok(Value::I64(micros)),

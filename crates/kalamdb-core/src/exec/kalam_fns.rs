@@ -2,7 +2,7 @@
 //! `UUID_V7()` work anywhere an expression may stand, not only as column
 //! defaults. Both are volatile: a new value per row.
 
-use crate::context::CoreContext;
+use crate::ids::SnowflakeGen;
 use datafusion::arrow::array::{Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -14,9 +14,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// Registers `snowflake_id()` and `uuid_v7()`.
-pub fn register(state: &mut SessionState, ctx: Arc<CoreContext>) -> Result<()> {
+pub fn register(state: &mut SessionState, ids: Arc<SnowflakeGen>) -> Result<()> {
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
-        IdKind::Snowflake(ctx),
+        IdKind::Snowflake(ids),
     ))))?;
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
         IdKind::UuidV7,
@@ -26,7 +26,7 @@ pub fn register(state: &mut SessionState, ctx: Arc<CoreContext>) -> Result<()> {
 
 #[derive(Debug)]
 enum IdKind {
-    Snowflake(Arc<CoreContext>),
+    Snowflake(Arc<SnowflakeGen>),
     UuidV7,
 }
 
@@ -82,8 +82,8 @@ impl ScalarUDFImpl for IdFn {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         Ok(ColumnarValue::Array(match &self.kind {
-            IdKind::Snowflake(ctx) => Arc::new(Int64Array::from_iter_values(
-                (0..rows).map(|_| ctx.snowflake.next_id()),
+            IdKind::Snowflake(ids) => Arc::new(Int64Array::from_iter_values(
+                (0..rows).map(|_| ids.next_id()),
             )),
             IdKind::UuidV7 => Arc::new(StringArray::from_iter_values(
                 (0..rows).map(|_| crate::ids::uuid_v7()),

@@ -3,6 +3,7 @@
 //! time. Over a bound the statement fails with `RESOURCE_EXHAUSTED` (or
 //! `STATEMENT_TIMEOUT`); the server and the other statements carry on.
 
+use crate::config::QueryLimits;
 use crate::error::{CoreError, Result};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{resources_datafusion_err, DataFusionError};
@@ -14,40 +15,6 @@ use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Bounds for statements (config `[limits]`).
-#[derive(Debug, Clone)]
-pub struct QueryLimits {
-    /// Memory DataFusion's operators (sorts, joins, aggregates) may hold
-    /// for one statement.
-    pub memory_per_query: usize,
-    /// The same for all statements together.
-    pub memory_total: usize,
-    /// Largest value a function may build (`repeat`, `lpad`, `range`,
-    /// `array_repeat`, ...), summed over the rows of one batch.
-    pub max_value_bytes: usize,
-    /// Rows and bytes (Arrow memory) a result may hold.
-    pub max_result_rows: usize,
-    pub max_result_bytes: usize,
-    /// Statements in one request.
-    pub max_statements: usize,
-    /// Time one statement may take; zero: no limit.
-    pub statement_timeout: Duration,
-}
-
-impl Default for QueryLimits {
-    fn default() -> Self {
-        Self {
-            memory_per_query: 256 << 20,
-            memory_total: 1 << 30,
-            max_value_bytes: 64 << 20,
-            max_result_rows: 1_000_000,
-            max_result_bytes: 256 << 20,
-            max_statements: 10_000,
-            statement_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What every statement plans and runs with: the base DataFusion session
 /// (functions and settings), the limits, and the server's query memory.

@@ -1,5 +1,6 @@
 //! Running parsed statements for one caller.
 
+mod catalog;
 mod checked_math;
 mod ddl;
 mod flush;
@@ -15,8 +16,8 @@ mod stats;
 mod storage;
 mod write;
 
-use crate::context::CoreContext;
 use crate::error::{CoreError, Result};
+use crate::services::Services;
 use crate::users::Caller;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -61,7 +62,7 @@ impl StatementResult {
 
 /// Everything one statement runs with.
 pub struct Session<'a> {
-    pub ctx: &'a Arc<CoreContext>,
+    pub services: &'a Arc<Services>,
     pub query: &'a limits::QueryEnv,
     pub caller: Caller,
     pub default_namespace: String,
@@ -73,7 +74,7 @@ impl Session<'_> {
     /// writes itself (SHOW queries, stored column defaults).
     fn without_params(&self) -> Session<'_> {
         Session {
-            ctx: self.ctx,
+            services: self.services,
             query: self.query,
             caller: self.caller.clone(),
             default_namespace: self.default_namespace.clone(),
@@ -86,7 +87,7 @@ impl Session<'_> {
     /// user only as itself.
     fn as_user(&self, user: &str) -> Result<Session<'_>> {
         let target = self
-            .ctx
+            .services
             .users
             .caller_of(user)
             .ok_or_else(|| CoreError::UserNotFound(user.to_string()))?;
@@ -99,7 +100,7 @@ impl Session<'_> {
             )));
         }
         Ok(Session {
-            ctx: self.ctx,
+            services: self.services,
             query: self.query,
             caller: target,
             default_namespace: self.default_namespace.clone(),

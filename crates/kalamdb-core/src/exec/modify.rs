@@ -116,7 +116,7 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
         .collect();
 
     let scope = s.write_scope(&def)?;
-    let _guard = s.ctx.lock_scope(&scope).await;
+    let _guard = s.services.hot.lock_scope(&scope).await;
     let batches = select_matches(s, from, projection, update.selection.as_ref()).await?;
     let mut versions = Vec::new();
     for batch in batches {
@@ -177,7 +177,7 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     let pk_type = def.columns[pk].data_type;
 
     let scope = s.write_scope(&def)?;
-    let _guard = s.ctx.lock_scope(&scope).await;
+    let _guard = s.services.hot.lock_scope(&scope).await;
     let batches = select_matches(
         s,
         from,

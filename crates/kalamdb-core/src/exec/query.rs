@@ -1,8 +1,9 @@
 //! Planning and running statements through DataFusion.
 
+use super::catalog::KalamCatalog;
 use super::{Session, StatementResult};
 use crate::error::{CoreError, Result};
-use crate::provider::{KalamCatalog, RequestScope, CATALOG_NAME};
+use crate::provider::{RequestScope, CATALOG_NAME};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use crate::values::param_to_scalar;
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
@@ -86,7 +87,7 @@ impl Session<'_> {
         let catalogs = MemoryCatalogProviderList::new();
         catalogs.register_catalog(
             CATALOG_NAME.to_string(),
-            Arc::new(KalamCatalog::new(self.ctx.clone(), scope)),
+            Arc::new(KalamCatalog::new(self.services.clone(), scope)),
         );
         let mut config = self.query.state.config().clone();
         config.options_mut().catalog.default_schema = self.default_namespace.clone();
@@ -126,10 +127,10 @@ impl Session<'_> {
             {
                 continue;
             }
-            if self.ctx.catalog.namespace(schema).is_none() {
+            if self.services.catalog.namespace(schema).is_none() {
                 return Err(CoreError::NamespaceNotFound(schema.to_string()));
             }
-            if self.ctx.catalog.table(schema, table).is_none() {
+            if self.services.catalog.table(schema, table).is_none() {
                 return Err(CoreError::TableNotFound(format!("{schema}.{table}")));
             }
         }

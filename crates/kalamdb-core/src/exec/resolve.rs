@@ -26,10 +26,10 @@ impl Session<'_> {
                 table.table
             )));
         }
-        if self.ctx.catalog.namespace(&ns).is_none() {
+        if self.services.catalog.namespace(&ns).is_none() {
             return Err(CoreError::NamespaceNotFound(ns));
         }
-        self.ctx
+        self.services
             .catalog
             .table(&ns, &table.table)
             .ok_or_else(|| CoreError::TableNotFound(format!("{ns}.{}", table.table)))

@@ -31,7 +31,7 @@ pub async fn show_namespaces(s: &Session<'_>) -> Result<StatementResult> {
 pub async fn show_tables(s: &Session<'_>, namespace: Option<&str>) -> Result<StatementResult> {
     let filter = match namespace {
         Some(ns) => {
-            if s.ctx.catalog.namespace(ns).is_none() {
+            if s.services.catalog.namespace(ns).is_none() {
                 return Err(CoreError::NamespaceNotFound(ns.to_string()));
             }
             format!("WHERE namespace_id = {}", sql_string(ns))

@@ -20,19 +20,20 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
     }
     let def = s.resolve_table(table)?;
     let buffered = s
-        .ctx
-        .counters
+        .services
+        .hot
+        .counters()
         .get(def.uid)
-        .unwrap_or(crate::scheduler::Buffered {
+        .unwrap_or(crate::hot::Buffered {
             rows: 0,
             bytes: 0,
             last_flush_at: 0,
         });
-    let entries = table_manifest_entries(&s.ctx.store, def.uid)?;
+    let entries = table_manifest_entries(s.services.hot.store(), def.uid)?;
     let cold_rows: u64 = entries.iter().map(|e| e.rows).sum();
     let cold_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
     let last_flush = s
-        .ctx
+        .services
         .jobs
         .list()?
         .into_iter()
@@ -91,11 +92,11 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
 /// The scopes whose flush keeps failing for a reason retries cannot fix,
 /// with why and when they are tried again; `None` when there are none.
 fn failing_scopes(s: &Session<'_>, table_uid: u64) -> Option<String> {
-    let scopes = s.ctx.backoff.of_table(table_uid);
+    let scopes = s.services.flusher.backoff().of_table(table_uid);
     if scopes.is_empty() {
         return None;
     }
-    let now = s.ctx.clock.now_micros();
+    let now = s.services.clock.now_micros();
     let described: Vec<String> = scopes
         .iter()
         .map(|f| {

@@ -16,7 +16,7 @@ pub fn create_storage(
     s.require_ddl("CREATE STORAGE")?;
     validate_identifier("storage", id).map_err(CoreError::Execution)?;
     let storage_type = StorageType::parse(options.storage_type.as_deref().unwrap_or_default())?;
-    let now = s.ctx.clock.now_micros();
+    let now = s.services.clock.now_micros();
     let def = StorageDef {
         id: id.to_string(),
         storage_type,
@@ -36,7 +36,7 @@ pub fn create_storage(
         created_at: now,
         updated_at: now,
     };
-    let created = s.ctx.storages.create(def)?;
+    let created = s.services.storages.create(def)?;
     if !created && !if_not_exists {
         return Err(CoreError::AlreadyExists(format!(
             "storage '{id}' already exists"
@@ -66,7 +66,7 @@ pub fn alter_storage(
 ) -> Result<StatementResult> {
     s.require_ddl("ALTER STORAGE")?;
     let used_by = first_table_on(s, id);
-    s.ctx.storages.alter(id, |old| {
+    s.services.storages.alter(id, |old| {
         let moves = options
             .base_directory
             .as_ref()
@@ -116,7 +116,7 @@ pub fn alter_storage(
         set_opt(&mut new.region, region);
         set_opt(&mut new.endpoint, endpoint);
         set_opt(&mut new.credentials, credentials);
-        new.updated_at = s.ctx.clock.now_micros();
+        new.updated_at = s.services.clock.now_micros();
         Ok(new)
     })?;
     info!(storage = id, "storage altered");
@@ -127,7 +127,7 @@ pub fn alter_storage(
 }
 
 fn first_table_on(s: &Session<'_>, id: &str) -> Option<String> {
-    s.ctx
+    s.services
         .catalog
         .tables()
         .into_iter()
@@ -137,7 +137,10 @@ fn first_table_on(s: &Session<'_>, id: &str) -> Option<String> {
 
 pub fn drop_storage(s: &Session<'_>, id: &str, if_exists: bool) -> Result<StatementResult> {
     s.require_ddl("DROP STORAGE")?;
-    if s.ctx.storages.drop_storage(id, || first_table_on(s, id))? {
+    if s.services
+        .storages
+        .drop_storage(id, || first_table_on(s, id))?
+    {
         info!(storage = id, "storage dropped");
         Ok(StatementResult::message(
             &s.caller,

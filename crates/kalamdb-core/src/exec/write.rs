@@ -2,13 +2,10 @@
 
 use super::Session;
 use crate::catalog::TableDef;
-use crate::cold::flush::flushed_through;
-use crate::cold::manifest_entries;
-use crate::cold::merge::load_scope;
 use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
+use crate::read::{ScopeFiles, ScopeView};
 use kalamdb_commons::Value;
-use kalamdb_filestore::ManifestEntry;
 use kalamdb_store::{RowVersion, ScopeKey};
 
 /// How a value reads in an error message.
@@ -43,9 +40,9 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     }
     let scope = s.write_scope(def)?;
     let pk = def.pk_index();
-    let store = &s.ctx.store;
-    s.ctx.check_hot_budget()?;
-    let _guard = s.ctx.lock_scope(&scope).await;
+    let store = s.services.hot.store();
+    s.services.hot.check_budget()?;
+    let _guard = s.services.hot.lock_scope(&scope).await;
     let duplicate = |key: &Value| {
         CoreError::AlreadyExists(format!(
             "duplicate primary key: {} = {} already exists in '{}'",
@@ -59,22 +56,23 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     if let Some(i) = first_repeated(&prefixes) {
         return Err(duplicate(&rows[i][pk]));
     }
-    // Hot first, then the manifest: a flush that commits in between has its
-    // file listed, so a key moved by it is found in the file.
-    let latest = store.latest_versions(&scope, &prefixes)?;
-    let entries = manifest_entries(&store.snapshot(), &scope)?;
-    // Hot versions a committed flush moved to files are superseded by them.
-    let flushed = flushed_through(&entries);
-    let mut not_hot = Vec::new();
-    for (i, latest) in latest.into_iter().enumerate() {
-        match latest {
-            Some((seq, _)) if seq <= flushed => not_hot.push(i),
-            Some((_, version)) if !version.deleted => return Err(duplicate(&rows[i][pk])),
-            Some(_) => {}
-            None => not_hot.push(i),
+    // One snapshot for both tiers: a flush that commits meanwhile is seen
+    // wholly or not at all. The scope lock keeps other writers out.
+    let (files, not_hot) = {
+        let snapshot = store.snapshot();
+        let view = ScopeView::open(&snapshot, def, &scope)?;
+        let mut not_hot = Vec::new();
+        for (i, latest) in view.hot_versions(&prefixes)?.into_iter().enumerate() {
+            match latest {
+                Some(version) if !version.deleted => return Err(duplicate(&rows[i][pk])),
+                // A tombstone newer than every file: the key is free.
+                Some(_) => {}
+                None => not_hot.push(i),
+            }
         }
-    }
-    if let Some(i) = live_in_cold(s, def, &scope, entries, &rows, &prefixes, &not_hot).await? {
+        (view.into_files(), not_hot)
+    };
+    if let Some(i) = live_in_cold(s, def, &scope, files, &rows, &prefixes, &not_hot).await? {
         return Err(duplicate(&rows[i][pk]));
     }
     let count = rows.len() as u64;
@@ -90,7 +88,7 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
         bytes += batch.put_version_at(prefix, first_seq + i as u64, &version);
     }
     store.write(batch)?;
-    s.ctx.wrote(def, count, bytes);
+    s.services.hot.wrote(def, count, bytes);
     Ok(())
 }
 
@@ -145,45 +143,33 @@ async fn live_in_cold(
     s: &Session<'_>,
     def: &TableDef,
     scope: &ScopeKey,
-    entries: Vec<ManifestEntry>,
+    files: ScopeFiles,
     rows: &[Vec<Value>],
     prefixes: &[&[u8]],
     candidates: &[usize],
 ) -> Result<Option<usize>> {
-    if candidates.is_empty() || entries.is_empty() {
+    if candidates.is_empty() || files.is_empty() {
         return Ok(None);
     }
     let mut keys: Vec<&[u8]> = candidates.iter().map(|&i| prefixes[i]).collect();
     keys.sort_unstable();
-    // Per file, the smallest key at or above its lower bound is the only one
-    // that needs comparing with its upper bound.
-    let opens_a_file = entries.iter().any(|e| {
-        let first = keys.partition_point(|k| *k < e.min_pk.as_slice());
-        keys.get(first).is_some_and(|k| e.may_contain(k))
-    });
-    if !opens_a_file {
+    if !files.may_hold_any(&keys) {
         return Ok(None);
     }
     let pk = def.pk_index();
     let wanted: Vec<Value> = candidates.iter().map(|&i| rows[i][pk].clone()).collect();
-    let (ctx, def_owned, scope_owned) = (s.ctx.clone(), def.clone(), scope.clone());
-    let cold = tokio::task::spawn_blocking(move || {
+    let cold = s.services.storages.for_table(def)?;
+    let (def_owned, scope_owned) = (def.clone(), scope.clone());
+    let found = tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        load_scope(
-            &*ctx.cold_for(&def_owned)?,
-            &handle,
-            &def_owned,
-            &scope_owned,
-            &entries,
-            Some(&wanted),
-        )
+        files.lookup(&cold, &handle, &def_owned, &scope_owned, &wanted)
     })
     .await
     .map_err(|e| CoreError::Internal(format!("cold lookup failed: {e}")))??;
     Ok(candidates
         .iter()
         .copied()
-        .find(|&i| cold.get(prefixes[i]).is_some_and(|v| !v.deleted)))
+        .find(|&i| found.get(prefixes[i]).is_some_and(|v| !v.deleted)))
 }
 
 /// Writes new versions (updates or tombstones) of rows the caller already
@@ -197,9 +183,9 @@ pub fn write_versions(
     if versions.is_empty() {
         return Ok(());
     }
-    s.ctx.check_hot_budget()?;
+    s.services.hot.check_budget()?;
     let pk = def.pk_index();
-    let store = &s.ctx.store;
+    let store = s.services.hot.store();
     let count = versions.len() as u64;
     let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
@@ -208,6 +194,6 @@ pub fn write_versions(
         bytes += batch.put_version(scope, &version.values[pk], first_seq + i as u64, version)?;
     }
     store.write(batch)?;
-    s.ctx.wrote(def, count, bytes);
+    s.services.hot.wrote(def, count, bytes);
     Ok(())
 }

@@ -2,11 +2,11 @@
 //! flush per table (a second request gets the existing job's id), a bounded
 //! number running at once, every state change persisted first.
 
-use super::{CancelFlag, JobRecord, JobStatus, NODE_ID};
-use crate::catalog::TableDef;
-use crate::cold::flush::{flush_table, FlushHooks, FlushStats, ScopeFailure};
-use crate::context::CoreContext;
+use super::{JobRecord, JobStatus, NODE_ID};
+use crate::catalog::{Catalog, TableDef};
 use crate::error::{CoreError, Result};
+use crate::flush::{CancelFlag, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
+use crate::ids::SnowflakeGen;
 use kalamdb_commons::Clock;
 use kalamdb_store::meta_keys;
 use kalamdb_store::HotStore;
@@ -43,15 +43,14 @@ impl Default for JobsConfig {
 
 pub struct JobManager {
     store: Arc<HotStore>,
+    catalog: Arc<Catalog>,
+    flusher: Arc<Flusher>,
+    ids: Arc<SnowflakeGen>,
     clock: Arc<dyn Clock>,
     /// Table uid → its queued or running flush.
     active: Mutex<HashMap<u64, ActiveJob>>,
-    /// Held while a table is being flushed, by jobs and direct flushes alike.
-    table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
     config: JobsConfig,
-    /// Hooks every job's flush runs with (tests: pause or fail jobs).
-    hooks: Mutex<FlushHooks>,
     /// The earliest `finished_at` among kept finished jobs (`i64::MAX`:
     /// none), so pruning only reads the job records when one is due;
     /// `None` until first computed.
@@ -82,25 +81,28 @@ impl std::fmt::Debug for JobManager {
 }
 
 impl JobManager {
-    pub fn new(store: Arc<HotStore>, clock: Arc<dyn Clock>, config: JobsConfig) -> Self {
+    /// Jobs are recorded in `store`'s `meta` column family; flushes run
+    /// through `flusher`, for tables looked up in `catalog`.
+    pub fn new(
+        store: Arc<HotStore>,
+        catalog: Arc<Catalog>,
+        flusher: Arc<Flusher>,
+        ids: Arc<SnowflakeGen>,
+        clock: Arc<dyn Clock>,
+        config: JobsConfig,
+    ) -> Self {
         Self {
             store,
+            catalog,
+            flusher,
+            ids,
             clock,
             active: Mutex::new(HashMap::new()),
-            table_locks: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(config.max_parallel.max(1))),
             config,
-            hooks: Mutex::new(FlushHooks::default()),
             oldest_finished: Mutex::new(None),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
         }
-    }
-
-    /// Sets the hooks that jobs started from now on run their flush with.
-    /// For tests: pausing a job at a scope boundary, failing it at a step.
-    #[cfg(feature = "test-support")]
-    pub fn set_hooks(&self, hooks: FlushHooks) {
-        *self.hooks.lock() = hooks;
     }
 
     pub fn list(&self) -> Result<Vec<JobRecord>> {
@@ -133,47 +135,14 @@ impl JobManager {
         Ok(())
     }
 
-    /// The lock that makes flushes of one table run one at a time.
-    pub fn table_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
-        self.table_locks
-            .lock()
-            .entry(table_uid)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-            .clone()
-    }
-
-    /// Flushes `def` now, waiting for it. Flushes of one table never overlap
-    /// (two flushes must not read the same hot versions), whether they come
-    /// from jobs or from direct calls.
-    pub async fn flush_now(
-        &self,
-        ctx: Arc<CoreContext>,
-        def: Arc<TableDef>,
-        hooks: FlushHooks,
-    ) -> Result<FlushStats> {
-        let table_lock = self.table_lock(def.uid);
-        let _flushing = table_lock.lock().await;
-        // The caller's span (a job's `job_id`) follows onto the thread.
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let handle = tokio::runtime::Handle::current();
-            let cold = ctx.cold_for(&def)?;
-            flush_table(&ctx, &cold, &handle, &def, &hooks)
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
-    }
-
-    fn new_job_id(&self, ctx: &CoreContext) -> String {
-        format!("FL-{:x}", ctx.snowflake.next_id())
+    fn new_job_id(&self) -> String {
+        format!("FL-{:x}", self.ids.next_id())
     }
 
     /// Queues a flush of `def`; returns its job id and whether it is new
     /// (false: a flush of this table was already queued or running).
     pub async fn submit_flush(
         self: &Arc<Self>,
-        ctx: Arc<CoreContext>,
         def: Arc<TableDef>,
         trigger: &str,
     ) -> Result<(String, bool)> {
@@ -183,7 +152,7 @@ impl JobManager {
                 return Ok((existing.job_id.clone(), false));
             }
             let record = JobRecord {
-                job_id: self.new_job_id(&ctx),
+                job_id: self.new_job_id(),
                 job_type: "flush".into(),
                 status: JobStatus::Queued,
                 namespace_id: def.namespace.to_string(),
@@ -203,24 +172,19 @@ impl JobManager {
             record
         };
         let job_id = record.job_id.clone();
-        self.spawn(ctx, def, record).await;
+        self.spawn(def, record).await;
         Ok((job_id, true))
     }
 
-    async fn spawn(self: &Arc<Self>, ctx: Arc<CoreContext>, def: Arc<TableDef>, record: JobRecord) {
+    async fn spawn(self: &Arc<Self>, def: Arc<TableDef>, record: JobRecord) {
         let manager = self.clone();
         let mut tasks = self.tasks.lock().await;
         // Reap finished tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move { manager.run(ctx, def, record).await });
+        tasks.spawn(async move { manager.run(def, record).await });
     }
 
-    async fn run(
-        self: Arc<Self>,
-        ctx: Arc<CoreContext>,
-        def: Arc<TableDef>,
-        mut record: JobRecord,
-    ) {
+    async fn run(self: Arc<Self>, def: Arc<TableDef>, mut record: JobRecord) {
         let cancel = self.cancel_flag(def.uid);
         let permit = tokio::select! {
             permit = self.permits.clone().acquire_owned() => permit,
@@ -243,19 +207,18 @@ impl JobManager {
             error!(job_id = %record.job_id, error = %e, "cannot record job start");
         }
         info!(job_id = %record.job_id, table = %def.qualified_name(), trigger = %record.trigger, "flush job started");
-        let still_exists = ctx
+        let still_exists = self
             .catalog
             .table(def.namespace.as_str(), def.name.as_str())
             .is_some_and(|t| t.uid == def.uid);
-        let hooks = FlushHooks {
+        let options = FlushOptions {
             cancel: Some(cancel),
             include_waiting: record.trigger == "manual",
-            ..self.hooks.lock().clone()
         };
         if still_exists {
             let span = tracing::info_span!("flush_job", job_id = %record.job_id);
             let outcome = self
-                .flush_with_retries(ctx, &def, &mut record, hooks)
+                .flush_with_retries(&def, &mut record, options)
                 .instrument(span)
                 .await;
             self.finish(&def, &mut record, outcome);
@@ -279,17 +242,18 @@ impl JobManager {
     /// of every attempt add up; the failures are those of the last one.
     async fn flush_with_retries(
         &self,
-        ctx: Arc<CoreContext>,
         def: &Arc<TableDef>,
         record: &mut JobRecord,
-        hooks: FlushHooks,
+        options: FlushOptions,
     ) -> Result<FlushStats> {
-        let cancel = hooks.cancel.clone().unwrap_or_default();
+        let cancel = options.cancel.clone().unwrap_or_default();
+        let hooks: FlushHooks = self.flusher.job_hooks();
         let mut total = FlushStats::default();
         let mut backoff = self.config.retry_backoff;
         for attempt in 0..=self.config.max_retries {
             let outcome = self
-                .flush_now(ctx.clone(), def.clone(), hooks.clone())
+                .flusher
+                .flush_now(def.clone(), options.clone(), hooks.clone())
                 .await;
             let cause = match &outcome {
                 Ok(stats) if stats.failed.is_empty() || stats.cancelled => None,
@@ -524,7 +488,7 @@ impl JobManager {
 
     /// Runs again every job a crash left `queued` or `running` (a flush is
     /// idempotent: it moves whatever is hot now).
-    pub async fn resume(self: &Arc<Self>, ctx: Arc<CoreContext>) -> Result<usize> {
+    pub async fn resume(self: &Arc<Self>) -> Result<usize> {
         let mut resumed = 0;
         for mut record in self.list()? {
             if record.status.is_finished() {
@@ -538,7 +502,7 @@ impl JobManager {
                 self.save(&record)?;
                 continue;
             }
-            let Some(def) = ctx.catalog.table(&record.namespace_id, &record.table_name) else {
+            let Some(def) = self.catalog.table(&record.namespace_id, &record.table_name) else {
                 record.status = JobStatus::Failed;
                 record.error = Some("the table no longer exists".into());
                 record.finished_at = Some(self.clock.now_micros());
@@ -554,7 +518,7 @@ impl JobManager {
             }
             info!(job_id = %record.job_id, table = %def.qualified_name(), "re-running job interrupted by a restart");
             record.status = JobStatus::Queued;
-            self.spawn(ctx.clone(), def, record).await;
+            self.spawn(def, record).await;
             resumed += 1;
         }
         Ok(resumed)

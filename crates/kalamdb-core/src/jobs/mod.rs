@@ -7,10 +7,8 @@
 //! `system.jobs` survives restarts and a job left `queued`/`running` by a
 //! crash is found and run again at start-up.
 
-mod cancel;
 mod manager;
 
-pub use cancel::CancelFlag;
 pub use manager::{JobManager, JobsConfig, KillOutcome};
 
 use serde::{Deserialize, Serialize};

@@ -1,13 +1,13 @@
-//! DataFusion's view of KalamDB: a catalog built per request for one caller,
-//! so every table it hands out is already scoped to that caller's rows.
+//! DataFusion's view of a USER or SHARED table: a table provider scoped to
+//! one caller's rows, whose scan reads that scope through `read`.
 
-pub mod batch;
-mod catalog;
-mod hot_scan;
+mod scan;
 mod table;
 
-pub use catalog::{KalamCatalog, CATALOG_NAME};
-pub use table::scope_key_for;
+pub use table::{scope_key_for, KalamTableProvider};
+
+/// The one catalog name statements see.
+pub const CATALOG_NAME: &str = "kalam";
 
 use crate::users::Caller;
 

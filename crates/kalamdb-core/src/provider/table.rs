@@ -1,11 +1,11 @@
 //! The table provider of USER and SHARED tables.
 
-use super::hot_scan::HotScan;
+use super::scan::ScopeScan;
 use super::RequestScope;
 use crate::catalog::TableDef;
-use crate::context::CoreContext;
 use crate::error::CoreError;
 use crate::schema::table_schema;
+use crate::services::Services;
 use crate::users::Caller;
 use crate::values::coerce_scalar;
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// rows; a SHARED table shows every row.
 #[derive(Debug)]
 pub struct KalamTableProvider {
-    ctx: Arc<CoreContext>,
+    services: Arc<Services>,
     def: Arc<TableDef>,
     schema: SchemaRef,
     scope_key: ScopeKey,
@@ -34,14 +34,14 @@ pub struct KalamTableProvider {
 
 impl KalamTableProvider {
     pub fn new(
-        ctx: Arc<CoreContext>,
+        services: Arc<Services>,
         def: Arc<TableDef>,
         scope: Arc<RequestScope>,
     ) -> Result<Self, CoreError> {
         let scope_key = scope_key_for(&def, &scope.caller)?;
         Ok(Self {
             schema: table_schema(&def, scope.system_columns),
-            ctx,
+            services,
             def,
             scope_key,
         })
@@ -135,8 +135,8 @@ impl TableProvider for KalamTableProvider {
         };
         let projected = Arc::new(self.schema.project(&projection)?);
         let point = filters.iter().find_map(|f| self.point_key(f));
-        let scan = HotScan::new(
-            self.ctx.clone(),
+        let scan = ScopeScan::new(
+            self.services.clone(),
             self.def.clone(),
             self.scope_key.clone(),
             projected.clone(),

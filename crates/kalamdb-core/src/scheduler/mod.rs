@@ -9,20 +9,15 @@
 //! made by [`Scheduler::tick`] from the injected clock, so tests drive it
 //! without sleeping; the server runs it in a loop.
 
-pub mod backoff;
-pub mod counters;
-
-use crate::catalog::TableDef;
-use crate::context::CoreContext;
-use crate::error::{CoreError, Result};
-use kalamdb_commons::TableType;
+use crate::catalog::{Catalog, TableDef};
+use crate::error::Result;
+use crate::flush::Flusher;
+use crate::hot::{Buffered, HotTier};
+use crate::jobs::JobManager;
+use kalamdb_commons::{Clock, TableType};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tracing::{debug, info, warn};
-
-pub use backoff::ScopeBackoff;
-pub use counters::{Buffered, HotCounters};
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -62,72 +57,66 @@ impl Default for SchedulerConfig {
 /// What one tick started: (table, trigger, job id).
 pub type Started = Vec<(String, &'static str, String)>;
 
-#[derive(Debug, Default)]
+/// Decides which tables to flush, from their policies, the hot tier's
+/// counters and its budget, and starts their jobs.
 pub struct Scheduler {
-    wake: Notify,
+    catalog: Arc<Catalog>,
+    hot: Arc<HotTier>,
+    flusher: Arc<Flusher>,
+    jobs: Arc<JobManager>,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Scheduler {
-    /// Asks the running loop to tick now (a write crossed a limit).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Waits for the next wake-up or `tick`, whichever first.
-    pub async fn wait(&self, tick: Duration) {
-        let _ = tokio::time::timeout(tick, self.wake.notified()).await;
-    }
-}
-
-fn over(value: u64, budget: u64, factor: f64) -> bool {
-    budget > 0 && value as f64 > budget as f64 * factor
-}
-
-impl CoreContext {
-    /// Refuses a write while the hot tier is far above its budget.
-    pub fn check_hot_budget(&self) -> Result<()> {
-        let config = &self.scheduler_config;
-        let (rows, bytes) = (self.counters.total_rows(), self.counters.total_bytes());
-        let factor = config.hard_limit_factor.max(1.0);
-        if over(rows, config.budget_rows, factor) || over(bytes, config.budget_bytes, factor) {
-            self.scheduler.wake();
-            return Err(CoreError::Unavailable(format!(
-                "the hot tier is full ({rows} versions, {bytes} bytes buffered; budget \
-                 {} versions / {} bytes) while flushes catch up; retry shortly",
-                config.budget_rows, config.budget_bytes
-            )));
+    pub fn new(
+        catalog: Arc<Catalog>,
+        hot: Arc<HotTier>,
+        flusher: Arc<Flusher>,
+        jobs: Arc<JobManager>,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> Self {
+        Self {
+            catalog,
+            hot,
+            flusher,
+            jobs,
+            clock,
+            config,
         }
-        Ok(())
     }
 
-    /// Records a committed write; wakes the scheduler when a limit is hit.
-    pub fn wrote(&self, def: &TableDef, versions: u64, bytes: u64) {
-        let rows = self
-            .counters
-            .add(def.uid, versions, bytes, self.clock.now_micros());
-        let policy = def.effective_flush_policy();
-        let config = &self.scheduler_config;
-        if policy.row_limit.is_some_and(|limit| rows >= limit)
-            || over(self.counters.total_rows(), config.budget_rows, 1.0)
-            || over(self.counters.total_bytes(), config.budget_bytes, 1.0)
-        {
-            self.scheduler.wake();
-        }
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.config
+    }
+
+    /// Waits for the next tick, or less when a write signals pressure.
+    pub async fn wait(&self) {
+        self.hot.wait_for_pressure(self.config.tick).await;
     }
 
     /// Checks every table's policy and the budget once, starting the flush
     /// jobs that are due, and prunes old job history.
-    pub async fn scheduler_tick(self: &Arc<Self>) -> Result<Started> {
+    pub async fn tick(&self) -> Result<Started> {
         self.tick_with(None).await
     }
 
     /// The first tick after start-up: flushes that are already due (rows
     /// buffered before a stop or crash) are recorded with trigger `startup`.
-    pub async fn scheduler_startup_tick(self: &Arc<Self>) -> Result<Started> {
+    pub async fn startup_tick(&self) -> Result<Started> {
         self.tick_with(Some("startup")).await
     }
 
-    async fn tick_with(self: &Arc<Self>, due_trigger: Option<&'static str>) -> Result<Started> {
+    async fn tick_with(&self, due_trigger: Option<&'static str>) -> Result<Started> {
         let now = self.clock.now_micros();
         let mut started = Vec::new();
         let mut sizes = Vec::new();
@@ -137,12 +126,12 @@ impl CoreContext {
             if def.table_type == TableType::Stream {
                 continue;
             }
-            let Some(mut buffered) = self.counters.get(def.uid) else {
+            let Some(mut buffered) = self.hot.counters().get(def.uid) else {
                 continue;
             };
             // Versions of scopes that wait after a permanent failure would
             // make the table due at every tick; they are not counted.
-            let (held_rows, held_bytes) = self.backoff.held_by_waiting(def.uid, now);
+            let (held_rows, held_bytes) = self.flusher.backoff().held_by_waiting(def.uid, now);
             buffered.rows = buffered.rows.saturating_sub(held_rows);
             buffered.bytes = buffered.bytes.saturating_sub(held_bytes);
             if buffered.rows == 0 {
@@ -168,7 +157,7 @@ impl CoreContext {
             }
         }
         self.flush_for_budget(sizes, freed, &mut started).await?;
-        let ttl = self.scheduler_config.job_history_ttl.as_micros() as i64;
+        let ttl = self.config.job_history_ttl.as_micros() as i64;
         let pruned = self.jobs.prune_finished_before(now.saturating_sub(ttl))?;
         if pruned > 0 {
             debug!(pruned, "removed old job history");
@@ -177,15 +166,12 @@ impl CoreContext {
     }
 
     async fn start_flush(
-        self: &Arc<Self>,
+        &self,
         def: &Arc<TableDef>,
         trigger: &'static str,
         started: &mut Started,
     ) -> Result<()> {
-        let (job_id, new) = self
-            .jobs
-            .submit_flush(self.clone(), def.clone(), trigger)
-            .await?;
+        let (job_id, new) = self.jobs.submit_flush(def.clone(), trigger).await?;
         if new {
             info!(table = %def.qualified_name(), trigger, %job_id, "scheduled flush");
             started.push((def.qualified_name(), trigger, job_id));
@@ -196,15 +182,15 @@ impl CoreContext {
     /// Above the budget: flush the largest tables (by bytes) until what
     /// stays buffered is within it.
     async fn flush_for_budget(
-        self: &Arc<Self>,
+        &self,
         mut sizes: Vec<(Buffered, Arc<TableDef>)>,
         freed: (u64, u64),
         started: &mut Started,
     ) -> Result<()> {
-        let config = &self.scheduler_config;
-        let mut rows = self.counters.total_rows().saturating_sub(freed.0);
-        let mut bytes = self.counters.total_bytes().saturating_sub(freed.1);
-        if !over(rows, config.budget_rows, 1.0) && !over(bytes, config.budget_bytes, 1.0) {
+        let budget = self.hot.budget();
+        let mut rows = self.hot.counters().total_rows().saturating_sub(freed.0);
+        let mut bytes = self.hot.counters().total_bytes().saturating_sub(freed.1);
+        if !budget.exceeded(rows, bytes, 1.0) {
             return Ok(());
         }
         warn!(
@@ -213,7 +199,7 @@ impl CoreContext {
         );
         sizes.sort_by(|a, b| b.0.bytes.cmp(&a.0.bytes).then(b.0.rows.cmp(&a.0.rows)));
         for (buffered, def) in sizes {
-            if !over(rows, config.budget_rows, 1.0) && !over(bytes, config.budget_bytes, 1.0) {
+            if !budget.exceeded(rows, bytes, 1.0) {
                 break;
             }
             self.start_flush(&def, "memory", started).await?;

@@ -1,9 +1,9 @@
 //! `information_schema.columns`
 
 use super::{build, builtin_tables};
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::{field, KALAM_TYPE_KEY};
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -36,9 +36,9 @@ struct Rows {
     primary: Vec<bool>,
 }
 
-pub fn rows(ctx: &CoreContext, _scope: &RequestScope) -> Result<RecordBatch> {
+pub fn rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
     let mut r = Rows::default();
-    for table in ctx.catalog.tables() {
+    for table in services.catalog.tables() {
         for (i, column) in table.columns.iter().enumerate() {
             r.schema.push(table.namespace.to_string());
             r.table.push(table.name.to_string());

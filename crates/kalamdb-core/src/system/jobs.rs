@@ -1,9 +1,9 @@
 //! `system.jobs`
 
 use super::build;
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::field;
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -33,8 +33,8 @@ pub fn schema() -> SchemaRef {
 /// server paths, which are for dba and above.
 const REDACTED: &str = "failed; the details are shown to dba and above";
 
-pub fn rows(ctx: &CoreContext, scope: &RequestScope) -> Result<RecordBatch> {
-    let mut jobs = ctx.jobs.list()?;
+pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+    let mut jobs = services.jobs.list()?;
     jobs.sort_by_key(|j| j.created_at);
     if scope.caller.role < Role::Dba {
         for job in &mut jobs {

@@ -12,8 +12,8 @@ mod storages;
 mod tables;
 mod users;
 
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
+use crate::services::Services;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -29,7 +29,7 @@ struct Builtin {
     schema: &'static str,
     name: &'static str,
     arrow_schema: fn() -> SchemaRef,
-    rows: fn(&CoreContext, &RequestScope) -> Result<RecordBatch>,
+    rows: fn(&Services, &RequestScope) -> Result<RecordBatch>,
 }
 
 const BUILTINS: &[Builtin] = &[
@@ -87,18 +87,22 @@ pub fn builtin_tables() -> impl Iterator<Item = (&'static str, &'static str, Sch
 #[derive(Debug)]
 pub struct SystemSchema {
     name: &'static str,
-    ctx: Arc<CoreContext>,
+    services: Arc<Services>,
     scope: Arc<RequestScope>,
 }
 
 impl SystemSchema {
-    pub fn new(name: &str, ctx: Arc<CoreContext>, scope: Arc<RequestScope>) -> Self {
+    pub fn new(name: &str, services: Arc<Services>, scope: Arc<RequestScope>) -> Self {
         let name = if name == SYSTEM_SCHEMA {
             SYSTEM_SCHEMA
         } else {
             INFORMATION_SCHEMA
         };
-        Self { name, ctx, scope }
+        Self {
+            name,
+            services,
+            scope,
+        }
     }
 
     fn builtin(&self, table: &str) -> Option<&'static Builtin> {
@@ -122,7 +126,7 @@ impl SchemaProvider for SystemSchema {
         let Some(builtin) = self.builtin(name) else {
             return Ok(None);
         };
-        let batch = (builtin.rows)(&self.ctx, &self.scope)?;
+        let batch = (builtin.rows)(&self.services, &self.scope)?;
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         Ok(Some(Arc::new(table)))
     }

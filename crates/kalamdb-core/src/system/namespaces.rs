@@ -1,9 +1,9 @@
 //! `system.namespaces`
 
 use super::build;
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::field;
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -19,11 +19,11 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn rows(ctx: &CoreContext, _scope: &RequestScope) -> Result<RecordBatch> {
-    let namespaces = ctx.catalog.namespaces();
+pub fn rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
+    let namespaces = services.catalog.namespaces();
     let counts: Vec<i32> = namespaces
         .iter()
-        .map(|n| ctx.catalog.tables_in(n.name.as_str()).len() as i32)
+        .map(|n| services.catalog.tables_in(n.name.as_str()).len() as i32)
         .collect();
     Ok(RecordBatch::try_new(
         schema(),

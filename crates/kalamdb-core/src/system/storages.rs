@@ -2,9 +2,9 @@
 //! see `***` where a storage has them.
 
 use super::build;
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::field;
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -31,8 +31,8 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn rows(ctx: &CoreContext, scope: &RequestScope) -> Result<RecordBatch> {
-    let storages = ctx.storages.all();
+pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+    let storages = services.storages.all();
     let admin = scope.caller.role >= Role::Dba;
     Ok(RecordBatch::try_new(
         schema(),

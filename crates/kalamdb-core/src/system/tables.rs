@@ -1,9 +1,9 @@
 //! `system.tables` and `information_schema.tables`.
 
 use super::{build, builtin_tables};
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::field;
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -27,8 +27,8 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn rows(ctx: &CoreContext, _scope: &RequestScope) -> Result<RecordBatch> {
-    let tables = ctx.catalog.tables();
+pub fn rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
+    let tables = services.catalog.tables();
     Ok(RecordBatch::try_new(
         schema(),
         vec![
@@ -66,12 +66,12 @@ pub fn info_schema() -> SchemaRef {
     ]))
 }
 
-pub fn info_rows(ctx: &CoreContext, _scope: &RequestScope) -> Result<RecordBatch> {
+pub fn info_rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
     let mut schemas = Vec::new();
     let mut names = Vec::new();
     let mut types = Vec::new();
     let mut kalam_types = Vec::new();
-    for table in ctx.catalog.tables() {
+    for table in services.catalog.tables() {
         schemas.push(table.namespace.to_string());
         names.push(table.name.to_string());
         types.push("BASE TABLE");

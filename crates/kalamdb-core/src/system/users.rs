@@ -2,9 +2,9 @@
 //! caller sees only their own account.
 
 use super::build;
-use crate::context::CoreContext;
 use crate::provider::RequestScope;
 use crate::schema::field;
+use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
@@ -23,8 +23,8 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn rows(ctx: &CoreContext, scope: &RequestScope) -> Result<RecordBatch> {
-    let users: Vec<_> = ctx
+pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+    let users: Vec<_> = services
         .users
         .all()
         .into_iter()

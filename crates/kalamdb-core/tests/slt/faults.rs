@@ -31,7 +31,7 @@ async fn setup(db: &KalamDb) -> Arc<Faults> {
         )
         .await;
     }
-    db.context().storages.inject_faults("local").unwrap()
+    db.services().storages().inject_faults("local").unwrap()
 }
 
 async fn contents(db: &KalamDb) -> Vec<Vec<Vec<String>>> {
@@ -44,10 +44,10 @@ async fn contents(db: &KalamDb) -> Vec<Vec<Vec<String>>> {
 
 /// Every file named by a manifest entry exists.
 async fn manifest_files_exist(db: &KalamDb) -> usize {
-    let ctx = db.context();
-    let uid = ctx.catalog.table("f", "kv").unwrap().uid;
-    let cold = ctx.storages.open("local").unwrap();
-    let entries = table_manifest_entries(&ctx.store, uid).unwrap();
+    let ctx = db.services();
+    let uid = ctx.catalog().table("f", "kv").unwrap().uid;
+    let cold = ctx.storages().open("local").unwrap();
+    let entries = table_manifest_entries(ctx.store(), uid).unwrap();
     for entry in &entries {
         cold.store
             .head(&Path::from(entry.path.as_str()))
@@ -58,9 +58,9 @@ async fn manifest_files_exist(db: &KalamDb) -> usize {
 }
 
 fn hot_versions(db: &KalamDb) -> u64 {
-    let ctx = db.context();
-    let uid = ctx.catalog.table("f", "kv").unwrap().uid;
-    ctx.counters.get(uid).map_or(0, |b| b.rows)
+    let ctx = db.services();
+    let uid = ctx.catalog().table("f", "kv").unwrap().uid;
+    ctx.counters().get(uid).map_or(0, |b| b.rows)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

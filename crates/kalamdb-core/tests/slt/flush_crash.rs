@@ -295,10 +295,10 @@ async fn writes_during_a_flush_survive_it() {
 
 /// Hot versions per primary key of the table (all users).
 fn versions_per_key(db: &KalamDb) -> BTreeMap<Vec<u8>, usize> {
-    let ctx = db.context();
-    let uid = ctx.catalog.table("c", "kv").unwrap().uid;
+    let ctx = db.services();
+    let uid = ctx.catalog().table("c", "kv").unwrap().uid;
     let mut per_key = BTreeMap::new();
-    ctx.store
+    ctx.store()
         .snapshot()
         .scan_versions(&kalamdb_store::ScopeKey::table_prefix(uid), &mut |v| {
             *per_key.entry(v.pk_prefix.to_vec()).or_insert(0) += 1;

@@ -25,7 +25,7 @@ impl Gate {
             arrivals: Mutex::new(tx),
         });
         let hook_gate = gate.clone();
-        db.context().jobs.set_hooks(FlushHooks {
+        db.services().flusher().set_hooks(FlushHooks {
             after_commit: Some(Arc::new(move || {
                 let _ = hook_gate.arrivals.lock().unwrap().send(());
                 let mut open = hook_gate.open.lock().unwrap();
@@ -197,7 +197,7 @@ async fn killing_a_flush_inside_one_large_scope_stops_it_between_batches() {
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let hook_gate = gate.clone();
     let tx = Mutex::new(tx);
-    db.context().jobs.set_hooks(FlushHooks {
+    db.services().flusher().set_hooks(FlushHooks {
         after_batch: Some(Arc::new(move || {
             let _ = tx.lock().unwrap().send(());
             let mut open = hook_gate.0.lock().unwrap();

@@ -179,7 +179,7 @@ async fn a_policy_trigger_joins_a_running_manual_flush() {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
     let rx = std::sync::Mutex::new(rx);
-    db.context().jobs.set_hooks(kalamdb_core::FlushHooks {
+    db.services().flusher().set_hooks(kalamdb_core::FlushHooks {
         after_snapshot: Some(Arc::new(move || {
             let _ = entered_tx.send(());
             let _ = rx.lock().unwrap().recv();
@@ -389,7 +389,7 @@ async fn a_scope_that_cannot_flush_fails_once_and_waits_while_others_flush() {
     .await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let counted = attempts.clone();
-    db.context().jobs.set_hooks(FlushHooks {
+    db.services().flusher().set_hooks(FlushHooks {
         refuse_user: Some("u1".into()),
         after_snapshot: Some(Arc::new(move || {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -446,7 +446,7 @@ async fn a_scope_that_cannot_flush_fails_once_and_waits_while_others_flush() {
         .2
         .starts_with("u1: 2 failure(s), next try in 120 s"));
     // Fixed (here: the fail point removed), the next try moves the rows.
-    db.context().jobs.set_hooks(FlushHooks::default());
+    db.services().flusher().set_hooks(FlushHooks::default());
     clock.advance_micros(121 * SECOND);
     assert_eq!(tick(&db).await, vec![pair("t", "row_limit")]);
     let stats = show_stats(&db).await;

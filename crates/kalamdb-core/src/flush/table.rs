@@ -17,11 +17,11 @@
 //! 5. A scope that fails keeps its hot rows; the others still commit.
 
 use super::chunked_delete::ChunkedDelete;
-use super::{manifest_entries, mark_pending, pending_key, ColdStore};
+use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
-use crate::context::CoreContext;
+use crate::cold::{bridge, mark_pending, pending_key, ColdStore};
 use crate::error::{CoreError, Result};
-use crate::provider::batch::{BatchBuilder, BATCH_ROWS};
+use crate::read::{BatchBuilder, ScopeFiles, ScopeView, BATCH_ROWS};
 use crate::schema::file_schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use kalamdb_commons::TableType;
@@ -35,126 +35,19 @@ use kalamdb_store::{RowVersion, ScopeKey, StoreSnapshot, VersionRef};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
-/// What a flush did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlushStats {
-    pub rows_flushed: u64,
-    /// Scopes (users of a USER table, or the one SHARED scope) that got a file.
-    pub users_count: u64,
-    pub parquet_files: u64,
-    pub bytes_written: u64,
-    pub duration_ms: u64,
-    /// Scopes that failed. Their rows stay in the hot tier.
-    pub failed: Vec<ScopeFailure>,
-    /// Scopes left out because they wait after a permanent failure.
-    pub waiting_scopes: u64,
-    /// Stopped by a cancel request at a scope boundary; the scopes counted
-    /// above stay committed, the rest stay hot.
-    pub cancelled: bool,
-}
-
-impl FlushStats {
-    /// Adds another attempt's figures (a retried job reports the sum).
-    pub fn absorb(&mut self, other: &FlushStats) {
-        self.rows_flushed += other.rows_flushed;
-        self.users_count += other.users_count;
-        self.parquet_files += other.parquet_files;
-        self.bytes_written += other.bytes_written;
-        self.duration_ms += other.duration_ms;
-        self.failed = other.failed.clone();
-        self.waiting_scopes = other.waiting_scopes;
-        self.cancelled |= other.cancelled;
-    }
-
-    /// Whether every failure is one that retrying cannot fix.
-    pub fn only_permanent_failures(&self) -> bool {
-        !self.failed.is_empty() && self.failed.iter().all(|f| f.permanent)
-    }
-}
-
-/// One scope whose flush failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopeFailure {
-    /// `None` for a SHARED table's scope.
-    pub user: Option<String>,
-    pub cause: String,
-    /// The data cannot be written as it is (a retry would fail the same
-    /// way), as opposed to a storage failure that may pass.
-    pub permanent: bool,
-}
-
-impl ScopeFailure {
-    fn new(user: Option<String>, cause: impl Into<String>, permanent: bool) -> Self {
-        Self {
-            user,
-            cause: cause.into(),
-            permanent,
-        }
-    }
-}
-
-/// Test hooks: stop a flush at a protocol step, as a crash would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailPoint {
-    /// After a scope's file is written, before its commit.
-    AfterFileWritten,
-    /// After the first scope's commit, before the next scope starts.
-    AfterFirstCommit,
-    /// After the first scope's manifest entry is committed, before its
-    /// flushed hot versions are deleted.
-    AfterCommitBeforeDelete,
-    /// After the first batch of a scope's hot-version deletes is written,
-    /// before the next (a scope with more than one batch of versions).
-    AfterFirstDeleteChunk,
-}
-
-/// Hooks into a running flush, for tests of crashes and concurrent writes.
-#[derive(Clone, Default)]
-pub struct FlushHooks {
-    pub fail_at: Option<FailPoint>,
-    /// Runs right after the snapshot is taken (e.g. to write concurrently).
-    pub after_snapshot: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
-    /// Runs after each scope's commit (e.g. to cancel mid-flush).
-    pub after_commit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
-    /// Runs after each batch is written into a scope's file (e.g. to
-    /// cancel in the middle of a large scope).
-    pub after_batch: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
-    /// Checked at every scope boundary: once set, the flush stops there.
-    pub cancel: Option<std::sync::Arc<crate::jobs::CancelFlag>>,
-    /// Also flush scopes that wait after a permanent failure (a FLUSH
-    /// TABLE by hand tries them at once; policies do not).
-    pub include_waiting: bool,
-    /// Test fail point: this user's rows are refused as data no file can
-    /// hold, as a permanent failure.
-    pub refuse_user: Option<String>,
-}
-
-impl std::fmt::Debug for FlushHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlushHooks")
-            .field("fail_at", &self.fail_at)
-            .field("after_snapshot", &self.after_snapshot.is_some())
-            .field("after_commit", &self.after_commit.is_some())
-            .field("after_batch", &self.after_batch.is_some())
-            .field("cancel", &self.cancel.is_some())
-            .field("include_waiting", &self.include_waiting)
-            .field("refuse_user", &self.refuse_user)
-            .finish()
-    }
-}
-
 /// Flushes every scope of `def`. Runs on a blocking thread; `handle` drives
 /// the object store's async I/O.
 pub fn flush_table(
-    ctx: &CoreContext,
+    env: &Flusher,
     cold: &std::sync::Arc<ColdStore>,
     handle: &Handle,
     def: &TableDef,
+    options: &FlushOptions,
     hooks: &FlushHooks,
 ) -> Result<FlushStats> {
     let started = kalamdb_commons::clock::monotonic();
     let fail_at = hooks.fail_at;
-    let snapshot = ctx.store.snapshot();
+    let snapshot = env.hot.store().snapshot();
     if let Some(hook) = &hooks.after_snapshot {
         hook();
     }
@@ -180,7 +73,7 @@ pub fn flush_table(
             if let Some(done) = current.take() {
                 let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
                 let failed_before = stats.failed.len();
-                if let Err(e) = done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats) {
+                if let Err(e) = done.commit(env, cold, &snapshot, handle, fail_at, &mut stats) {
                     stop = Some(e);
                     return Ok(false);
                 }
@@ -214,12 +107,12 @@ pub fn flush_table(
                     hook();
                 }
             }
-            if hooks.cancel.as_ref().is_some_and(|c| c.is_set()) {
+            if options.cancel.as_ref().is_some_and(|c| c.is_set()) {
                 stats.cancelled = true;
                 return Ok(false);
             }
             let scope = ScopeKey::from_key_prefix(scope_bytes);
-            match ScopeFlush::start(ctx, cold, def, scope, user, &snapshot, hooks) {
+            match ScopeFlush::start(env, cold, def, scope, user, &snapshot, options, hooks) {
                 Ok(flush) => current = Some(flush),
                 Err(e) => {
                     stop = Some(e);
@@ -228,7 +121,7 @@ pub fn flush_table(
             }
         }
         if let Some(flush) = current.as_mut() {
-            flush.add(ctx, &v, handle);
+            flush.add(env, &v, handle);
             if flush.cancelled {
                 stats.cancelled = true;
                 return Ok(false);
@@ -242,9 +135,9 @@ pub fn flush_table(
     if let Some(done) = current.take() {
         if stats.cancelled {
             // Stopped inside the scope: its file is never committed.
-            done.abandon(ctx, handle);
+            done.abandon(env, handle);
         } else {
-            done.commit(ctx, cold, &snapshot, handle, fail_at, &mut stats)?;
+            done.commit(env, cold, &snapshot, handle, fail_at, &mut stats)?;
             if let Some(hook) = &hooks.after_commit {
                 hook();
             }
@@ -253,8 +146,7 @@ pub fn flush_table(
     stats.duration_ms = started.elapsed().as_millis() as u64;
     if !stats.cancelled {
         // The interval starts again from the end of this flush.
-        ctx.counters
-            .flushed(&ctx.store, def.uid, ctx.clock.now_micros())?;
+        env.hot.flushed(def.uid)?;
     }
     if stats.rows_flushed == 0 && stats.failed.is_empty() {
         warn!(table = %def.qualified_name(), "flush found no rows to move");
@@ -307,30 +199,32 @@ struct ScopeFlush<'a> {
     refuse: bool,
     /// The job's cancel request, checked between batches and before the
     /// commit, so a kill does not wait for the end of a large scope.
-    cancel: Option<std::sync::Arc<crate::jobs::CancelFlag>>,
+    cancel: Option<std::sync::Arc<CancelFlag>>,
     /// Stopped by `cancel`; nothing of the scope is committed.
     cancelled: bool,
     after_batch: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl<'a> ScopeFlush<'a> {
+    #[allow(clippy::too_many_arguments)]
     fn start(
-        ctx: &CoreContext,
+        env: &Flusher,
         cold: &std::sync::Arc<ColdStore>,
         def: &'a TableDef,
         scope: ScopeKey,
         user: Option<String>,
         snapshot: &StoreSnapshot<'_>,
+        options: &FlushOptions,
         hooks: &FlushHooks,
     ) -> Result<Self> {
-        let waiting = !hooks.include_waiting
-            && ctx
+        let waiting = !options.include_waiting
+            && env
                 .backoff
-                .waiting(def.uid, user.as_deref(), ctx.clock.now_micros());
+                .waiting(def.uid, user.as_deref(), env.clock.now_micros());
         let refuse = hooks.refuse_user.is_some() && hooks.refuse_user == user;
-        let entries = manifest_entries(snapshot, &scope)?;
-        let has_cold = !entries.is_empty();
-        let already_flushed = flushed_through(&entries);
+        let files = ScopeView::open(snapshot, def, &scope)?.into_files();
+        let has_cold = !files.is_empty();
+        let already_flushed = files.flushed_through();
         let dir = cold.scope_dir(def, user.as_deref())?;
         let path = dir.join(file_name(snapshot.watermark, def.uid).as_str());
         let columns = def.columns.len();
@@ -360,13 +254,13 @@ impl<'a> ScopeFlush<'a> {
             error: None,
             waiting,
             refuse,
-            cancel: hooks.cancel.clone(),
+            cancel: options.cancel.clone(),
             cancelled: false,
             after_batch: hooks.after_batch.clone(),
         })
     }
 
-    fn add(&mut self, ctx: &CoreContext, v: &VersionRef<'_>, handle: &Handle) {
+    fn add(&mut self, env: &Flusher, v: &VersionRef<'_>, handle: &Handle) {
         self.max_seq_read = self.max_seq_read.max(v.seq);
         self.versions_read += 1;
         self.bytes_read += (v.key.len() + v.value.len()) as u64;
@@ -387,7 +281,7 @@ impl<'a> ScopeFlush<'a> {
         if self.error.is_some() || !v.newest || v.seq <= self.already_flushed {
             return;
         }
-        if let Err(e) = self.add_newest(ctx, v, handle) {
+        if let Err(e) = self.add_newest(env, v, handle) {
             self.error = Some(e);
         }
     }
@@ -396,7 +290,7 @@ impl<'a> ScopeFlush<'a> {
     /// or the storage failed.
     fn add_newest(
         &mut self,
-        ctx: &CoreContext,
+        env: &Flusher,
         v: &VersionRef<'_>,
         handle: &Handle,
     ) -> std::result::Result<(), ScopeFailure> {
@@ -419,14 +313,14 @@ impl<'a> ScopeFlush<'a> {
             Some((min, _)) => (min, v.pk_prefix.to_vec()),
         });
         if self.builder.rows >= BATCH_ROWS {
-            self.write_batch(ctx, handle)?;
+            self.write_batch(env, handle)?;
         }
         Ok(())
     }
 
     fn write_batch(
         &mut self,
-        ctx: &CoreContext,
+        env: &Flusher,
         handle: &Handle,
     ) -> std::result::Result<(), ScopeFailure> {
         // A batch that does not build is bad data; what follows is storage.
@@ -436,7 +330,7 @@ impl<'a> ScopeFlush<'a> {
             .map_err(|e| ScopeFailure::new(None, e.to_string(), true))?;
         let storage = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), false);
         if self.writer.is_none() {
-            mark_pending(&ctx.store, &self.cold.id, &self.path).map_err(|e| storage(&e))?;
+            mark_pending(env.hot.store(), &self.cold.id, &self.path).map_err(|e| storage(&e))?;
             self.writer = Some(
                 ParquetFileWriter::create(
                     self.cold.store.clone(),
@@ -448,7 +342,7 @@ impl<'a> ScopeFlush<'a> {
             );
         }
         let writer = self.writer.as_mut().expect("created above");
-        super::bridge::wait(handle, writer.write(&batch)).map_err(|e| storage(&e))?;
+        bridge::wait(handle, writer.write(&batch)).map_err(|e| storage(&e))?;
         if let Some(hook) = &self.after_batch {
             hook();
         }
@@ -461,11 +355,11 @@ impl<'a> ScopeFlush<'a> {
     /// goes in the same batch, so no older version can reappear.
     fn delete_read_versions(
         &mut self,
-        ctx: &CoreContext,
+        env: &Flusher,
         snapshot: &StoreSnapshot<'_>,
         fail_at: Option<FailPoint>,
     ) -> Result<u64> {
-        let mut deleter = ChunkedDelete::new(&ctx.store, DELETE_CHUNK);
+        let mut deleter = ChunkedDelete::new(env.hot.store(), DELETE_CHUNK);
         deleter.stop_after_first_chunk = fail_at == Some(FailPoint::AfterFirstDeleteChunk);
         match self.keys.take() {
             Some(keys) => {
@@ -491,7 +385,7 @@ impl<'a> ScopeFlush<'a> {
     /// removed, and a permanent failure makes it wait before its next try.
     fn fail(
         self,
-        ctx: &CoreContext,
+        env: &Flusher,
         handle: &Handle,
         mut failure: ScopeFailure,
         held: (u64, u64),
@@ -500,17 +394,17 @@ impl<'a> ScopeFlush<'a> {
     ) {
         warn!(table = %self.def.qualified_name(), user = ?self.user, error = %failure.cause, permanent = failure.permanent, "scope flush failed; rows stay hot");
         if failure.permanent {
-            let retry_at = ctx.backoff.failed(
+            let retry_at = env.backoff.failed(
                 self.def.uid,
                 self.user.as_deref(),
                 &failure.cause,
                 held,
-                ctx.clock.now_micros(),
+                env.clock.now_micros(),
             );
             debug!(table = %self.def.qualified_name(), user = ?self.user, retry_at, "scope waits before its next flush");
         }
         if started_file {
-            self.discard(ctx, handle);
+            self.discard(env, handle);
         }
         failure.user = self.user;
         stats.failed.push(failure);
@@ -522,22 +416,22 @@ impl<'a> ScopeFlush<'a> {
 
     /// Gives the scope up (the job was cancelled): its rows stay hot and a
     /// file begun for it is removed.
-    fn abandon(mut self, ctx: &CoreContext, handle: &Handle) {
+    fn abandon(mut self, env: &Flusher, handle: &Handle) {
         if self.writer.take().is_some() {
-            self.discard(ctx, handle);
+            self.discard(env, handle);
         }
         debug!(table = %self.def.qualified_name(), user = ?self.user, "scope abandoned: the flush was cancelled");
     }
 
     /// Best-effort removal of a file that will not be committed; what is
     /// left is removed at the next start (its pending record stays).
-    fn discard(&self, ctx: &CoreContext, handle: &Handle) {
+    fn discard(&self, env: &Flusher, handle: &Handle) {
         use kalamdb_filestore::object_store::Error as StoreError;
-        match super::bridge::wait(handle, self.cold.store.delete(&self.path)) {
+        match bridge::wait(handle, self.cold.store.delete(&self.path)) {
             Ok(()) | Err(StoreError::NotFound { .. }) => {
-                let mut batch = ctx.store.batch();
+                let mut batch = env.hot.store().batch();
                 batch.delete_meta(&pending_key(&self.cold.id, &self.path));
-                if let Err(e) = ctx.store.write(batch) {
+                if let Err(e) = env.hot.store().write(batch) {
                     warn!(error = %e, "cannot clear a pending-file record");
                 }
             }
@@ -548,7 +442,7 @@ impl<'a> ScopeFlush<'a> {
     #[allow(clippy::too_many_arguments)]
     fn commit(
         mut self,
-        ctx: &CoreContext,
+        env: &Flusher,
         cold: &ColdStore,
         snapshot: &StoreSnapshot<'_>,
         handle: &Handle,
@@ -557,7 +451,7 @@ impl<'a> ScopeFlush<'a> {
     ) -> Result<()> {
         let held = (self.versions_read, self.bytes_read);
         if self.waiting {
-            ctx.backoff
+            env.backoff
                 .still_holds(self.def.uid, self.user.as_deref(), held);
             stats.waiting_scopes += 1;
             return Ok(());
@@ -565,30 +459,30 @@ impl<'a> ScopeFlush<'a> {
         if let Some(failure) = self.error.take() {
             // A file begun for the scope is not committed.
             let started_file = self.writer.take().is_some();
-            self.fail(ctx, handle, failure, held, started_file, stats);
+            self.fail(env, handle, failure, held, started_file, stats);
             return Ok(());
         }
         let mut entry = None;
         if self.rows > 0 {
             let written = (|| {
                 if self.builder.rows > 0 {
-                    self.write_batch(ctx, handle)?;
+                    self.write_batch(env, handle)?;
                 }
                 let writer = self.writer.take().expect("a scope with rows has a writer");
-                super::bridge::wait(handle, writer.finish())
+                bridge::wait(handle, writer.finish())
                     .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
             })();
             let written = match written {
                 Ok(w) => w,
                 Err(failure) => {
-                    self.fail(ctx, handle, failure, held, true, stats);
+                    self.fail(env, handle, failure, held, true, stats);
                     return Ok(());
                 }
             };
             debug!(table = %self.def.qualified_name(), user = ?self.user, rows = written.rows, bytes = written.bytes, path = %written.path, "file written");
             if self.cancel_requested() {
                 // The last safe point before the commit.
-                self.discard(ctx, handle);
+                self.discard(env, handle);
                 stats.cancelled = true;
                 return Ok(());
             }
@@ -605,19 +499,19 @@ impl<'a> ScopeFlush<'a> {
                 schema_version: self.def.schema_version,
                 min_pk,
                 max_pk,
-                committed_at: ctx.clock.now_micros(),
+                committed_at: env.clock.now_micros(),
                 flushed_through: self.max_seq_read,
             });
         }
         if let Some(entry) = &entry {
-            let mut batch = ctx.store.batch();
+            let mut batch = env.hot.store().batch();
             let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
             batch.put_meta(
                 &kalamdb_store::meta_keys::manifest_entry(&self.scope, name),
                 &serde_json::to_vec(entry)?,
             );
             batch.delete_meta(&pending_key(&self.cold.id, &self.path));
-            ctx.store.write(batch)?;
+            env.hot.store().write(batch)?;
             debug!(table = %self.def.qualified_name(), user = ?self.user, rows = entry.rows, flushed_through = entry.flushed_through, "scope committed");
             if fail_at == Some(FailPoint::AfterCommitBeforeDelete) {
                 return Err(CoreError::Internal(
@@ -625,10 +519,10 @@ impl<'a> ScopeFlush<'a> {
                 ));
             }
         }
-        let deleted = self.delete_read_versions(ctx, snapshot, fail_at)?;
-        ctx.counters
-            .remove(self.def.uid, self.versions_read, self.bytes_read);
-        ctx.backoff.succeeded(self.def.uid, self.user.as_deref());
+        let deleted = self.delete_read_versions(env, snapshot, fail_at)?;
+        env.hot
+            .removed(self.def.uid, self.versions_read, self.bytes_read);
+        env.backoff.succeeded(self.def.uid, self.user.as_deref());
         debug!(table = %self.def.qualified_name(), user = ?self.user, deleted_hot = deleted, "flushed hot versions deleted");
         if let Some(entry) = entry {
             stats.rows_flushed += entry.rows;
@@ -636,7 +530,7 @@ impl<'a> ScopeFlush<'a> {
             stats.parquet_files += 1;
             stats.users_count += 1;
             write_manifest_copy(
-                ctx,
+                env,
                 cold,
                 handle,
                 self.def,
@@ -661,15 +555,10 @@ const MAX_KEPT_KEYS: usize = 65_536;
 /// Hot versions deleted per RocksDB batch.
 const DELETE_CHUNK: usize = 16_384;
 
-/// Every hot version at or below this `_seq` is in one of `entries`' files.
-pub fn flushed_through(entries: &[ManifestEntry]) -> u64 {
-    entries.iter().map(|e| e.flushed_through).max().unwrap_or(0)
-}
-
 /// Writes `manifest.json` beside the scope's files. The hot tier holds the
 /// authoritative manifest, so a failure here is logged, not fatal.
 fn write_manifest_copy(
-    ctx: &CoreContext,
+    env: &Flusher,
     cold: &ColdStore,
     handle: &Handle,
     def: &TableDef,
@@ -677,7 +566,9 @@ fn write_manifest_copy(
     user: Option<&str>,
 ) {
     let result = (|| -> Result<()> {
-        let files = manifest_entries(&ctx.store.snapshot(), scope)?;
+        let files = ScopeFiles::read(&env.hot.store().snapshot(), scope)?
+            .entries()
+            .to_vec();
         let document = ManifestDocument {
             table: def.qualified_name(),
             user_id: user.map(String::from),
@@ -685,7 +576,7 @@ fn write_manifest_copy(
         };
         let path = cold.scope_dir(def, user)?.join(MANIFEST_FILE);
         let body = serde_json::to_vec_pretty(&document)?;
-        super::bridge::wait(handle, cold.store.put(&path, PutPayload::from(body)))?;
+        bridge::wait(handle, cold.store.put(&path, PutPayload::from(body)))?;
         Ok(())
     })();
     if let Err(e) = result {

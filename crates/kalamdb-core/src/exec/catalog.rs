@@ -1,33 +1,32 @@
-//! Catalog and schema providers over the KalamDB catalog.
+//! The DataFusion catalog of one statement: the caller's namespaces and
+//! tables, plus the system schemas.
 
-use super::table::KalamTableProvider;
-use super::RequestScope;
-use crate::context::CoreContext;
+use crate::provider::{KalamTableProvider, RequestScope};
+use crate::services::Services;
 use crate::system;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 use std::sync::Arc;
 
-/// The DataFusion catalog name KalamDB registers (three-part names use it).
-pub const CATALOG_NAME: &str = "kalam";
-
+/// The catalog a statement plans against, made for one caller: every
+/// table it hands out is already scoped to that caller's rows.
 #[derive(Debug)]
 pub struct KalamCatalog {
-    ctx: Arc<CoreContext>,
+    services: Arc<Services>,
     scope: Arc<RequestScope>,
 }
 
 impl KalamCatalog {
-    pub fn new(ctx: Arc<CoreContext>, scope: Arc<RequestScope>) -> Self {
-        Self { ctx, scope }
+    pub fn new(services: Arc<Services>, scope: Arc<RequestScope>) -> Self {
+        Self { services, scope }
     }
 }
 
 impl CatalogProvider for KalamCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .ctx
+            .services
             .catalog
             .namespaces()
             .iter()
@@ -42,14 +41,14 @@ impl CatalogProvider for KalamCatalog {
         if name == system::SYSTEM_SCHEMA || name == system::INFORMATION_SCHEMA {
             return Some(Arc::new(system::SystemSchema::new(
                 name,
-                self.ctx.clone(),
+                self.services.clone(),
                 self.scope.clone(),
             )));
         }
-        self.ctx.catalog.namespace(name)?;
+        self.services.catalog.namespace(name)?;
         Some(Arc::new(NamespaceSchema {
             namespace: name.to_string(),
-            ctx: self.ctx.clone(),
+            services: self.services.clone(),
             scope: self.scope.clone(),
         }))
     }
@@ -58,14 +57,14 @@ impl CatalogProvider for KalamCatalog {
 #[derive(Debug)]
 struct NamespaceSchema {
     namespace: String,
-    ctx: Arc<CoreContext>,
+    services: Arc<Services>,
     scope: Arc<RequestScope>,
 }
 
 #[async_trait]
 impl SchemaProvider for NamespaceSchema {
     fn table_names(&self) -> Vec<String> {
-        self.ctx
+        self.services
             .catalog
             .tables_in(&self.namespace)
             .iter()
@@ -74,14 +73,14 @@ impl SchemaProvider for NamespaceSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(def) = self.ctx.catalog.table(&self.namespace, name) else {
+        let Some(def) = self.services.catalog.table(&self.namespace, name) else {
             return Ok(None);
         };
-        let provider = KalamTableProvider::new(self.ctx.clone(), def, self.scope.clone())?;
+        let provider = KalamTableProvider::new(self.services.clone(), def, self.scope.clone())?;
         Ok(Some(Arc::new(provider)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.ctx.catalog.table(&self.namespace, name).is_some()
+        self.services.catalog.table(&self.namespace, name).is_some()
     }
 }

@@ -1,0 +1,65 @@
+//! How the engine is set up.
+
+use crate::jobs::JobsConfig;
+use crate::scheduler::SchedulerConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    /// fsync every write (survives power loss, not only process crashes).
+    pub sync_writes: bool,
+    /// Sets root's password at start-up when given.
+    pub root_password: Option<String>,
+    pub jobs: JobsConfig,
+    pub scheduler: SchedulerConfig,
+    pub limits: QueryLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            sync_writes: false,
+            root_password: None,
+            jobs: JobsConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            limits: QueryLimits::default(),
+        }
+    }
+}
+
+/// Bounds for statements (config `[limits]`).
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Memory DataFusion's operators (sorts, joins, aggregates) may hold
+    /// for one statement.
+    pub memory_per_query: usize,
+    /// The same for all statements together.
+    pub memory_total: usize,
+    /// Largest value a function may build (`repeat`, `lpad`, `range`,
+    /// `array_repeat`, ...), summed over the rows of one batch.
+    pub max_value_bytes: usize,
+    /// Rows and bytes (Arrow memory) a result may hold.
+    pub max_result_rows: usize,
+    pub max_result_bytes: usize,
+    /// Statements in one request.
+    pub max_statements: usize,
+    /// Time one statement may take; zero: no limit.
+    pub statement_timeout: Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            memory_per_query: 256 << 20,
+            memory_total: 1 << 30,
+            max_value_bytes: 64 << 20,
+            max_result_rows: 1_000_000,
+            max_result_bytes: 256 << 20,
+            max_statements: 10_000,
+            statement_timeout: Duration::from_secs(60),
+        }
+    }
+}

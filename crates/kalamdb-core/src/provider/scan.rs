@@ -1,0 +1,193 @@
+//! The DataFusion side of a table scan: one scope's visible rows
+//! ([`crate::read::ScopeView`]) as a stream of bounded Arrow batches, read
+//! on a blocking thread and handed over through a bounded channel, so the
+//! scan waits while the query is busy. Filters run above this scan, after
+//! version resolution, so a stale version never matches.
+
+use crate::catalog::TableDef;
+use crate::error::CoreError;
+use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeView, BATCH_ROWS};
+use crate::services::Services;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use kalamdb_commons::Value;
+use kalamdb_store::ScopeKey;
+use std::sync::Arc;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct ScopeScan {
+    services: Arc<Services>,
+    def: Arc<TableDef>,
+    scope: ScopeKey,
+    schema: SchemaRef,
+    /// Indices into the table's columns; `columns.len()` is `_seq`,
+    /// `columns.len() + 1` is `_deleted`.
+    projection: Vec<usize>,
+    limit: Option<usize>,
+    /// Only this primary key (from a `pk = literal` filter).
+    point: Option<Value>,
+}
+
+/// Where visible rows go: built into batches and sent to the query.
+struct Sink<'a> {
+    tx: &'a mut mpsc::Sender<Result<RecordBatch>>,
+    def: &'a TableDef,
+    projection: &'a [usize],
+    schema: &'a SchemaRef,
+    builder: BatchBuilder,
+    remaining: usize,
+}
+
+impl Sink<'_> {
+    /// Sends what the builder holds; `false` once the reader has gone away.
+    fn flush(&mut self) -> Result<bool, CoreError> {
+        if self.builder.rows == 0 {
+            return Ok(true);
+        }
+        let batch = self.builder.finish(self.schema)?;
+        Ok(self.send(batch))
+    }
+
+    fn send(&mut self, batch: RecordBatch) -> bool {
+        // A bounded channel: the scan waits while the query is busy.
+        self.tx.blocking_send(Ok(batch)).is_ok()
+    }
+}
+
+impl RowSink for Sink<'_> {
+    fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
+        if self.remaining == 0 {
+            return Ok(false);
+        }
+        self.builder.push(seq, false, values)?;
+        self.remaining -= 1;
+        if self.builder.rows >= BATCH_ROWS && !self.flush()? {
+            return Ok(false);
+        }
+        Ok(self.remaining > 0)
+    }
+
+    fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool, CoreError> {
+        // Rows built so far come first.
+        if !self.flush()? {
+            return Ok(false);
+        }
+        let mut batch = rows.project(self.def, self.projection, self.schema, from, rows.len())?;
+        if batch.num_rows() > self.remaining {
+            batch = batch.slice(0, self.remaining);
+        }
+        self.remaining -= batch.num_rows();
+        if batch.num_rows() > 0 && !self.send(batch) {
+            return Ok(false);
+        }
+        Ok(self.remaining > 0)
+    }
+}
+
+impl ScopeScan {
+    pub fn new(
+        services: Arc<Services>,
+        def: Arc<TableDef>,
+        scope: ScopeKey,
+        schema: SchemaRef,
+        projection: Vec<usize>,
+        limit: Option<usize>,
+        point: Option<Value>,
+    ) -> Self {
+        Self {
+            services,
+            def,
+            scope,
+            schema,
+            projection,
+            limit,
+            point,
+        }
+    }
+
+    fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>) {
+        // A panic must end the query with an error, never look like the
+        // end of the rows.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.scan_into(&handle, &mut tx)
+        }));
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                tracing::error!(table = %self.def.qualified_name(), panic = %detail, "scan panicked");
+                CoreError::Internal(format!(
+                    "scan of {} failed: {detail}",
+                    self.def.qualified_name()
+                ))
+            }
+        };
+        let _ = tx.blocking_send(Err(error.into()));
+    }
+
+    fn scan_into(
+        &self,
+        handle: &Handle,
+        tx: &mut mpsc::Sender<Result<RecordBatch>>,
+    ) -> Result<(), CoreError> {
+        let snapshot = self.services.hot.store().snapshot();
+        let view = ScopeView::open(&snapshot, &self.def, &self.scope)?;
+        let cold = self.services.storages.for_table(&self.def)?;
+        let mut sink = Sink {
+            tx,
+            def: &self.def,
+            projection: &self.projection,
+            schema: &self.schema,
+            builder: BatchBuilder::new(&self.def, &self.projection),
+            remaining: self.limit.unwrap_or(usize::MAX),
+        };
+        match &self.point {
+            // A point lookup reads one key, from the files that may hold it.
+            Some(pk) => {
+                let found = view.lookup(&cold, handle, std::slice::from_ref(pk))?;
+                for version in found.into_values().filter(|v| !v.deleted) {
+                    if !sink.row(version.seq, &version.values)? {
+                        break;
+                    }
+                }
+            }
+            None => view.scan(&cold, handle, &mut sink)?,
+        }
+        sink.flush()?;
+        Ok(())
+    }
+}
+
+impl PartitionStream for ScopeScan {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (tx, rx) = mpsc::channel(2);
+        let scan = self.clone();
+        let handle = Handle::current();
+        let guard = self.services.hot.scans().enter();
+        // The task ends when the scan is done or the query drops the
+        // stream; the guard lets the engine wait for it when closing.
+        tokio::task::spawn_blocking(move || {
+            scan.run(handle, tx);
+            drop(guard);
+        });
+        let batches = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}

@@ -1,0 +1,148 @@
+//! The one decoder of committed Parquet rows: a file batch, with the
+//! table's columns cast to their current types, readable row by row (as a
+//! [`Version`]) or, for rows no other version can override, as Arrow
+//! columns without per-row conversion.
+
+use super::Version;
+use crate::catalog::TableDef;
+use crate::error::{CoreError, Result};
+use crate::schema::DELETED_COLUMN;
+use crate::values::{cast_to_column, value_at};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch,
+    RecordBatchOptions,
+};
+use datafusion::arrow::compute::{filter_record_batch, not};
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use kalamdb_commons::Value;
+use kalamdb_filestore::SEQ_COLUMN;
+use kalamdb_store::ScopeKey;
+use std::sync::Arc;
+
+/// A committed file that cannot be read: a server fault, named with its
+/// table and file so the rest keeps working and the cause is found.
+pub fn unreadable_file(def: &TableDef, path: &str, e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!(
+        "table {}: cannot read its file {path}: {e}",
+        def.qualified_name()
+    ))
+}
+
+/// One batch of a file, decoded.
+pub struct FileBatch {
+    rows: usize,
+    /// The table's columns by name, cast to their current types; `None`
+    /// for a column the file does not have (added after it was written).
+    columns: Vec<Option<ArrayRef>>,
+    seqs: Int64Array,
+    deleted: Option<BooleanArray>,
+}
+
+impl FileBatch {
+    pub fn decode(def: &TableDef, batch: &RecordBatch, path: &str) -> Result<Self> {
+        let schema = batch.schema();
+        let seq = schema
+            .index_of(SEQ_COLUMN)
+            .map_err(|_| unreadable_file(def, path, "it has no _seq column"))?;
+        let columns = def
+            .columns
+            .iter()
+            .map(|column| match schema.index_of(&column.name) {
+                Ok(i) => cast_to_column(batch.column(i), column.data_type).map(Some),
+                Err(_) => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if columns[def.pk_index()].is_none() {
+            return Err(unreadable_file(def, path, "it has no primary key column"));
+        }
+        Ok(Self {
+            rows: batch.num_rows(),
+            columns,
+            seqs: batch.column(seq).as_primitive::<Int64Type>().clone(),
+            deleted: schema
+                .index_of(DELETED_COLUMN)
+                .ok()
+                .map(|i| batch.column(i).as_boolean().clone()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// The encoded key (scope prefix included) of row `r`.
+    pub fn key(&self, def: &TableDef, scope: &ScopeKey, r: usize) -> Result<Vec<u8>> {
+        let pk = def.pk_index();
+        let array = self.columns[pk].as_ref().expect("checked in decode");
+        Ok(scope.pk_prefix(&value_at(array, r, def.columns[pk].data_type)?)?)
+    }
+
+    pub fn is_deleted(&self, r: usize) -> bool {
+        self.deleted
+            .as_ref()
+            .is_some_and(|d| !d.is_null(r) && d.value(r))
+    }
+
+    /// Row `r` as a version.
+    pub fn version(&self, def: &TableDef, r: usize) -> Result<Version> {
+        let values = self
+            .columns
+            .iter()
+            .zip(&def.columns)
+            .map(|(array, column)| match array {
+                Some(array) => value_at(array, r, column.data_type),
+                None => Ok(Value::Null),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Version {
+            seq: self.seqs.value(r) as u64,
+            deleted: self.is_deleted(r),
+            values,
+        })
+    }
+
+    /// Rows `from..to` as a batch of `schema`, whose columns are
+    /// `projection` (indices into the table's columns; `columns.len()` is
+    /// `_seq`, `columns.len() + 1` is `_deleted`), tombstones left out.
+    /// Arrow slices and one filter; no row is converted.
+    pub fn project(
+        &self,
+        def: &TableDef,
+        projection: &[usize],
+        schema: &SchemaRef,
+        from: usize,
+        to: usize,
+    ) -> Result<RecordBatch> {
+        let len = to - from;
+        let n = def.columns.len();
+        let deleted = self.deleted.as_ref().map(|d| d.slice(from, len));
+        let arrays: Vec<ArrayRef> = projection
+            .iter()
+            .zip(schema.fields())
+            .map(|(&i, field)| {
+                if i < n {
+                    match &self.columns[i] {
+                        Some(array) => array.slice(from, len),
+                        // A column the file lacks reads as NULL.
+                        None => new_null_array(field.data_type(), len),
+                    }
+                } else if i == n {
+                    Arc::new(self.seqs.slice(from, len)) as ArrayRef
+                } else {
+                    Arc::new(BooleanArray::from(vec![false; len])) as ArrayRef
+                }
+            })
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(len));
+        let batch = RecordBatch::try_new_with_options(schema.clone(), arrays, &options)?;
+        match deleted {
+            Some(deleted) if deleted.true_count() > 0 => {
+                // A NULL `_deleted` is a live row, as `is_deleted` reads it.
+                let live = not(&deleted)?;
+                let keep = BooleanArray::from_iter(live.iter().map(|v| Some(v.unwrap_or(true))));
+                Ok(filter_record_batch(&batch, &keep)?)
+            }
+            _ => Ok(batch),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Reading given primary keys from a scope's files: only files whose key
+//! range may hold one, only their row groups whose statistics may, only the
+//! matching rows.
+
+use super::decode::{unreadable_file, FileBatch};
+use super::{ScopeFiles, Version};
+use crate::catalog::TableDef;
+use crate::cold::{bridge, ColdStore};
+use crate::error::Result;
+use crate::values::{cast_to_column, ColumnBuilder};
+use datafusion::arrow::array::{BooleanArray, RecordBatch, Scalar};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::boolean::or;
+use datafusion::arrow::compute::kernels::cmp::eq;
+use kalamdb_commons::Value;
+use kalamdb_filestore::object_store::path::Path;
+use kalamdb_filestore::{read_row_groups_for_keys, KeyProbe};
+use kalamdb_store::ScopeKey;
+use std::collections::BTreeMap;
+use tokio::runtime::Handle;
+
+/// Encoded primary key (scope prefix included) → newest version.
+pub type Versions = BTreeMap<Vec<u8>, Version>;
+
+/// A key as row-group statistics compare it.
+fn probe(key: &Value) -> KeyProbe {
+    match key {
+        Value::I16(v) => KeyProbe::Int(i64::from(*v)),
+        Value::I32(v) | Value::Date(v) => KeyProbe::Int(i64::from(*v)),
+        Value::I64(v) | Value::Timestamp(v) => KeyProbe::Int(*v),
+        Value::Text(s) => KeyProbe::Bytes(s.as_bytes().to_vec()),
+        Value::Bytes(b) => KeyProbe::Bytes(b.clone()),
+        _ => KeyProbe::Unknown,
+    }
+}
+
+/// The rows of `batch` whose primary key is one of `keys`.
+fn select_keys(batch: &RecordBatch, def: &TableDef, keys: &[Value]) -> Result<RecordBatch> {
+    let Ok(pk_column) = batch.schema().index_of(&def.primary_key) else {
+        return Ok(batch.clone());
+    };
+    let pk_type = def.columns[def.pk_index()].data_type;
+    let column = cast_to_column(batch.column(pk_column), pk_type)?;
+    let mut mask: Option<BooleanArray> = None;
+    for key in keys {
+        let mut builder = ColumnBuilder::new(pk_type, 1);
+        builder.append(key)?;
+        let equal = eq(&column, &Scalar::new(builder.finish()))?;
+        mask = Some(match mask {
+            Some(m) => or(&m, &equal)?,
+            None => equal,
+        });
+    }
+    match mask {
+        Some(mask) => Ok(filter_record_batch(batch, &mask)?),
+        None => Ok(batch.clone()),
+    }
+}
+
+impl ScopeFiles {
+    /// The newest committed version of each of `keys` that a file holds.
+    /// Runs on a blocking thread.
+    pub fn lookup(
+        &self,
+        cold: &ColdStore,
+        handle: &Handle,
+        def: &TableDef,
+        scope: &ScopeKey,
+        keys: &[Value],
+    ) -> Result<Versions> {
+        let encoded = keys
+            .iter()
+            .map(|k| Ok(scope.pk_prefix(k)?))
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        let probes: Vec<KeyProbe> = keys.iter().map(probe).collect();
+        let mut found = Versions::new();
+        for entry in &self.entries {
+            if !encoded.iter().any(|k| entry.may_contain(k)) {
+                continue;
+            }
+            let batches = bridge::wait(
+                handle,
+                read_row_groups_for_keys(
+                    cold.store.clone(),
+                    &Path::from(entry.path.as_str()),
+                    (entry.bytes > 0).then_some(entry.bytes),
+                    &def.primary_key,
+                    &probes,
+                ),
+            )
+            .map_err(|e| unreadable_file(def, &entry.path, e))?;
+            for batch in batches {
+                let batch = select_keys(&batch, def, keys)?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let rows = FileBatch::decode(def, &batch, &entry.path)?;
+                for r in 0..rows.len() {
+                    let key = rows.key(def, scope, r)?;
+                    let version = rows.version(def, r)?;
+                    if found.get(&key).is_none_or(|v| v.seq < version.seq) {
+                        found.insert(key, version);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether any file's key range may hold one of `sorted` (encoded,
+    /// ascending) keys; cheap, opens nothing.
+    pub fn may_hold_any(&self, sorted: &[&[u8]]) -> bool {
+        // Per file, the smallest key at or above its lower bound is the
+        // only one that needs comparing with its upper bound.
+        self.entries.iter().any(|e| {
+            let first = sorted.partition_point(|k| *k < e.min_pk.as_slice());
+            sorted.get(first).is_some_and(|k| e.may_contain(k))
+        })
+    }
+}

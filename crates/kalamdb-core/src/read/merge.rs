@@ -1,0 +1,124 @@
+//! A scope's visible rows in key order: a k-way merge of its hot versions
+//! and its files (each sorted by key), in which the version with the
+//! highest `_seq` wins and a tombstone hides its key.
+//!
+//! The files sit in a min-heap by their current key, so each row costs a
+//! logarithm of the file count, not a pass over every file. Where the rest
+//! of a file's batch lies wholly below every other source's next key, no
+//! other version of those keys exists, and the rows go to the sink as Arrow
+//! columns; a scope with one file and no newer hot rows is read that way
+//! from end to end.
+
+use super::cursor::FileCursor;
+use super::{RowSink, ScopeView, Version};
+use crate::cold::ColdStore;
+use crate::error::Result;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use tokio::runtime::Handle;
+
+impl ScopeView<'_> {
+    /// Every visible row of the scope, in key order, into `sink`, until it
+    /// says stop. Runs on a blocking thread.
+    pub fn scan(&self, cold: &ColdStore, handle: &Handle, sink: &mut dyn RowSink) -> Result<()> {
+        let mut hot = self.live_hot(self.scope.as_bytes()).peekable();
+        if self.files.is_empty() {
+            // Only hot rows: stream them straight from the snapshot.
+            for item in hot {
+                let (_, seq, row) = item?;
+                if !row.deleted && !sink.row(seq, &row.values)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let mut files = self
+            .files
+            .entries
+            .iter()
+            .map(|e| FileCursor::open(cold, handle, self.def, self.scope, e))
+            .collect::<Result<Vec<_>>>()?;
+        // (current key, file index) of every file not at its end.
+        let mut heap = BinaryHeap::with_capacity(files.len());
+        for (i, file) in files.iter_mut().enumerate() {
+            if let Some(key) = file.peek_key()? {
+                heap.push(Reverse((key.to_vec(), i)));
+            }
+        }
+        loop {
+            let hot_key = match hot.peek() {
+                Some(Ok((key, _, _))) => Some(key.as_slice()),
+                Some(Err(_)) => return Err(hot.next().and_then(|r| r.err()).expect("peeked")),
+                None => None,
+            };
+            let file_key = heap.peek().map(|Reverse((key, _))| key.as_slice());
+            let hot_first = match (hot_key, file_key) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(h), Some(f)) => h < f,
+            };
+            if hot_first {
+                let (_, seq, row) = hot.next().expect("peeked")?;
+                if !row.deleted && !sink.row(seq, &row.values)? {
+                    break;
+                }
+                continue;
+            }
+            let Reverse((min, i)) = heap.pop().expect("peeked");
+            let shadowed = hot_key == Some(min.as_slice());
+            let next_other = match (heap.peek(), hot_key) {
+                (Some(Reverse((f, _))), Some(h)) => Some(f.as_slice().min(h)),
+                (Some(Reverse((f, _))), None) => Some(f.as_slice()),
+                (None, h) => h,
+            };
+            // The rest of this file's batch lies below every other source.
+            let pass_through = !shadowed
+                && !heap.iter().any(|Reverse((key, _))| *key == min)
+                && match (files[i].last_key_of_batch()?, next_other) {
+                    (Some(last), Some(other)) => last < other,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+            if pass_through {
+                let (rows, from) = files[i].rest_of_batch().expect("not at its end");
+                let go_on = sink.file_rows(rows, from)?;
+                files[i].finish_batch()?;
+                if !go_on {
+                    break;
+                }
+                if let Some(key) = files[i].peek_key()? {
+                    heap.push(Reverse((key.to_vec(), i)));
+                }
+                continue;
+            }
+            // Every file holding `min`: the highest `_seq` wins.
+            let mut best: Option<Version> = None;
+            let mut holders = vec![i];
+            while heap.peek().is_some_and(|Reverse((key, _))| *key == min) {
+                let Reverse((_, j)) = heap.pop().expect("peeked");
+                holders.push(j);
+            }
+            for j in holders {
+                let version = files[j].take()?;
+                if best.as_ref().is_none_or(|b| version.seq > b.seq) {
+                    best = Some(version);
+                }
+                if let Some(key) = files[j].peek_key()? {
+                    heap.push(Reverse((key.to_vec(), j)));
+                }
+            }
+            if shadowed {
+                // A live hot version is newer than every file's.
+                let (_, seq, row) = hot.next().expect("peeked")?;
+                best = Some(Version::from((seq, row)));
+            }
+            if let Some(version) = best.filter(|v| !v.deleted) {
+                if !sink.row(version.seq, &version.values)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}

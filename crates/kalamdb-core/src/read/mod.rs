@@ -1,0 +1,195 @@
+//! The one read path: the view of one scope (one user of a USER table, or
+//! a whole SHARED table) across both tiers.
+//!
+//! A [`ScopeView`] is read from one RocksDB snapshot: the scope's manifest
+//! entries (its committed files, [`ScopeFiles`]), their `flushed_through`,
+//! and the scope's hot versions. A flush commit (a manifest entry whose
+//! `flushed_through` hides the hot versions its file replaced) is therefore
+//! seen wholly or not at all. Hot versions at or below `flushed_through`
+//! are skipped, whether or not their deletion has run; every hot version
+//! left is newer than every committed one.
+//!
+//! Users of the view:
+//! - SELECT scans ([`ScopeView::scan`]): a k-way merge by primary key of the
+//!   hot versions and one cursor per file. Stretches of a file batch that no
+//!   other source can override go out as Arrow columns.
+//! - point lookups ([`ScopeView::lookup`]) and the INSERT key check
+//!   ([`ScopeView::hot_versions`], then [`ScopeFiles::lookup`]).
+//! - UPDATE and DELETE, through the scans of the query that finds their rows.
+//! - the flush, which reads each scope's files and `flushed_through` from
+//!   the view of the flush's snapshot.
+//!
+//! Blocking: RocksDB iteration and file reads block, so scans and file
+//! lookups run on blocking threads and reach the async object store through
+//! `cold::bridge`.
+
+mod batch;
+mod cursor;
+mod decode;
+mod lookup;
+mod merge;
+
+pub use batch::{BatchBuilder, BATCH_ROWS};
+pub use decode::FileBatch;
+pub use lookup::Versions;
+
+use crate::catalog::TableDef;
+use crate::cold::ColdStore;
+use crate::error::{CoreError, Result};
+use kalamdb_commons::Value;
+use kalamdb_filestore::ManifestEntry;
+use kalamdb_store::{meta_keys, LatestIter, RowVersion, ScopeKey, StoreSnapshot};
+use tokio::runtime::Handle;
+
+/// One version of a row, from either tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub seq: u64,
+    pub deleted: bool,
+    pub values: Vec<Value>,
+}
+
+impl From<(u64, RowVersion)> for Version {
+    fn from((seq, row): (u64, RowVersion)) -> Self {
+        Self {
+            seq,
+            deleted: row.deleted,
+            values: row.values,
+        }
+    }
+}
+
+/// Where a scan's visible rows go, in key order.
+pub trait RowSink {
+    /// One row; returns whether to go on.
+    fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool>;
+    /// Rows `from..` of a file batch, every one of them visible except its
+    /// tombstones; returns whether to go on.
+    fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool>;
+}
+
+/// A scope's committed files as of one snapshot. Owned, so it can move to
+/// a blocking thread without the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeFiles {
+    /// Oldest first.
+    entries: Vec<ManifestEntry>,
+    flushed_through: u64,
+}
+
+impl ScopeFiles {
+    pub fn read(snapshot: &StoreSnapshot<'_>, scope: &ScopeKey) -> Result<Self> {
+        let mut entries = snapshot
+            .meta_scan(&meta_keys::scope_manifest(scope))?
+            .into_iter()
+            .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
+            .collect::<Result<Vec<_>>>()?;
+        entries.sort_by_key(|e| e.max_seq);
+        let flushed_through = entries.iter().map(|e| e.flushed_through).max().unwrap_or(0);
+        Ok(Self {
+            entries,
+            flushed_through,
+        })
+    }
+
+    pub fn entries(&self) -> &[ManifestEntry] {
+        &self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every hot version at or below this `_seq` is in one of the files.
+    pub fn flushed_through(&self) -> u64 {
+        self.flushed_through
+    }
+}
+
+/// One scope as of one snapshot.
+pub struct ScopeView<'a> {
+    snapshot: &'a StoreSnapshot<'a>,
+    def: &'a TableDef,
+    scope: &'a ScopeKey,
+    files: ScopeFiles,
+}
+
+impl<'a> ScopeView<'a> {
+    pub fn open(
+        snapshot: &'a StoreSnapshot<'a>,
+        def: &'a TableDef,
+        scope: &'a ScopeKey,
+    ) -> Result<Self> {
+        Ok(Self {
+            files: ScopeFiles::read(snapshot, scope)?,
+            snapshot,
+            def,
+            scope,
+        })
+    }
+
+    pub fn into_files(self) -> ScopeFiles {
+        self.files
+    }
+
+    /// The newest hot version of each key under `prefix` (the scope, or one
+    /// key of it), without those a committed flush already moved into the
+    /// files.
+    pub fn live_hot(&self, prefix: &[u8]) -> LiveHot<'a> {
+        LiveHot {
+            inner: self.snapshot.latest_iter(prefix),
+            flushed: self.files.flushed_through,
+        }
+    }
+
+    /// The newest hot version of each encoded key (tombstones included),
+    /// `None` where the hot tier has none newer than the files.
+    pub fn hot_versions(&self, prefixes: &[&[u8]]) -> Result<Vec<Option<Version>>> {
+        let flushed = self.files.flushed_through;
+        Ok(self
+            .snapshot
+            .latest_versions(self.scope, prefixes)?
+            .into_iter()
+            .map(|found| found.filter(|(seq, _)| *seq > flushed).map(Version::from))
+            .collect())
+    }
+
+    /// The newest version of each of `keys` in either tier, tombstones
+    /// included. Runs on a blocking thread.
+    pub fn lookup(&self, cold: &ColdStore, handle: &Handle, keys: &[Value]) -> Result<Versions> {
+        let mut found = if self.files.is_empty() {
+            Versions::new()
+        } else {
+            self.files
+                .lookup(cold, handle, self.def, self.scope, keys)?
+        };
+        for key in keys {
+            let prefix = self.scope.pk_prefix(key)?;
+            // A live hot version is newer than any file's.
+            if let Some(item) = self.live_hot(&prefix).next() {
+                let (pk, seq, row) = item?;
+                found.insert(pk, Version::from((seq, row)));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// See [`ScopeView::live_hot`]: yields `(encoded key, _seq, version)`.
+pub struct LiveHot<'a> {
+    inner: LatestIter<'a>,
+    flushed: u64,
+}
+
+impl Iterator for LiveHot<'_> {
+    type Item = Result<(Vec<u8>, u64, RowVersion)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.inner.next()? {
+                Ok((_, seq, _)) if seq <= self.flushed => continue,
+                other => return Some(other.map_err(CoreError::from)),
+            }
+        }
+    }
+}
