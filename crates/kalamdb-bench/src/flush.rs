@@ -215,7 +215,12 @@ async fn flush_case(case: &Case) -> Result<(), String> {
         root_password: None,
         ..EngineConfig::default()
     };
-    let db = KalamDb::open(&config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let db = KalamDb::open(
+        &config,
+        Arc::new(SystemClock),
+        kalamdb_auth::Authenticator::new(),
+    )
+    .map_err(|e| e.to_string())?;
     db.execute(TABLE_SQL, &[], None, &caller("root"))
         .await
         .map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use crate::flush::CancelFlag;
 #[cfg(feature = "test-support")]
 use crate::flush::{FlushHooks, FlushOptions, FlushStats};
 use crate::services::Services;
-use crate::users::{Caller, Users};
+use crate::users::{Caller, Credentials, Users};
 use kalamdb_commons::Clock;
 use kalamdb_sql::KalamStatement;
 use std::sync::Arc;
@@ -107,8 +107,14 @@ impl std::fmt::Debug for KalamDb {
 }
 
 impl KalamDb {
-    pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let services = Arc::new(Services::open(config, clock)?);
+    /// Opens the engine in `config.data_dir`. `credentials` turns new
+    /// passwords into stored hashes and hears of revoked accounts.
+    pub fn open(
+        config: &EngineConfig,
+        clock: Arc<dyn Clock>,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<Self> {
+        let services = Arc::new(Services::open(config, clock, credentials)?);
         let mut query = QueryEnv::new(config.limits.clone())?;
         crate::exec::kalam_fns::register(&mut query.state, services.ids.clone())?;
         Ok(Self {
@@ -122,12 +128,15 @@ impl KalamDb {
         &self.services.users
     }
 
-    /// Login sessions (for token auth).
-    pub fn sessions(&self) -> crate::sessions::Sessions {
-        crate::sessions::Sessions::new(
-            self.services.hot.store().clone(),
-            self.services.clock.clone(),
-        )
+    /// The hot tier's store, for records kept beside the engine's (the
+    /// server's login sessions, under `kalamdb_store::meta_keys::SESSIONS`).
+    pub fn store(&self) -> &Arc<kalamdb_store::HotStore> {
+        self.services.hot.store()
+    }
+
+    /// The clock the engine runs on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.services.clock
     }
 
     /// The engine's services, for tests that set flush hooks or inject faults.

@@ -60,7 +60,6 @@ mod read;
 mod scheduler;
 mod schema;
 mod services;
-mod sessions;
 mod system;
 mod users;
 mod values;
@@ -80,7 +79,7 @@ pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
 #[cfg(feature = "test-support")]
 pub use services::Services;
-pub use users::{AuthFailure, Caller};
+pub use users::{Caller, Credentials, UserRecord, Users, ROOT_USER};
 
 /// Arrow, as the engine uses it (the server encodes results with it).
 pub use datafusion::arrow;

@@ -17,7 +17,7 @@ use crate::hot::{HotBudget, HotTier};
 use crate::ids::SnowflakeGen;
 use crate::jobs::JobManager;
 use crate::scheduler::Scheduler;
-use crate::users::Users;
+use crate::users::{Credentials, Users};
 use kalamdb_commons::{Clock, NamespaceId};
 use kalamdb_store::{HotStore, StoreOptions};
 use std::sync::Arc;
@@ -43,7 +43,11 @@ impl std::fmt::Debug for Services {
 
 impl Services {
     /// Opens the data directory and creates every service.
-    pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn open(
+        config: &EngineConfig,
+        clock: Arc<dyn Clock>,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             CoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
@@ -58,7 +62,7 @@ impl Services {
             name: NamespaceId::new(DEFAULT_NAMESPACE).expect("valid"),
             created_at: clock.now_micros(),
         })?;
-        let users = Arc::new(Users::load(store.clone(), clock.clone())?);
+        let users = Arc::new(Users::load(store.clone(), clock.clone(), credentials)?);
         users.bootstrap_root(config.root_password.as_deref())?;
         info!(
             data_dir = %config.data_dir.display(),

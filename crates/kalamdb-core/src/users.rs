@@ -1,26 +1,33 @@
-//! Users: records in the `meta` column family, password hashing with
-//! Argon2id, and a cache of verified credentials so that a request pays the
-//! KDF only the first time a (user, password) pair is seen.
+//! Users: accounts (name, role, e-mail, stored password hash) as records
+//! in the `meta` column family, and the caller a statement runs as.
+//!
+//! Core knows callers and roles, not passwords: how a password becomes a
+//! stored hash, and what a changed or dropped account means for verified
+//! credentials and login sessions, is the injected [`Credentials`]'
+//! business (the `kalamdb-auth` crate).
 
 use crate::error::{CoreError, Result};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use kalamdb_commons::{Clock, Role, UserId};
 use kalamdb_store::{meta_keys, HotStore};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The bootstrap superuser.
 pub const ROOT_USER: &str = "root";
-/// Shortest password accepted by CREATE/ALTER USER.
-pub const MIN_PASSWORD_LEN: usize = 4;
-/// Longest password accepted (bounds the KDF's work on hostile input).
-pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// What the engine needs from authentication.
+pub trait Credentials: Send + Sync + std::fmt::Debug {
+    /// Checks a new password against the password policy and returns the
+    /// hash to store; the error says what the policy wants.
+    fn hash(&self, password: &str) -> std::result::Result<String, String>;
+    /// Whether `password` is the one `hash` was made from.
+    fn matches(&self, password: &str, hash: &str) -> bool;
+    /// `user`'s password changed or the account was dropped: credentials
+    /// verified before, and the user's login sessions, no longer hold.
+    fn revoked(&self, user: &str);
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -49,24 +56,11 @@ pub struct Caller {
     pub role: Role,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// Unknown user, wrong password, dropped user.
-    InvalidCredentials,
-    /// root without a password, from a non-loopback address.
-    RootRemoteWithoutPassword,
-}
-
 pub struct Users {
     store: Arc<HotStore>,
     clock: Arc<dyn Clock>,
+    credentials: Arc<dyn Credentials>,
     records: RwLock<HashMap<String, Arc<UserRecord>>>,
-    /// user id → (password hash it was checked against, fingerprint of the
-    /// password). A changed hash invalidates the entry by itself.
-    verified: RwLock<HashMap<String, (String, [u8; 32])>>,
-    /// Per-process key for fingerprints, so the cache never holds anything
-    /// that would help offline guessing.
-    fingerprint_key: [u8; 32],
     /// Held by set-up and user creation, so that "check, then write" is
     /// atomic: concurrent set-ups create one admin, not one each.
     changes: parking_lot::Mutex<()>,
@@ -78,40 +72,12 @@ impl std::fmt::Debug for Users {
     }
 }
 
-pub fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
-}
-
-fn verify_hash(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-pub fn validate_password(password: &str) -> Result<()> {
-    if password.len() < MIN_PASSWORD_LEN {
-        return Err(CoreError::exec(format!(
-            "password must be at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(CoreError::exec(format!(
-            "password must be at most {MAX_PASSWORD_LEN} characters"
-        )));
-    }
-    Ok(())
-}
-
 impl Users {
-    pub fn load(store: Arc<HotStore>, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn load(
+        store: Arc<HotStore>,
+        clock: Arc<dyn Clock>,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<Self> {
         let mut records = HashMap::new();
         for (_, raw) in store.meta_scan(meta_keys::USERS)? {
             let record: UserRecord = serde_json::from_slice(&raw)?;
@@ -120,9 +86,8 @@ impl Users {
         Ok(Self {
             store,
             clock,
+            credentials,
             records: RwLock::new(records),
-            verified: RwLock::new(HashMap::new()),
-            fingerprint_key: rand::random(),
             changes: parking_lot::Mutex::new(()),
         })
     }
@@ -133,7 +98,7 @@ impl Users {
         let existing = self.get(ROOT_USER);
         let needs_hash = match (&existing, root_password) {
             (None, _) => true,
-            (Some(r), Some(pw)) => !verify_hash(pw, &r.password_hash),
+            (Some(r), Some(pw)) => !self.credentials.matches(pw, &r.password_hash),
             (Some(_), None) => false,
         };
         if !needs_hash {
@@ -141,7 +106,7 @@ impl Users {
         }
         let now = self.clock.now_micros();
         let password_hash = match root_password {
-            Some(pw) => hash_password(pw)?,
+            Some(pw) => self.hash(pw)?,
             None => String::new(),
         };
         let record = match existing {
@@ -171,9 +136,13 @@ impl Users {
         );
         self.store.write(batch)?;
         let id = record.id.to_string();
-        self.verified.write().remove(&id);
         self.records.write().insert(id, Arc::new(record));
         Ok(())
+    }
+
+    /// A new password's stored hash, or why the policy refuses it.
+    pub fn hash(&self, password: &str) -> Result<String> {
+        self.credentials.hash(password).map_err(CoreError::exec)
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<UserRecord>> {
@@ -188,87 +157,6 @@ impl Users {
         let mut all: Vec<_> = self.records.read().values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
-    }
-
-    fn fingerprint(&self, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.fingerprint_key);
-        h.update(password.as_bytes());
-        h.finalize().into()
-    }
-
-    /// The answer to [`Self::authenticate`] when it needs no KDF: a pair
-    /// verified before, or a user without a password (root before set-up).
-    /// `None` means the password hash must be checked.
-    pub fn authenticate_without_kdf(
-        &self,
-        name: &str,
-        password: &str,
-        loopback: bool,
-    ) -> Option<std::result::Result<Caller, AuthFailure>> {
-        let record = self.active(name)?;
-        if record.password_hash.is_empty() {
-            let caller = Caller {
-                user_id: record.id.clone(),
-                role: record.role,
-            };
-            return Some(if !loopback {
-                Err(AuthFailure::RootRemoteWithoutPassword)
-            } else if password.is_empty() {
-                Ok(caller)
-            } else {
-                Err(AuthFailure::InvalidCredentials)
-            });
-        }
-        self.cached(name, password).map(Ok)
-    }
-
-    /// The caller, if this exact (user, password) pair was verified before
-    /// and the password has not changed since. Never runs the KDF.
-    fn cached(&self, name: &str, password: &str) -> Option<Caller> {
-        let record = self.active(name)?;
-        let verified = self.verified.read();
-        let (hash, fp) = verified.get(name)?;
-        if *hash == record.password_hash && *fp == self.fingerprint(password) {
-            Some(Caller {
-                user_id: record.id.clone(),
-                role: record.role,
-            })
-        } else {
-            None
-        }
-    }
-
-    /// Checks a user name and password. `loopback` says whether the client
-    /// connected from this machine (root without a password needs it).
-    pub fn authenticate(
-        &self,
-        name: &str,
-        password: &str,
-        loopback: bool,
-    ) -> std::result::Result<Caller, AuthFailure> {
-        if let Some(answer) = self.authenticate_without_kdf(name, password, loopback) {
-            return answer;
-        }
-        let Some(record) = self.active(name) else {
-            // Spend comparable time on unknown users so that timing does not
-            // reveal which names exist.
-            let _ = verify_hash(password, dummy_hash());
-            return Err(AuthFailure::InvalidCredentials);
-        };
-        let caller = Caller {
-            user_id: record.id.clone(),
-            role: record.role,
-        };
-        let fingerprint = self.fingerprint(password);
-        if password.len() > MAX_PASSWORD_LEN || !verify_hash(password, &record.password_hash) {
-            return Err(AuthFailure::InvalidCredentials);
-        }
-        self.verified.write().insert(
-            name.to_string(),
-            (record.password_hash.clone(), fingerprint),
-        );
-        Ok(caller)
     }
 
     /// Whether the server still needs `/auth/setup`: root has no password.
@@ -292,8 +180,7 @@ impl Users {
                 "the server is already set up (root has a password)".into(),
             ));
         }
-        validate_password(root_password)?;
-        validate_password(password)?;
+        let root_hash = self.hash(root_password)?;
         if user.as_str() == ROOT_USER {
             return Err(CoreError::exec("choose a user other than root"));
         }
@@ -303,15 +190,15 @@ impl Users {
             )));
         }
         let root = self.get(ROOT_USER).expect("bootstrapped at start");
+        let user_hash = self.hash(password)?;
         self.put(UserRecord {
-            password_hash: hash_password(root_password)?,
+            password_hash: root_hash,
             updated_at: self.clock.now_micros(),
             ..(*root).clone()
         })?;
-        self.create_locked(user, password, Role::Dba, email)?;
+        self.create_locked(user, user_hash, Role::Dba, email)?;
         // Sessions opened by root without a password end with it.
-        crate::sessions::Sessions::new(self.store.clone(), self.clock.clone())
-            .revoke_user(ROOT_USER)?;
+        self.credentials.revoked(ROOT_USER);
         Ok(())
     }
 
@@ -331,18 +218,18 @@ impl Users {
         role: Role,
         email: Option<String>,
     ) -> Result<()> {
+        let hash = self.hash(password)?;
         let _changing = self.changes.lock();
-        self.create_locked(id, password, role, email)
+        self.create_locked(id, hash, role, email)
     }
 
     fn create_locked(
         &self,
         id: UserId,
-        password: &str,
+        password_hash: String,
         role: Role,
         email: Option<String>,
     ) -> Result<()> {
-        validate_password(password)?;
         if let Some(existing) = self.get(id.as_str()) {
             return Err(CoreError::AlreadyExists(if existing.is_active() {
                 format!("user '{id}' already exists")
@@ -355,7 +242,7 @@ impl Users {
             id,
             role,
             email,
-            password_hash: hash_password(password)?,
+            password_hash,
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -387,65 +274,19 @@ impl Users {
             r.password_hash = String::from("!");
             Ok(())
         })?;
+        self.credentials.revoked(id);
         Ok(true)
     }
-}
 
-/// A hash of a random password, used to equalize timing for unknown users.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| hash_password(&format!("{:x}", rand::random::<u128>())).unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kalamdb_commons::SystemClock;
-    use kalamdb_store::StoreOptions;
-
-    fn users() -> (tempfile::TempDir, Users) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(HotStore::open(dir.path(), StoreOptions::default()).unwrap());
-        let users = Users::load(store, Arc::new(SystemClock)).unwrap();
-        (dir, users)
-    }
-
-    #[test]
-    fn root_without_password_only_from_loopback() {
-        let (_d, users) = users();
-        users.bootstrap_root(None).unwrap();
-        assert!(users.authenticate("root", "", true).is_ok());
-        assert_eq!(
-            users.authenticate("root", "", false),
-            Err(AuthFailure::RootRemoteWithoutPassword)
-        );
-        users.bootstrap_root(Some("s3cret")).unwrap();
-        assert!(users.authenticate("root", "s3cret", false).is_ok());
-        assert!(users.authenticate("root", "", true).is_err());
-    }
-
-    #[test]
-    fn wrong_passwords_fail_and_cache_follows_password_changes() {
-        let (_d, users) = users();
-        users
-            .create(UserId::new("alice").unwrap(), "pw-one", Role::User, None)
-            .unwrap();
-        assert!(users.authenticate("alice", "pw-one", false).is_ok());
-        assert!(users.authenticate("alice", "pw-one", false).is_ok());
-        assert!(users.authenticate("alice", "pw-two", false).is_err());
-        users
-            .update("alice", |r| {
-                r.password_hash = hash_password("pw-two")?;
-                Ok(())
-            })
-            .unwrap();
-        assert!(users.authenticate("alice", "pw-one", false).is_err());
-        assert!(users.authenticate("alice", "pw-two", false).is_ok());
-        assert!(users.drop_user("alice").unwrap());
-        assert!(users.authenticate("alice", "pw-two", false).is_err());
-        assert!(users
-            .create(UserId::new("alice").unwrap(), "pw-three", Role::User, None)
-            .is_err());
-        assert!(users.authenticate("nobody", "x", false).is_err());
+    /// Sets a user's password; credentials and sessions under the old one
+    /// end.
+    pub fn set_password(&self, id: &str, password: &str) -> Result<()> {
+        let hash = self.hash(password)?;
+        self.update(id, |record| {
+            record.password_hash = hash;
+            Ok(())
+        })?;
+        self.credentials.revoked(id);
+        Ok(())
     }
 }

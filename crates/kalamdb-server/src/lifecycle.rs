@@ -8,6 +8,7 @@
 
 use crate::config::ServerConfig;
 use crate::http;
+use kalamdb_auth::Authenticator;
 use kalamdb_commons::SystemClock;
 use kalamdb_core::{KalamDb, ShutdownOptions};
 use std::sync::Arc;
@@ -28,11 +29,16 @@ pub fn init_logging(config: &ServerConfig) {
 
 pub async fn run(config: ServerConfig) -> Result<(), String> {
     let engine_config = config.engine();
-    let db =
-        tokio::task::spawn_blocking(move || KalamDb::open(&engine_config, Arc::new(SystemClock)))
-            .await
-            .map_err(|e| format!("engine start-up panicked: {e}"))?
-            .map_err(|e| format!("cannot open the database: {e}"))?;
+    let authenticator = Authenticator::new();
+    let credentials = authenticator.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        KalamDb::open(&engine_config, Arc::new(SystemClock), credentials)
+    })
+    .await
+    .map_err(|e| format!("engine start-up panicked: {e}"))?
+    .map_err(|e| format!("cannot open the database: {e}"))?;
+    // Login sessions live in the engine's store.
+    authenticator.attach_store(db.store().clone(), db.clock().clone());
     let db = Arc::new(db);
     match db.recover().await {
         Ok(0) => {}
@@ -50,6 +56,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let queries = query_runtime()?;
     let app = http::router(http::AppState::new(
         db.clone(),
+        authenticator,
         &config,
         queries.handle().clone(),
     )?);

@@ -7,7 +7,7 @@ use crate::catalog::{
 use crate::cold::{pending_key, remove_table_files, table_file_paths, table_manifest_entries};
 use crate::error::{CoreError, Result};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
-use crate::users::{hash_password, validate_password, ROOT_USER};
+use crate::users::ROOT_USER;
 use kalamdb_commons::{NamespaceId, Role, TableName, TableType, UserId};
 use kalamdb_filestore::ManifestEntry;
 use kalamdb_sql::{CreateTable, TableRef, UserChange};
@@ -320,30 +320,20 @@ pub fn alter_user(s: &Session<'_>, name: &str, change: UserChange) -> Result<Sta
             ));
         }
     }
-    let password_hash = match &change {
-        UserChange::Password(p) => {
-            validate_password(p)?;
-            Some(hash_password(p)?)
+    match change {
+        UserChange::Password(password) => {
+            // Tokens issued under the old password stop working.
+            s.services.users.set_password(name, &password)?;
+            info!(user = name, "password changed; the user's sessions ended");
         }
-        _ => None,
-    };
-    let ends_sessions = matches!(change, UserChange::Password(_));
-    s.services.users.update(name, |record| {
-        match change {
-            UserChange::Password(_) => record.password_hash = password_hash.unwrap_or_default(),
-            UserChange::Role(role) => record.role = role,
-            UserChange::Email(email) => record.email = Some(email),
-        }
-        Ok(())
-    })?;
-    if ends_sessions {
-        // Tokens issued under the old password stop working.
-        let ended = crate::sessions::Sessions::new(
-            s.services.hot.store().clone(),
-            s.services.clock.clone(),
-        )
-        .revoke_user(name)?;
-        info!(user = name, sessions_ended = ended, "password changed");
+        UserChange::Role(role) => s.services.users.update(name, |record| {
+            record.role = role;
+            Ok(())
+        })?,
+        UserChange::Email(email) => s.services.users.update(name, |record| {
+            record.email = Some(email);
+            Ok(())
+        })?,
     }
     info!(user = name, "user altered");
     Ok(StatementResult::message(
@@ -367,8 +357,6 @@ pub fn drop_user(s: &Session<'_>, name: &str, if_exists: bool) -> Result<Stateme
         }
     }
     if s.services.users.drop_user(name)? {
-        crate::sessions::Sessions::new(s.services.hot.store().clone(), s.services.clock.clone())
-            .revoke_user(name)?;
         info!(user = name, "user dropped");
         Ok(StatementResult::message(
             &s.caller,

@@ -55,7 +55,12 @@ impl Harness {
             root_password: None,
             ..EngineConfig::default()
         };
-        let db = KalamDb::open(&config, Arc::new(SystemClock)).expect("engine opens");
+        let db = KalamDb::open(
+            &config,
+            Arc::new(SystemClock),
+            kalamdb_auth::Authenticator::new(),
+        )
+        .expect("engine opens");
         Self {
             config,
             db: Some(db),
@@ -127,8 +132,12 @@ impl sqllogictest::AsyncDB for Harness {
             if let Some(db) = self.db.take() {
                 db.close().await;
             }
-            let db = KalamDb::open(&self.config, Arc::new(SystemClock))
-                .map_err(|e| HarnessError(e.to_string()))?;
+            let db = KalamDb::open(
+                &self.config,
+                Arc::new(SystemClock),
+                kalamdb_auth::Authenticator::new(),
+            )
+            .map_err(|e| HarnessError(e.to_string()))?;
             db.recover()
                 .await
                 .map_err(|e| HarnessError(e.to_string()))?;

@@ -12,7 +12,12 @@ pub fn open(dir: &Path) -> KalamDb {
         root_password: None,
         ..EngineConfig::default()
     };
-    KalamDb::open(&config, Arc::new(SystemClock)).unwrap()
+    KalamDb::open(
+        &config,
+        Arc::new(SystemClock),
+        kalamdb_auth::Authenticator::new(),
+    )
+    .unwrap()
 }
 
 /// Opens an engine with its own settings and clock.
@@ -25,7 +30,7 @@ pub fn open_with(
         data_dir: dir.to_path_buf(),
         ..config
     };
-    KalamDb::open(&config, clock).unwrap()
+    KalamDb::open(&config, clock, kalamdb_auth::Authenticator::new()).unwrap()
 }
 
 pub fn caller(name: &str) -> Caller {

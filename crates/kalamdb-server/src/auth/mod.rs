@@ -1,7 +1,8 @@
 //! Token authentication: login sessions, JWT access and refresh tokens, and
 //! the brute-force guards. The HTTP routes are in `http::auth_routes`.
 //!
-//! A login creates a session (persisted by the engine) and two HS256 tokens
+//! A login creates a session (`kalamdb_auth::Sessions`, kept in the
+//! engine's store) and two HS256 tokens
 //! naming it: a short-lived access token and a long-lived refresh token.
 //! Every use of a token checks that its session still exists, so logout
 //! (which deletes the session) ends both at once. The token's role is
@@ -14,6 +15,7 @@ pub mod jwt;
 use crate::config::AuthSection;
 use guard::{Lockout, RateLimiter};
 use jwt::{Claims, TokenError, ISSUER};
+use kalamdb_auth::{Authenticator, Sessions};
 use kalamdb_core::{Caller, KalamDb};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -29,6 +31,8 @@ pub struct AuthService {
     pub lockout: Lockout,
     pub login_limiter: RateLimiter,
     pub hashing: std::sync::Arc<hashing::HashGate>,
+    /// Passwords, the credential cache and login sessions.
+    pub authenticator: std::sync::Arc<Authenticator>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -74,6 +78,7 @@ impl AuthService {
     /// The secret comes from config (`KALAMDB_JWT_SECRET`), else from
     /// `<data>/jwt_secret`, generated at first start.
     pub fn new(
+        authenticator: std::sync::Arc<Authenticator>,
         settings: &AuthSection,
         data_dir: &Path,
         concurrent_hashes: usize,
@@ -93,7 +98,12 @@ impl AuthService {
             ),
             login_limiter: RateLimiter::new(settings.login_attempts_per_minute),
             hashing: hashing::HashGate::new(concurrent_hashes),
+            authenticator,
         })
+    }
+
+    fn sessions(&self) -> Result<&Sessions, String> {
+        self.authenticator.sessions().map_err(|e| e.to_string())
     }
 
     fn token(&self, caller: &Caller, sid: &str, typ: &str, ttl: i64) -> (String, i64) {
@@ -119,8 +129,8 @@ impl AuthService {
             .users()
             .active(caller.user_id.as_str())
             .is_some_and(|r| r.password_hash.is_empty());
-        let session = db
-            .sessions()
+        let session = self
+            .sessions()?
             .create(
                 caller.user_id.as_str(),
                 self.refresh_ttl_secs * 1_000_000,
@@ -173,8 +183,9 @@ impl AuthService {
                 claims.typ
             )));
         }
-        let session = db
+        let session = self
             .sessions()
+            .map_err(TokenRefusal::Invalid)?
             .get(&claims.sid)
             .map_err(|e| TokenRefusal::Invalid(e.to_string()))?
             .filter(|s| s.user_id == claims.sub)
@@ -219,7 +230,8 @@ impl AuthService {
             .verify(db, token, "access", from_loopback)
             .or_else(|_| self.verify(db, token, "refresh", from_loopback))?
             .1;
-        db.sessions()
+        self.sessions()
+            .map_err(TokenRefusal::Invalid)?
             .revoke(&sid)
             .map_err(|e| TokenRefusal::Invalid(e.to_string()))?;
         Ok(())

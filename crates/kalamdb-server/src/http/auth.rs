@@ -5,8 +5,9 @@ use super::AppState;
 use crate::auth::TokenRefusal;
 use axum::http::HeaderMap;
 use base64::Engine;
+use kalamdb_auth::AuthFailure;
 use kalamdb_commons::ErrorCode;
-use kalamdb_core::{AuthFailure, Caller};
+use kalamdb_core::Caller;
 use std::net::SocketAddr;
 
 pub fn unauthenticated(code: ErrorCode, message: &str) -> ApiError {
@@ -104,13 +105,13 @@ pub async fn check_password(
 ) -> Result<Caller, ApiError> {
     refuse_if_locked(state, user)?;
     let loopback = peer.ip().is_loopback();
-    let users = state.db.users();
-    let result = match users.authenticate_without_kdf(user, password, loopback) {
+    let (users, authenticator) = (state.db.users(), &state.auth.authenticator);
+    let result = match authenticator.authenticate_without_kdf(users, user, password, loopback) {
         Some(answer) => answer,
         None => {
             let _turn = state.auth.hashing.user_turn(user).await;
             refuse_if_locked(state, user)?;
-            match users.authenticate_without_kdf(user, password, loopback) {
+            match authenticator.authenticate_without_kdf(users, user, password, loopback) {
                 // An earlier turn verified these credentials.
                 Some(answer) => answer,
                 None => {
@@ -120,9 +121,10 @@ pub async fn check_password(
                             "too many logins in progress; retry shortly",
                         )
                     })?;
-                    let (db, name, pw) = (state.db.clone(), user.to_string(), password.to_string());
+                    let (db, authenticator) = (state.db.clone(), authenticator.clone());
+                    let (name, pw) = (user.to_string(), password.to_string());
                     let checked = tokio::task::spawn_blocking(move || {
-                        db.users().authenticate(&name, &pw, loopback)
+                        authenticator.authenticate(db.users(), &name, &pw, loopback)
                     })
                     .await
                     .map_err(|_| {

@@ -33,6 +33,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         db: Arc<KalamDb>,
+        authenticator: Arc<kalamdb_auth::Authenticator>,
         config: &ServerConfig,
         queries: tokio::runtime::Handle,
     ) -> Result<Self, String> {
@@ -43,6 +44,7 @@ impl AppState {
             ),
             db,
             auth: Arc::new(AuthService::new(
+                authenticator,
                 &config.auth,
                 &config.storage.data_dir,
                 config.limits.max_concurrent_password_hashes,

@@ -2,11 +2,34 @@
 //! a restart and so that logging out (deleting the session) stops its
 //! refresh token, and the access tokens issued with it, at once.
 
-use crate::error::Result;
 use kalamdb_commons::Clock;
-use kalamdb_store::{meta_keys, HotStore};
+use kalamdb_store::{meta_keys, HotStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// A session record that cannot be stored or read.
+#[derive(Debug)]
+pub struct SessionError(pub String);
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session store: {}", self.0)
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for SessionError {
+    fn from(e: serde_json::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, SessionError>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
