@@ -1,4 +1,4 @@
-//! KalamDB's engine: catalog, users, SQL execution over the hot tier.
+//! KalamDB's engine: catalog, users, SQL execution over both tiers.
 //!
 //! Owns what a statement means when it runs: the catalog, DataFusion table
 //! providers that scope every USER table to its caller, DML, system tables
@@ -6,7 +6,7 @@
 //! sockets.
 //!
 //! # The life of an INSERT
-//! 1. The server authenticates the caller and calls [`KalamDb::execute`]
+//! 1. The server authenticates the caller (`kalamdb-auth`) and calls [`KalamDb::execute`]
 //!    with the request's SQL, parameters and default namespace.
 //! 2. `kalamdb_sql::parse_batch` splits the batch on top-level `;` and parses
 //!    each statement into a `KalamStatement`; INSERT stays a `sqlparser` AST.
@@ -16,7 +16,8 @@
 //!    coercing each value to its column type (`values`).
 //! 4. `exec::write` takes the scope's write lock (one user of a USER table,
 //!    or a whole SHARED table), rejects primary keys whose newest version is
-//!    not a tombstone, allocates `_seq` numbers and puts one version per row
+//!    not a tombstone (hot tier and manifest from one `read::ScopeView`,
+//!    then only the files that may hold a key), allocates `_seq` numbers and puts one version per row
 //!    into one RocksDB `WriteBatch`; `HotStore::write` returns once it is in
 //!    the WAL, and only then does the client get `Inserted N row(s)`.
 //!
@@ -27,17 +28,20 @@
 //!    pool is the statement's share of the query memory (`exec::limits`).
 //! 2. DataFusion plans the statement; each USER or SHARED table becomes a
 //!    `KalamTableProvider` scan of exactly one scope's key range.
-//! 3. The scan (`provider::hot_scan`) runs in a blocking task over one
-//!    RocksDB snapshot. It reads the scope's manifest entries from that
-//!    snapshot (`cold::manifest_entries`). With none, it streams the newest
-//!    hot version of each key. Otherwise it opens a `cold::cursor::FileCursor`
-//!    on each committed Parquet file (each sorted by key) and merges them
-//!    with the hot versions newer than the manifest's `flushed_through`, key
-//!    by key: the highest `_seq` wins, a tombstone hides its key. A
-//!    `pk = literal` filter reads only that key and only the files whose key
-//!    bounds may hold it (`cold::merge::load_scope`). Batches have a bounded
-//!    size; DataFusion filters, joins and aggregates above the scan, so
-//!    filters run after version resolution and a stale version never matches.
+//! 3. The scan (`provider::scan`) runs in a blocking task. It opens a
+//!    `read::ScopeView` on one RocksDB snapshot: the scope's manifest
+//!    entries (its committed Parquet files), their `flushed_through`, and
+//!    the hot versions. With no files it streams the newest hot version of
+//!    each key. Otherwise `ScopeView::scan` opens a `read` file cursor on
+//!    each file (each sorted by key) and merges them with the hot versions
+//!    newer than `flushed_through` in a k-way merge by key: the highest
+//!    `_seq` wins, a tombstone hides its key, and stretches of a file that
+//!    nothing else overrides go out as Arrow columns. A `pk = literal`
+//!    filter reads only that key, from only the files (and row groups)
+//!    whose key bounds may hold it (`ScopeView::lookup`). Batches have a
+//!    bounded size; DataFusion filters, joins and aggregates above the scan,
+//!    so filters run after version resolution and a stale version never
+//!    matches.
 //! 4. The batches are read within the result limits. For the last statement
 //!    of an HTTP request, a large result is not collected: the server gets
 //!    the rest of the stream (`KalamDb::execute_streaming`) and encodes it as

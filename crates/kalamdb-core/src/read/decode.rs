@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch,
     RecordBatchOptions,
 };
-use datafusion::arrow::compute::{filter_record_batch, not};
+use datafusion::arrow::compute::{filter, not};
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
 use kalamdb_commons::Value;
 use kalamdb_filestore::SEQ_COLUMN;
@@ -133,16 +133,27 @@ impl FileBatch {
                 }
             })
             .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(len));
-        let batch = RecordBatch::try_new_with_options(schema.clone(), arrays, &options)?;
-        match deleted {
+        // Tombstones go before the batch is built: their cells are NULL,
+        // also in NOT NULL columns, which a batch of `schema` refuses.
+        let (arrays, rows) = match deleted {
             Some(deleted) if deleted.true_count() > 0 => {
                 // A NULL `_deleted` is a live row, as `is_deleted` reads it.
                 let live = not(&deleted)?;
                 let keep = BooleanArray::from_iter(live.iter().map(|v| Some(v.unwrap_or(true))));
-                Ok(filter_record_batch(&batch, &keep)?)
+                let rows = keep.true_count();
+                let arrays = arrays
+                    .iter()
+                    .map(|array| filter(array, &keep))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                (arrays, rows)
             }
-            _ => Ok(batch),
-        }
+            _ => (arrays, len),
+        };
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            schema.clone(),
+            arrays,
+            &options,
+        )?)
     }
 }

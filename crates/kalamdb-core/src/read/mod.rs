@@ -193,3 +193,6 @@ impl Iterator for LiveHot<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
