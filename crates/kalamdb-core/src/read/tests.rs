@@ -12,7 +12,6 @@ use kalamdb_commons::{KalamType, NamespaceId, TableName, TableType, Value};
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::{FileMeta, ManifestEntry, ParquetFileWriter, StorageDef};
 use kalamdb_store::{meta_keys, HotStore, RowVersion, ScopeKey, StoreOptions};
-use std::sync::Arc;
 
 fn table() -> TableDef {
     let column = |name: &str, data_type, nullable| ColumnDef {
