@@ -54,6 +54,34 @@ pub enum CoreError {
     /// A DataFusion failure that is not the statement's fault.
     #[error("{0}")]
     DataFusion(#[source] DataFusionError),
+    /// A task on a blocking thread (a scan, a flush, a file lookup) ended
+    /// without an answer: it panicked or was cancelled.
+    #[error("{what} failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A committed file of a table that cannot be read.
+    #[error("table {table}: cannot read its file {path}: {cause}")]
+    UnreadableFile {
+        table: String,
+        path: String,
+        cause: String,
+    },
+    /// A stored value that is not what the engine wrote.
+    #[error("corrupt {0}")]
+    Corrupt(&'static str),
+    /// The data directory cannot be used.
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A test fail point stopped the work here, as a crash would.
+    #[error("fail point: {0}")]
+    FailPoint(&'static str),
     #[error("{0}")]
     Internal(String),
 }
@@ -81,6 +109,11 @@ impl CoreError {
             | CoreError::FileStore(_)
             | CoreError::Encoding(_)
             | CoreError::DataFusion(_)
+            | CoreError::Task { .. }
+            | CoreError::UnreadableFile { .. }
+            | CoreError::Corrupt(_)
+            | CoreError::DataDir { .. }
+            | CoreError::FailPoint(_)
             | CoreError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -184,12 +217,68 @@ mod tests {
         ));
         let json = CoreError::from(serde_json::from_str::<u8>("x").unwrap_err());
         let df = CoreError::from(DataFusionError::Internal("bug".into()));
-        for error in [arrow, json, df] {
+        let dir = CoreError::DataDir {
+            path: "/nowhere".into(),
+            source: std::io::Error::other("read-only"),
+        };
+        for error in [arrow, json, df, dir] {
             assert_eq!(error.code(), ErrorCode::InternalError, "{error}");
             assert!(error.source().is_some(), "{error:?} lost its source");
         }
         // The statement's own faults are not internal.
         let plan = CoreError::from(DataFusionError::Plan("no such column".into()));
         assert_eq!(plan.code(), ErrorCode::SqlExecutionError);
+    }
+
+    /// Each kind of failure decides its public code here and nowhere else.
+    #[test]
+    fn every_kind_has_its_code() {
+        let cases = [
+            (CoreError::InvalidSql("x".into()), ErrorCode::InvalidSql),
+            (CoreError::exec("x"), ErrorCode::SqlExecutionError),
+            (
+                CoreError::AlreadyExists("x".into()),
+                ErrorCode::SqlExecutionError,
+            ),
+            (
+                CoreError::InvalidParameter("x".into()),
+                ErrorCode::InvalidParameter,
+            ),
+            (CoreError::EmptySql, ErrorCode::EmptySql),
+            (CoreError::ParamsWithBatch, ErrorCode::ParamsWithBatch),
+            (
+                CoreError::TableNotFound("t".into()),
+                ErrorCode::TableNotFound,
+            ),
+            (
+                CoreError::NamespaceNotFound("n".into()),
+                ErrorCode::NamespaceNotFound,
+            ),
+            (CoreError::UserNotFound("u".into()), ErrorCode::UserNotFound),
+            (
+                CoreError::PermissionDenied("x".into()),
+                ErrorCode::PermissionDenied,
+            ),
+            (CoreError::Unavailable("x".into()), ErrorCode::Unavailable),
+            (
+                CoreError::ResourceExhausted("x".into()),
+                ErrorCode::ResourceExhausted,
+            ),
+            (CoreError::Timeout("x".into()), ErrorCode::StatementTimeout),
+            (CoreError::Corrupt("counter"), ErrorCode::InternalError),
+            (CoreError::FailPoint("here"), ErrorCode::InternalError),
+            (
+                CoreError::UnreadableFile {
+                    table: "a.b".into(),
+                    path: "p".into(),
+                    cause: "gone".into(),
+                },
+                ErrorCode::InternalError,
+            ),
+            (CoreError::Internal("bug".into()), ErrorCode::InternalError),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error:?}");
+        }
     }
 }

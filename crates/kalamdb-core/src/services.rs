@@ -48,8 +48,9 @@ impl Services {
         clock: Arc<dyn Clock>,
         credentials: Arc<dyn Credentials>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            CoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| CoreError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
         })?;
         let store = Arc::new(HotStore::open(
             &config.data_dir.join("rocksdb"),

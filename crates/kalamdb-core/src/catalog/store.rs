@@ -49,7 +49,7 @@ impl Catalog {
             let bytes: [u8; 8] = raw
                 .as_slice()
                 .try_into()
-                .map_err(|_| CoreError::Internal("corrupt table uid counter".into()))?;
+                .map_err(|_| CoreError::Corrupt("table uid counter"))?;
             state.next_uid = u64::from_be_bytes(bytes);
         }
         Ok(Self {

@@ -165,7 +165,10 @@ async fn live_in_cold(
         files.lookup(&cold, &handle, &def_owned, &scope_owned, &wanted)
     })
     .await
-    .map_err(|e| CoreError::Internal(format!("cold lookup failed: {e}")))??;
+    .map_err(|source| CoreError::Task {
+        what: "cold lookup",
+        source,
+    })??;
     Ok(candidates
         .iter()
         .copied()

@@ -119,6 +119,9 @@ impl Flusher {
             table::flush_table(&flusher, &cold, &handle, &def, &options, &hooks)
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("flush task failed: {e}")))?
+        .map_err(|source| CoreError::Task {
+            what: "flush task",
+            source,
+        })?
     }
 }

@@ -100,7 +100,7 @@ pub fn flush_table(
                     return Ok(false);
                 }
                 if first_commit && fail_at == Some(FailPoint::AfterFirstCommit) {
-                    stop = Some(CoreError::Internal("fail point: after first commit".into()));
+                    stop = Some(CoreError::FailPoint("after first commit"));
                     return Ok(false);
                 }
                 if let Some(hook) = &hooks.after_commit {
@@ -374,8 +374,8 @@ impl<'a> ScopeFlush<'a> {
             }
         }
         if deleter.stopped() {
-            return Err(CoreError::Internal(
-                "fail point: after the first batch of hot-version deletes".into(),
+            return Err(CoreError::FailPoint(
+                "after the first batch of hot-version deletes",
             ));
         }
         Ok(deleter.finish()?)
@@ -487,7 +487,7 @@ impl<'a> ScopeFlush<'a> {
                 return Ok(());
             }
             if fail_at == Some(FailPoint::AfterFileWritten) {
-                return Err(CoreError::Internal("fail point: after file written".into()));
+                return Err(CoreError::FailPoint("after file written"));
             }
             let (min_pk, max_pk) = self.pk_range.take().expect("rows have keys");
             entry = Some(ManifestEntry {
@@ -514,8 +514,8 @@ impl<'a> ScopeFlush<'a> {
             env.hot.store().write(batch)?;
             debug!(table = %self.def.qualified_name(), user = ?self.user, rows = entry.rows, flushed_through = entry.flushed_through, "scope committed");
             if fail_at == Some(FailPoint::AfterCommitBeforeDelete) {
-                return Err(CoreError::Internal(
-                    "fail point: after commit, before deleting hot versions".into(),
+                return Err(CoreError::FailPoint(
+                    "after commit, before deleting hot versions",
                 ));
             }
         }

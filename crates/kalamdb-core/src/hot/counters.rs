@@ -54,7 +54,7 @@ impl HotCounters {
                 Some(raw) => i64::from_be_bytes(
                     raw.as_slice()
                         .try_into()
-                        .map_err(|_| CoreError::Internal("corrupt last-flush time".into()))?,
+                        .map_err(|_| CoreError::Corrupt("last-flush time"))?,
                 ),
                 // Never flushed: the interval counts from the table's creation.
                 None => def.created_at.min(now),

@@ -22,10 +22,11 @@ use std::sync::Arc;
 /// A committed file that cannot be read: a server fault, named with its
 /// table and file so the rest keeps working and the cause is found.
 pub fn unreadable_file(def: &TableDef, path: &str, e: impl std::fmt::Display) -> CoreError {
-    CoreError::Internal(format!(
-        "table {}: cannot read its file {path}: {e}",
-        def.qualified_name()
-    ))
+    CoreError::UnreadableFile {
+        table: def.qualified_name(),
+        path: path.to_string(),
+        cause: e.to_string(),
+    }
 }
 
 /// One batch of a file, decoded.
