@@ -125,3 +125,6 @@ impl Flusher {
         })?
     }
 }
+
+#[cfg(test)]
+mod tests;

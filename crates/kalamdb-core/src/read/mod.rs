@@ -128,6 +128,11 @@ impl<'a> ScopeView<'a> {
         })
     }
 
+    #[cfg(test)]
+    pub fn files(&self) -> &ScopeFiles {
+        &self.files
+    }
+
     pub fn into_files(self) -> ScopeFiles {
         self.files
     }
@@ -195,4 +200,4 @@ impl Iterator for LiveHot<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,7 +13,8 @@ use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::{FileMeta, ManifestEntry, ParquetFileWriter, StorageDef};
 use kalamdb_store::{meta_keys, HotStore, RowVersion, ScopeKey, StoreOptions};
 
-fn table() -> TableDef {
+/// A USER table `app.kv (id BIGINT PRIMARY KEY, v TEXT NOT NULL)`.
+pub(crate) fn table() -> TableDef {
     let column = |name: &str, data_type, nullable| ColumnDef {
         name: name.into(),
         data_type,
