@@ -282,3 +282,25 @@ fn point_lookups_see_both_tiers_and_tombstones() {
     assert!(hot[0].is_none());
     assert!(hot[1].as_ref().is_some_and(|v| v.deleted));
 }
+
+#[test]
+fn a_file_of_many_batches_merges_with_a_hot_row_in_its_middle() {
+    let mut f = Fixture::new();
+    let rows: Vec<Row> = (0..10_000).map(|i| (i, i as u64 + 1, Some("x"))).collect();
+    f.file(&rows);
+    f.hot(&[(5_000, 20_000, Some("new")), (20_000, 20_001, Some("end"))]);
+    let got = f.scan();
+    assert_eq!(got.rows.len(), 10_001);
+    assert!(
+        got.rows.windows(2).all(|w| w[0].0 < w[1].0),
+        "not in key order"
+    );
+    assert_eq!(got.rows[5_000], (5_000, 20_000, Some("new".to_string())));
+    assert_eq!(got.rows[10_000], (20_000, 20_001, Some("end".to_string())));
+    // Only the batch the hot row falls into goes row by row.
+    assert!(
+        got.passed_through >= 10_000 - 8_192,
+        "{} rows passed through",
+        got.passed_through
+    );
+}
