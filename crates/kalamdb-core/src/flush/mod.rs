@@ -80,9 +80,11 @@ impl Flusher {
             .clone()
     }
 
-    /// A dropped table: forgets its lock and its failing scopes.
+    /// A dropped table: forgets its failing scopes. Its flush lock stays:
+    /// DROP holds it while it calls this, and a flush that queued behind
+    /// it must find the same lock, not a fresh one (uids are never reused,
+    /// so the entry is only a few bytes).
     pub fn forget_table(&self, table_uid: u64) {
-        self.table_locks.lock().remove(&table_uid);
         self.backoff.forget_table(table_uid);
     }
 

@@ -36,10 +36,8 @@ pub struct ScopeScan {
 
 /// Where visible rows go: built into batches and sent to the query.
 struct Sink<'a> {
+    scan: &'a ScopeScan,
     tx: &'a mut mpsc::Sender<Result<RecordBatch>>,
-    def: &'a TableDef,
-    projection: &'a [usize],
-    schema: &'a SchemaRef,
     builder: BatchBuilder,
     remaining: usize,
 }
@@ -50,7 +48,7 @@ impl Sink<'_> {
         if self.builder.rows == 0 {
             return Ok(true);
         }
-        let batch = self.builder.finish(self.schema)?;
+        let batch = self.builder.finish(&self.scan.schema)?;
         Ok(self.send(batch))
     }
 
@@ -78,7 +76,9 @@ impl RowSink for Sink<'_> {
         if !self.flush()? {
             return Ok(false);
         }
-        let mut batch = rows.project(self.def, self.projection, self.schema, from, rows.len())?;
+        let scan = self.scan;
+        let mut batch =
+            rows.project(&scan.def, &scan.projection, &scan.schema, from, rows.len())?;
         if batch.num_rows() > self.remaining {
             batch = batch.slice(0, self.remaining);
         }
@@ -145,10 +145,8 @@ impl ScopeScan {
         let view = ScopeView::open(&snapshot, &self.def, &self.scope)?;
         let cold = self.services.storages.for_table(&self.def)?;
         let mut sink = Sink {
+            scan: self,
             tx,
-            def: &self.def,
-            projection: &self.projection,
-            schema: &self.schema,
             builder: BatchBuilder::new(&self.def, &self.projection),
             remaining: self.limit.unwrap_or(usize::MAX),
         };

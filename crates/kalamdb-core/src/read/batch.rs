@@ -70,11 +70,17 @@ impl BatchBuilder {
                 Output::Deleted(b) => Arc::new(b.finish()) as ArrayRef,
             })
             .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            schema.clone(),
-            arrays,
-            &options,
-        )?)
+        Ok(batch_of(schema, arrays, rows)?)
     }
+}
+
+/// A batch of `rows` rows (explicit, so a batch of no columns keeps its
+/// row count).
+pub(super) fn batch_of(
+    schema: &SchemaRef,
+    arrays: Vec<ArrayRef>,
+    rows: usize,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
 }

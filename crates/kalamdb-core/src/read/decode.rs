@@ -10,7 +10,6 @@ use crate::schema::DELETED_COLUMN;
 use crate::values::{cast_to_column, value_at};
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch,
-    RecordBatchOptions,
 };
 use datafusion::arrow::compute::{filter, not};
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
@@ -150,11 +149,6 @@ impl FileBatch {
             }
             _ => (arrays, len),
         };
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            schema.clone(),
-            arrays,
-            &options,
-        )?)
+        Ok(super::batch::batch_of(schema, arrays, rows)?)
     }
 }

@@ -73,13 +73,13 @@ impl ScopeView<'_> {
                 (None, h) => h,
             };
             // The rest of this file's batch lies below every other source.
-            let pass_through = !shadowed
-                && !heap.iter().any(|Reverse((key, _))| *key == min)
-                && match (files[i].last_key_of_batch()?, next_other) {
-                    (Some(last), Some(other)) => last < other,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                };
+            // (Another source at `min`, a file or a hot version, makes
+            // `next_other` at most `min`, which no last key is below.)
+            let pass_through = match (files[i].last_key_of_batch()?, next_other) {
+                (Some(last), Some(other)) => last < other,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
             if pass_through {
                 let (rows, from) = files[i].rest_of_batch().expect("not at its end");
                 let go_on = sink.file_rows(rows, from)?;

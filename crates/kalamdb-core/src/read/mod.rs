@@ -160,21 +160,30 @@ impl<'a> ScopeView<'a> {
     }
 
     /// The newest version of each of `keys` in either tier, tombstones
-    /// included. Runs on a blocking thread.
+    /// included. Files are read only for keys the hot tier does not decide
+    /// (a hot version newer than the files is newer than any of theirs).
+    /// Runs on a blocking thread.
     pub fn lookup(&self, cold: &ColdStore, handle: &Handle, keys: &[Value]) -> Result<Versions> {
-        let mut found = if self.files.is_empty() {
-            Versions::new()
-        } else {
-            self.files
-                .lookup(cold, handle, self.def, self.scope, keys)?
-        };
-        for key in keys {
-            let prefix = self.scope.pk_prefix(key)?;
-            // A live hot version is newer than any file's.
-            if let Some(item) = self.live_hot(&prefix).next() {
-                let (pk, seq, row) = item?;
-                found.insert(pk, Version::from((seq, row)));
+        let encoded = keys
+            .iter()
+            .map(|k| Ok(self.scope.pk_prefix(k)?))
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        let prefixes: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let mut found = Versions::new();
+        let mut undecided = Vec::new();
+        for ((key, prefix), hot) in keys.iter().zip(&encoded).zip(self.hot_versions(&prefixes)?) {
+            match hot {
+                Some(version) => {
+                    found.insert(prefix.clone(), version);
+                }
+                None => undecided.push(key.clone()),
             }
+        }
+        if !undecided.is_empty() && !self.files.is_empty() {
+            found.extend(
+                self.files
+                    .lookup(cold, handle, self.def, self.scope, &undecided)?,
+            );
         }
         Ok(found)
     }
