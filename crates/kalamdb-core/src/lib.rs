@@ -37,8 +37,9 @@
 //!    newer than `flushed_through` in a k-way merge by key: the highest
 //!    `_seq` wins, a tombstone hides its key, and stretches of a file that
 //!    nothing else overrides go out as Arrow columns. A `pk = literal`
-//!    filter reads only that key, from only the files (and row groups)
-//!    whose key bounds may hold it (`ScopeView::lookup`). Batches have a
+//!    filter reads only that key: its hot version, or, when the hot tier
+//!    has none newer than the files, only the files (and row groups) whose
+//!    key bounds may hold it (`ScopeView::lookup`). Batches have a
 //!    bounded size; DataFusion filters, joins and aggregates above the scan,
 //!    so filters run after version resolution and a stale version never
 //!    matches.
