@@ -7,6 +7,7 @@
 //! RocksDB's WAL (fsynced too when `sync_writes` is on). It knows nothing of
 //! SQL, Arrow or Parquet.
 
+pub mod changes;
 mod error;
 pub mod keys;
 pub mod meta_keys;
@@ -19,6 +20,7 @@ mod store;
 #[cfg(test)]
 mod store_tests;
 
+pub use changes::{ChangeKind, RowChange};
 pub use error::StoreError;
 pub use keys::ScopeKey;
 pub use row::RowVersion;

@@ -1,6 +1,8 @@
-//! The RocksDB instance and its two column families: `meta` (catalog, users,
-//! counters) and `rows` (row versions).
+//! The RocksDB instance and its three column families: `meta` (catalog,
+//! users, counters), `rows` (row versions) and `changes` (the change log of
+//! [`crate::changes`]).
 
+use crate::changes::CF_CHANGES;
 use crate::keys::{prefix_end, push_seq, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
 use crate::snapshot::StoreSnapshot;
@@ -11,7 +13,7 @@ use rocksdb::{
 };
 use std::path::Path;
 
-const CF_META: &str = "meta";
+pub(crate) const CF_META: &str = "meta";
 const CF_ROWS: &str = "rows";
 const SEQ_LIMIT_KEY: &[u8] = b"\x00seq_limit";
 
@@ -27,6 +29,8 @@ pub struct HotStore {
     db: DB,
     write_opts: WriteOptions,
     seq: SeqAllocator,
+    /// See [`crate::changes`]: changes at or below it may be gone.
+    pub(crate) changes_floor: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for HotStore {
@@ -52,7 +56,8 @@ impl HotStore {
         rows_opts.set_compression_type(DBCompressionType::Lz4);
         let cfs = vec![
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
-            ColumnFamilyDescriptor::new(CF_ROWS, rows_opts),
+            ColumnFamilyDescriptor::new(CF_ROWS, rows_opts.clone()),
+            ColumnFamilyDescriptor::new(CF_CHANGES, rows_opts),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
@@ -66,10 +71,12 @@ impl HotStore {
                 ),
                 None => 0,
             };
+        let changes_floor = Self::read_changes_floor(&db)?;
         Ok(Self {
             db,
             write_opts,
             seq: SeqAllocator::new(persisted_limit),
+            changes_floor: changes_floor.into(),
         })
     }
 
@@ -173,6 +180,10 @@ impl HotStore {
         self.rows()
     }
 
+    pub(crate) fn changes_cf(&self) -> &ColumnFamily {
+        self.db.cf_handle(CF_CHANGES).expect("changes cf exists")
+    }
+
     pub(crate) fn db(&self) -> &DB {
         &self.db
     }
@@ -180,10 +191,10 @@ impl HotStore {
 
 /// An atomic group of writes across catalog and rows.
 pub struct WriteBatch<'a> {
-    store: &'a HotStore,
-    inner: rocksdb::WriteBatch,
+    pub(crate) store: &'a HotStore,
+    pub(crate) inner: rocksdb::WriteBatch,
     /// Buffers reused across the rows of the batch.
-    scratch: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
     prefix_scratch: Vec<u8>,
 }
 

@@ -205,3 +205,106 @@ fn batched_latest_versions_match_one_lookup_per_key() {
         }
     });
 }
+
+mod change_log {
+    use super::*;
+    use crate::{ChangeKind, RowChange};
+
+    fn change(seq: u64, kind: ChangeKind, marker: i64) -> RowChange {
+        RowChange {
+            seq,
+            kind,
+            new: (kind != ChangeKind::Delete).then(|| row(marker, false)),
+            old: (kind != ChangeKind::Insert).then(|| row(marker - 1, false)),
+        }
+    }
+
+    fn log(store: &HotStore, scope: &ScopeKey, changes: &[RowChange]) {
+        let mut batch = store.batch();
+        for c in changes {
+            batch.put_change(scope, c);
+        }
+        store.write(batch).unwrap();
+    }
+
+    #[test]
+    fn a_scope_reads_its_own_changes_in_seq_order_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let alicia = ScopeKey::new(1, Some("alicia"));
+        let shared = ScopeKey::new(2, None);
+        log(&store, &alice, &[change(3, ChangeKind::Insert, 3), change(7, ChangeKind::Update, 7)]);
+        log(&store, &alicia, &[change(4, ChangeKind::Insert, 4)]);
+        log(&store, &shared, &[change(5, ChangeKind::Delete, 5)]);
+        log(&store, &alice, &[change(9, ChangeKind::Delete, 9)]);
+
+        let all = store.changes(&alice, 0, u64::MAX, 100).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                change(3, ChangeKind::Insert, 3),
+                change(7, ChangeKind::Update, 7),
+                change(9, ChangeKind::Delete, 9)
+            ]
+        );
+        let seqs = |after, through, limit| -> Vec<u64> {
+            store
+                .changes(&alice, after, through, limit)
+                .unwrap()
+                .iter()
+                .map(|c| c.seq)
+                .collect()
+        };
+        assert_eq!(seqs(3, 9, 100), vec![7, 9], "after is exclusive, through inclusive");
+        assert_eq!(seqs(3, 8, 100), vec![7]);
+        assert_eq!(seqs(0, 9, 1), vec![3], "limit");
+        assert_eq!(seqs(9, 9, 100), Vec::<u64>::new());
+        assert_eq!(store.changes(&shared, 0, 10, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn trimming_raises_a_persistent_floor_and_drops_only_what_is_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let alice = ScopeKey::new(1, Some("alice"));
+            let bob = ScopeKey::new(1, Some("bob"));
+            let shared = ScopeKey::new(2, None);
+            for seq in 1..=10 {
+                let scope = [&alice, &bob, &shared][seq as usize % 3];
+                log(&store, scope, &[change(seq, ChangeKind::Insert, seq as i64)]);
+            }
+            assert_eq!(store.changes_floor(), 0);
+            assert_eq!(store.trim_changes(6).unwrap(), 3, "one range per scope");
+            assert_eq!(store.changes_floor(), 6);
+            assert_eq!(store.trim_changes(4).unwrap(), 0, "the floor never falls");
+            assert_eq!(store.changes_floor(), 6);
+            let left: Vec<u64> = [&alice, &bob, &shared]
+                .iter()
+                .flat_map(|s| store.changes(s, 0, u64::MAX, 100).unwrap())
+                .map(|c| c.seq)
+                .collect();
+            let mut left = left;
+            left.sort();
+            assert_eq!(left, vec![7, 8, 9, 10]);
+        }
+        let store = open(dir.path());
+        assert_eq!(store.changes_floor(), 6, "the floor survives a restart");
+    }
+
+    #[test]
+    fn dropping_a_table_removes_its_log_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let a = ScopeKey::new(1, Some("alice"));
+        let b = ScopeKey::new(2, Some("alice"));
+        log(&store, &a, &[change(1, ChangeKind::Insert, 1)]);
+        log(&store, &b, &[change(2, ChangeKind::Insert, 2)]);
+        let mut batch = store.batch();
+        batch.delete_changes_of_table(1);
+        store.write(batch).unwrap();
+        assert!(store.changes(&a, 0, u64::MAX, 10).unwrap().is_empty());
+        assert_eq!(store.changes(&b, 0, u64::MAX, 10).unwrap().len(), 1);
+    }
+}
