@@ -164,6 +164,10 @@ impl Client {
         self.send(self.http.get(format!("{}/v1/api/auth/me", self.url)))
     }
 
+    pub fn auth(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+
     pub fn set_auth(&mut self, auth: Auth) {
         self.auth = Some(auth);
     }

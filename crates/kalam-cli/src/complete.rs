@@ -102,7 +102,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 const META: &[&str] = &[
-    "\\help", "\\q", "\\dn", "\\dt", "\\d", "\\health", "\\flush", "\\jobs", "\\timing",
+    "\\help", "\\q", "\\dn", "\\dt", "\\d", "\\health", "\\flush", "\\jobs", "\\timing", "\\watch",
 ];
 
 #[derive(Clone, Default)]

@@ -6,6 +6,7 @@ mod client;
 mod complete;
 mod config;
 mod format;
+mod live;
 mod session;
 mod shell;
 

@@ -31,14 +31,27 @@ Meta-commands:
   \\health          server health and version
   \\flush <ns.t>    flush a table and wait for its job
   \\jobs            recent jobs
+  \\watch <ns.t> [WHERE ...]
+                   show the rows, then every change live (Ctrl-C stops)
   \\timing          toggle query timing
-SQL statements end with ';' and may span lines.
+SQL statements end with ';' and may span lines. SUBSCRIBE TO <ns.t> [WHERE ...]
+[OPTIONS (last_rows=n)]; runs a live query until Ctrl-C.
 ";
 
 impl Session {
     /// Runs SQL and prints every result; false if it failed (the error is
     /// printed on stderr).
     pub fn run_sql(&self, sql: &str, out: &mut dyn Write) -> bool {
+        if crate::live::is_subscribe(sql) {
+            return crate::live::subscribe(
+                &self.client,
+                sql,
+                self.namespace.as_deref(),
+                self.format,
+                None,
+                out,
+            );
+        }
         match self.client.sql(sql, self.namespace.as_deref()) {
             Ok((results, elapsed)) => {
                 for result in &results {
@@ -95,6 +108,18 @@ impl Session {
                 out,
             ),
             ("\\flush", Some(table)) => self.flush(table, out),
+            ("\\watch", Some(_)) => {
+                let target = line
+                    .trim_start()
+                    .strip_prefix(command)
+                    .unwrap_or_default()
+                    .trim();
+                self.run_sql(&format!("SUBSCRIBE TO {target}"), out)
+            }
+            ("\\watch", None) => {
+                eprintln!("usage: \\watch <namespace.table> [WHERE <condition>]");
+                false
+            }
             ("\\flush", None) => {
                 eprintln!("usage: \\flush <namespace.table>");
                 false

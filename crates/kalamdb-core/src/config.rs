@@ -1,6 +1,7 @@
 //! How the engine is set up.
 
 use crate::jobs::JobsConfig;
+use crate::live::LiveConfig;
 use crate::scheduler::SchedulerConfig;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +16,7 @@ pub struct EngineConfig {
     pub jobs: JobsConfig,
     pub scheduler: SchedulerConfig,
     pub limits: QueryLimits,
+    pub live: LiveConfig,
 }
 
 impl Default for EngineConfig {
@@ -26,6 +28,7 @@ impl Default for EngineConfig {
             jobs: JobsConfig::default(),
             scheduler: SchedulerConfig::default(),
             limits: QueryLimits::default(),
+            live: LiveConfig::default(),
         }
     }
 }

@@ -202,6 +202,7 @@ impl KalamDb {
                 if let Err(e) = scheduler.tick().await {
                     warn!(error = %e, "scheduler tick failed");
                 }
+                trim_change_log(&services).await;
             }
         });
         *self.scheduler.lock() = Some(SchedulerTask { stop, handle });
@@ -394,5 +395,78 @@ impl KalamDb {
             }
         }
         Ok(results)
+    }
+}
+
+/// Raises the change log's floor as changes age out (a blocking RocksDB
+/// pass, once per scheduler tick).
+async fn trim_change_log(services: &Arc<Services>) {
+    let services = services.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let now = services.clock.now_micros();
+        services
+            .live
+            .history
+            .trim(services.hot.store(), now, &services.live.config)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(error = %e, "change log trim failed"),
+        Err(e) => warn!(error = %e, "change log trim panicked"),
+    }
+}
+
+/// Live queries.
+impl KalamDb {
+    /// Plans `request.sql` as `caller`, registers its feed in `outbox` and
+    /// takes its starting point (snapshot, newest rows, or resume).
+    pub async fn subscribe(
+        &self,
+        caller: &Caller,
+        request: crate::live::SubscribeRequest,
+        outbox: Arc<crate::live::Outbox>,
+    ) -> crate::live::LiveResult<crate::live::Subscription> {
+        use crate::live::{FeedInfo, LiveCode, LiveError};
+        let live = &self.services.live;
+        let max = live.config.max_subscriptions_per_user;
+        if live.hub.count_of_user(caller.user_id.as_str()) >= max {
+            return Err(LiveError::new(
+                LiveCode::SubscriptionLimitExceeded,
+                format!(
+                    "{} already has {max} live queries, the most allowed",
+                    caller.user_id
+                ),
+            ));
+        }
+        let session = Session {
+            services: &self.services,
+            query: &self.query,
+            caller: caller.clone(),
+            default_namespace: DEFAULT_NAMESPACE.to_string(),
+            params: &[],
+        };
+        let plan = Arc::new(session.plan_live(&request.sql).await?);
+        let scope = crate::provider::scope_key_for(&plan.def, caller)?;
+        let info = FeedInfo {
+            live_id: format!("{}-{}", request.connection_id, request.subscription_id),
+            subscription_id: request.subscription_id.clone(),
+            user_id: caller.user_id.to_string(),
+            connection_id: request.connection_id.clone(),
+            sql: request.sql.clone(),
+            options: request.options_json(),
+            created_at: self.services.clock.now_micros(),
+        };
+        crate::live::open::open(self.services.clone(), plan, scope, info, outbox, &request).await
+    }
+
+    /// Ends a subscription (unsubscribe, or its connection closed).
+    pub fn unsubscribe(&self, feed: &Arc<crate::live::Feed>) {
+        self.services.live.hub.unregister(feed);
+    }
+
+    /// Every active subscription.
+    pub fn live_feeds(&self) -> Vec<Arc<crate::live::Feed>> {
+        self.services.live.hub.feeds()
     }
 }

@@ -60,6 +60,7 @@ mod flush;
 mod hot;
 mod ids;
 mod jobs;
+mod live;
 mod provider;
 mod read;
 mod scheduler;
@@ -80,6 +81,10 @@ pub use flush::FlushStats;
 #[cfg(feature = "test-support")]
 pub use flush::{FailPoint, FlushHooks};
 pub use jobs::JobsConfig;
+pub use live::{
+    ChangeKind, ChangeSet, Delivery, EndReason, Feed, FeedInfo, InitialPage, LiveChange, LiveCode,
+    LiveConfig, LiveError, LiveResult, Outbox, StartMode, SubscribeRequest, Subscription,
+};
 pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
 #[cfg(feature = "test-support")]

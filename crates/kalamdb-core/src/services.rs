@@ -4,7 +4,8 @@
 //! hot tier (RocksDB, what each table has buffered, scope write locks); the
 //! storages of the cold tier; the flusher (flushes, one table at a time,
 //! and the back-off of failing scopes); the jobs that run flushes in the
-//! background; the scheduler that decides when. Each takes only the
+//! background; the scheduler that decides when; the live-query hub that
+//! writers hand their committed changes to. Each takes only the
 //! services below it; statements (`exec`), table providers (`provider`)
 //! and system tables (`system`) see them all through [`Services`].
 
@@ -16,6 +17,7 @@ use crate::flush::{Flusher, ScopeBackoff};
 use crate::hot::{HotBudget, HotTier};
 use crate::ids::SnowflakeGen;
 use crate::jobs::JobManager;
+use crate::live::Live;
 use crate::scheduler::Scheduler;
 use crate::users::{Credentials, Users};
 use kalamdb_commons::{Clock, NamespaceId};
@@ -31,6 +33,7 @@ pub struct Services {
     pub(crate) flusher: Arc<Flusher>,
     pub(crate) jobs: Arc<JobManager>,
     pub(crate) scheduler: Scheduler,
+    pub(crate) live: Arc<Live>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<SnowflakeGen>,
 }
@@ -127,6 +130,7 @@ impl Services {
             flusher,
             jobs,
             scheduler,
+            live: Arc::new(Live::new(config.live.clone())),
             clock,
             ids,
         })

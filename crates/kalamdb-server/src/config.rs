@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub shutdown: ShutdownSection,
     pub auth: AuthSection,
     pub limits: LimitsSection,
+    pub websocket: crate::ws::WebSocketSection,
+    pub live: LiveSection,
     #[serde(skip)]
     pub root_password: Option<String>,
 }
@@ -136,6 +138,32 @@ impl Default for LimitsSection {
             header_timeout_secs: 30,
             max_connections: 1024,
             max_concurrent_password_hashes: 4,
+        }
+    }
+}
+
+/// Live queries (see `server.example.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveSection {
+    pub max_subscriptions_per_user: usize,
+    pub max_initial_mb: u64,
+    pub default_batch_size: usize,
+    pub max_batch_size: usize,
+    pub history_retention_secs: u64,
+    pub history_max_mb: u64,
+}
+
+impl Default for LiveSection {
+    fn default() -> Self {
+        let d = kalamdb_core::LiveConfig::default();
+        Self {
+            max_subscriptions_per_user: d.max_subscriptions_per_user,
+            max_initial_mb: (d.max_initial_bytes >> 20) as u64,
+            default_batch_size: d.default_batch_size,
+            max_batch_size: d.max_batch_size,
+            history_retention_secs: d.history_retention.as_secs(),
+            history_max_mb: d.history_max_bytes >> 20,
         }
     }
 }
@@ -399,6 +427,15 @@ impl ServerConfig {
                 max_result_bytes: (self.limits.max_result_mb.max(1) << 20) as usize,
                 max_statements: self.limits.max_statements_per_request.max(1) as usize,
                 statement_timeout: Duration::from_millis(self.limits.statement_timeout_ms),
+            },
+            live: kalamdb_core::LiveConfig {
+                max_subscriptions_per_user: self.live.max_subscriptions_per_user.max(1),
+                max_initial_bytes: (self.live.max_initial_mb.max(1) << 20) as usize,
+                default_batch_size: self.live.default_batch_size.max(1),
+                max_batch_size: self.live.max_batch_size.max(1),
+                history_retention: Duration::from_secs(self.live.history_retention_secs),
+                history_max_bytes: self.live.history_max_mb.max(1) << 20,
+                ws_url: format!("ws://{}/v1/ws", self.http_addr()),
             },
         }
     }

@@ -1,4 +1,5 @@
-//! The KalamDB server: configuration, logging, the HTTP API and lifecycle.
+//! The KalamDB server: configuration, logging, the HTTP API, the WebSocket
+//! endpoint of live queries, and lifecycle.
 //!
 //! Owns everything a client touches on the wire (request decoding, auth
 //! headers, JSON result encoding, status codes) and the order of start-up and
@@ -10,5 +11,6 @@ pub mod config;
 pub mod http;
 pub mod lifecycle;
 pub mod serve;
+pub mod ws;
 
 pub use config::ServerConfig;

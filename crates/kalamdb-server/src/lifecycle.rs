@@ -28,7 +28,16 @@ pub fn init_logging(config: &ServerConfig) {
 }
 
 pub async fn run(config: ServerConfig) -> Result<(), String> {
-    let engine_config = config.engine();
+    // Bound first: `SUBSCRIBE TO` answers with the address clients reach.
+    let addr = config.http_addr();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let mut engine_config = config.engine();
+    engine_config.live.ws_url = format!("ws://{local}/v1/ws");
     let authenticator = Authenticator::new();
     let credentials = authenticator.clone();
     let db = tokio::task::spawn_blocking(move || {
@@ -46,22 +55,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         Err(e) => warn!(error = %e, "cannot resume interrupted jobs"),
     }
     db.start_scheduler();
-    let addr = config.http_addr();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listen address: {e}"))?;
     let queries = query_runtime()?;
-    let app = http::router(http::AppState::new(
-        db.clone(),
-        authenticator,
-        &config,
-        queries.handle().clone(),
-    )?);
+    let state = http::AppState::new(db.clone(), authenticator, &config, queries.handle().clone())?;
+    let websockets = state.websockets.clone();
+    let app = http::router(state);
     info!(%local, version = env!("CARGO_PKG_VERSION"), "KalamDB listening");
     crate::serve::serve(listener, app, &config.limits, shutdown_signal()).await;
+    websockets.close_all(Duration::from_secs(5)).await;
     info!("HTTP stopped; stopping the scheduler and jobs");
     let options = ShutdownOptions {
         flush_all: config.shutdown.flush_on_shutdown,

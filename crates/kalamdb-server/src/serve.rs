@@ -14,7 +14,6 @@ use crate::config::LimitsSection;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,7 +30,10 @@ pub async fn serve(
 ) {
     let header_timeout = Duration::from_secs(limits.header_timeout_secs.max(1));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    // Shutdown: every connection is asked to finish its current request
+    // (`stop`), and the loop waits until `open` is back to zero.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let open = Arc::new(tokio::sync::watch::Sender::new(0usize));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -63,20 +65,38 @@ pub async fn serve(
         }
         let service =
             TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
-        // Upgrades (WebSocket) come with live queries; a plain connection
-        // can be shut down gracefully.
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        // With upgrades: `/v1/ws` turns the connection into a WebSocket,
+        // which then runs in its own task (closed by `ws::Connections`).
+        let connection = builder
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        let open = open.clone();
+        open.send_modify(|n| *n += 1);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let outcome = tokio::select! {
+                outcome = connection.as_mut() => outcome,
+                () = async {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = outcome {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
+            open.send_modify(|n| *n -= 1);
             drop(slot);
         });
     }
     drop(listener);
     let grace = Duration::from_secs(limits.request_timeout_secs.max(1));
     info!("no longer accepting connections; waiting for open requests");
-    if tokio::time::timeout(grace, graceful.shutdown())
+    stop_tx.send_replace(true);
+    let mut remaining = open.subscribe();
+    if tokio::time::timeout(grace, remaining.wait_for(|n| *n == 0))
         .await
         .is_err()
     {

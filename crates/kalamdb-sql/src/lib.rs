@@ -14,6 +14,7 @@ mod fast_insert;
 mod fast_scan;
 mod flush;
 mod job;
+mod live;
 mod namespace;
 mod parse;
 #[cfg(test)]
@@ -36,7 +37,8 @@ pub use parse::{
 pub use split::split_statements;
 pub use sqlparser;
 pub use statement::{
-    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, TableRef, UserChange,
+    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, LiveOptions, TableRef,
+    UserChange,
 };
 pub use storage::StorageOptions;
 pub use types::kalam_type_of;

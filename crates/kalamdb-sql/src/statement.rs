@@ -13,6 +13,14 @@ pub struct TableRef {
     pub table: String,
 }
 
+/// The options of `SUBSCRIBE TO ... OPTIONS (...)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveOptions {
+    pub last_rows: Option<u64>,
+    pub batch_size: Option<u64>,
+    pub from_seq_id: Option<u64>,
+}
+
 /// Who may read a SHARED table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessLevel {
@@ -128,6 +136,17 @@ pub enum KalamStatement {
     KillJob {
         job_id: String,
     },
+    /// Check a live query and say how to open it (`SUBSCRIBE TO`).
+    Subscribe {
+        table: TableRef,
+        /// The WHERE condition, as SQL text.
+        selection: Option<String>,
+        options: LiveOptions,
+    },
+    /// End a subscription.
+    KillLiveQuery {
+        live_id: String,
+    },
     /// Run one statement as another user (roles permitting).
     ExecuteAs {
         user: String,
@@ -161,6 +180,8 @@ impl KalamStatement {
             KalamStatement::DropStorage { .. } => "DROP STORAGE",
             KalamStatement::ShowStorages => "SHOW STORAGES",
             KalamStatement::KillJob { .. } => "KILL JOB",
+            KalamStatement::Subscribe { .. } => "SUBSCRIBE",
+            KalamStatement::KillLiveQuery { .. } => "KILL LIVE QUERY",
             KalamStatement::ExecuteAs { .. } => "EXECUTE AS",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {

@@ -53,20 +53,23 @@ impl ChangeKind {
 }
 
 /// One committed change of one row. `new` is set for inserts and updates,
-/// `old` (the row as it was) for updates and deletes.
+/// `old` (the row as it was, and the `_seq` of that version) for updates
+/// and deletes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowChange {
     pub seq: u64,
     pub kind: ChangeKind,
     pub new: Option<RowVersion>,
     pub old: Option<RowVersion>,
+    pub old_seq: u64,
 }
 
 impl RowChange {
-    /// Value layout: `kind (1) · new length (u32 LE, 0: none) · new · old`
-    /// (an empty rest: no old row).
+    /// Value layout: `kind (1) · old _seq (u64 LE) · new length (u32 LE,
+    /// 0: none) · new · old` (an empty rest: no old row).
     pub(crate) fn encode_value_into(&self, out: &mut Vec<u8>) {
         out.push(self.kind.tag());
+        out.extend_from_slice(&self.old_seq.to_le_bytes());
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
         if let Some(new) = &self.new {
@@ -83,6 +86,8 @@ impl RowChange {
         let corrupt = || StoreError::Corrupt("short change entry".into());
         let (&tag, rest) = value.split_first().ok_or_else(corrupt)?;
         let kind = ChangeKind::from_tag(tag)?;
+        let old_seq = u64::from_le_bytes(rest.get(..8).ok_or_else(corrupt)?.try_into().unwrap());
+        let rest = &rest[8..];
         let len_bytes: [u8; 4] = rest.get(..4).ok_or_else(corrupt)?.try_into().unwrap();
         let len = u32::from_le_bytes(len_bytes) as usize;
         let rest = &rest[4..];
@@ -91,10 +96,13 @@ impl RowChange {
         Ok(Self {
             seq,
             kind,
-            new: (len > 0).then(|| RowVersion::decode(new_bytes)).transpose()?,
+            new: (len > 0)
+                .then(|| RowVersion::decode(new_bytes))
+                .transpose()?,
             old: (!old_bytes.is_empty())
                 .then(|| RowVersion::decode(old_bytes))
                 .transpose()?,
+            old_seq,
         })
     }
 }
@@ -176,7 +184,11 @@ impl HotStore {
         while let Some(key) = iter.key() {
             let scope = key[..key.len().saturating_sub(8)].to_vec();
             let scope_key = ScopeKey::from_key_prefix(&scope);
-            batch.delete_range_cf(cf, change_key(&scope_key, 0), change_key(&scope_key, floor + 1));
+            batch.delete_range_cf(
+                cf,
+                change_key(&scope_key, 0),
+                change_key(&scope_key, floor + 1),
+            );
             scopes += 1;
             match prefix_end(&scope) {
                 Some(end) => iter.seek(&end),
@@ -191,11 +203,11 @@ impl HotStore {
     pub(crate) fn read_changes_floor(db: &rocksdb::DB) -> Result<u64, StoreError> {
         let meta = db.cf_handle(crate::store::CF_META).expect("meta cf");
         match db.get_cf(meta, FLOOR_KEY)? {
-            Some(raw) => Ok(u64::from_be_bytes(
-                raw.as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("change log floor".into()))?,
-            )),
+            Some(raw) => {
+                Ok(u64::from_be_bytes(raw.as_slice().try_into().map_err(
+                    |_| StoreError::Corrupt("change log floor".into()),
+                )?))
+            }
             None => Ok(0),
         }
     }
@@ -230,8 +242,12 @@ impl crate::WriteBatch<'_> {
         let prefix = ScopeKey::table_prefix(table_uid);
         let cf = self.store.changes_cf();
         match prefix_end(&prefix) {
-            Some(end) => self.inner.delete_range_cf(cf, prefix.as_slice(), end.as_slice()),
-            None => self.inner.delete_range_cf(cf, prefix.as_slice(), &[0xFFu8; 64][..]),
+            Some(end) => self
+                .inner
+                .delete_range_cf(cf, prefix.as_slice(), end.as_slice()),
+            None => self
+                .inner
+                .delete_range_cf(cf, prefix.as_slice(), &[0xFFu8; 64][..]),
         }
     }
 }

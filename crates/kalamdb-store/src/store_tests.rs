@@ -216,6 +216,11 @@ mod change_log {
             kind,
             new: (kind != ChangeKind::Delete).then(|| row(marker, false)),
             old: (kind != ChangeKind::Insert).then(|| row(marker - 1, false)),
+            old_seq: if kind == ChangeKind::Insert {
+                0
+            } else {
+                seq - 1
+            },
         }
     }
 
@@ -234,7 +239,14 @@ mod change_log {
         let alice = ScopeKey::new(1, Some("alice"));
         let alicia = ScopeKey::new(1, Some("alicia"));
         let shared = ScopeKey::new(2, None);
-        log(&store, &alice, &[change(3, ChangeKind::Insert, 3), change(7, ChangeKind::Update, 7)]);
+        log(
+            &store,
+            &alice,
+            &[
+                change(3, ChangeKind::Insert, 3),
+                change(7, ChangeKind::Update, 7),
+            ],
+        );
         log(&store, &alicia, &[change(4, ChangeKind::Insert, 4)]);
         log(&store, &shared, &[change(5, ChangeKind::Delete, 5)]);
         log(&store, &alice, &[change(9, ChangeKind::Delete, 9)]);
@@ -256,7 +268,11 @@ mod change_log {
                 .map(|c| c.seq)
                 .collect()
         };
-        assert_eq!(seqs(3, 9, 100), vec![7, 9], "after is exclusive, through inclusive");
+        assert_eq!(
+            seqs(3, 9, 100),
+            vec![7, 9],
+            "after is exclusive, through inclusive"
+        );
         assert_eq!(seqs(3, 8, 100), vec![7]);
         assert_eq!(seqs(0, 9, 1), vec![3], "limit");
         assert_eq!(seqs(9, 9, 100), Vec::<u64>::new());
@@ -273,7 +289,11 @@ mod change_log {
             let shared = ScopeKey::new(2, None);
             for seq in 1..=10 {
                 let scope = [&alice, &bob, &shared][seq as usize % 3];
-                log(&store, scope, &[change(seq, ChangeKind::Insert, seq as i64)]);
+                log(
+                    &store,
+                    scope,
+                    &[change(seq, ChangeKind::Insert, seq as i64)],
+                );
             }
             assert_eq!(store.changes_floor(), 0);
             assert_eq!(store.trim_changes(6).unwrap(), 3, "one range per scope");

@@ -123,6 +123,7 @@ impl Catalog {
         for table in &tables {
             batch.delete_meta(&meta_keys::table(name, table.name.as_str()));
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+            batch.delete_changes_of_table(table.uid);
             batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
         }
         batch.delete_meta(&meta_keys::namespace(name));
@@ -157,6 +158,7 @@ impl Catalog {
         // A uid is never reused, but clear the range anyway in case a crash
         // left rows of a half-created table.
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(uid));
+        batch.delete_changes_of_table(uid);
         self.store.write(batch)?;
         let table = Arc::new(table);
         let mut state = self.state.write();
@@ -186,6 +188,7 @@ impl Catalog {
         }
         batch.delete_meta(&meta_keys::table(ns, name));
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
+        batch.delete_changes_of_table(table.uid);
         batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
         self.store.write(batch)?;
         self.state

@@ -102,6 +102,9 @@ pub async fn drop_namespace(
     for table in &dropped {
         s.services.hot.dropped(table.uid)?;
         s.services.flusher.forget_table(table.uid);
+        s.services
+            .live
+            .end_table(table.uid, &table.qualified_name());
     }
     for (table, entries) in tables.iter().zip(files) {
         remove_files(s, table, &entries).await;
@@ -222,6 +225,7 @@ pub async fn drop_table(
         Some(def) => {
             s.services.hot.dropped(def.uid)?;
             s.services.flusher.forget_table(def.uid);
+            s.services.live.end_table(def.uid, &qualified);
             remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");
             Ok(StatementResult::message(
@@ -357,6 +361,7 @@ pub fn drop_user(s: &Session<'_>, name: &str, if_exists: bool) -> Result<Stateme
         }
     }
     if s.services.users.drop_user(name)? {
+        s.services.live.end_user(name);
         info!(user = name, "user dropped");
         Ok(StatementResult::message(
             &s.caller,

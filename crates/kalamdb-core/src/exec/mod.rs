@@ -8,6 +8,7 @@ mod guarded_fns;
 mod insert;
 pub mod kalam_fns;
 pub mod limits;
+mod live;
 mod modify;
 mod query;
 mod resolve;
@@ -156,6 +157,12 @@ impl Session<'_> {
             }
             KalamStatement::ShowStorages => storage::show_storages(self).await,
             KalamStatement::KillJob { job_id } => flush::kill_job(self, &job_id).await,
+            KalamStatement::Subscribe {
+                table,
+                selection,
+                options,
+            } => live::subscribe_to(self, &table, selection.as_deref(), &options).await,
+            KalamStatement::KillLiveQuery { live_id } => live::kill_live_query(self, &live_id),
             KalamStatement::ExecuteAs { user, statement } => {
                 let session = self.as_user(&user)?;
                 Box::pin(session.run(*statement, stream)).await

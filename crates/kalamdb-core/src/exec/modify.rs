@@ -8,11 +8,12 @@
 //! every expression survives that round trip).
 
 use super::query::{collect_changes, select_statement};
-use super::write::write_versions;
+use super::write::{write_versions, Replacement};
 use super::{Session, StatementResult};
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
 use crate::values::{cast_to_column, validate_value, value_at};
+use datafusion::arrow::array::ArrayRef;
 use kalamdb_commons::Value;
 use kalamdb_sql::sqlparser::ast::{
     AssignmentTarget, Delete, Expr, FromTable, Ident, ObjectName, SelectItem, TableFactor,
@@ -113,12 +114,25 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
             },
             None => SelectItem::UnnamedExpr(column_ref(&c.name)),
         })
+        // Then the row as it was: the change's old values.
+        .chain(
+            def.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| SelectItem::ExprWithAlias {
+                    expr: column_ref(&c.name),
+                    alias: Ident::new(format!("__kalam_old_{i}")),
+                }),
+        )
+        .chain(std::iter::once(SelectItem::UnnamedExpr(column_ref(
+            crate::schema::SEQ_COLUMN,
+        ))))
         .collect();
 
     let scope = s.write_scope(&def)?;
     let _guard = s.services.hot.lock_scope(&scope).await;
     let batches = select_matches(s, from, projection, update.selection.as_ref()).await?;
-    let mut versions = Vec::new();
+    let mut replacements = Vec::new();
     for batch in batches {
         let mut columns = Vec::with_capacity(def.columns.len());
         for (array, column) in batch.columns().iter().zip(&def.columns) {
@@ -127,7 +141,8 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
                     .map_err(|e| CoreError::exec(format!("column '{}': {e}", column.name)))?,
             );
         }
-        for r in 0..batch.num_rows() {
+        let old = old_rows(&def, &batch.columns()[def.columns.len()..])?;
+        for (r, (old, old_seq)) in old.into_iter().enumerate() {
             let mut values = Vec::with_capacity(def.columns.len());
             for (array, column) in columns.iter().zip(&def.columns) {
                 let value = validate_value(
@@ -143,16 +158,55 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
                 }
                 values.push(value);
             }
-            versions.push(RowVersion {
-                deleted: false,
-                schema_version: def.schema_version,
-                values,
+            replacements.push(Replacement {
+                new: RowVersion {
+                    deleted: false,
+                    schema_version: def.schema_version,
+                    values,
+                },
+                old,
+                old_seq,
             });
         }
     }
-    let count = versions.len();
-    write_versions(s, &def, &scope, versions)?;
+    let count = replacements.len();
+    write_versions(s, &def, &scope, replacements)?;
     Ok(StatementResult::affected(&s.caller, count, "Updated"))
+}
+
+/// The rows as a query read them (one array per column of `def`, then
+/// `_seq`), as the versions they were.
+fn old_rows(def: &TableDef, arrays: &[ArrayRef]) -> Result<Vec<(RowVersion, u64)>> {
+    let rows = arrays.first().map_or(0, |a| a.len());
+    let mut columns = Vec::with_capacity(arrays.len());
+    for (array, column) in arrays.iter().zip(&def.columns) {
+        columns.push(cast_to_column(array, column.data_type)?);
+    }
+    let seqs = cast_to_column(
+        &arrays[def.columns.len()],
+        kalamdb_commons::KalamType::BigInt,
+    )?;
+    (0..rows)
+        .map(|r| {
+            let values = columns
+                .iter()
+                .zip(&def.columns)
+                .map(|(array, column)| value_at(array, r, column.data_type))
+                .collect::<Result<Vec<_>>>()?;
+            let seq = match value_at(&seqs, r, kalamdb_commons::KalamType::BigInt)? {
+                Value::I64(seq) => seq as u64,
+                _ => 0,
+            };
+            Ok((
+                RowVersion {
+                    deleted: false,
+                    schema_version: def.schema_version,
+                    values,
+                },
+                seq,
+            ))
+        })
+        .collect()
 }
 
 pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult> {
@@ -174,31 +228,39 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     };
     let (def, from) = single_table(s, table)?;
     let pk = def.pk_index();
-    let pk_type = def.columns[pk].data_type;
 
     let scope = s.write_scope(&def)?;
     let _guard = s.services.hot.lock_scope(&scope).await;
+    // Whole rows: each delete carries the row it removed.
     let batches = select_matches(
         s,
         from,
-        vec![SelectItem::UnnamedExpr(column_ref(&def.primary_key))],
+        def.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain([crate::schema::SEQ_COLUMN])
+            .map(|name| SelectItem::UnnamedExpr(column_ref(name)))
+            .collect(),
         delete.selection.as_ref(),
     )
     .await?;
-    let mut versions = Vec::new();
+    let mut replacements = Vec::new();
     for batch in batches {
-        let keys = cast_to_column(batch.column(0), pk_type)?;
-        for r in 0..batch.num_rows() {
+        for (old, old_seq) in old_rows(&def, batch.columns())? {
             let mut values = vec![Value::Null; def.columns.len()];
-            values[pk] = value_at(&keys, r, pk_type)?;
-            versions.push(RowVersion {
-                deleted: true,
-                schema_version: def.schema_version,
-                values,
+            values[pk] = old.values[pk].clone();
+            replacements.push(Replacement {
+                new: RowVersion {
+                    deleted: true,
+                    schema_version: def.schema_version,
+                    values,
+                },
+                old,
+                old_seq,
             });
         }
     }
-    let count = versions.len();
-    write_versions(s, &def, &scope, versions)?;
+    let count = replacements.len();
+    write_versions(s, &def, &scope, replacements)?;
     Ok(StatementResult::affected(&s.caller, count, "Deleted"))
 }

@@ -61,7 +61,7 @@ fn names_system_columns(statement: &Statement) -> bool {
 
 /// `CURRENT_USER` / `CURRENT_USER()` (the parser reads both as a bare
 /// `current_user`) becomes the caller's name as a string literal.
-fn bind_current_user(statement: &mut Statement, user: &str) {
+pub(super) fn bind_current_user(statement: &mut Statement, user: &str) {
     let _ = visit_expressions_mut(statement, |expr| {
         let is_current_user = match expr {
             Expr::Identifier(ident) => {
@@ -102,7 +102,11 @@ impl Session<'_> {
 
     /// Checks every table the statement names, so a missing one is reported
     /// as such rather than as a planning error.
-    fn check_references(&self, state: &SessionState, statement: &DfStatement) -> Result<()> {
+    pub(super) fn check_references(
+        &self,
+        state: &SessionState,
+        statement: &DfStatement,
+    ) -> Result<()> {
         for reference in state.resolve_table_references(statement)? {
             let (schema, table) = match &reference {
                 TableReference::Bare { table } => (self.default_namespace.as_str(), table.as_ref()),

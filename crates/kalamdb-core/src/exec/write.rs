@@ -6,7 +6,7 @@ use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
 use crate::read::{ScopeFiles, ScopeView};
 use kalamdb_commons::Value;
-use kalamdb_store::{RowVersion, ScopeKey};
+use kalamdb_store::{ChangeKind, RowChange, RowVersion, ScopeKey};
 
 /// How a value reads in an error message.
 pub fn display_value(value: &Value) -> String {
@@ -79,16 +79,28 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
     let mut bytes = 0;
+    let mut changes = Vec::with_capacity(rows.len());
     for (i, (values, prefix)) in rows.into_iter().zip(prefixes).enumerate() {
-        let version = RowVersion {
-            deleted: false,
-            schema_version: def.schema_version,
-            values,
+        let change = RowChange {
+            seq: first_seq + i as u64,
+            kind: ChangeKind::Insert,
+            new: Some(RowVersion {
+                deleted: false,
+                schema_version: def.schema_version,
+                values,
+            }),
+            old: None,
+            old_seq: 0,
         };
-        bytes += batch.put_version_at(prefix, first_seq + i as u64, &version);
+        bytes += batch.put_version_at(prefix, change.seq, change.new.as_ref().expect("set"));
+        batch.put_change(&scope, &change);
+        changes.push(change);
     }
     store.write(batch)?;
     s.services.hot.wrote(def, count, bytes);
+    // Still under the scope lock: subscribers get the scope's changes in
+    // commit order.
+    s.services.live.publish(def, &scope, changes);
     Ok(())
 }
 
@@ -175,28 +187,58 @@ async fn live_in_cold(
         .find(|&i| found.get(prefixes[i]).is_some_and(|v| !v.deleted)))
 }
 
+/// A row's new version (values for an update, a tombstone for a delete)
+/// and the version it replaces, with that version's `_seq`.
+pub struct Replacement {
+    pub new: RowVersion,
+    pub old: RowVersion,
+    pub old_seq: u64,
+}
+
 /// Writes new versions (updates or tombstones) of rows the caller already
-/// read under the scope lock.
+/// read under the scope lock, and logs each as a change.
 pub fn write_versions(
     s: &Session<'_>,
     def: &TableDef,
     scope: &ScopeKey,
-    versions: Vec<RowVersion>,
+    replacements: Vec<Replacement>,
 ) -> Result<()> {
-    if versions.is_empty() {
+    if replacements.is_empty() {
         return Ok(());
     }
     s.services.hot.check_budget()?;
     let pk = def.pk_index();
     let store = s.services.hot.store();
-    let count = versions.len() as u64;
+    let count = replacements.len() as u64;
     let first_seq = store.next_seqs(count)?;
     let mut batch = store.batch();
     let mut bytes = 0;
-    for (i, version) in versions.iter().enumerate() {
-        bytes += batch.put_version(scope, &version.values[pk], first_seq + i as u64, version)?;
+    let mut changes = Vec::with_capacity(replacements.len());
+    for (i, Replacement { new, old, old_seq }) in replacements.into_iter().enumerate() {
+        let seq = first_seq + i as u64;
+        bytes += batch.put_version(scope, &new.values[pk], seq, &new)?;
+        let change = if new.deleted {
+            RowChange {
+                seq,
+                kind: ChangeKind::Delete,
+                new: None,
+                old: Some(old),
+                old_seq,
+            }
+        } else {
+            RowChange {
+                seq,
+                kind: ChangeKind::Update,
+                new: Some(new),
+                old: Some(old),
+                old_seq,
+            }
+        };
+        batch.put_change(scope, &change);
+        changes.push(change);
     }
     store.write(batch)?;
     s.services.hot.wrote(def, count, bytes);
+    s.services.live.publish(def, scope, changes);
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod columns;
 mod jobs;
+mod live;
 mod namespaces;
 mod storages;
 mod tables;
@@ -62,6 +63,12 @@ const BUILTINS: &[Builtin] = &[
         name: "jobs",
         arrow_schema: jobs::schema,
         rows: jobs::rows,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "live",
+        arrow_schema: live::schema,
+        rows: live::rows,
     },
     Builtin {
         schema: INFORMATION_SCHEMA,

@@ -102,6 +102,16 @@ impl AuthService {
         })
     }
 
+    /// Whether a login session still exists (not logged out, not ended by
+    /// a password change). A store error counts as alive: the next check
+    /// decides.
+    pub fn session_alive(&self, sid: &str) -> bool {
+        match self.sessions().map(|s| s.get(sid)) {
+            Ok(Ok(found)) => found.is_some(),
+            _ => true,
+        }
+    }
+
     fn sessions(&self) -> Result<&Sessions, String> {
         self.authenticator.sessions().map_err(|e| e.to_string())
     }

@@ -1,8 +1,9 @@
-//! The HTTP API (docs/API.md): `POST /v1/api/sql`, auth and health checks.
+//! The HTTP API (docs/API.md): `POST /v1/api/sql`, auth and health checks,
+//! and the route of the WebSocket endpoint (`crate::ws`).
 
-mod auth;
+pub(crate) mod auth;
 mod auth_routes;
-mod cells;
+pub(crate) mod cells;
 mod encode;
 mod errors;
 mod sql;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub queries: tokio::runtime::Handle,
     /// Time a whole `/v1/api/sql` request may take.
     pub request_timeout: std::time::Duration,
+    pub websocket: Arc<crate::ws::WebSocketSection>,
+    pub websockets: Arc<crate::ws::Connections>,
 }
 
 impl AppState {
@@ -50,6 +53,8 @@ impl AppState {
                 config.limits.max_concurrent_password_hashes,
             )?),
             max_body_bytes: config.server.max_request_body_bytes,
+            websocket: Arc::new(config.websocket.clone()),
+            websockets: Arc::new(crate::ws::Connections::default()),
         })
     }
 }
@@ -63,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/api/auth/refresh", post(auth_routes::refresh))
         .route("/v1/api/auth/logout", post(auth_routes::logout))
         .route("/v1/api/auth/me", get(auth_routes::me))
+        .route("/v1/ws", get(crate::ws::upgrade))
         .route("/health", get(health))
         .route("/v1/api/healthcheck", get(health))
         .fallback(errors::not_found)
