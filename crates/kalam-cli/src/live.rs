@@ -85,9 +85,10 @@ fn run(
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or("the server's subscription is not JSON")?;
+    // Reset before anything reads: the last live query's Ctrl-C is spent.
+    STOP.store(false, Ordering::SeqCst);
     let mut ws = connect(client)?;
     install_ctrl_c();
-    STOP.store(false, Ordering::SeqCst);
     WATCHING.store(true, Ordering::SeqCst);
     let outcome = watch(&mut ws, &subscription, format, limit, out);
     WATCHING.store(false, Ordering::SeqCst);
@@ -154,9 +155,12 @@ fn next(ws: &mut Socket) -> Result<Option<Value>, String> {
             Ok(Message::Close(_)) => return Ok(None),
             Ok(_) => continue,
             Err(tungstenite::Error::Io(e))
+                // Ctrl-C interrupts the read itself (EINTR).
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 continue

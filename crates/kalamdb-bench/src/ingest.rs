@@ -64,6 +64,12 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

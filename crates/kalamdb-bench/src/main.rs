@@ -10,6 +10,10 @@
 //! flushes run; throughput, latency, errors, and a check that nothing
 //! acknowledged was lost.
 //!
+//! `kalamdb-bench live`: live queries: notification latency, write rate
+//! with subscribers beside none, fan-out, initial load, memory per idle
+//! subscription.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 // Measuring real time is what a benchmark is for.
 #![allow(clippy::disallowed_methods)]
@@ -17,6 +21,7 @@
 mod flush;
 mod http;
 mod ingest;
+mod live;
 mod load;
 mod raw;
 mod stats;
@@ -27,8 +32,9 @@ fn main() {
         Some("ingest") | None => ingest::run(&args[args.len().min(1)..]),
         Some("flush") => flush::run(&args[1..]),
         Some("load") => load::run(&args[1..]),
+        Some("live") => live::run(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}'; try: ingest, flush, load"
+            "unknown benchmark '{other}'; try: ingest, flush, load, live"
         )),
     };
     if let Err(e) = result {

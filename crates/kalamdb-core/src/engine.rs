@@ -446,8 +446,20 @@ impl KalamDb {
             default_namespace: DEFAULT_NAMESPACE.to_string(),
             params: &[],
         };
-        let plan = Arc::new(session.plan_live(&request.sql).await?);
-        let scope = crate::provider::scope_key_for(&plan.def, caller)?;
+        // Counted for the caller (the connection's user), also for a live
+        // query run `EXECUTE AS` someone else.
+        if live.hub.count_of_user(caller.user_id.as_str()) >= max {
+            return Err(LiveError::new(
+                LiveCode::SubscriptionLimitExceeded,
+                format!(
+                    "{} already has {max} live queries, the most allowed",
+                    caller.user_id
+                ),
+            ));
+        }
+        let (reader, plan) = session.plan_live_as(&request.sql).await?;
+        let plan = Arc::new(plan);
+        let scope = crate::provider::scope_key_for(&plan.def, &reader)?;
         let info = FeedInfo {
             live_id: format!("{}-{}", request.connection_id, request.subscription_id),
             subscription_id: request.subscription_id.clone(),

@@ -11,17 +11,36 @@ use kalamdb_commons::Role;
 use kalamdb_sql::KalamStatement;
 
 impl Session<'_> {
-    pub async fn plan_live(&self, sql: &str) -> LiveResult<LivePlan> {
-        let statement = match kalamdb_sql::parse_statement(sql).map_err(CoreError::from)? {
-            KalamStatement::Standard(statement) => *statement,
-            KalamStatement::ExecuteAs { .. } => {
-                return Err(LiveError::new(
-                    LiveCode::Unsupported,
-                    "EXECUTE AS is not a live query; subscribe as the user",
+    /// Plans a live query; `EXECUTE AS USER '<name>' (SELECT ...)` plans it
+    /// as that user, with the same rules as for statements. Returns who the
+    /// subscription reads as.
+    pub async fn plan_live_as(&self, sql: &str) -> LiveResult<(crate::users::Caller, LivePlan)> {
+        match kalamdb_sql::parse_statement(sql).map_err(CoreError::from)? {
+            KalamStatement::ExecuteAs { user, statement } => {
+                let session = self.as_user(&user)?;
+                let KalamStatement::Standard(inner) = *statement else {
+                    return Err(not_a_select());
+                };
+                Ok((
+                    session.caller.clone(),
+                    session.plan_statement(*inner).await?,
                 ))
             }
-            _ => return Err(not_a_select()),
-        };
+            KalamStatement::Standard(statement) => {
+                Ok((self.caller.clone(), self.plan_statement(*statement).await?))
+            }
+            _ => Err(not_a_select()),
+        }
+    }
+
+    pub async fn plan_live(&self, sql: &str) -> LiveResult<LivePlan> {
+        Ok(self.plan_live_as(sql).await?.1)
+    }
+
+    async fn plan_statement(
+        &self,
+        statement: kalamdb_sql::sqlparser::ast::Statement,
+    ) -> LiveResult<LivePlan> {
         let mut statement = match statement {
             statement @ kalamdb_sql::sqlparser::ast::Statement::Query(_) => statement,
             _ => return Err(not_a_select()),

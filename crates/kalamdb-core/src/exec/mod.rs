@@ -86,7 +86,7 @@ impl Session<'_> {
     /// This session acting as `user` (`EXECUTE AS USER`): system may act as
     /// anyone; dba as dba, service or user; service as service or user; a
     /// user only as itself.
-    fn as_user(&self, user: &str) -> Result<Session<'_>> {
+    pub(crate) fn as_user(&self, user: &str) -> Result<Session<'_>> {
         let target = self
             .services
             .users

@@ -222,3 +222,46 @@ fn interactive_shell_through_a_pty() {
     let history = std::fs::read_to_string(cli.config.path().join("history")).unwrap();
     assert!(history.contains("WHERE id = 2;"), "{history}");
 }
+
+#[test]
+fn subscribe_prints_rows_then_each_change_until_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    setup(&server);
+    let cli = Cli::new(&server);
+    let mut command = cli.command();
+    command.env("TERM", "xterm");
+    let mut shell = rexpect::session::spawn_command(command, Some(30_000)).expect("pty spawn");
+    shell.exp_string("kalam> ").unwrap();
+    shell
+        .send_line("SUBSCRIBE TO app.items WHERE id > 1;")
+        .unwrap();
+    shell.exp_string("pear").unwrap();
+    shell.exp_string("(1 row)").unwrap();
+    shell.exp_string("Watching for changes").unwrap();
+    server.root("INSERT INTO app.items VALUES (3, 'plum'), (0, 'fig')");
+    shell.exp_string("+ INSERT id=3, name=plum").unwrap();
+    server.root("UPDATE app.items SET name = 'prune' WHERE id = 3");
+    shell
+        .exp_string("~ UPDATE id=3, name=prune  (was id=3, name=plum)")
+        .unwrap();
+    server.root("DELETE FROM app.items WHERE id = 2");
+    shell.exp_string("- DELETE id=2, name=pear").unwrap();
+    shell.send_control('c').unwrap();
+    shell
+        .exp_string("Live query stopped (3 change(s) seen)")
+        .unwrap();
+    shell.exp_string("kalam> ").unwrap();
+    // \watch is the same, and the shell goes on after it.
+    shell.send_line("\\watch app.items").unwrap();
+    shell.exp_string("prune").unwrap();
+    shell.exp_string("Watching for changes").unwrap();
+    shell.send_control('c').unwrap();
+    shell.exp_string("kalam> ").unwrap();
+    shell
+        .send_line("SELECT COUNT(*) AS n FROM app.items;")
+        .unwrap();
+    shell.exp_string("(1 row)").unwrap();
+    shell.send_line("\\q").unwrap();
+    shell.exp_eof().unwrap();
+}

@@ -230,6 +230,16 @@ fn pages_come_on_next_batch_and_changes_meanwhile_follow_once() {
     // Asking for more after the end is an error, not a repeat.
     ws.send(json!({"type": "next_batch", "subscription_id": "pages"}));
     assert_eq!(ws.expect("error")["code"], "BATCH_FETCH_FAILED");
+    // Small messages are text; a large page comes gzip'd.
+    assert_eq!(ws.binary_frames, 0);
+    let (_, rows) = ws.subscribe(
+        "wide",
+        "SELECT id, repeat(title, 200) AS wide FROM app.todo",
+        json!({"batch_size": 100}),
+    );
+    assert_eq!(rows.len(), 25);
+    assert_eq!(ws.binary_frames, 1, "the one page of about 25 kB");
+    assert!(rows[0]["wide"].as_str().unwrap().starts_with("t2t2"));
 }
 
 #[test]
@@ -625,4 +635,242 @@ fn bearer_at_upgrade_and_the_subscription_limits() {
     subs.sort();
     assert_eq!(subs, (1..10).map(|i| format!("s{i}")).collect::<Vec<_>>());
     assert_eq!(second.expect("change")["subscription_id"], "t");
+}
+
+/// A subscriber that stops reading loses its subscription with a resume
+/// point; writers never wait for it, and resuming from that point gives
+/// every row exactly once.
+#[test]
+fn a_stalled_subscriber_overflows_and_resumes_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "[websocket]\noutbox_capacity = 64\ncompress_min_bytes = 0\nclient_timeout_secs = 120\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &[], Some(&config));
+    setup(&server);
+    let mut slow = WsClient::connect(&server, "alice", "alice-pw-1");
+    slow.subscribe("big", "SELECT id, note FROM app.todo", json!({}));
+    let mut fast = WsClient::connect(&server, "alice", "alice-pw-1");
+    fast.subscribe("ids", "SELECT id FROM app.todo", json!({}));
+
+    // 30 MB of changes, far more than the socket buffers and the outbox
+    // hold, while the slow client reads nothing; the fast one keeps up.
+    let note = "x".repeat(100_000);
+    let total = 300;
+    let started = crate::common::stopwatch();
+    for chunk in (1..=total).collect::<Vec<i64>>().chunks(20) {
+        let batch: Vec<String> = chunk
+            .iter()
+            .map(|id| {
+                format!(
+                    "INSERT INTO app.todo (id, title, prio, score, at, note) VALUES ({id}, 't', 1, 0, 0, '{note}')"
+                )
+            })
+            .collect();
+        server.ok_as("alice", "alice-pw-1", &batch.join(";"));
+        let seen: Vec<i64> = (0..chunk.len())
+            .flat_map(|_| change_summary(&fast.expect("change")).1)
+            .collect();
+        assert_eq!(seen, chunk.to_vec(), "the fast subscriber keeps up");
+    }
+    let writing = started.elapsed();
+
+    let mut got = Vec::new();
+    let ended = loop {
+        let m = slow.next().expect("the slow subscriber's messages");
+        match m["type"].as_str() {
+            Some("change") => got.extend(change_summary(&m).1),
+            Some("error") => break m,
+            _ => panic!("{m}"),
+        }
+    };
+    assert_eq!(ended["reason"], "overflow", "{ended}");
+    assert_eq!(ended["code"], "SUBSCRIPTION_FAILED", "{ended}");
+    assert!(
+        got.len() < total as usize,
+        "it did overflow: {} of {total}",
+        got.len()
+    );
+    let resume_from = ended["last_seq_id"].as_u64().expect("a resume point");
+    let mut again = WsClient::connect(&server, "alice", "alice-pw-1");
+    again.subscribe(
+        "big",
+        "SELECT id FROM app.todo",
+        json!({"from_seq_id": resume_from}),
+    );
+    while got.len() < total as usize {
+        got.extend(change_summary(&again.expect("change")).1);
+    }
+    assert_eq!(
+        got,
+        (1..=total).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+    eprintln!("{total} writes of 100 kB with a stalled subscriber: {writing:?}");
+}
+
+#[test]
+fn logging_out_ends_the_connection_at_the_next_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[websocket]\nheartbeat_secs = 1\n").unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &[], Some(&config));
+    setup(&server);
+    let token = crate::ws_client::login(&server, "alice", "alice-pw-1");
+    let mut ws = WsClient::open(&server, Some(&token)).unwrap();
+    ws.expect("auth_success");
+    ws.subscribe("mine", "SELECT id FROM app.todo", json!({}));
+    let logout = server
+        .client()
+        .post(format!("{}/v1/api/auth/logout", server.base_url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert!(logout.status().is_success());
+    let ended = ws.expect("error");
+    assert_eq!(ended["code"], "AUTH_REQUIRED", "{ended}");
+    assert!(ws.next().is_none(), "the connection is closed");
+}
+
+#[test]
+fn subscribe_to_over_http_system_live_and_kill_live_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    setup(&server);
+    // SUBSCRIBE TO checks the query as the caller and says how to open it.
+    let body = server.ok_as(
+        "alice",
+        "alice-pw-1",
+        "SUBSCRIBE TO app.todo WHERE prio > 2 OPTIONS (last_rows = 5, batch_size = 2)",
+    );
+    let row = &crate::common::rows(&body)[0];
+    let names: Vec<&str> = body["results"][0]["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["status", "ws_url", "subscription", "message"]);
+    assert_eq!(row[0], "ready");
+    let ws_url = row[1].as_str().unwrap();
+    assert!(
+        ws_url.starts_with("ws://127.0.0.1:") && ws_url.ends_with("/v1/ws"),
+        "{ws_url}"
+    );
+    let subscription: Value = serde_json::from_str(row[2].as_str().unwrap()).unwrap();
+    assert_eq!(
+        subscription["options"],
+        json!({"last_rows": 5, "batch_size": 2})
+    );
+    let (status, bad) = server.sql_as(
+        "alice",
+        "alice-pw-1",
+        json!({"sql": "SUBSCRIBE TO app.todo WHERE nope = 1"}),
+    );
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("INVALID_SQL")),
+        "{bad}"
+    );
+    let (_, bad) = server.sql_as(
+        "bob",
+        "bob-pw-12",
+        json!({"sql": "SUBSCRIBE TO app.nothing"}),
+    );
+    assert_eq!(bad["error"]["code"], "TABLE_NOT_FOUND", "{bad}");
+
+    // What it returned is what a client sends.
+    let mut ws = WsClient::connect(&server, "alice", "alice-pw-1");
+    ws.send(json!({"type": "subscribe", "subscription": subscription}));
+    assert_eq!(
+        ws.expect("subscription_ack")["subscription_id"],
+        subscription["id"]
+    );
+    ws.expect("initial_data_batch");
+    let mut bob = WsClient::connect(&server, "bob", "bob-pw-12");
+    bob.subscribe("b", "SELECT id FROM app.todo", json!({}));
+    insert(&server, "alice", "alice-pw-1", 1, "x", 9);
+    ws.expect("change");
+
+    // system.live: one's own below dba, everyone's for dba and above.
+    let live = server.ok_as(
+        "alice",
+        "alice-pw-1",
+        "SELECT live_id, user_id, sql, changes_delivered, last_seq FROM system.live",
+    );
+    let mine = crate::common::rows(&live);
+    assert_eq!(mine.len(), 1, "{live}");
+    assert_eq!(mine[0][1], "alice");
+    assert!(mine[0][2].as_str().unwrap().contains("prio > 2"));
+    assert_eq!(mine[0][3], "1", "one change delivered");
+    assert_ne!(mine[0][4], "0");
+    let all = server.root("SELECT live_id, user_id FROM system.live ORDER BY user_id");
+    let all = crate::common::rows(&all);
+    assert_eq!(all.len(), 2);
+    let bobs_id = all[1][0].as_str().unwrap().to_string();
+
+    // Only its owner (or service and above) may kill one.
+    let (status, refused) = server.sql_as(
+        "alice",
+        "alice-pw-1",
+        json!({"sql": format!("KILL LIVE QUERY '{bobs_id}'")}),
+    );
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("PERMISSION_DENIED")),
+        "{refused}"
+    );
+    server.root(&format!("KILL LIVE QUERY '{bobs_id}'"));
+    let killed = bob.expect("error");
+    assert_eq!(
+        (
+            killed["reason"].as_str(),
+            killed["subscription_id"].as_str()
+        ),
+        (Some("killed"), Some("b")),
+        "{killed}"
+    );
+    assert!(killed["last_seq_id"].as_u64().is_some(), "{killed}");
+    let (_, again) = server.sql_as(
+        "root",
+        "",
+        json!({"sql": format!("KILL LIVE QUERY '{bobs_id}'")}),
+    );
+    assert_eq!(again["error"]["code"], "SQL_EXECUTION_ERROR", "{again}");
+    assert_eq!(
+        crate::common::rows(&server.root("SELECT live_id FROM system.live")).len(),
+        1
+    );
+}
+
+#[test]
+fn a_service_subscribes_on_behalf_of_a_user_with_execute_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    setup(&server);
+    create_user(&server, "backend", "backend-pw-1", "service");
+    insert(&server, "alice", "alice-pw-1", 1, "alices", 1);
+    insert(&server, "bob", "bob-pw-12", 2, "bobs", 1);
+    let mut ws = WsClient::connect(&server, "backend", "backend-pw-1");
+    let (_, rows) = ws.subscribe(
+        "as-alice",
+        "EXECUTE AS USER 'alice' (SELECT id, title FROM app.todo)",
+        json!({}),
+    );
+    assert_eq!(
+        ids(&rows),
+        vec![1],
+        "alice's rows, not the service's, not bob's"
+    );
+    insert(&server, "bob", "bob-pw-12", 3, "bobs", 1);
+    insert(&server, "alice", "alice-pw-1", 4, "alices", 1);
+    assert_eq!(change_summary(&ws.expect("change")).1, vec![4]);
+    // A user cannot act as another.
+    let mut alice = WsClient::connect(&server, "alice", "alice-pw-1");
+    alice.send(json!({"type": "subscribe", "subscription": {"id": "x",
+        "sql": "EXECUTE AS USER 'bob' (SELECT * FROM app.todo)"}}));
+    assert_eq!(alice.expect("error")["code"], "UNAUTHORIZED");
 }

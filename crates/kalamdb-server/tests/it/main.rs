@@ -13,6 +13,7 @@ mod http_fuzz;
 mod isolation;
 mod limits;
 mod live;
+mod live_oracle;
 mod moto;
 mod proxy;
 mod s3;

@@ -15,6 +15,8 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 pub struct WsClient {
     ws: tungstenite::WebSocket<MaybeTlsStream<TcpStream>>,
+    /// Messages that came gzip'd in binary frames.
+    pub binary_frames: usize,
 }
 
 /// An access token for `user` (POST /v1/api/auth/login).
@@ -47,7 +49,10 @@ impl WsClient {
         if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
             tcp.set_read_timeout(Some(WAIT)).expect("read timeout");
         }
-        Ok(Self { ws })
+        Ok(Self {
+            ws,
+            binary_frames: 0,
+        })
     }
 
     /// Connects and authenticates with an `authenticate` message.
@@ -84,6 +89,7 @@ impl WsClient {
                     return Some(serde_json::from_str(text.as_str()).expect("JSON message"))
                 }
                 Ok(Message::Binary(bytes)) => {
+                    self.binary_frames += 1;
                     let mut text = String::new();
                     flate2::read::GzDecoder::new(&bytes[..])
                         .read_to_string(&mut text)

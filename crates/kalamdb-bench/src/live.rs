@@ -1,0 +1,395 @@
+//! `kalamdb-bench live`: live queries against the real server, loopback.
+//!
+//! 1. Notification latency: `--users` users each subscribe to their own rows
+//!    of a USER table over a WebSocket; single-row INSERTs by 64 of them
+//!    (spread over all), round-robin over one keep-alive HTTP connection
+//!    each, one at a time; the time from a write's HTTP answer to its
+//!    notification's arrival, p50/p99.
+//! 2. Write rate with those subscribers beside the rate with none, measured
+//!    in the same run (the target: at least 80%).
+//! 3. Fan-out: `--fanout` of the users subscribe to one SHARED table; root
+//!    inserts rows one at a time; notifications received per second.
+//! 4. Initial load: one user's `--initial-rows` rows, subscribed from a
+//!    snapshot (pages of 10,000), beside `SELECT *` of the same rows over
+//!    HTTP.
+//! 5. Memory per idle subscription: the server's RSS before and after the
+//!    latency run's subscriptions were opened, per subscription.
+
+use crate::http::Client;
+use crate::ingest::start_server_with;
+use crate::stats::{micros, percentile, rate};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::Message;
+
+const ROOT_AUTH: &str = "cm9vdDo=";
+const PASSWORD: &str = "live-bench-pw";
+
+struct Options {
+    users: usize,
+    writes: usize,
+    fanout: usize,
+    fanout_writes: usize,
+    initial_rows: usize,
+    seconds: u64,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        users: 1000,
+        writes: 3000,
+        fanout: 1000,
+        fanout_writes: 200,
+        initial_rows: 100_000,
+        seconds: 5,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value: usize = it
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{arg} needs a number"))?;
+        match arg.as_str() {
+            "--users" => o.users = value.max(1),
+            "--writes" => o.writes = value.max(1),
+            "--fanout" => o.fanout = value,
+            "--fanout-writes" => o.fanout_writes = value.max(1),
+            "--initial-rows" => o.initial_rows = value,
+            "--seconds" => o.seconds = value.max(1) as u64,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    o.fanout = o.fanout.min(o.users);
+    Ok(o)
+}
+
+fn basic(user: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"))
+}
+
+fn sql(client: &mut Client, sql: &str) -> Result<String, String> {
+    let (status, body) = client.post("/v1/api/sql", &json!({ "sql": sql }).to_string())?;
+    if status != 200 {
+        return Err(format!("{sql:.80}: HTTP {status}: {body:.300}"));
+    }
+    Ok(body)
+}
+
+type Socket = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket authenticated as `user` (Basic at the upgrade).
+fn open(addr: &str, user: &str) -> Result<Socket, String> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/v1/ws")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Basic {}", basic(user)).parse().expect("header"),
+    );
+    let (mut ws, _) = tungstenite::connect(request).map_err(|e| format!("{user}: {e}"))?;
+    let hello = read(&mut ws)?;
+    if hello["type"] != "auth_success" {
+        return Err(format!("{user}: {hello}"));
+    }
+    Ok(ws)
+}
+
+fn read(ws: &mut Socket) -> Result<Value, String> {
+    loop {
+        match ws.read().map_err(|e| e.to_string())? {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).map_err(|e| e.to_string()),
+            Message::Binary(b) => {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&b[..])
+                    .read_to_string(&mut text)
+                    .map_err(|e| e.to_string())?;
+                return serde_json::from_str(&text).map_err(|e| e.to_string());
+            }
+            _ => continue,
+        }
+    }
+}
+
+fn send(ws: &mut Socket, v: &Value) -> Result<(), String> {
+    ws.send(Message::text(v.to_string()))
+        .map_err(|e| e.to_string())
+}
+
+/// Subscribes and reads through the initial pages; returns the rows.
+fn subscribe(ws: &mut Socket, id: &str, sql: &str, batch: usize) -> Result<usize, String> {
+    send(
+        ws,
+        &json!({"type": "subscribe", "subscription": {"id": id, "sql": sql, "options": {"batch_size": batch}}}),
+    )?;
+    let ack = read(ws)?;
+    if ack["type"] != "subscription_ack" {
+        return Err(format!("subscribe: {ack}"));
+    }
+    let mut rows = 0;
+    loop {
+        let page = read(ws)?;
+        if page["type"] != "initial_data_batch" {
+            return Err(format!("initial data: {page}"));
+        }
+        rows += page["rows"].as_array().map_or(0, Vec::len);
+        if page["batch_control"]["has_more"] != true {
+            return Ok(rows);
+        }
+        send(ws, &json!({"type": "next_batch", "subscription_id": id}))?;
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A subscriber's thread: every `change` it receives, with when.
+fn listen(mut ws: Socket, user: usize, arrivals: mpsc::Sender<(usize, i64, Instant)>) {
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            while let Ok(m) = read(&mut ws) {
+                if m["type"] == "change" {
+                    let at = Instant::now();
+                    for row in m["rows"].as_array().into_iter().flatten() {
+                        let id = row["id"]
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(-1);
+                        if arrivals.send((user, id, at)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("thread starts");
+}
+
+/// Single-row INSERTs for `seconds`, spread over `users` (one connection
+/// each, round-robin); returns writes per second.
+fn write_rate(
+    addr: &str,
+    users: &[String],
+    table: &str,
+    seconds: u64,
+    first_id: i64,
+) -> Result<f64, String> {
+    let mut clients: Vec<Client> = users
+        .iter()
+        .take(64)
+        .map(|u| Client::connect(addr, &basic(u)))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let mut n = 0usize;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let client = &mut clients[n % 64.min(users.len())];
+        sql(
+            client,
+            &format!(
+                "INSERT INTO {table} (id, v) VALUES ({}, 'w')",
+                first_id + n as i64
+            ),
+        )?;
+        n += 1;
+    }
+    Ok(rate(n, started.elapsed()))
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let server = start_server_with(false, &[])?;
+    let addr = server.addr.clone();
+    let mut root = Client::connect(&addr, ROOT_AUTH)?;
+    sql(&mut root, "CREATE NAMESPACE bench")?;
+    sql(
+        &mut root,
+        "CREATE USER TABLE bench.mine (id BIGINT PRIMARY KEY, v TEXT) FLUSH ROWS 1000000",
+    )?;
+    sql(
+        &mut root,
+        "CREATE USER TABLE bench.quiet (id BIGINT PRIMARY KEY, v TEXT) FLUSH ROWS 1000000",
+    )?;
+    sql(
+        &mut root,
+        "CREATE SHARED TABLE bench.board (id BIGINT PRIMARY KEY, v TEXT) FLUSH ROWS 1000000",
+    )?;
+    let setup = Instant::now();
+    let users: Vec<String> = (0..o.users).map(|i| format!("u{i}")).collect();
+    for chunk in users.chunks(50) {
+        let batch: Vec<String> = chunk
+            .iter()
+            .map(|u| format!("CREATE USER '{u}' WITH PASSWORD '{PASSWORD}' ROLE user"))
+            .collect();
+        sql(&mut root, &batch.join(";"))?;
+    }
+    println!(
+        "setup: {} users in {:.1} s",
+        o.users,
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Writes with no subscriber at all, on a table nobody watches.
+    let quiet_rate = write_rate(&addr, &users, "bench.quiet", o.seconds, 0)?;
+
+    let pid = server.pid();
+    let rss_before = rss_kib(pid);
+    let (tx, rx) = mpsc::channel();
+    let opened = Instant::now();
+    for (i, user) in users.iter().enumerate() {
+        let mut ws = open(&addr, user)?;
+        subscribe(&mut ws, "mine", "SELECT id, v FROM bench.mine", 1000)?;
+        listen(ws, i, tx.clone());
+    }
+    let rss_after = rss_kib(pid);
+    println!(
+        "subscriptions: {} opened in {:.1} s; server RSS {} → {} MiB: {:.1} KiB per idle subscription (target < 20)",
+        o.users,
+        opened.elapsed().as_secs_f64(),
+        rss_before >> 10,
+        rss_after >> 10,
+        (rss_after.saturating_sub(rss_before)) as f64 / o.users as f64
+    );
+
+    // Latency: each write by its owner, answered, then awaited.
+    // One HTTP connection per writing user (at most 64 users write, so the
+    // server's HTTP connection limit is far away).
+    let writers = 64.min(o.users);
+    let mut clients: Vec<Client> = (0..writers)
+        .map(|w| Client::connect(&addr, &basic(&users[w * (o.users / writers)])))
+        .collect::<Result<_, _>>()?;
+    let mut latencies = Vec::with_capacity(o.writes);
+    for i in 0..o.writes {
+        let client = &mut clients[i % writers];
+        sql(
+            client,
+            &format!("INSERT INTO bench.mine (id, v) VALUES ({i}, 'x')"),
+        )?;
+        let acked = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (_, id, at) = rx
+                .recv_timeout(left)
+                .map_err(|_| format!("write {i}: no notification within 10 s"))?;
+            if id == i as i64 {
+                latencies.push(at.saturating_duration_since(acked));
+                break;
+            }
+        }
+    }
+    latencies.sort();
+    println!(
+        "latency, write answered → notification, {} users, {} writes: p50 {:.0} µs, p99 {:.0} µs (target p99 < 10 ms)",
+        o.users,
+        o.writes,
+        micros(percentile(&latencies, 0.5)),
+        micros(percentile(&latencies, 0.99))
+    );
+
+    // The same write rate, now with every user subscribed to its rows.
+    let counted = Arc::new(AtomicUsize::new(0));
+    let drain_count = counted.clone();
+    let drain = std::thread::spawn(move || {
+        while rx.recv_timeout(Duration::from_secs(3)).is_ok() {
+            drain_count.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let live_rate = write_rate(&addr, &users, "bench.mine", o.seconds, 1 << 40)?;
+    println!(
+        "writes/s: {:.0} with no subscriber, {:.0} with {} subscribed users: ratio {:.2} (target ≥ 0.80)",
+        quiet_rate,
+        live_rate,
+        o.users,
+        live_rate / quiet_rate
+    );
+    drop(tx);
+    let _ = drain.join();
+
+    // Fan-out: one SHARED table, many subscribers.
+    let (ftx, frx) = mpsc::channel();
+    for (i, user) in users.iter().take(o.fanout).enumerate() {
+        let mut ws = open(&addr, user)?;
+        subscribe(&mut ws, "board", "SELECT id, v FROM bench.board", 1000)?;
+        listen(ws, i, ftx.clone());
+    }
+    drop(ftx);
+    let expected = o.fanout * o.fanout_writes;
+    let started = Instant::now();
+    let writer = std::thread::spawn({
+        let addr = addr.clone();
+        let writes = o.fanout_writes;
+        move || -> Result<(), String> {
+            let mut root = Client::connect(&addr, ROOT_AUTH)?;
+            for i in 0..writes {
+                sql(
+                    &mut root,
+                    &format!("INSERT INTO bench.board (id, v) VALUES ({i}, 'news')"),
+                )?;
+            }
+            Ok(())
+        }
+    });
+    let mut received = 0;
+    while received < expected {
+        match frx.recv_timeout(Duration::from_secs(20)) {
+            Ok(_) => received += 1,
+            Err(_) => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    writer.join().map_err(|_| "fan-out writer panicked")??;
+    println!(
+        "fan-out: {} writes to {} subscribers: {received} of {expected} notifications in {:.2} s: {:.0} notifications/s (target ≥ 100,000)",
+        o.fanout_writes,
+        o.fanout,
+        elapsed.as_secs_f64(),
+        rate(received, elapsed)
+    );
+
+    // Initial load beside the same rows over HTTP.
+    if o.initial_rows > 0 {
+        let owner = &users[0];
+        let mut client = Client::connect(&addr, &basic(owner))?;
+        for start in (0..o.initial_rows).step_by(10_000) {
+            let values: Vec<String> = (start..(start + 10_000).min(o.initial_rows))
+                .map(|i| format!("({}, 'initial row {i}')", (2 << 40) + i as i64))
+                .collect();
+            sql(
+                &mut client,
+                &format!(
+                    "INSERT INTO bench.quiet (id, v) VALUES {}",
+                    values.join(",")
+                ),
+            )?;
+        }
+        let started = Instant::now();
+        sql(&mut client, "SELECT id, v FROM bench.quiet")?;
+        let http = started.elapsed();
+        let mut ws = open(&addr, owner)?;
+        let started = Instant::now();
+        let rows = subscribe(&mut ws, "load", "SELECT id, v FROM bench.quiet", 10_000)?;
+        let live = started.elapsed();
+        println!(
+            "initial load: {rows} rows in {:.0} ms ({:.0} rows/s); SELECT of the same rows over HTTP {:.0} ms",
+            live.as_secs_f64() * 1e3,
+            rate(rows, live),
+            http.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
