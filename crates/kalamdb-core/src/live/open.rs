@@ -134,7 +134,7 @@ impl Subscription {
     /// (and for a resume, which has none). The first page is given even
     /// when there are no rows, so the client sees its `ready`.
     pub fn next_page(&mut self) -> Option<InitialPage> {
-        if self.mode != StartMode::Snapshot && !matches!(self.mode, StartMode::LastRows(_)) {
+        if matches!(self.mode, StartMode::Resume(_)) {
             return None;
         }
         if self.pages.is_empty() && self.batch_num > 0 {
