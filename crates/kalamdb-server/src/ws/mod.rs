@@ -155,7 +155,12 @@ pub async fn upgrade(
     // hears MESSAGE_TOO_LARGE instead of a dropped connection; far larger
     // ones end the connection inside the WebSocket library.
     let hard_limit = config.max_message_bytes.saturating_mul(2).max(64 << 10);
+    // The library's default buffers are 128 KiB each way per connection;
+    // most connections are idle subscribers, so they start small (they
+    // grow for a large message and shrink back).
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| connection::run(state, socket, peer, authed, id))
 }
