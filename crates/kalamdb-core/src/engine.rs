@@ -430,15 +430,6 @@ impl KalamDb {
         use crate::live::{FeedInfo, LiveCode, LiveError};
         let live = &self.services.live;
         let max = live.config.max_subscriptions_per_user;
-        if live.hub.count_of_user(caller.user_id.as_str()) >= max {
-            return Err(LiveError::new(
-                LiveCode::SubscriptionLimitExceeded,
-                format!(
-                    "{} already has {max} live queries, the most allowed",
-                    caller.user_id
-                ),
-            ));
-        }
         let session = Session {
             services: &self.services,
             query: &self.query,
@@ -475,10 +466,5 @@ impl KalamDb {
     /// Ends a subscription (unsubscribe, or its connection closed).
     pub fn unsubscribe(&self, feed: &Arc<crate::live::Feed>) {
         self.services.live.hub.unregister(feed);
-    }
-
-    /// Every active subscription.
-    pub fn live_feeds(&self) -> Vec<Arc<crate::live::Feed>> {
-        self.services.live.hub.feeds()
     }
 }

@@ -206,10 +206,8 @@ pub fn kill_live_query(
                 .into(),
         ));
     }
-    hub.end_where(
-        |f| std::ptr::eq(f, feed.as_ref()),
-        crate::live::EndReason::Killed,
-    );
+    feed.end(crate::live::EndReason::Killed);
+    hub.unregister(&feed);
     Ok(super::StatementResult::message(
         &s.caller,
         format!("Live query {live_id} killed"),

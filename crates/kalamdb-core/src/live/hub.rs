@@ -127,10 +127,6 @@ impl Feed {
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::Relaxed)
     }
-
-    pub fn scope(&self) -> &ScopeKey {
-        &self.scope
-    }
 }
 
 /// One delivery: a feed's share of a committed write.

@@ -178,10 +178,6 @@ impl Subscription {
         self.batch_num += 1;
         Some(page)
     }
-
-    pub fn has_more_pages(&self) -> bool {
-        !self.pages.is_empty()
-    }
 }
 
 /// Collects a scope's matching rows through the plan, within a byte bound.

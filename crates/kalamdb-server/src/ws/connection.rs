@@ -305,9 +305,9 @@ impl Conn {
             }
             ClientMessage::Ping => self.send(&json!({"type": "pong"})).await,
             ClientMessage::Subscribe { subscription } => self.on_subscribe(subscription).await,
-            ClientMessage::NextBatch {
-                subscription_id, ..
-            } => self.on_next_batch(&subscription_id).await,
+            ClientMessage::NextBatch { subscription_id } => {
+                self.on_next_batch(&subscription_id).await
+            }
             ClientMessage::Unsubscribe { subscription_id } => {
                 if let Some(sub) = self.subs.remove(&subscription_id) {
                     sub.live.feed.end(EndReason::Closed);
@@ -476,8 +476,10 @@ impl Conn {
                 Ok(Some(changes)) => {
                     let feed = sub.live.feed.clone();
                     for change in &changes {
-                        self.send(&protocol::change(id, change)).await?;
+                        // Counted first: a client that has the message
+                        // must find it counted in system.live.
                         feed.sent(change.row_count() as u64, change.last_seq);
+                        self.send(&protocol::change(id, change)).await?;
                     }
                 }
                 Ok(None) => break,
@@ -568,8 +570,10 @@ impl Conn {
         match sub.live.plan.apply(set) {
             Ok(changes) => {
                 for change in &changes {
-                    self.send(&protocol::change(id, change)).await?;
+                    // Counted first: a client that has the message must
+                    // find it counted in system.live.
                     feed.sent(change.row_count() as u64, change.last_seq);
+                    self.send(&protocol::change(id, change)).await?;
                 }
                 if let Some(last) = set.changes.last() {
                     feed.sent(0, last.seq);

@@ -24,11 +24,10 @@ pub enum ClientMessage {
     Subscribe {
         subscription: SubscriptionRequest,
     },
+    /// Its `last_seq_id` is accepted and not needed: pages follow one
+    /// snapshot held by the server.
     NextBatch {
         subscription_id: String,
-        #[serde(default, deserialize_with = "flexible_u64")]
-        #[allow(dead_code)]
-        last_seq_id: Option<u64>,
     },
     Unsubscribe {
         subscription_id: String,
