@@ -7,16 +7,28 @@
 //! The log is written in the same `WriteBatch` as the versions it
 //! describes, so a change is logged if and only if it committed.
 //!
-//! Key: `scope (as in row keys) · _seq (u64 BE, ascending)`. One scope's
-//! changes are one contiguous range in commit order (its writers hold the
-//! scope lock while they allocate `_seq` and commit), so a resume reads one
-//! range. Scope components are terminated, so no scope is a prefix of
-//! another; the last eight bytes of a key are always its `_seq`.
+//! One entry per write and scope, up to about 1 MiB (a statement's 1,000
+//! inserted rows are one entry, not 1,000: RocksDB's cost is mostly per
+//! entry, and ingest pays it). Key: `scope (as in row keys) · last _seq of the write (u64
+//! BE)`. One scope's changes are one contiguous range in commit order (its
+//! writers hold the scope lock while they allocate `_seq` and commit), so
+//! a resume reads one range, starting at the first entry whose last `_seq`
+//! is above its point. Scope components are terminated, so no scope is a
+//! prefix of another; the last eight bytes of a key are always a `_seq`.
+//!
+//! Value: `count (u32 LE)`, then per change `_seq (u64 LE) · kind (1) ·
+//! old _seq (u64 LE) · new length (u32 LE, 0: none) · new · old length ·
+//! old`. An inserted row's encoding is the very bytes of its version.
 //!
 //! Retention: a single *floor*. Every change with `_seq` at or below it may
 //! be gone; every change above it is kept. The floor only rises, and it is
 //! persisted before the entries below it are deleted, so "is the history
-//! after `n` complete?" is exactly `n >= floor`.
+//! after `n` complete?" is exactly `n >= floor`. An entry is deleted once
+//! all of it is at or below the floor.
+//!
+//! An older layout (one entry per row change) is not read: a store that
+//! has it drops it once, and raises the floor to its last `_seq`, so a
+//! resume from before says the history is gone instead of misreading it.
 
 use crate::keys::prefix_end;
 use crate::{HotStore, RowVersion, ScopeKey, StoreError};
@@ -24,6 +36,9 @@ use rocksdb::{IteratorMode, ReadOptions, WriteOptions};
 
 pub(crate) const CF_CHANGES: &str = "changes";
 const FLOOR_KEY: &[u8] = b"\x00changes_floor";
+/// Which layout the log is in (absent: the first, per-row one).
+const FORMAT_KEY: &[u8] = b"\x00changes_format";
+const FORMAT: &[u8] = b"2";
 
 /// What a change did to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,44 +79,120 @@ pub struct RowChange {
     pub old_seq: u64,
 }
 
-impl RowChange {
-    /// Value layout: `kind (1) · old _seq (u64 LE) · new length (u32 LE,
-    /// 0: none) · new · old` (an empty rest: no old row).
-    pub(crate) fn encode_value_into(&self, out: &mut Vec<u8>) {
-        out.push(self.kind.tag());
-        out.extend_from_slice(&self.old_seq.to_le_bytes());
-        let len_at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        if let Some(new) = &self.new {
-            new.encode_into(out);
-            let len = (out.len() - len_at - 4) as u32;
-            out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
-        }
-        if let Some(old) = &self.old {
-            old.encode_into(out);
-        }
+/// An entry is closed once it is this large, so that a resume reading the
+/// log (one entry at a time) never holds much more than this, whatever the
+/// size of the write.
+const ENTRY_BYTES: usize = 1 << 20;
+
+/// The changes one batch logs for one scope, encoded as they come.
+#[derive(Debug, Default)]
+pub(crate) struct PendingChanges {
+    scope: Vec<u8>,
+    value: Vec<u8>,
+    count: u32,
+    last_seq: u64,
+}
+
+impl PendingChanges {
+    fn start(&mut self, scope: &ScopeKey) {
+        self.scope.clear();
+        self.scope.extend_from_slice(scope.as_bytes());
+        self.value.clear();
+        self.value.extend_from_slice(&[0; 4]);
+        self.count = 0;
     }
 
-    fn decode(seq: u64, value: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = || StoreError::Corrupt("short change entry".into());
-        let (&tag, rest) = value.split_first().ok_or_else(corrupt)?;
-        let kind = ChangeKind::from_tag(tag)?;
-        let old_seq = u64::from_le_bytes(rest.get(..8).ok_or_else(corrupt)?.try_into().unwrap());
-        let rest = &rest[8..];
-        let len_bytes: [u8; 4] = rest.get(..4).ok_or_else(corrupt)?.try_into().unwrap();
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        let rest = &rest[4..];
-        let new_bytes = rest.get(..len).ok_or_else(corrupt)?;
-        let old_bytes = &rest[len..];
-        Ok(Self {
+    /// Appends one change whose versions are already encoded.
+    fn push(&mut self, seq: u64, kind: ChangeKind, old_seq: u64, new: &[u8], old: &[u8]) {
+        let v = &mut self.value;
+        v.extend_from_slice(&seq.to_le_bytes());
+        v.push(kind.tag());
+        v.extend_from_slice(&old_seq.to_le_bytes());
+        v.extend_from_slice(&(new.len() as u32).to_le_bytes());
+        v.extend_from_slice(new);
+        v.extend_from_slice(&(old.len() as u32).to_le_bytes());
+        v.extend_from_slice(old);
+        self.count += 1;
+        self.last_seq = seq;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Reads an entry's value, front to back.
+struct Entry<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> Entry<'a> {
+    fn new(value: &'a [u8]) -> Result<Self, StoreError> {
+        let mut entry = Self {
+            rest: value,
+            left: 1,
+        };
+        entry.left = entry.u32()?;
+        Ok(entry)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.rest.len() < n {
+            return Err(StoreError::Corrupt("short change entry".into()));
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn version(&mut self) -> Result<Option<RowVersion>, StoreError> {
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        (len > 0).then(|| RowVersion::decode(bytes)).transpose()
+    }
+
+    /// The next change's `_seq`, or `None` at the end; then
+    /// [`Entry::skip`] or [`Entry::change`] it.
+    fn next_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        self.u64().map(Some)
+    }
+
+    fn skip(&mut self) -> Result<(), StoreError> {
+        self.take(9)?;
+        for _ in 0..2 {
+            let len = self.u32()? as usize;
+            self.take(len)?;
+        }
+        Ok(())
+    }
+
+    fn change(&mut self, seq: u64) -> Result<RowChange, StoreError> {
+        let kind = ChangeKind::from_tag(self.take(1)?[0])?;
+        let old_seq = self.u64()?;
+        let new = self.version()?;
+        let old = self.version()?;
+        Ok(RowChange {
             seq,
             kind,
-            new: (len > 0)
-                .then(|| RowVersion::decode(new_bytes))
-                .transpose()?,
-            old: (!old_bytes.is_empty())
-                .then(|| RowVersion::decode(old_bytes))
-                .transpose()?,
+            new,
+            old,
             old_seq,
         })
     }
@@ -112,14 +203,6 @@ pub(crate) fn change_key(scope: &ScopeKey, seq: u64) -> Vec<u8> {
     key.extend_from_slice(scope.as_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
     key
-}
-
-fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
-    let at = key
-        .len()
-        .checked_sub(8)
-        .ok_or_else(|| StoreError::Corrupt("change key shorter than a _seq".into()))?;
-    Ok(u64::from_be_bytes(key[at..].try_into().unwrap()))
 }
 
 impl HotStore {
@@ -135,21 +218,34 @@ impl HotStore {
         if after >= through {
             return Ok(Vec::new());
         }
+        // The first entry that ends above `after` holds the first change.
         let start = change_key(scope, after.saturating_add(1));
         let mut opts = ReadOptions::default();
-        // Exclusive bound just above the key of `through`.
-        let mut end = change_key(scope, through);
-        end.push(0);
-        opts.set_iterate_upper_bound(end);
+        if let Some(end) = prefix_end(scope.as_bytes()) {
+            opts.set_iterate_upper_bound(end);
+        }
         let iter = self.db().iterator_cf_opt(
             self.changes_cf(),
             opts,
             IteratorMode::From(&start, rocksdb::Direction::Forward),
         );
         let mut out = Vec::new();
-        for item in iter.take(limit) {
+        for item in iter {
             let (key, value) = item?;
-            out.push(RowChange::decode(seq_of(&key)?, &value)?);
+            if !key.starts_with(scope.as_bytes()) {
+                break;
+            }
+            let mut entry = Entry::new(&value)?;
+            while let Some(seq) = entry.next_seq()? {
+                if seq > through || out.len() >= limit {
+                    return Ok(out);
+                }
+                if seq <= after {
+                    entry.skip()?;
+                } else {
+                    out.push(entry.change(seq)?);
+                }
+            }
         }
         Ok(out)
     }
@@ -212,6 +308,41 @@ impl HotStore {
         }
     }
 
+    /// Drops a log in the per-row layout (see the module docs) and raises
+    /// the floor over it; returns the floor to use.
+    pub(crate) fn upgrade_changes(
+        db: &rocksdb::DB,
+        floor: u64,
+        last_seq: u64,
+    ) -> Result<u64, StoreError> {
+        let meta = db.cf_handle(crate::store::CF_META).expect("meta cf");
+        if db.get_cf(meta, FORMAT_KEY)?.as_deref() == Some(FORMAT) {
+            return Ok(floor);
+        }
+        let cf = db.cf_handle(CF_CHANGES).expect("changes cf");
+        let had_entries = {
+            let mut iter = db.raw_iterator_cf(cf);
+            iter.seek_to_first();
+            iter.status()?;
+            iter.valid()
+        };
+        let floor = if had_entries {
+            floor.max(last_seq)
+        } else {
+            floor
+        };
+        let mut batch = rocksdb::WriteBatch::default();
+        if had_entries {
+            batch.delete_range_cf(cf, b"" as &[u8], &[0xFFu8; 64][..]);
+        }
+        batch.put_cf(meta, FLOOR_KEY, floor.to_be_bytes());
+        batch.put_cf(meta, FORMAT_KEY, FORMAT);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        db.write_opt(batch, &opts)?;
+        Ok(floor)
+    }
+
     /// An estimate of the log's size on disk and in memtables, in bytes.
     pub fn changes_size(&self) -> u64 {
         let cf = self.changes_cf();
@@ -228,13 +359,70 @@ impl HotStore {
 
 impl crate::WriteBatch<'_> {
     /// Logs one change of a row of `scope`, committed with this batch.
+    /// A batch's changes of one scope become one entry.
     pub fn put_change(&mut self, scope: &ScopeKey, change: &RowChange) {
-        let key = change_key(scope, change.seq);
-        let mut value = std::mem::take(&mut self.scratch);
-        value.clear();
-        change.encode_value_into(&mut value);
-        self.inner.put_cf(self.store.changes_cf(), &key, &value);
-        self.scratch = value;
+        let mut new = std::mem::take(&mut self.scratch);
+        new.clear();
+        if let Some(row) = &change.new {
+            row.encode_into(&mut new);
+        }
+        let at = new.len();
+        if let Some(row) = &change.old {
+            row.encode_into(&mut new);
+        }
+        let (new_bytes, old_bytes) = new.split_at(at);
+        self.pending_changes(scope).push(
+            change.seq,
+            change.kind,
+            change.old_seq,
+            new_bytes,
+            old_bytes,
+        );
+        self.scratch = new;
+    }
+
+    /// Adds the version of a newly inserted row ([`Self::put_version_at`])
+    /// and logs it as an insert, encoding the row once.
+    pub fn put_inserted(
+        &mut self,
+        scope: &ScopeKey,
+        pk_prefix: &[u8],
+        seq: u64,
+        row: &RowVersion,
+    ) -> u64 {
+        let size = self.put_version_at(pk_prefix, seq, row);
+        // The scratch buffer still holds the version's key and value.
+        let key_len = pk_prefix.len() + 8;
+        let buf = std::mem::take(&mut self.scratch);
+        self.pending_changes(scope)
+            .push(seq, ChangeKind::Insert, 0, &buf[key_len..], &[]);
+        self.scratch = buf;
+        size
+    }
+
+    /// The entry being built for `scope`; another scope's (or one that is
+    /// full) is added first.
+    fn pending_changes(&mut self, scope: &ScopeKey) -> &mut PendingChanges {
+        if self.changes.scope != scope.as_bytes() || self.changes.value.len() >= ENTRY_BYTES {
+            self.add_pending_changes();
+            self.changes.start(scope);
+        }
+        &mut self.changes
+    }
+
+    /// Adds the entry being built to the batch (before it is written).
+    pub(crate) fn add_pending_changes(&mut self) {
+        let pending = &mut self.changes;
+        if pending.is_empty() {
+            return;
+        }
+        pending.value[..4].copy_from_slice(&pending.count.to_le_bytes());
+        let mut key = pending.scope.clone();
+        key.extend_from_slice(&pending.last_seq.to_be_bytes());
+        self.inner
+            .put_cf(self.store.changes_cf(), &key, &pending.value);
+        pending.count = 0;
+        pending.scope.clear();
     }
 
     /// Removes the logged changes of every scope of a table.

@@ -71,7 +71,9 @@ impl HotStore {
                 ),
                 None => 0,
             };
-        let changes_floor = Self::read_changes_floor(&db)?;
+        let changes_floor =
+            // Every `_seq` handed out before is below the persisted limit.
+            Self::upgrade_changes(&db, Self::read_changes_floor(&db)?, persisted_limit.saturating_sub(1))?;
         Ok(Self {
             db,
             write_opts,
@@ -80,7 +82,7 @@ impl HotStore {
         })
     }
 
-    fn meta(&self) -> &ColumnFamily {
+    pub(crate) fn meta(&self) -> &ColumnFamily {
         self.db.cf_handle(CF_META).expect("meta cf exists")
     }
 
@@ -119,11 +121,13 @@ impl HotStore {
             inner: rocksdb::WriteBatch::default(),
             scratch: Vec::new(),
             prefix_scratch: Vec::new(),
+            changes: Default::default(),
         }
     }
 
     /// Applies the batch atomically; returns once it is in the WAL.
-    pub fn write(&self, batch: WriteBatch<'_>) -> Result<(), StoreError> {
+    pub fn write(&self, mut batch: WriteBatch<'_>) -> Result<(), StoreError> {
+        batch.add_pending_changes();
         self.db.write_opt(batch.inner, &self.write_opts)?;
         Ok(())
     }
@@ -196,6 +200,8 @@ pub struct WriteBatch<'a> {
     /// Buffers reused across the rows of the batch.
     pub(crate) scratch: Vec<u8>,
     prefix_scratch: Vec<u8>,
+    /// The change-log entry being built ([`crate::changes`]).
+    pub(crate) changes: crate::changes::PendingChanges,
 }
 
 impl WriteBatch<'_> {
@@ -235,7 +241,8 @@ impl WriteBatch<'_> {
     }
 
     /// Adds one version of the row whose primary-key prefix
-    /// ([`ScopeKey::pk_prefix`]) the caller already encoded.
+    /// ([`ScopeKey::pk_prefix`]) the caller already encoded. The scratch
+    /// buffer keeps its key (prefix and `_seq`, 8 bytes) and value after.
     pub fn put_version_at(&mut self, pk_prefix: &[u8], seq: u64, row: &RowVersion) -> u64 {
         // Key and value are built in one buffer reused across rows; RocksDB
         // copies both into the batch.

@@ -314,6 +314,112 @@ mod change_log {
     }
 
     #[test]
+    fn a_write_is_one_entry_and_trimming_keeps_an_entry_with_changes_above_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let bob = ScopeKey::new(1, Some("bob"));
+        // One batch: alice 1-3, bob 4, alice 5: three entries.
+        let mut batch = store.batch();
+        for seq in 1..=3 {
+            batch.put_change(&alice, &change(seq, ChangeKind::Insert, seq as i64));
+        }
+        batch.put_change(&bob, &change(4, ChangeKind::Insert, 4));
+        batch.put_change(&alice, &change(5, ChangeKind::Update, 5));
+        store.write(batch).unwrap();
+        let entries = store
+            .db()
+            .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
+            .count();
+        assert_eq!(entries, 3);
+        let seqs = |scope, after| -> Vec<u64> {
+            store
+                .changes(scope, after, u64::MAX, 100)
+                .unwrap()
+                .iter()
+                .map(|c| c.seq)
+                .collect()
+        };
+        assert_eq!(seqs(&alice, 0), vec![1, 2, 3, 5]);
+        assert_eq!(seqs(&alice, 2), vec![3, 5], "from inside an entry");
+        assert_eq!(seqs(&bob, 0), vec![4]);
+
+        store.trim_changes(2).unwrap();
+        assert_eq!(
+            seqs(&alice, 2),
+            vec![3, 5],
+            "an entry reaching above the floor stays"
+        );
+        store.trim_changes(4).unwrap();
+        assert_eq!(seqs(&alice, 4), vec![5]);
+        assert_eq!(seqs(&bob, 0), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_large_write_is_split_into_entries_of_about_a_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let scope = ScopeKey::new(1, Some("alice"));
+        let big = |seq: u64| RowChange {
+            seq,
+            kind: ChangeKind::Insert,
+            new: Some(RowVersion {
+                deleted: false,
+                schema_version: 1,
+                values: vec![Value::Text("x".repeat(600_000))],
+            }),
+            old: None,
+            old_seq: 0,
+        };
+        log(&store, &scope, &[big(1), big(2), big(3)]);
+        let entries = store
+            .db()
+            .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
+            .count();
+        assert_eq!(entries, 2, "1 and 2 fill one entry, 3 starts the next");
+        assert_eq!(
+            store.changes(&scope, 0, u64::MAX, 10).unwrap(),
+            vec![big(1), big(2), big(3)]
+        );
+        assert_eq!(store.changes(&scope, 1, u64::MAX, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_log_in_the_per_row_layout_is_dropped_and_the_floor_raised_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = ScopeKey::new(1, Some("alice"));
+        {
+            let store = open(dir.path());
+            let first = store.next_seqs(3).unwrap();
+            // What the first layout wrote: one entry per row, kind first.
+            let mut key = scope.as_bytes().to_vec();
+            key.extend_from_slice(&first.to_be_bytes());
+            store
+                .db()
+                .put_cf(store.changes_cf(), &key, [1u8, 0, 0])
+                .unwrap();
+            store
+                .db()
+                .delete_cf(store.meta(), b"\x00changes_format")
+                .unwrap();
+        }
+        let store = open(dir.path());
+        let floor = store.changes_floor();
+        assert!(
+            floor >= 3,
+            "every earlier _seq is at or below the floor ({floor})"
+        );
+        assert!(store.changes(&scope, 0, u64::MAX, 10).unwrap().is_empty());
+        let seq = store.next_seqs(1).unwrap();
+        assert!(seq > floor, "new changes are above it");
+        log(&store, &scope, &[change(seq, ChangeKind::Insert, 1)]);
+        drop(store);
+        let store = open(dir.path());
+        assert_eq!(store.changes_floor(), floor, "upgraded once");
+        assert_eq!(store.changes(&scope, floor, u64::MAX, 10).unwrap().len(), 1);
+    }
+
+    #[test]
     fn dropping_a_table_removes_its_log_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());

@@ -92,8 +92,12 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
             old: None,
             old_seq: 0,
         };
-        bytes += batch.put_version_at(prefix, change.seq, change.new.as_ref().expect("set"));
-        batch.put_change(&scope, &change);
+        bytes += batch.put_inserted(
+            &scope,
+            prefix,
+            change.seq,
+            change.new.as_ref().expect("set"),
+        );
         changes.push(change);
     }
     store.write(batch)?;
