@@ -139,6 +139,11 @@ impl KalamDb {
         &self.services.clock
     }
 
+    /// The bounds and timers of live queries.
+    pub fn live_config(&self) -> &crate::live::LiveConfig {
+        &self.services.live.config
+    }
+
     /// The engine's services, for tests that set flush hooks or inject faults.
     #[cfg(feature = "test-support")]
     pub fn services(&self) -> &Arc<Services> {
@@ -427,9 +432,7 @@ impl KalamDb {
         request: crate::live::SubscribeRequest,
         outbox: Arc<crate::live::Outbox>,
     ) -> crate::live::LiveResult<crate::live::Subscription> {
-        use crate::live::{FeedInfo, LiveCode, LiveError};
-        let live = &self.services.live;
-        let max = live.config.max_subscriptions_per_user;
+        use crate::live::FeedInfo;
         let session = Session {
             services: &self.services,
             query: &self.query,
@@ -437,30 +440,28 @@ impl KalamDb {
             default_namespace: DEFAULT_NAMESPACE.to_string(),
             params: &[],
         };
-        // Counted for the caller (the connection's user), also for a live
-        // query run `EXECUTE AS` someone else.
-        if live.hub.count_of_user(caller.user_id.as_str()) >= max {
-            return Err(LiveError::new(
-                LiveCode::SubscriptionLimitExceeded,
-                format!(
-                    "{} already has {max} live queries, the most allowed",
-                    caller.user_id
-                ),
-            ));
-        }
-        let (reader, plan) = session.plan_live_as(&request.sql).await?;
-        let plan = Arc::new(plan);
-        let scope = crate::provider::scope_key_for(&plan.def, &reader)?;
+        let (reader, target) = session.plan_live_as(&request.sql).await?;
         let info = FeedInfo {
             live_id: format!("{}-{}", request.connection_id, request.subscription_id),
             subscription_id: request.subscription_id.clone(),
             user_id: caller.user_id.to_string(),
+            reader_id: reader.user_id.to_string(),
             connection_id: request.connection_id.clone(),
             sql: request.sql.clone(),
             options: request.options_json(),
             created_at: self.services.clock.now_micros(),
         };
-        crate::live::open::open(self.services.clone(), plan, scope, info, outbox, &request).await
+        match target {
+            crate::exec::LiveTarget::Table(plan) => {
+                let plan = Arc::new(plan);
+                let scope = crate::provider::scope_key_for(&plan.def, &reader)?;
+                crate::live::open::open(self.services.clone(), plan, scope, info, outbox, &request)
+                    .await
+            }
+            crate::exec::LiveTarget::System(watch) => {
+                crate::live::open::open_watch(&self.services, watch, info, outbox, &request)
+            }
+        }
     }
 
     /// Ends a subscription (unsubscribe, or its connection closed).

@@ -85,8 +85,9 @@ pub use flush::FlushStats;
 pub use flush::{FailPoint, FlushHooks};
 pub use jobs::JobsConfig;
 pub use live::{
-    ChangeKind, ChangeSet, Delivery, EndReason, Feed, FeedInfo, InitialPage, LiveChange, LiveCode,
-    LiveConfig, LiveError, LiveResult, Outbox, StartMode, SubscribeRequest, Subscription,
+    ChangeKind, ChangeSet, Delivery, Encoded, EndReason, Feed, FeedInfo, InitialPage, LiveChange,
+    LiveCode, LiveConfig, LiveError, LiveResult, Outbox, Published, StartMode, SubscribeRequest,
+    Subscription,
 };
 pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;

@@ -152,6 +152,7 @@ pub struct LiveSection {
     pub max_batch_size: usize,
     pub history_retention_secs: u64,
     pub history_max_mb: u64,
+    pub system_poll_ms: u64,
 }
 
 impl Default for LiveSection {
@@ -164,6 +165,7 @@ impl Default for LiveSection {
             max_batch_size: d.max_batch_size,
             history_retention_secs: d.history_retention.as_secs(),
             history_max_mb: d.history_max_bytes >> 20,
+            system_poll_ms: d.system_poll.as_millis() as u64,
         }
     }
 }
@@ -436,6 +438,8 @@ impl ServerConfig {
                 history_retention: Duration::from_secs(self.live.history_retention_secs),
                 history_max_bytes: self.live.history_max_mb.max(1) << 20,
                 ws_url: format!("ws://{}/v1/ws", self.http_addr()),
+                // At least every 10 ms: each poll reads the whole table.
+                system_poll: Duration::from_millis(self.live.system_poll_ms.max(10)),
             },
         }
     }

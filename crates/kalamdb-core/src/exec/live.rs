@@ -4,17 +4,26 @@
 use super::query::bind_current_user;
 use super::Session;
 use crate::error::CoreError;
-use crate::live::{LiveCode, LiveError, LivePlan, LiveResult};
+use crate::live::{Compiled, LiveCode, LiveError, LivePlan, LiveResult, SystemWatch};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use datafusion::sql::parser::Statement as DfStatement;
 use kalamdb_commons::Role;
 use kalamdb_sql::KalamStatement;
 
+/// What a live query reads.
+#[derive(Debug)]
+pub enum LiveTarget {
+    /// A USER or SHARED table, through its change feed.
+    Table(LivePlan),
+    /// A system table (dba and above), recomputed and compared.
+    System(SystemWatch),
+}
+
 impl Session<'_> {
     /// Plans a live query; `EXECUTE AS USER '<name>' (SELECT ...)` plans it
     /// as that user, with the same rules as for statements. Returns who the
     /// subscription reads as.
-    pub async fn plan_live_as(&self, sql: &str) -> LiveResult<(crate::users::Caller, LivePlan)> {
+    pub async fn plan_live_as(&self, sql: &str) -> LiveResult<(crate::users::Caller, LiveTarget)> {
         match kalamdb_sql::parse_statement(sql).map_err(CoreError::from)? {
             KalamStatement::ExecuteAs { user, statement } => {
                 let session = self.as_user(&user)?;
@@ -33,14 +42,14 @@ impl Session<'_> {
         }
     }
 
-    pub async fn plan_live(&self, sql: &str) -> LiveResult<LivePlan> {
+    pub async fn plan_live(&self, sql: &str) -> LiveResult<LiveTarget> {
         Ok(self.plan_live_as(sql).await?.1)
     }
 
     async fn plan_statement(
         &self,
         statement: kalamdb_sql::sqlparser::ast::Statement,
-    ) -> LiveResult<LivePlan> {
+    ) -> LiveResult<LiveTarget> {
         let mut statement = match statement {
             statement @ kalamdb_sql::sqlparser::ast::Statement::Query(_) => statement,
             _ => return Err(not_a_select()),
@@ -59,34 +68,43 @@ impl Session<'_> {
             .analyzer()
             .execute_and_check(plan, state.config_options(), |_, _| {})
             .map_err(planning_error)?;
-        LivePlan::compile(&plan, state.execution_props(), |reference| {
-            let schema = reference
-                .schema()
-                .map(str::to_string)
-                .unwrap_or_else(|| self.default_namespace.clone());
-            if schema == SYSTEM_SCHEMA || schema == INFORMATION_SCHEMA {
-                return Err(if self.caller.role < Role::Dba {
-                    LiveError::new(
-                        LiveCode::Unauthorized,
-                        "subscribing to system tables requires the dba role or above",
-                    )
-                } else {
-                    LiveError::new(
-                        LiveCode::Unsupported,
-                        format!("{schema}.{} cannot be subscribed to yet", reference.table()),
-                    )
-                });
+        let compiled = Compiled::new(&plan, state.execution_props())?;
+        let reference = compiled.table.clone();
+        let schema = reference
+            .schema()
+            .map(str::to_string)
+            .unwrap_or_else(|| self.default_namespace.clone());
+        if schema == SYSTEM_SCHEMA || schema == INFORMATION_SCHEMA {
+            if self.caller.role < Role::Dba {
+                return Err(LiveError::new(
+                    LiveCode::Unauthorized,
+                    "subscribing to system tables requires the dba role or above",
+                ));
             }
-            self.services
-                .catalog
-                .table(&schema, reference.table())
-                .ok_or_else(|| {
-                    LiveError::new(
-                        LiveCode::NotFound,
-                        format!("table '{schema}.{}' does not exist", reference.table()),
-                    )
-                })
-        })
+            let builtin = crate::system::builtin(&schema, reference.table()).ok_or_else(|| {
+                LiveError::new(
+                    LiveCode::NotFound,
+                    format!("table '{schema}.{}' does not exist", reference.table()),
+                )
+            })?;
+            return Ok(LiveTarget::System(SystemWatch::new(
+                builtin,
+                compiled,
+                self.services.clone(),
+                self.caller.clone(),
+            )));
+        }
+        let def = self
+            .services
+            .catalog
+            .table(&schema, reference.table())
+            .ok_or_else(|| {
+                LiveError::new(
+                    LiveCode::NotFound,
+                    format!("table '{schema}.{}' does not exist", reference.table()),
+                )
+            })?;
+        Ok(LiveTarget::Table(LivePlan::new(compiled, def)))
     }
 }
 

@@ -9,6 +9,7 @@ mod insert;
 pub mod kalam_fns;
 pub mod limits;
 mod live;
+pub use live::LiveTarget;
 mod modify;
 mod query;
 mod resolve;

@@ -14,6 +14,9 @@
 //! - The server owns the sockets: it reads an [`Outbox`] per connection and
 //!   encodes what the subscription turns each delivery into.
 //!
+//! - A system table has no change log; a dba's live query over one reads
+//!   it again every `system_poll` and sends the difference ([`SystemWatch`]).
+//!
 //! Flushes move rows between tiers without touching the log or the hub, so
 //! they are never changes.
 
@@ -22,12 +25,17 @@ mod history;
 mod hub;
 pub(crate) mod open;
 mod plan;
+mod system;
 
 pub use error::{LiveCode, LiveError, LiveResult};
 pub use history::History;
-pub use hub::{ChangeSet, Delivery, EndReason, Feed, FeedInfo, LiveHub, Outbox};
+pub use hub::{
+    ChangeSet, Delivery, Encoded, EndReason, Feed, FeedInfo, LiveHub, Outbox, Published,
+};
 pub use open::{InitialPage, StartMode, SubscribeRequest, Subscription};
+pub(crate) use plan::Compiled;
 pub use plan::{LiveChange, LivePlan};
+pub use system::SystemWatch;
 
 use crate::catalog::TableDef;
 pub use kalamdb_store::ChangeKind;
@@ -52,6 +60,8 @@ pub struct LiveConfig {
     pub history_max_bytes: u64,
     /// Where clients open live queries (the `ws_url` of `SUBSCRIBE TO`).
     pub ws_url: String,
+    /// How often a live query over a system table reads it again.
+    pub system_poll: Duration,
 }
 
 impl Default for LiveConfig {
@@ -64,6 +74,7 @@ impl Default for LiveConfig {
             history_retention: Duration::from_secs(24 * 3600),
             history_max_bytes: 1 << 30,
             ws_url: "/v1/ws".into(),
+            system_poll: Duration::from_secs(1),
         }
     }
 }
@@ -79,7 +90,7 @@ pub struct Live {
 impl Live {
     pub fn new(config: LiveConfig) -> Self {
         Self {
-            hub: LiveHub::default(),
+            hub: LiveHub::new(config.max_subscriptions_per_user),
             history: History::default(),
             config,
         }

@@ -11,12 +11,14 @@
 use super::error::{LiveCode, LiveError, LiveResult};
 use super::hub::{ChangeSet, Feed, FeedInfo, Outbox};
 use super::plan::{LiveChange, LivePlan};
+use super::system::SystemWatch;
 use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeView, BATCH_ROWS};
 use crate::services::Services;
 use datafusion::arrow::array::{Array, Int64Array, UInt32Array};
 use datafusion::arrow::compute::{
     concat, concat_batches, sort_to_indices, take, take_record_batch,
 };
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use kalamdb_commons::Value;
 use kalamdb_store::{HotStore, ScopeKey};
@@ -80,6 +82,7 @@ pub struct InitialPage {
 /// The change log's range a resume replays.
 #[derive(Debug)]
 pub struct Replay {
+    plan: Arc<LivePlan>,
     store: Arc<HotStore>,
     scope: ScopeKey,
     after: u64,
@@ -92,7 +95,8 @@ const REPLAY_PAGE: usize = 1024;
 impl Replay {
     /// The next changes of the range, as the subscriber sees them; `None`
     /// once the range is done.
-    pub fn next_page(&mut self, plan: &LivePlan) -> LiveResult<Option<Vec<LiveChange>>> {
+    pub fn next_page(&mut self) -> LiveResult<Option<Vec<LiveChange>>> {
+        let plan = &self.plan;
         if self.after >= self.through {
             return Ok(None);
         }
@@ -118,7 +122,8 @@ impl Replay {
 #[derive(Debug)]
 pub struct Subscription {
     pub feed: Arc<Feed>,
-    pub plan: Arc<LivePlan>,
+    /// What the subscriber receives.
+    pub schema: SchemaRef,
     pub mode: StartMode,
     /// Every change after this `_seq` comes through the feed.
     pub start_seq: u64,
@@ -127,6 +132,8 @@ pub struct Subscription {
     batch_size: usize,
     batch_num: usize,
     pub replay: Option<Replay>,
+    /// A system table's: read again every `system_poll`.
+    pub watch: Option<SystemWatch>,
 }
 
 impl Subscription {
@@ -162,7 +169,7 @@ impl Subscription {
                 seqs.push(Arc::new(seq));
             }
         }
-        let rows = concat_batches(&self.plan.schema, &taken).ok()?;
+        let rows = concat_batches(&self.schema, &taken).ok()?;
         let last_seq = seqs
             .iter()
             .filter_map(|a| a.as_any().downcast_ref::<Int64Array>())
@@ -298,7 +305,10 @@ pub(crate) async fn open(
         let store = services.hot.store().clone();
         let (feed, start_seq) = {
             let _guard = services.hot.lock_scope(&scope).await;
-            let feed = services.live.hub.register(scope.clone(), info, outbox);
+            let feed = services
+                .live
+                .hub
+                .register(scope.clone(), plan.clone(), info, outbox)?;
             (feed, store.last_seq())
         };
         let floor = store.changes_floor();
@@ -319,16 +329,19 @@ pub(crate) async fn open(
             ));
         }
         feed.sent(0, after);
+        let plan = feed.plan().expect("a table's feed").clone();
         return Ok(Subscription {
+            schema: plan.schema.clone(),
             feed,
-            plan,
             mode,
             start_seq,
             total_rows: 0,
             pages: VecDeque::new(),
             batch_size,
             batch_num: 0,
+            watch: None,
             replay: Some(Replay {
+                plan,
                 store,
                 scope,
                 after,
@@ -346,14 +359,17 @@ pub(crate) async fn open(
     let task_services = services.clone();
     let task_plan = plan.clone();
     let task_scope = scope.clone();
-    let joined = tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || -> LiveResult<_> {
         let services = task_services;
         let plan = task_plan;
         let scope = task_scope;
         let cold = services.storages.for_table(&plan.def)?;
         let store = services.hot.store();
         let guard = handle.block_on(services.hot.lock_scope(&scope));
-        let feed = services.live.hub.register(scope.clone(), info, outbox);
+        let feed = services
+            .live
+            .hub
+            .register(scope.clone(), plan.clone(), info, outbox)?;
         let snapshot = store.snapshot();
         drop(guard);
         let start_seq = snapshot.watermark;
@@ -379,7 +395,7 @@ pub(crate) async fn open(
             Ok(pages) => Ok((feed, start_seq, pages)),
             Err(e) => {
                 services.live.hub.unregister(&feed);
-                Err(e)
+                Err(e.into())
             }
         }
     })
@@ -392,8 +408,8 @@ pub(crate) async fn open(
     feed.sent(0, start_seq);
     let total_rows = pages.iter().map(|(b, _)| b.num_rows()).sum();
     Ok(Subscription {
+        schema: plan.schema.clone(),
         feed,
-        plan,
         mode,
         start_seq,
         total_rows,
@@ -401,5 +417,46 @@ pub(crate) async fn open(
         batch_size,
         batch_num: 0,
         replay: None,
+        watch: None,
+    })
+}
+
+/// Starts a live query over a system table: its feed (for `system.live`,
+/// limits and `KILL LIVE QUERY`) and its first reading, the initial data.
+pub(crate) fn open_watch(
+    services: &Services,
+    mut watch: SystemWatch,
+    info: FeedInfo,
+    outbox: Arc<Outbox>,
+    request: &SubscribeRequest,
+) -> LiveResult<Subscription> {
+    let config = &services.live.config;
+    let mode = request.mode();
+    if let StartMode::Resume(_) = mode {
+        return Err(LiveError::new(
+            LiveCode::Unsupported,
+            "a system table keeps no history of its changes; subscribe without from_seq_id",
+        ));
+    }
+    let mut rows = watch.start(config.max_initial_bytes)?;
+    if let StartMode::LastRows(n) = mode {
+        rows = rows.slice(rows.num_rows().saturating_sub(n), rows.num_rows().min(n));
+    }
+    let feed = services.live.hub.register_watch(info, outbox)?;
+    let seqs = Int64Array::from(vec![0; rows.num_rows()]);
+    Ok(Subscription {
+        schema: watch.schema().clone(),
+        feed,
+        mode,
+        start_seq: 0,
+        total_rows: rows.num_rows(),
+        pages: VecDeque::from([(rows, seqs)]),
+        batch_size: request
+            .batch_size
+            .unwrap_or(config.default_batch_size)
+            .clamp(1, config.max_batch_size),
+        batch_num: 0,
+        replay: None,
+        watch: Some(watch),
     })
 }

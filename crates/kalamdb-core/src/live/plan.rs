@@ -44,8 +44,7 @@ pub struct LivePlan {
     pub def: Arc<TableDef>,
     /// Its rows as evaluated: every column, `_seq`, `_deleted`.
     full_schema: SchemaRef,
-    filter: Option<Arc<dyn PhysicalExpr>>,
-    projection: Vec<Arc<dyn PhysicalExpr>>,
+    exprs: Compiled,
     /// What the subscriber receives.
     pub schema: SchemaRef,
 }
@@ -121,17 +120,23 @@ fn has_subquery(expr: &Expr) -> bool {
     .unwrap_or(true)
 }
 
-impl LivePlan {
-    /// Compiles a planned SELECT. `table` finds the definition of the
-    /// scanned table by the name DataFusion resolved.
-    pub(crate) fn compile(
-        plan: &LogicalPlan,
-        props: &ExecutionProps,
-        table: impl FnOnce(&TableReference) -> Result<Arc<TableDef>>,
-    ) -> Result<Self> {
+/// A live query's one table, and what it computes over each of its rows.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub table: TableReference,
+    /// Over the scanned row (the table's columns, then `_seq` and
+    /// `_deleted` where the table has them).
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub projection: Vec<Arc<dyn PhysicalExpr>>,
+    /// What the subscriber receives.
+    pub schema: SchemaRef,
+}
+
+impl Compiled {
+    /// Checks an analyzed SELECT's shape and compiles its filter and
+    /// output expressions.
+    pub(crate) fn new(plan: &LogicalPlan, props: &ExecutionProps) -> Result<Self> {
         let shape = shape_of(plan)?;
-        let def = table(shape.table.expect("a shape ends at its scan"))?;
-        let full_schema = table_schema(&def, true);
         let physical = |expr: &Expr, schema: &DFSchema| -> Result<Arc<dyn PhysicalExpr>> {
             if has_subquery(expr) {
                 return Err(unsupported("subqueries"));
@@ -172,24 +177,14 @@ impl LivePlan {
             ),
         };
         Ok(Self {
-            def,
-            full_schema,
+            table: shape.table.expect("a shape ends at its scan").clone(),
             filter,
             projection,
             schema,
         })
     }
 
-    /// The projection of `def` every batch fed to this plan is built with.
-    pub(super) fn full_projection(&self) -> Vec<usize> {
-        (0..self.full_schema.fields().len()).collect()
-    }
-
-    pub(super) fn full_schema(&self) -> &SchemaRef {
-        &self.full_schema
-    }
-
-    /// Which rows of a full batch match the filter (NULL: no).
+    /// Which rows of a scanned batch match the filter (NULL: no).
     pub(super) fn matches(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let Some(filter) = &self.filter else {
             return Ok(BooleanArray::from(vec![true; batch.num_rows()]));
@@ -211,7 +206,7 @@ impl LivePlan {
             .collect::<BooleanArray>())
     }
 
-    /// The subscriber's columns of a full batch.
+    /// The subscriber's columns of a scanned batch.
     pub(super) fn project(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let arrays = self
             .projection
@@ -225,6 +220,75 @@ impl LivePlan {
             arrays,
             &options,
         )?)
+    }
+}
+
+impl LivePlan {
+    /// A live query of `def`, compiled by [`Compiled::new`].
+    pub(crate) fn new(compiled: Compiled, def: Arc<TableDef>) -> Self {
+        let full_schema = table_schema(&def, true);
+        Self {
+            def,
+            full_schema,
+            schema: compiled.schema.clone(),
+            exprs: compiled,
+        }
+    }
+
+    /// Whether `other` turns every change into the same output: the same
+    /// table and schema version, filter, projection and output columns.
+    /// Its subscribers can then share what it computes.
+    pub(super) fn same_output(&self, other: &LivePlan) -> bool {
+        self.def.uid == other.def.uid
+            && self.def.schema_version == other.def.schema_version
+            && self.schema == other.schema
+            && self.exprs.filter == other.exprs.filter
+            && self.exprs.projection == other.exprs.projection
+    }
+
+    /// All of `def`'s columns, and only the rows `filter` keeps.
+    #[cfg(test)]
+    pub(super) fn whole_table(def: Arc<TableDef>, filter: Option<Arc<dyn PhysicalExpr>>) -> Self {
+        use datafusion::physical_expr::expressions::Column;
+        let full_schema = table_schema(&def, true);
+        let projection = (0..def.columns.len())
+            .map(|i| Arc::new(Column::new(full_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+            .collect();
+        let schema = Arc::new(
+            full_schema
+                .project(&(0..def.columns.len()).collect::<Vec<_>>())
+                .expect("in range"),
+        );
+        Self {
+            def,
+            full_schema,
+            exprs: Compiled {
+                table: TableReference::bare("kv"),
+                filter,
+                projection,
+                schema: schema.clone(),
+            },
+            schema,
+        }
+    }
+
+    /// The projection of `def` every batch fed to this plan is built with.
+    pub(super) fn full_projection(&self) -> Vec<usize> {
+        (0..self.full_schema.fields().len()).collect()
+    }
+
+    pub(super) fn full_schema(&self) -> &SchemaRef {
+        &self.full_schema
+    }
+
+    /// Which rows of a full batch match the filter (NULL: no).
+    pub(super) fn matches(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        self.exprs.matches(batch)
+    }
+
+    /// The subscriber's columns of a full batch.
+    pub(super) fn project(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        self.exprs.project(batch)
     }
 
     /// The matching rows of a full batch, projected, with their `_seq`.

@@ -26,11 +26,37 @@ pub const SYSTEM_SCHEMA: &str = "system";
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 
 /// One built-in table: its name, schema and contents.
-struct Builtin {
+pub(crate) struct Builtin {
     schema: &'static str,
     name: &'static str,
     arrow_schema: fn() -> SchemaRef,
     rows: fn(&Services, &RequestScope) -> Result<RecordBatch>,
+    /// How many leading columns identify a row (a live query over the
+    /// table tells an update from a delete and an insert by them).
+    key_columns: usize,
+}
+
+impl Builtin {
+    pub(crate) fn rows(&self, services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+        (self.rows)(services, scope)
+    }
+
+    pub(crate) fn key_columns(&self) -> usize {
+        self.key_columns
+    }
+}
+
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// The built-in table `schema.name`.
+pub(crate) fn builtin(schema: &str, name: &str) -> Option<&'static Builtin> {
+    BUILTINS
+        .iter()
+        .find(|b| b.schema == schema && b.name == name)
 }
 
 const BUILTINS: &[Builtin] = &[
@@ -39,48 +65,56 @@ const BUILTINS: &[Builtin] = &[
         name: "namespaces",
         arrow_schema: namespaces::schema,
         rows: namespaces::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
         name: "tables",
         arrow_schema: tables::schema,
         rows: tables::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
         name: "users",
         arrow_schema: users::schema,
         rows: users::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
         name: "storages",
         arrow_schema: storages::schema,
         rows: storages::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
         name: "jobs",
         arrow_schema: jobs::schema,
         rows: jobs::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
         name: "live",
         arrow_schema: live::schema,
         rows: live::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: INFORMATION_SCHEMA,
         name: "tables",
         arrow_schema: tables::info_schema,
         rows: tables::info_rows,
+        key_columns: 3,
     },
     Builtin {
         schema: INFORMATION_SCHEMA,
         name: "columns",
         arrow_schema: columns::schema,
         rows: columns::rows,
+        key_columns: 4,
     },
 ];
 
@@ -113,9 +147,7 @@ impl SystemSchema {
     }
 
     fn builtin(&self, table: &str) -> Option<&'static Builtin> {
-        BUILTINS
-            .iter()
-            .find(|b| b.schema == self.name && b.name == table)
+        builtin(self.name, table)
     }
 }
 

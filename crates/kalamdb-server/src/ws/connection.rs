@@ -17,8 +17,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::HeaderMap;
 use kalamdb_commons::clock::monotonic;
 use kalamdb_core::{
-    Caller, ChangeSet, Delivery, EndReason, LiveCode, Outbox, StartMode, SubscribeRequest,
-    Subscription,
+    Caller, Delivery, EndReason, LiveCode, Outbox, Published, StartMode, SubscribeRequest,
+    Subscription, UserRecord,
 };
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -27,11 +27,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-/// Who the connection acts for, and the login session behind it (none
-/// for Basic credentials), checked again at every heartbeat.
+/// Who the connection acts for, the login session behind it (none for
+/// Basic credentials) and the user's record as it was then, checked again
+/// at every heartbeat.
 pub struct Authed {
     caller: Caller,
     session: Option<String>,
+    record: Option<Arc<UserRecord>>,
+}
+
+impl Authed {
+    fn new(state: &AppState, caller: Caller, session: Option<String>) -> Self {
+        let record = state.db.users().active(caller.user_id.as_str());
+        Self {
+            caller,
+            session,
+            record,
+        }
+    }
+
+    /// Whether the user is gone, or their password or role changed: what
+    /// the connection was allowed may have changed with it.
+    fn outdated(&self, state: &AppState) -> bool {
+        let now = state.db.users().active(self.caller.user_id.as_str());
+        match (now, &self.record) {
+            (None, _) => true,
+            (Some(now), Some(then)) => {
+                now.role != then.role || now.password_hash != then.password_hash
+            }
+            (Some(now), None) => now.role != self.caller.role,
+        }
+    }
 }
 
 pub async fn authenticate_header(
@@ -41,10 +67,11 @@ pub async fn authenticate_header(
 ) -> Result<Authed, ApiError> {
     match credentials(headers)? {
         Credentials::Bearer(token) => bearer(state, &token, peer),
-        Credentials::Basic { user, password } => Ok(Authed {
-            caller: check_password(state, &user, &password, peer).await?,
-            session: None,
-        }),
+        Credentials::Basic { user, password } => Ok(Authed::new(
+            state,
+            check_password(state, &user, &password, peer).await?,
+            None,
+        )),
     }
 }
 
@@ -53,10 +80,7 @@ fn bearer(state: &AppState, token: &str, peer: SocketAddr) -> Result<Authed, Api
         .auth
         .verify(&state.db, token, "access", peer.ip().is_loopback())
         .map_err(token_error)?;
-    Ok(Authed {
-        caller,
-        session: Some(sid),
-    })
+    Ok(Authed::new(state, caller, Some(sid)))
 }
 
 /// A subscription of this connection.
@@ -65,7 +89,7 @@ struct Sub {
     /// Its initial data is all sent: changes go out as they come.
     ready: bool,
     /// Committed changes that came while it was loading.
-    pending: VecDeque<Arc<ChangeSet>>,
+    pending: VecDeque<Arc<Published>>,
 }
 
 /// Messages per second, with a burst of as many.
@@ -170,8 +194,11 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval(conn.config.heartbeat());
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
+    let mut system_poll = tokio::time::interval(conn.state.db.live_config().system_poll);
+    system_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let authenticated = conn.authed.is_some();
+        let watching = conn.subs.values().any(|sub| sub.live.watch.is_some());
         let step = tokio::select! {
             incoming = conn.socket.recv() => match incoming {
                 Some(Ok(message)) => conn.on_frame(message).await,
@@ -184,6 +211,7 @@ pub async fn run(
             Some(delivery) = rx.recv(), if authenticated => conn.on_delivery(delivery).await,
             () = conn.outbox.wake.notified() => conn.report_ended().await,
             _ = heartbeat.tick() => conn.on_heartbeat().await,
+            _ = system_poll.tick(), if watching => conn.poll_system_tables().await,
             () = &mut auth_deadline, if !authenticated => {
                 let _ = conn.send(&protocol::auth_error("authentication timed out")).await;
                 Err(Closed)
@@ -213,9 +241,12 @@ impl Conn {
         debug!(connection = %self.id, "websocket closed");
     }
 
-    /// Sends one message, gzip'd as a binary frame when it is large.
     async fn send(&mut self, message: &Value) -> Result<(), Closed> {
-        let text = message.to_string();
+        self.send_text(message.to_string()).await
+    }
+
+    /// Sends one message, gzip'd as a binary frame when it is large.
+    async fn send_text(&mut self, text: String) -> Result<(), Closed> {
         let min = self.config.compress_min_bytes;
         let frame = if min > 0 && text.len() >= min {
             Message::Binary(gzip(text.as_bytes()).into())
@@ -339,10 +370,7 @@ impl Conn {
             (None | Some("basic" | "password"), None, Some(user), Some(password)) => {
                 check_password(&self.state, &user, &password, self.peer)
                     .await
-                    .map(|caller| Authed {
-                        caller,
-                        session: None,
-                    })
+                    .map(|caller| Authed::new(&self.state, caller, None))
             }
             _ => {
                 let _ = self
@@ -440,7 +468,7 @@ impl Conn {
         let ack = protocol::ack(
             &id,
             live.total_rows,
-            &live.plan.schema,
+            &live.schema,
             has_more,
             status,
             live.start_seq,
@@ -467,9 +495,8 @@ impl Conn {
             let Some(sub) = self.subs.get_mut(id) else {
                 return Ok(());
             };
-            let plan = sub.live.plan.clone();
             let page = match sub.live.replay.as_mut() {
-                Some(replay) => replay.next_page(&plan),
+                Some(replay) => replay.next_page(),
                 None => Ok(None),
             };
             match page {
@@ -479,7 +506,8 @@ impl Conn {
                         // Counted first: a client that has the message
                         // must find it counted in system.live.
                         feed.sent(change.row_count() as u64, change.last_seq);
-                        self.send(&protocol::change(id, change)).await?;
+                        let body = protocol::change_body(change);
+                        self.send_text(protocol::change_message(id, &body)).await?;
                     }
                 }
                 Ok(None) => break,
@@ -562,21 +590,22 @@ impl Conn {
         Ok(())
     }
 
-    async fn send_changes(&mut self, id: &str, set: &ChangeSet) -> Result<(), Closed> {
+    async fn send_changes(&mut self, id: &str, published: &Published) -> Result<(), Closed> {
         let Some(sub) = self.subs.get(id) else {
             return Ok(());
         };
         let feed = sub.live.feed.clone();
-        match sub.live.plan.apply(set) {
-            Ok(changes) => {
-                for change in &changes {
+        match published.encoded(protocol::change_body) {
+            Ok(encoded) => {
+                for change in encoded {
                     // Counted first: a client that has the message must
                     // find it counted in system.live.
-                    feed.sent(change.row_count() as u64, change.last_seq);
-                    self.send(&protocol::change(id, change)).await?;
+                    feed.sent(change.rows, change.last_seq);
+                    self.send_text(protocol::change_message(id, &change.text))
+                        .await?;
                 }
-                if let Some(last) = set.changes.last() {
-                    feed.sent(0, last.seq);
+                if let Some(last) = published.last_seq() {
+                    feed.sent(0, last);
                 }
                 Ok(())
             }
@@ -597,6 +626,43 @@ impl Conn {
         }
     }
 
+    /// Reads the watched system tables again and sends what changed, for
+    /// the subscriptions whose initial data is out.
+    async fn poll_system_tables(&mut self) -> Result<(), Closed> {
+        let max_bytes = self.state.db.live_config().max_initial_bytes;
+        let ids: Vec<String> = self
+            .subs
+            .iter()
+            .filter(|(_, sub)| sub.ready && sub.live.watch.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let Some(watch) = self.subs.get_mut(&id).and_then(|s| s.live.watch.as_mut()) else {
+                continue;
+            };
+            match watch.poll(max_bytes) {
+                Ok(changes) => {
+                    let feed = self.subs[&id].live.feed.clone();
+                    for change in &changes {
+                        feed.sent(change.row_count() as u64, 0);
+                        let body = protocol::change_body(change);
+                        self.send_text(protocol::change_message(&id, &body)).await?;
+                    }
+                }
+                Err(e) => {
+                    self.drop_sub(&id);
+                    self.send(&with_resume_point(
+                        protocol::error(&id, e.code.as_str(), &e.message),
+                        None,
+                        "failed",
+                    ))
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the client about subscriptions the server ended, once all
     /// they received before is out.
     async fn report_ended(&mut self) -> Result<(), Closed> {
@@ -604,13 +670,15 @@ impl Conn {
             .subs
             .iter()
             .filter_map(|(id, sub)| {
+                // A system table's watch has no `_seq` to resume from.
+                let resumable = sub.ready && sub.live.watch.is_none();
                 sub.live
                     .feed
                     .drained_end()
-                    .map(|reason| (id.clone(), reason, sub.ready, sub.live.feed.last_seq()))
+                    .map(|reason| (id.clone(), reason, resumable, sub.live.feed.last_seq()))
             })
             .collect();
-        for (id, reason, ready, last) in ended {
+        for (id, reason, has_resume_point, last) in ended {
             // A ready subscription has nothing pending (it was sent when it
             // became ready); one still loading loses what it held and starts
             // over, so it gets no resume point.
@@ -633,7 +701,7 @@ impl Conn {
             let resumable = matches!(reason, EndReason::Overflow | EndReason::Killed);
             let message = with_resume_point(
                 protocol::error(&id, code, &text),
-                (resumable && ready).then_some(last),
+                (resumable && has_resume_point).then_some(last),
                 tag,
             );
             self.send(&message).await?;
@@ -654,19 +722,14 @@ impl Conn {
             return Err(Closed);
         }
         if let Some(authed) = &self.authed {
-            let user_gone = self
-                .state
-                .db
-                .users()
-                .caller_of(authed.caller.user_id.as_str())
-                .is_none();
+            let user_gone = authed.outdated(&self.state);
             let session_gone = authed
                 .session
                 .as_deref()
                 .is_some_and(|sid| !self.state.auth.session_alive(sid));
             if user_gone || session_gone {
                 let _ = self
-                    .send_error("", "AUTH_REQUIRED", "the login session has ended (logged out, password changed or user dropped)")
+                    .send_error("", "AUTH_REQUIRED", "the login session has ended (logged out, password or role changed, or user dropped)")
                     .await;
                 return Err(Closed);
             }

@@ -191,25 +191,41 @@ pub fn initial_batch(id: &str, page: &InitialPage, snapshot_seq: u64) -> Value {
     })
 }
 
-pub fn change(id: &str, change: &LiveChange) -> Value {
+/// A change message without its subscription id: what every subscriber
+/// of one plan is sent for one write, encoded once (see
+/// [`change_message`]).
+pub fn change_body(change: &LiveChange) -> String {
     let kind = match change.kind {
         ChangeKind::Insert => "insert",
         ChangeKind::Update => "update",
         ChangeKind::Delete => "delete",
     };
-    let mut message = json!({
-        "type": "change",
-        "subscription_id": id,
-        "change_type": kind,
-        "seq_id": change.last_seq,
-    });
+    let mut body = json!({ "change_type": kind });
+    // A system table's changes have no `_seq`.
+    if change.last_seq > 0 {
+        body["seq_id"] = Value::from(change.last_seq);
+    }
     if let Some(rows) = &change.rows {
-        message["rows"] = Value::Array(rows_json(rows));
+        body["rows"] = Value::Array(rows_json(rows));
     }
     if let Some(old) = &change.old_values {
-        message["old_values"] = Value::Array(rows_json(old));
+        body["old_values"] = Value::Array(rows_json(old));
     }
-    message
+    body.to_string()
+}
+
+/// One subscriber's change message: `body` (a JSON object from
+/// [`change_body`]) with its type and subscription id in front.
+pub fn change_message(id: &str, body: &str) -> String {
+    let members = body
+        .strip_prefix('{')
+        .expect("a change body is a JSON object with members");
+    let mut text = String::with_capacity(body.len() + id.len() + 48);
+    text.push_str(r#"{"type":"change","subscription_id":"#);
+    text.push_str(&Value::from(id).to_string());
+    text.push(',');
+    text.push_str(members);
+    text
 }
 
 #[cfg(test)]
@@ -246,5 +262,47 @@ mod tests {
             r#"{"type":"subscribe","subscription":{"id":"s","sql":"x","options":{"last_rows":-1}}}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_shared_change_body_becomes_each_subscribers_message() {
+        use kalamdb_core::arrow::array::{Int64Array, StringArray};
+        use kalamdb_core::arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let batch = |id: i64, v: &str| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![id])),
+                    Arc::new(StringArray::from(vec![v])),
+                ],
+            )
+            .unwrap()
+        };
+        let change = LiveChange {
+            kind: ChangeKind::Update,
+            rows: Some(batch(1, "new")),
+            old_values: Some(batch(1, "old")),
+            last_seq: 42,
+        };
+        let body = change_body(&change);
+        // An id that needs escaping stays one JSON string.
+        let text = change_message("s\"1", &body);
+        let message: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            message,
+            json!({
+                "type": "change",
+                "subscription_id": "s\"1",
+                "change_type": "update",
+                "seq_id": 42,
+                "rows": [{"id": "1", "v": "new"}],
+                "old_values": [{"id": "1", "v": "old"}],
+            })
+        );
     }
 }

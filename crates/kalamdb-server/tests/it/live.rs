@@ -873,4 +873,35 @@ fn a_service_subscribes_on_behalf_of_a_user_with_execute_as() {
     alice.send(json!({"type": "subscribe", "subscription": {"id": "x",
         "sql": "EXECUTE AS USER 'bob' (SELECT * FROM app.todo)"}}));
     assert_eq!(alice.expect("error")["code"], "UNAUTHORIZED");
+    // The user it reads as is dropped: the subscription ends, the
+    // service's connection stays.
+    server.root("DROP USER 'alice'");
+    let ended = ws.expect("error");
+    assert_eq!(
+        (ended["code"].as_str(), ended["subscription_id"].as_str()),
+        (Some("UNAUTHORIZED"), Some("as-alice")),
+        "{ended}"
+    );
+    ws.send(json!({"type": "ping"}));
+    ws.expect("pong");
+}
+
+/// What a subscription may read was decided with the role of its
+/// connection's user; a changed role ends the connection at the next
+/// heartbeat, and the client reconnects with what the new role allows.
+#[test]
+fn a_changed_role_ends_the_connection_at_the_next_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[websocket]\nheartbeat_secs = 1\n").unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &[], Some(&config));
+    setup(&server);
+    create_user(&server, "ops", "ops-pw-123", "dba");
+    server.root("CREATE SHARED TABLE app.secrets (id BIGINT PRIMARY KEY, v TEXT)");
+    let mut ws = WsClient::connect(&server, "ops", "ops-pw-123");
+    ws.subscribe("s", "SELECT * FROM app.secrets", json!({}));
+    server.root("ALTER USER 'ops' SET ROLE user");
+    let ended = ws.expect("error");
+    assert_eq!(ended["code"], "AUTH_REQUIRED", "{ended}");
+    assert!(ws.next().is_none(), "the connection is closed");
 }
