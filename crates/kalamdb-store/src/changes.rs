@@ -215,6 +215,26 @@ impl HotStore {
         through: u64,
         limit: usize,
     ) -> Result<Vec<RowChange>, StoreError> {
+        let mut out: Vec<RowChange> = self
+            .changes_by_write(scope, after, through, limit)?
+            .into_iter()
+            .flatten()
+            .collect();
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// [`HotStore::changes`], grouped by the write that committed them
+    /// (a write of over [`ENTRY_BYTES`] may come as several groups). Stops
+    /// at a write's end once `limit` changes are read, so it may return a
+    /// write's worth more.
+    pub fn changes_by_write(
+        &self,
+        scope: &ScopeKey,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<RowChange>>, StoreError> {
         if after >= through {
             return Ok(Vec::new());
         }
@@ -229,22 +249,37 @@ impl HotStore {
             opts,
             IteratorMode::From(&start, rocksdb::Direction::Forward),
         );
-        let mut out = Vec::new();
+        let mut out: Vec<Vec<RowChange>> = Vec::new();
+        let mut read = 0;
         for item in iter {
+            if read >= limit {
+                break;
+            }
             let (key, value) = item?;
             if !key.starts_with(scope.as_bytes()) {
                 break;
             }
             let mut entry = Entry::new(&value)?;
+            let mut write = Vec::new();
+            let mut done = false;
             while let Some(seq) = entry.next_seq()? {
-                if seq > through || out.len() >= limit {
-                    return Ok(out);
+                if seq > through {
+                    done = true;
+                    break;
                 }
                 if seq <= after {
                     entry.skip()?;
                 } else {
-                    out.push(entry.change(seq)?);
+                    write.push(entry.change(seq)?);
                 }
+            }
+            read += write.len();
+            done |= write.last().is_some_and(|c| c.seq == through);
+            if !write.is_empty() {
+                out.push(write);
+            }
+            if done {
+                break;
             }
         }
         Ok(out)

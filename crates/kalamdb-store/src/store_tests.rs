@@ -356,6 +356,48 @@ mod change_log {
     }
 
     #[test]
+    fn changes_come_grouped_by_the_write_that_committed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let first: Vec<RowChange> = (1..=3)
+            .map(|s| change(s, ChangeKind::Insert, s as i64))
+            .collect();
+        log(&store, &alice, &first);
+        log(
+            &store,
+            &alice,
+            &[
+                change(5, ChangeKind::Update, 5),
+                change(6, ChangeKind::Delete, 6),
+            ],
+        );
+        log(&store, &alice, &[change(8, ChangeKind::Insert, 8)]);
+        let groups = |after, through, limit| -> Vec<Vec<u64>> {
+            store
+                .changes_by_write(&alice, after, through, limit)
+                .unwrap()
+                .iter()
+                .map(|w| w.iter().map(|c| c.seq).collect())
+                .collect()
+        };
+        assert_eq!(
+            groups(0, u64::MAX, 100),
+            vec![vec![1, 2, 3], vec![5, 6], vec![8]]
+        );
+        assert_eq!(groups(2, u64::MAX, 100), vec![vec![3], vec![5, 6], vec![8]]);
+        assert_eq!(groups(0, 5, 100), vec![vec![1, 2, 3], vec![5]]);
+        assert_eq!(groups(0, 4, 100), vec![vec![1, 2, 3]]);
+        assert_eq!(groups(0, u64::MAX, 2), vec![vec![1, 2, 3]], "whole writes");
+        assert_eq!(groups(0, u64::MAX, 4), vec![vec![1, 2, 3], vec![5, 6]]);
+        assert_eq!(
+            store.changes(&alice, 0, u64::MAX, 2).unwrap().len(),
+            2,
+            "changes keeps to its limit"
+        );
+    }
+
+    #[test]
     fn a_large_write_is_split_into_entries_of_about_a_mebibyte() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());

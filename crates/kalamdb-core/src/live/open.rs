@@ -89,7 +89,8 @@ pub struct Replay {
     through: u64,
 }
 
-/// Log entries read per replay page.
+/// Row changes read per replay page (in whole writes, so a page may hold
+/// a write's worth more).
 const REPLAY_PAGE: usize = 1024;
 
 impl Replay {
@@ -100,21 +101,27 @@ impl Replay {
         if self.after >= self.through {
             return Ok(None);
         }
-        let changes = self
+        let writes = self
             .store
-            .changes(&self.scope, self.after, self.through, REPLAY_PAGE)
+            .changes_by_write(&self.scope, self.after, self.through, REPLAY_PAGE)
             .map_err(crate::error::CoreError::from)?;
-        let Some(last) = changes.last() else {
+        let Some(last) = writes.last().and_then(|w| w.last()) else {
             self.after = self.through;
             return Ok(None);
         };
         self.after = last.seq;
-        let set = ChangeSet {
-            table_uid: plan.def.uid,
-            schema_version: plan.def.schema_version,
-            changes,
-        };
-        Ok(Some(plan.apply(&set)?))
+        // One write at a time, so that a message never mixes writes, as
+        // live delivery never does.
+        let mut out = Vec::new();
+        for changes in writes {
+            let set = ChangeSet {
+                table_uid: plan.def.uid,
+                schema_version: plan.def.schema_version,
+                changes,
+            };
+            out.extend(plan.apply(&set)?);
+        }
+        Ok(Some(out))
     }
 }
 
