@@ -209,6 +209,30 @@ fn listen(mut ws: Socket, user: usize, arrivals: mpsc::Sender<(usize, i64, Insta
         .expect("thread starts");
 }
 
+/// A subscriber's thread that reads until it has `rows` changed rows (or
+/// 20 s pass without one); returns how many it got.
+fn count_rows(mut ws: Socket, rows: usize) -> std::thread::JoinHandle<usize> {
+    if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(20)));
+    }
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let mut got = 0;
+            while got < rows {
+                match read(&mut ws) {
+                    Ok(m) if m["type"] == "change" => {
+                        got += m["rows"].as_array().map_or(0, Vec::len);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            got
+        })
+        .expect("thread starts")
+}
+
 /// Single-row INSERTs for `seconds`, spread over `users` (one connection
 /// each, round-robin); returns writes per second.
 fn write_rate(
@@ -359,16 +383,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     drop(tx);
     let _ = drain.join();
 
-    // Fan-out: one SHARED table, many subscribers.
-    let (ftx, frx) = mpsc::channel();
-    for (i, user) in users.iter().take(o.fanout).enumerate() {
+    // Fan-out: one SHARED table, many subscribers. Each subscriber's
+    // thread counts its own rows and ends once it has them all, so the
+    // client adds no shared queue to the figure.
+    let mut sockets = Vec::with_capacity(o.fanout);
+    for user in users.iter().take(o.fanout) {
         let mut ws = open(&addr, user)?;
         subscribe(&mut ws, "board", "SELECT id, v FROM bench.board", 1000)?;
-        listen(ws, i, ftx.clone());
+        sockets.push(ws);
     }
-    drop(ftx);
     let expected = o.fanout * o.fanout_writes;
     let started = Instant::now();
+    let counters: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| count_rows(ws, o.fanout_writes))
+        .collect();
     let writer = std::thread::spawn({
         let addr = addr.clone();
         let writes = o.fanout_writes;
@@ -383,13 +412,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
     });
-    let mut received = 0;
-    while received < expected {
-        match frx.recv_timeout(Duration::from_secs(20)) {
-            Ok(_) => received += 1,
-            Err(_) => break,
-        }
-    }
+    let received: usize = counters.into_iter().map(|c| c.join().unwrap_or(0)).sum();
     let elapsed = started.elapsed();
     writer.join().map_err(|_| "fan-out writer panicked")??;
     println!(
