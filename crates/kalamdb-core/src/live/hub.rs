@@ -19,7 +19,7 @@ use kalamdb_store::{RowChange, ScopeKey};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use tokio::sync::{mpsc, Notify};
 
 /// The changes one write committed in one scope, shared by every feed.
@@ -242,6 +242,10 @@ pub struct LiveHub {
     /// query run `EXECUTE AS` someone else). Changed only under the
     /// `scopes` write lock, so the limit holds under concurrency.
     per_user: Mutex<HashMap<String, usize>>,
+    /// The plans in use, by table uid: an equal plan of another scope
+    /// (every user's `SELECT * FROM app.messages`) is shared rather than
+    /// held once per subscription. Changed under the `scopes` write lock.
+    plans: Mutex<HashMap<u64, Vec<Weak<LivePlan>>>>,
     max_per_user: usize,
 }
 
@@ -258,6 +262,7 @@ impl LiveHub {
             scopes: RwLock::default(),
             feeds: AtomicUsize::new(0),
             per_user: Mutex::default(),
+            plans: Mutex::default(),
             max_per_user,
         }
     }
@@ -342,6 +347,7 @@ impl LiveHub {
             }
             *held += 1;
         }
+        let plan = plan.map(|plan| self.intern(plan));
         let groups = scopes.entry(scope.clone()).or_default();
         let shared = plan.as_ref().and_then(|plan| {
             groups
@@ -372,6 +378,22 @@ impl LiveHub {
         group.feeds.push(feed.clone());
         self.feeds.fetch_add(1, Ordering::AcqRel);
         Ok(feed)
+    }
+
+    /// An equal plan already in use, or `plan`, remembered from now on.
+    fn intern(&self, plan: Arc<LivePlan>) -> Arc<LivePlan> {
+        let mut plans = self.plans.lock();
+        let known = plans.entry(plan.def.uid).or_default();
+        known.retain(|p| p.strong_count() > 0);
+        if let Some(equal) = known
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|p| p.same_output(&plan))
+        {
+            return equal;
+        }
+        known.push(Arc::downgrade(&plan));
+        plan
     }
 
     /// Removes a feed (unsubscribe, or its connection closed).
@@ -599,10 +621,56 @@ mod tests {
             .register(scope, plan(Some(1)), info("d"), Outbox::new(1).0)
             .unwrap();
         assert!(
-            !Arc::ptr_eq(&plan_of(&again), &plan_of(&first)),
-            "the emptied group is gone"
+            Arc::ptr_eq(&plan_of(&again), &plan_of(&first)),
+            "an equal plan still in use is shared"
         );
+        let groups: Vec<usize> = hub.scopes.read()[&ScopeKey::new(7, None)]
+            .iter()
+            .map(|g| g.feeds.len())
+            .collect();
+        assert_eq!(groups, vec![1, 1], "the emptied group is gone");
         assert_eq!(hub.feeds().len(), 2);
+    }
+
+    #[test]
+    fn scopes_with_an_equal_plan_hold_it_once() {
+        let hub = LiveHub::default();
+        let (outbox, _rx) = Outbox::new(8);
+        let alice = hub
+            .register(
+                ScopeKey::new(7, Some("alice")),
+                plan(Some(1)),
+                info("alice"),
+                outbox.clone(),
+            )
+            .unwrap();
+        let bob = hub
+            .register(
+                ScopeKey::new(7, Some("bob")),
+                plan(Some(1)),
+                info("bob"),
+                outbox.clone(),
+            )
+            .unwrap();
+        let carol = hub
+            .register(
+                ScopeKey::new(7, Some("carol")),
+                plan(Some(2)),
+                info("carol"),
+                outbox,
+            )
+            .unwrap();
+        let plan_of = |feed: &Arc<Feed>| feed.plan().expect("a table's feed").clone();
+        assert!(Arc::ptr_eq(&plan_of(&alice), &plan_of(&bob)));
+        assert!(!Arc::ptr_eq(&plan_of(&alice), &plan_of(&carol)));
+        hub.unregister(&alice);
+        hub.unregister(&bob);
+        drop((alice, bob));
+        let alive = hub.plans.lock()[&7]
+            .iter()
+            .filter(|p| p.strong_count() > 0)
+            .count();
+        assert_eq!(alive, 1, "a plan nobody uses is not kept");
     }
 
     #[test]
