@@ -156,11 +156,12 @@ pub async fn upgrade(
     // ones end the connection inside the WebSocket library.
     let hard_limit = config.max_message_bytes.saturating_mul(2).max(64 << 10);
     // The library's default buffers are 128 KiB each way per connection;
-    // most connections are idle subscribers, so they start small (they
-    // grow for a large message and shrink back).
+    // most connections are idle subscribers whose clients send a few small
+    // messages, so the read buffer starts at 1 KiB (it grows for a large
+    // message).
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .read_buffer_size(4 << 10)
+        .read_buffer_size(1 << 10)
         .write_buffer_size(0)
         .on_upgrade(move |socket| connection::run(state, socket, peer, authed, id))
 }
