@@ -17,6 +17,9 @@ pub struct FlushOptions {
 }
 
 /// Test hooks: stop a flush at a protocol step, as a crash would.
+// Each name is the step it stops after; without core's test-support
+// feature the enum is private and clippy would have the prefix dropped.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailPoint {
     /// After a scope's file is written, before its commit.
