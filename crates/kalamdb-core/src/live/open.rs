@@ -53,6 +53,14 @@ impl SubscribeRequest {
         }
     }
 
+    /// Rows per initial page: the client's choice within the configured
+    /// bound, or the default.
+    fn batch_size(&self, config: &super::LiveConfig) -> usize {
+        self.batch_size
+            .unwrap_or(config.default_batch_size)
+            .clamp(1, config.max_batch_size)
+    }
+
     /// The options as `system.live` shows them.
     pub fn options_json(&self) -> String {
         let mut options = serde_json::Map::new();
@@ -245,7 +253,7 @@ impl Collector<'_> {
         }
         let batches: Vec<RecordBatch> = self.out.iter().map(|(b, _)| b.clone()).collect();
         let seqs: Vec<&dyn Array> = self.out.iter().map(|(_, s)| s as &dyn Array).collect();
-        let all = concat_batches(&self.plan.schema, &batches)?;
+        let all = concat_batches(self.plan.schema(), &batches)?;
         let seqs = concat(&seqs)?;
         let order = sort_to_indices(&seqs, None, None)?;
         let from = order.len().saturating_sub(keep);
@@ -304,10 +312,7 @@ pub(crate) async fn open(
 ) -> LiveResult<Subscription> {
     let config = &services.live.config;
     let mode = request.mode();
-    let batch_size = request
-        .batch_size
-        .unwrap_or(config.default_batch_size)
-        .clamp(1, config.max_batch_size);
+    let batch_size = request.batch_size(config);
     if let StartMode::Resume(after) = mode {
         let store = services.hot.store().clone();
         let (feed, start_seq) = {
@@ -338,7 +343,7 @@ pub(crate) async fn open(
         feed.sent(0, after);
         let plan = feed.plan().expect("a table's feed").clone();
         return Ok(Subscription {
-            schema: plan.schema.clone(),
+            schema: plan.schema().clone(),
             feed,
             mode,
             start_seq,
@@ -415,7 +420,7 @@ pub(crate) async fn open(
     feed.sent(0, start_seq);
     let total_rows = pages.iter().map(|(b, _)| b.num_rows()).sum();
     Ok(Subscription {
-        schema: plan.schema.clone(),
+        schema: plan.schema().clone(),
         feed,
         mode,
         start_seq,
@@ -458,10 +463,7 @@ pub(crate) fn open_watch(
         start_seq: 0,
         total_rows: rows.num_rows(),
         pages: VecDeque::from([(rows, seqs)]),
-        batch_size: request
-            .batch_size
-            .unwrap_or(config.default_batch_size)
-            .clamp(1, config.max_batch_size),
+        batch_size: request.batch_size(config),
         batch_num: 0,
         replay: None,
         watch: Some(watch),

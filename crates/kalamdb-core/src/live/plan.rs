@@ -45,8 +45,6 @@ pub struct LivePlan {
     /// Its rows as evaluated: every column, `_seq`, `_deleted`.
     full_schema: SchemaRef,
     exprs: Compiled,
-    /// What the subscriber receives.
-    pub schema: SchemaRef,
 }
 
 /// The one table a plan reads, with its filters and output expressions.
@@ -230,9 +228,13 @@ impl LivePlan {
         Self {
             def,
             full_schema,
-            schema: compiled.schema.clone(),
             exprs: compiled,
         }
+    }
+
+    /// What the subscriber receives.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.exprs.schema
     }
 
     /// Whether `other` turns every change into the same output: the same
@@ -241,7 +243,7 @@ impl LivePlan {
     pub(super) fn same_output(&self, other: &LivePlan) -> bool {
         self.def.uid == other.def.uid
             && self.def.schema_version == other.def.schema_version
-            && self.schema == other.schema
+            && self.exprs.schema == other.exprs.schema
             && self.exprs.filter == other.exprs.filter
             && self.exprs.projection == other.exprs.projection
     }
@@ -266,9 +268,8 @@ impl LivePlan {
                 table: TableReference::bare("kv"),
                 filter,
                 projection,
-                schema: schema.clone(),
+                schema,
             },
-            schema,
         }
     }
 

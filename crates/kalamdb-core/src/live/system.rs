@@ -112,15 +112,13 @@ impl SystemWatch {
         };
         let now = self.last.as_ref().expect("just set");
         let mut deleted = Vec::new();
-        let mut updated = (Vec::new(), Vec::new());
+        // (now, before) positions of each updated row.
+        let mut updates: Vec<(u32, u32)> = Vec::new();
         let mut inserted = Vec::new();
         for (key, (at, value)) in &before.by_key {
             match now.by_key.get(key) {
                 None => deleted.push(*at),
-                Some((now_at, now_value)) if now_value != value => {
-                    updated.0.push(*now_at);
-                    updated.1.push(*at);
-                }
+                Some((now_at, now_value)) if now_value != value => updates.push((*now_at, *at)),
                 Some(_) => {}
             }
         }
@@ -132,7 +130,6 @@ impl SystemWatch {
         // In the tables' own order, so a client sees them as a SELECT would.
         deleted.sort_unstable();
         inserted.sort_unstable();
-        let mut updates: Vec<(u32, u32)> = updated.0.into_iter().zip(updated.1).collect();
         updates.sort_unstable();
         let (new_at, old_at): (Vec<u32>, Vec<u32>) = updates.into_iter().unzip();
         let take = |rows: &RecordBatch, at: Vec<u32>| -> LiveResult<Option<RecordBatch>> {

@@ -17,8 +17,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::HeaderMap;
 use kalamdb_commons::clock::monotonic;
 use kalamdb_core::{
-    Caller, Delivery, EndReason, LiveCode, Outbox, Published, StartMode, SubscribeRequest,
-    Subscription, UserRecord,
+    Caller, Delivery, EndReason, Feed, LiveChange, LiveCode, Outbox, Published, StartMode,
+    SubscribeRequest, Subscription, UserRecord,
 };
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -340,10 +340,7 @@ impl Conn {
                 self.on_next_batch(&subscription_id).await
             }
             ClientMessage::Unsubscribe { subscription_id } => {
-                if let Some(sub) = self.subs.remove(&subscription_id) {
-                    sub.live.feed.end(EndReason::Closed);
-                    self.state.db.unsubscribe(&sub.live.feed);
-                }
+                self.drop_sub(&subscription_id);
                 Ok(())
             }
         }
@@ -502,13 +499,7 @@ impl Conn {
             match page {
                 Ok(Some(changes)) => {
                     let feed = sub.live.feed.clone();
-                    for change in &changes {
-                        // Counted first: a client that has the message
-                        // must find it counted in system.live.
-                        feed.sent(change.row_count() as u64, change.last_seq);
-                        let body = protocol::change_body(change);
-                        self.send_text(protocol::change_message(id, &body)).await?;
-                    }
+                    self.send_own_changes(id, &feed, &changes).await?;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -626,6 +617,24 @@ impl Conn {
         }
     }
 
+    /// Sends changes computed for this subscription alone (a replay, a
+    /// system table's reading), each encoded here.
+    async fn send_own_changes(
+        &mut self,
+        id: &str,
+        feed: &Feed,
+        changes: &[LiveChange],
+    ) -> Result<(), Closed> {
+        for change in changes {
+            // Counted first: a client that has the message must find it
+            // counted in system.live.
+            feed.sent(change.row_count() as u64, change.last_seq);
+            let body = protocol::change_body(change);
+            self.send_text(protocol::change_message(id, &body)).await?;
+        }
+        Ok(())
+    }
+
     /// Reads the watched system tables again and sends what changed, for
     /// the subscriptions whose initial data is out.
     async fn poll_system_tables(&mut self) -> Result<(), Closed> {
@@ -643,11 +652,7 @@ impl Conn {
             match watch.poll(max_bytes) {
                 Ok(changes) => {
                     let feed = self.subs[&id].live.feed.clone();
-                    for change in &changes {
-                        feed.sent(change.row_count() as u64, 0);
-                        let body = protocol::change_body(change);
-                        self.send_text(protocol::change_message(&id, &body)).await?;
-                    }
+                    self.send_own_changes(&id, &feed, &changes).await?;
                 }
                 Err(e) => {
                     self.drop_sub(&id);
