@@ -77,9 +77,9 @@ impl SystemWatch {
             return Err(LiveError::new(
                 LiveCode::SubscriptionFailed,
                 format!(
-                    "{:?} has grown over {} MiB for this live query; narrow its WHERE",
+                    "{:?} has grown over {max_bytes} bytes (live.max_initial_mb) for this live \
+                     query; narrow its WHERE",
                     self.table,
-                    max_bytes >> 20
                 ),
             ));
         }

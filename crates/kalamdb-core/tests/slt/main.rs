@@ -12,6 +12,7 @@ mod faults;
 mod flush_crash;
 mod fuzz_statements;
 mod kill_job;
+mod live_system;
 mod model;
 mod scheduler;
 mod util;
