@@ -18,7 +18,19 @@
 //!
 //! Value: `count (u32 LE)`, then per change `_seq (u64 LE) · kind (1) ·
 //! old _seq (u64 LE) · new length (u32 LE, 0: none) · new · old length ·
-//! old`. An inserted row's encoding is the very bytes of its version.
+//! old`.
+//!
+//! An insert is logged as a *reference*: its kind byte has [`REF`] set and
+//! its `new` holds only the row's encoded primary key (the version key
+//! without the scope and `_seq`). The values are the hot version
+//! `scope · pk · _seq` itself, written in the same batch, so an insert's
+//! bytes go into RocksDB once and ingest does not pay for the log twice.
+//! A reader resolves references from the snapshot it reads the log in.
+//! The only thing that deletes single hot versions is a flush, and before
+//! it commits it rewrites the scope's entries it covers with their
+//! references resolved ([`HotStore::inline_changes`]), so a reference
+//! always finds its version. Updates and deletes carry their values (the
+//! old ones are not in the hot tier after a flush).
 //!
 //! Retention: a single *floor*. Every change with `_seq` at or below it may
 //! be gone; every change above it is kept. The floor only rises, and it is
@@ -39,6 +51,9 @@ const FLOOR_KEY: &[u8] = b"\x00changes_floor";
 /// Which layout the log is in (absent: the first, per-row one).
 const FORMAT_KEY: &[u8] = b"\x00changes_format";
 const FORMAT: &[u8] = b"2";
+/// Set in a change's kind byte: `new` is the row's primary key, and its
+/// values are its hot version (see the module docs).
+const REF: u8 = 0x80;
 
 /// What a change did to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +73,7 @@ impl ChangeKind {
     }
 
     fn from_tag(tag: u8) -> Result<Self, StoreError> {
-        match tag {
+        match tag & !REF {
             1 => Ok(Self::Insert),
             2 => Ok(Self::Update),
             3 => Ok(Self::Delete),
@@ -89,6 +104,8 @@ const ENTRY_BYTES: usize = 1 << 20;
 pub(crate) struct PendingChanges {
     scope: Vec<u8>,
     value: Vec<u8>,
+    /// What the entry's references stand for: its size once inlined.
+    referenced: usize,
     count: u32,
     last_seq: u64,
 }
@@ -99,14 +116,31 @@ impl PendingChanges {
         self.scope.extend_from_slice(scope.as_bytes());
         self.value.clear();
         self.value.extend_from_slice(&[0; 4]);
+        self.referenced = 0;
         self.count = 0;
+    }
+
+    /// The entry's size once its references are resolved.
+    fn size(&self) -> usize {
+        self.value.len() + self.referenced
     }
 
     /// Appends one change whose versions are already encoded.
     fn push(&mut self, seq: u64, kind: ChangeKind, old_seq: u64, new: &[u8], old: &[u8]) {
+        self.push_tagged(seq, kind.tag(), old_seq, new, old);
+    }
+
+    /// Appends an insert whose values are its hot version, `pk` the
+    /// version key's primary-key part, `row_bytes` the version's size.
+    fn push_ref(&mut self, seq: u64, pk: &[u8], row_bytes: usize) {
+        self.push_tagged(seq, ChangeKind::Insert.tag() | REF, 0, pk, &[]);
+        self.referenced += row_bytes;
+    }
+
+    fn push_tagged(&mut self, seq: u64, tag: u8, old_seq: u64, new: &[u8], old: &[u8]) {
         let v = &mut self.value;
         v.extend_from_slice(&seq.to_le_bytes());
-        v.push(kind.tag());
+        v.push(tag);
         v.extend_from_slice(&old_seq.to_le_bytes());
         v.extend_from_slice(&(new.len() as u32).to_le_bytes());
         v.extend_from_slice(new);
@@ -183,18 +217,47 @@ impl<'a> Entry<'a> {
         Ok(())
     }
 
-    fn change(&mut self, seq: u64) -> Result<RowChange, StoreError> {
-        let kind = ChangeKind::from_tag(self.take(1)?[0])?;
+    /// The next change; for a reference, `new` is left empty and the
+    /// primary key it refers by is returned beside it.
+    fn change(&mut self, seq: u64) -> Result<(RowChange, Option<&'a [u8]>), StoreError> {
+        let tag = self.take(1)?[0];
+        let kind = ChangeKind::from_tag(tag)?;
         let old_seq = self.u64()?;
-        let new = self.version()?;
+        let (new, pk) = if tag & REF != 0 {
+            let len = self.u32()? as usize;
+            (None, Some(self.take(len)?))
+        } else {
+            (self.version()?, None)
+        };
         let old = self.version()?;
-        Ok(RowChange {
+        let change = RowChange {
             seq,
             kind,
             new,
             old,
             old_seq,
-        })
+        };
+        Ok((change, pk))
+    }
+}
+
+/// The hot version a reference stands for, read from `snapshot`.
+fn referenced_version(
+    store: &HotStore,
+    snapshot: &rocksdb::Snapshot<'_>,
+    scope: &ScopeKey,
+    pk: &[u8],
+    seq: u64,
+) -> Result<RowVersion, StoreError> {
+    let mut key = Vec::with_capacity(scope.as_bytes().len() + pk.len() + 8);
+    key.extend_from_slice(scope.as_bytes());
+    key.extend_from_slice(pk);
+    crate::keys::push_seq(&mut key, seq);
+    match snapshot.get_cf(store.rows_cf(), &key)? {
+        Some(bytes) => RowVersion::decode(&bytes),
+        None => Err(StoreError::Corrupt(format!(
+            "the change log refers to a missing row version (_seq {seq})"
+        ))),
     }
 }
 
@@ -244,7 +307,9 @@ impl HotStore {
         if let Some(end) = prefix_end(scope.as_bytes()) {
             opts.set_iterate_upper_bound(end);
         }
-        let iter = self.db().iterator_cf_opt(
+        // One snapshot for the log and the versions its references name.
+        let snapshot = self.db().snapshot();
+        let iter = snapshot.iterator_cf_opt(
             self.changes_cf(),
             opts,
             IteratorMode::From(&start, rocksdb::Direction::Forward),
@@ -269,9 +334,13 @@ impl HotStore {
                 }
                 if seq <= after {
                     entry.skip()?;
-                } else {
-                    write.push(entry.change(seq)?);
+                    continue;
                 }
+                let (mut change, pk) = entry.change(seq)?;
+                if let Some(pk) = pk {
+                    change.new = Some(referenced_version(self, &snapshot, scope, pk, seq)?);
+                }
+                write.push(change);
             }
             read += write.len();
             done |= write.last().is_some_and(|c| c.seq == through);
@@ -283,6 +352,86 @@ impl HotStore {
             }
         }
         Ok(out)
+    }
+
+    /// Rewrites the entries of `scope` holding changes with `after < _seq
+    /// <= through` so that none refers to a hot version any more: a flush
+    /// calls it before it commits, as it is about to delete those versions.
+    /// Batches of about [`ENTRY_BYTES`] · 4 are written as they fill; an
+    /// entry rewritten twice (after a crash) is the same entry. Returns how
+    /// many entries it rewrote.
+    pub fn inline_changes(
+        &self,
+        scope: &ScopeKey,
+        after: u64,
+        through: u64,
+    ) -> Result<usize, StoreError> {
+        if after >= through {
+            return Ok(0);
+        }
+        let start = change_key(scope, after.saturating_add(1));
+        let mut opts = ReadOptions::default();
+        if let Some(end) = prefix_end(scope.as_bytes()) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let snapshot = self.db().snapshot();
+        let iter = snapshot.iterator_cf_opt(
+            self.changes_cf(),
+            opts,
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        let mut batch = rocksdb::WriteBatch::default();
+        let mut rewritten = 0;
+        let mut scratch = Vec::new();
+        for item in iter {
+            let (key, value) = item?;
+            let mut entry = Entry::new(&value)?;
+            let mut out = PendingChanges::default();
+            out.value.extend_from_slice(&[0; 4]);
+            let mut refs = 0;
+            while let Some(seq) = entry.next_seq()? {
+                if out.is_empty() && seq > through {
+                    // Entries come in `_seq` order: the rest are newer.
+                    break;
+                }
+                let (change, pk) = entry.change(seq)?;
+                scratch.clear();
+                match pk {
+                    Some(pk) => {
+                        refs += 1;
+                        referenced_version(self, &snapshot, scope, pk, seq)?
+                            .encode_into(&mut scratch);
+                    }
+                    None => {
+                        if let Some(row) = &change.new {
+                            row.encode_into(&mut scratch);
+                        }
+                    }
+                }
+                let at = scratch.len();
+                if let Some(row) = &change.old {
+                    row.encode_into(&mut scratch);
+                }
+                let (new, old) = scratch.split_at(at);
+                out.push(seq, change.kind, change.old_seq, new, old);
+            }
+            if out.is_empty() {
+                break;
+            }
+            if refs == 0 {
+                continue;
+            }
+            out.value[..4].copy_from_slice(&out.count.to_le_bytes());
+            batch.put_cf(self.changes_cf(), &key, &out.value);
+            rewritten += 1;
+            if batch.size_in_bytes() >= 4 * ENTRY_BYTES {
+                self.db().write(std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            self.db().write(batch)?;
+        }
+        Ok(rewritten)
     }
 
     /// Every change at or below this `_seq` may be gone from the log.
@@ -417,7 +566,8 @@ impl crate::WriteBatch<'_> {
     }
 
     /// Adds the version of a newly inserted row ([`Self::put_version_at`])
-    /// and logs it as an insert, encoding the row once.
+    /// and logs it as an insert that refers to that version (see the
+    /// module docs).
     pub fn put_inserted(
         &mut self,
         scope: &ScopeKey,
@@ -426,19 +576,17 @@ impl crate::WriteBatch<'_> {
         row: &RowVersion,
     ) -> u64 {
         let size = self.put_version_at(pk_prefix, seq, row);
-        // The scratch buffer still holds the version's key and value.
-        let key_len = pk_prefix.len() + 8;
-        let buf = std::mem::take(&mut self.scratch);
-        self.pending_changes(scope)
-            .push(seq, ChangeKind::Insert, 0, &buf[key_len..], &[]);
-        self.scratch = buf;
+        debug_assert!(pk_prefix.starts_with(scope.as_bytes()));
+        let pk = &pk_prefix[scope.as_bytes().len()..];
+        let row_bytes = size as usize - pk_prefix.len() - 8;
+        self.pending_changes(scope).push_ref(seq, pk, row_bytes);
         size
     }
 
     /// The entry being built for `scope`; another scope's (or one that is
     /// full) is added first.
     fn pending_changes(&mut self, scope: &ScopeKey) -> &mut PendingChanges {
-        if self.changes.scope != scope.as_bytes() || self.changes.value.len() >= ENTRY_BYTES {
+        if self.changes.scope != scope.as_bytes() || self.changes.size() >= ENTRY_BYTES {
             self.add_pending_changes();
             self.changes.start(scope);
         }

@@ -475,4 +475,121 @@ mod change_log {
         assert!(store.changes(&a, 0, u64::MAX, 10).unwrap().is_empty());
         assert_eq!(store.changes(&b, 0, u64::MAX, 10).unwrap().len(), 1);
     }
+
+    /// Inserts `pks` of `scope` as one write, as the engine does: each
+    /// version, and a log entry that refers to them.
+    fn insert(store: &HotStore, scope: &ScopeKey, pks: &[i64], text: &str) -> Vec<u64> {
+        let first = store.next_seqs(pks.len() as u64).unwrap();
+        let mut batch = store.batch();
+        let mut seqs = Vec::new();
+        for (i, pk) in pks.iter().enumerate() {
+            let seq = first + i as u64;
+            let version = RowVersion {
+                deleted: false,
+                schema_version: 1,
+                values: vec![Value::I64(*pk), Value::Text(format!("{text}{pk}"))],
+            };
+            batch.put_inserted(
+                scope,
+                &scope.pk_prefix(&Value::I64(*pk)).unwrap(),
+                seq,
+                &version,
+            );
+            seqs.push(seq);
+        }
+        store.write(batch).unwrap();
+        seqs
+    }
+
+    fn texts(changes: &[RowChange]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match &c.new.as_ref().expect("an insert").values[1] {
+                Value::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_insert_refers_to_its_version_until_a_flush_inlines_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let bob = ScopeKey::new(1, Some("bob"));
+        let long = "v".repeat(500);
+        let first = insert(&store, &alice, &[1, 2, 3], &long);
+        let second = insert(&store, &alice, &[4], "w");
+        insert(&store, &bob, &[1], "b");
+        let log_bytes = store
+            .db()
+            .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
+            .map(|item| item.unwrap().1.len())
+            .sum::<usize>();
+        assert!(
+            log_bytes < 200,
+            "the log holds keys, not the rows' {} bytes ({log_bytes})",
+            3 * long.len()
+        );
+        let read = store.changes(&alice, 0, u64::MAX, 100).unwrap();
+        assert_eq!(
+            texts(&read),
+            vec![
+                format!("{long}1"),
+                format!("{long}2"),
+                format!("{long}3"),
+                "w4".into()
+            ]
+        );
+
+        // A flush through the first write: its entry gets the values, then
+        // the versions go. The second write keeps its reference.
+        assert_eq!(store.inline_changes(&alice, 0, first[2]).unwrap(), 1);
+        assert_eq!(
+            store.inline_changes(&alice, 0, first[2]).unwrap(),
+            0,
+            "an inlined entry is left alone"
+        );
+        let mut batch = store.batch();
+        for (pk, seq) in [1, 2, 3].iter().zip(&first) {
+            batch.delete_row_key(&alice.version_key(&Value::I64(*pk), *seq).unwrap());
+        }
+        store.write(batch).unwrap();
+        assert_eq!(store.changes(&alice, 0, u64::MAX, 100).unwrap(), read);
+        assert_eq!(store.changes(&bob, 0, u64::MAX, 100).unwrap().len(), 1);
+
+        // A reference whose version is gone is an error, never a silent gap.
+        let mut batch = store.batch();
+        batch.delete_row_key(&alice.version_key(&Value::I64(4), second[0]).unwrap());
+        store.write(batch).unwrap();
+        let err = store.changes(&alice, 0, u64::MAX, 100).unwrap_err();
+        assert!(err.to_string().contains("missing row version"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_of_references_is_bounded_by_the_rows_they_stand_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let scope = ScopeKey::new(1, Some("alice"));
+        let big = "x".repeat(300_000);
+        let pks: Vec<i64> = (0..7).collect();
+        insert(&store, &scope, &pks, &big);
+        let entries = store
+            .db()
+            .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
+            .count();
+        assert_eq!(entries, 2, "closed at about a mebibyte of rows");
+        store.inline_changes(&scope, 0, u64::MAX).unwrap();
+        let largest = store
+            .db()
+            .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
+            .map(|item| item.unwrap().1.len())
+            .max()
+            .unwrap();
+        assert!(
+            largest < 2 << 20,
+            "inlined entries stay near the bound ({largest})"
+        );
+        assert_eq!(store.changes(&scope, 0, u64::MAX, 100).unwrap().len(), 7);
+    }
 }

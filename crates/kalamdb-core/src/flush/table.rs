@@ -462,6 +462,16 @@ impl<'a> ScopeFlush<'a> {
             self.fail(env, handle, failure, held, started_file, stats);
             return Ok(());
         }
+        // The change log's inserts refer to the hot versions this flush
+        // will delete; they get their values first, before the commit, so
+        // no crash can leave a reference without its version. Entries up to
+        // `already_flushed` were rewritten by the flush that covered them.
+        let store = env.hot.store();
+        store.inline_changes(
+            &self.scope,
+            self.already_flushed.max(store.changes_floor()),
+            self.max_seq_read,
+        )?;
         let mut entry = None;
         if self.rows > 0 {
             let written = (|| {
