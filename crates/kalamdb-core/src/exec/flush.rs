@@ -56,18 +56,15 @@ pub async fn flush_all(s: &Session<'_>, namespace: Option<&str>) -> Result<State
         names.push(def.qualified_name());
         ids.push(job_id);
     }
+    // The original clients read the ids from this text, in this form.
     let message = if ids.is_empty() {
         "No tables to flush".to_string()
     } else {
-        let parts: Vec<String> = names
-            .iter()
-            .zip(&ids)
-            .map(|(name, id)| format!("{name} Job ID: {id}"))
-            .collect();
+        let place = namespace.map_or(String::new(), |ns| format!(" in namespace '{ns}'"));
         format!(
-            "Flush started for {} table(s): {}",
+            "Flush started for {} table(s){place}. Job IDs: [{}]",
             ids.len(),
-            parts.join(", ")
+            ids.join(", ")
         )
     };
     let schema = Arc::new(Schema::new(vec![

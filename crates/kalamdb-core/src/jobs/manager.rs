@@ -158,7 +158,8 @@ impl JobManager {
                 namespace_id: def.namespace.to_string(),
                 table_name: def.name.to_string(),
                 trigger: trigger.to_string(),
-                parameters: json!({ "table_uid": def.uid }).to_string(),
+                parameters: json!({ "table_id": def.qualified_name(), "table_uid": def.uid })
+                    .to_string(),
                 message: None,
                 result: None,
                 error: None,

@@ -16,6 +16,7 @@ use crate::config::AuthSection;
 use guard::{Lockout, RateLimiter};
 use jwt::{Claims, TokenError, ISSUER};
 use kalamdb_auth::{Authenticator, Sessions};
+use kalamdb_commons::Role;
 use kalamdb_core::{Caller, KalamDb};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -162,6 +163,8 @@ impl AuthService {
         let (access, access_exp) = self.token(caller, sid, "access", self.access_ttl_secs);
         let mut body = json!({
             "user": user_json(db, caller),
+            // KalamDB's client library refuses a login answer without it.
+            "admin_ui_access": caller.role >= Role::Dba,
             "access_token": access,
             "token_type": "Bearer",
             "expires_at": rfc3339(access_exp),
@@ -226,7 +229,12 @@ impl AuthService {
         from_loopback: bool,
     ) -> Result<Value, TokenRefusal> {
         let (caller, sid) = self.verify(db, refresh_token, "refresh", from_loopback)?;
-        Ok(self.token_body(db, &caller, &sid, None))
+        // The answer has the login's fields (clients decode both alike):
+        // the refresh token stays the one given, until it expires.
+        let claims = jwt::decode(refresh_token, &self.secret, now_secs())
+            .map_err(|e| TokenRefusal::Invalid(e.to_string()))?;
+        let refresh = Some((refresh_token.to_string(), claims.exp));
+        Ok(self.token_body(db, &caller, &sid, refresh))
     }
 
     /// Ends the session a (refresh or access) token belongs to.

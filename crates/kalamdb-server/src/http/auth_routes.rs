@@ -94,8 +94,14 @@ pub async fn setup(
     .map_err(|_| ApiError::new(ErrorCode::InternalError, "set-up failed"))?
     .map_err(core_error)?;
     info!(user = %name, "server set up: root password set, dba user created");
+    let created = state
+        .db
+        .users()
+        .caller_of(&name)
+        .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "the new user is gone"))?;
     Ok(Json(json!({
         "status": "success",
+        "user": user_json(&state.db, &created),
         "message": format!("Set-up complete: root has a password and '{name}' is a dba"),
     })))
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod common;
+mod compat;
 mod crash;
 mod flush;
 mod http_fuzz;

@@ -1,0 +1,312 @@
+//! The JSON shapes the original KalamDB's clients decode (its CLI, client
+//! library and test suites), as ../shared/REFERENCE.md gives them: each
+//! answer is checked field by field, so a field a client requires that
+//! goes missing (or changes type) fails here first.
+
+use crate::auth::post;
+use crate::common::{create_user, TestServer};
+use crate::flush::job_id;
+use serde_json::{json, Value};
+
+/// What a client expects at a path into an answer.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Str,
+    Bool,
+    Num,
+    Arr,
+    Obj,
+    /// A string or null (optional values such as `email`).
+    StrOrNull,
+}
+
+fn fits(value: &Value, shape: Shape) -> bool {
+    match shape {
+        Shape::Str => value.is_string(),
+        Shape::Bool => value.is_boolean(),
+        Shape::Num => value.is_number(),
+        Shape::Arr => value.is_array(),
+        Shape::Obj => value.is_object(),
+        Shape::StrOrNull => value.is_string() || value.is_null(),
+    }
+}
+
+/// Fails unless every `path` (dot-separated keys, numbers index arrays)
+/// is present in `body` with its shape.
+#[track_caller]
+fn require(what: &str, body: &Value, fields: &[(&str, Shape)]) {
+    for (path, shape) in fields {
+        let mut at = body;
+        let mut present = true;
+        for part in path.split('.') {
+            let next = match part.parse::<usize>() {
+                Ok(i) => at.get(i),
+                Err(_) => at.get(part),
+            };
+            match next {
+                Some(v) => at = v,
+                None => {
+                    present = false;
+                    break;
+                }
+            }
+        }
+        assert!(present, "{what}: `{path}` is missing from {body}");
+        assert!(
+            fits(at, *shape),
+            "{what}: `{path}` should be {shape:?}, is {at} in {body}"
+        );
+    }
+}
+
+const USER_FIELDS: [(&str, Shape); 5] = [
+    ("user.id", Shape::Str),
+    ("user.role", Shape::Str),
+    ("user.email", Shape::StrOrNull),
+    ("user.created_at", Shape::Str),
+    ("user.updated_at", Shape::Str),
+];
+
+const TOKEN_FIELDS: [(&str, Shape); 5] = [
+    ("admin_ui_access", Shape::Bool),
+    ("access_token", Shape::Str),
+    ("refresh_token", Shape::Str),
+    ("expires_at", Shape::Str),
+    ("refresh_expires_at", Shape::Str),
+];
+
+#[test]
+fn auth_answers_have_every_field_the_clients_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    // Before the set-up, while root has no password.
+    create_user(&server, "carol", "carol-pw", "service");
+
+    let status = server
+        .client()
+        .get(format!("{}/v1/api/auth/status", server.base_url))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    require(
+        "status",
+        &status,
+        &[("needs_setup", Shape::Bool), ("message", Shape::Str)],
+    );
+
+    let (code, setup) = post(
+        &server,
+        "/v1/api/auth/setup",
+        json!({ "user": "admin", "password": "admin-pw-1", "root_password": "root-pw-1",
+                "email": "admin@example.com" }),
+    );
+    assert_eq!(code, 200, "{setup}");
+    require("setup", &setup, &USER_FIELDS);
+    require("setup", &setup, &[("message", Shape::Str)]);
+    assert_eq!(setup["user"]["id"], "admin");
+    assert_eq!(setup["user"]["role"], "dba");
+    assert_eq!(setup["user"]["email"], "admin@example.com");
+
+    // admin_ui_access: true for dba and system, false below.
+    for (user, password, admin) in [
+        ("admin", "admin-pw-1", true),
+        ("root", "root-pw-1", true),
+        ("carol", "carol-pw", false),
+    ] {
+        let (code, login) = post(
+            &server,
+            "/v1/api/auth/login",
+            json!({ "user": user, "password": password }),
+        );
+        assert_eq!(code, 200, "{login}");
+        require(&format!("login of {user}"), &login, &USER_FIELDS);
+        require(&format!("login of {user}"), &login, &TOKEN_FIELDS);
+        assert_eq!(login["admin_ui_access"], admin, "{user}: {login}");
+
+        let refresh = login["refresh_token"].as_str().unwrap();
+        let (code, renewed) = post(
+            &server,
+            "/v1/api/auth/refresh",
+            json!({ "refresh_token": refresh }),
+        );
+        assert_eq!(code, 200, "{renewed}");
+        require(&format!("refresh of {user}"), &renewed, &USER_FIELDS);
+        require(&format!("refresh of {user}"), &renewed, &TOKEN_FIELDS);
+        assert_eq!(renewed["admin_ui_access"], admin);
+    }
+
+    // The original client's login body names the user `username`.
+    let (code, login) = post(
+        &server,
+        "/v1/api/auth/login",
+        json!({ "username": "carol", "password": "carol-pw" }),
+    );
+    assert_eq!(code, 200, "{login}");
+
+    let (code, refused) = post(
+        &server,
+        "/v1/api/auth/login",
+        json!({ "user": "carol", "password": "wrong" }),
+    );
+    assert_eq!(code, 401, "{refused}");
+    require(
+        "refused login",
+        &refused,
+        &[
+            ("status", Shape::Str),
+            ("error.code", Shape::Str),
+            ("error.message", Shape::Str),
+        ],
+    );
+}
+
+#[test]
+fn sql_answers_errors_health_and_job_polling_keep_their_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let body = server.root(
+        "CREATE NAMESPACE app; \
+         CREATE USER TABLE app.notes (id BIGINT PRIMARY KEY, body TEXT, n INT)",
+    );
+    require(
+        "DDL",
+        &body,
+        &[("status", Shape::Str), ("took", Shape::Num)],
+    );
+    assert_eq!(body["status"], "success");
+
+    let body = server.root("INSERT INTO app.notes (id, body, n) VALUES (1, 'a', 7), (2, 'b', 8)");
+    require(
+        "INSERT",
+        &body,
+        &[
+            ("results.0.row_count", Shape::Num),
+            ("results.0.message", Shape::Str),
+            ("results.0.as_user", Shape::Str),
+        ],
+    );
+    assert_eq!(body["results"][0]["message"], "Inserted 2 row(s)");
+
+    let body = server.root("SELECT id, body, n FROM app.notes ORDER BY id");
+    require(
+        "SELECT",
+        &body,
+        &[
+            ("status", Shape::Str),
+            ("took", Shape::Num),
+            ("results", Shape::Arr),
+            ("results.0.schema", Shape::Arr),
+            ("results.0.schema.0.name", Shape::Str),
+            ("results.0.schema.0.data_type", Shape::Str),
+            ("results.0.schema.0.index", Shape::Num),
+            ("results.0.rows", Shape::Arr),
+            ("results.0.row_count", Shape::Num),
+            ("results.0.as_user", Shape::Str),
+        ],
+    );
+    // BIGINT as a string (JavaScript precision), INT as a number.
+    assert_eq!(body["results"][0]["rows"][0], json!(["1", "a", 7]));
+
+    let (code, error) = server.sql_as("root", "", json!({ "sql": "SELEC 1" }));
+    assert_eq!(code, 400, "{error}");
+    require(
+        "error",
+        &error,
+        &[
+            ("status", Shape::Str),
+            ("took", Shape::Num),
+            ("results", Shape::Arr),
+            ("error", Shape::Obj),
+            ("error.code", Shape::Str),
+            ("error.message", Shape::Str),
+        ],
+    );
+    assert_eq!(error["status"], "error");
+
+    for path in ["/health", "/v1/api/healthcheck"] {
+        let health = server
+            .client()
+            .get(format!("{}{path}", server.base_url))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        require(
+            path,
+            &health,
+            &[
+                ("status", Shape::Str),
+                ("version", Shape::Str),
+                ("api_version", Shape::Str),
+            ],
+        );
+        assert_eq!(health["status"], "healthy");
+    }
+
+    // Flush, then poll system.jobs as the clients do.
+    let flush = server.root("FLUSH TABLE app.notes");
+    let id = job_id(&flush);
+    let body = server.root(&format!(
+        "SELECT status, message FROM system.jobs WHERE job_id = '{id}'"
+    ));
+    require(
+        "job polling",
+        &body,
+        &[
+            ("results.0.rows.0.0", Shape::Str),
+            ("results.0.rows.0.1", Shape::StrOrNull),
+        ],
+    );
+    let (status, _) = crate::flush::wait_for_job(&server, &id);
+    assert_eq!(status, "completed");
+}
+
+/// The job ids of a `FLUSH ALL` answer, read as the original clients read
+/// them: the list after `Job IDs: [`.
+fn flush_all_ids(body: &Value) -> Vec<String> {
+    let message = body["results"][0]["message"].as_str().expect("a message");
+    let list = message
+        .split("Job IDs: [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no `Job IDs: [...]` in {message}"));
+    list.split(',').map(|id| id.trim().to_string()).collect()
+}
+
+#[test]
+fn flush_all_lists_one_job_per_table_and_jobs_name_their_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    server.root(
+        "CREATE NAMESPACE app; \
+         CREATE USER TABLE app.a (id INT PRIMARY KEY); \
+         CREATE SHARED TABLE app.b (id INT PRIMARY KEY); \
+         CREATE NAMESPACE other; \
+         CREATE SHARED TABLE other.c (id INT PRIMARY KEY)",
+    );
+    let body = server.root("STORAGE FLUSH ALL IN NAMESPACE app");
+    let message = body["results"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Flush started for 2 table(s) in namespace 'app'. "),
+        "{message}"
+    );
+    let ids = flush_all_ids(&body);
+    assert_eq!(ids.len(), 2, "{message}");
+    let mut tables = Vec::new();
+    for id in &ids {
+        let (status, _) = crate::flush::wait_for_job(&server, id);
+        assert_eq!(status, "completed");
+        let job = server.root(&format!(
+            "SELECT parameters FROM system.jobs WHERE job_id = '{id}'"
+        ));
+        let parameters: Value =
+            serde_json::from_str(job["results"][0]["rows"][0][0].as_str().unwrap()).unwrap();
+        tables.push(parameters["table_id"].as_str().unwrap().to_string());
+    }
+    tables.sort();
+    assert_eq!(tables, ["app.a", "app.b"]);
+
+    let body = server.root("FLUSH ALL TABLES");
+    assert_eq!(flush_all_ids(&body).len(), 3, "{body}");
+}
