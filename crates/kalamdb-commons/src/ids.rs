@@ -38,7 +38,7 @@ pub fn validate_identifier(kind: &str, name: &str) -> Result<(), String> {
 }
 
 fn truncate(s: &str) -> String {
-    s.chars().take(80).collect()
+    crate::clip(s, 80)
 }
 
 macro_rules! name_type {

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod datatype;
 pub mod error;
+pub mod excerpt;
 pub mod flush_policy;
 pub mod ids;
 pub mod role;
@@ -17,6 +18,7 @@ pub mod value;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use datatype::KalamType;
 pub use error::ErrorCode;
+pub use excerpt::{clip, excerpt};
 pub use flush_policy::FlushPolicy;
 pub use ids::{validate_identifier, NamespaceId, TableName, UserId};
 pub use role::Role;

@@ -175,8 +175,7 @@ fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
         | Statement::Delete(_)
         | Statement::Explain { .. } => Ok(KalamStatement::Standard(Box::new(statement))),
         other => {
-            let text = other.to_string();
-            let head: String = text.chars().take(40).collect();
+            let head = kalamdb_commons::excerpt(&other.to_string(), 60);
             err(format!("unsupported statement: {head}"))
         }
     }

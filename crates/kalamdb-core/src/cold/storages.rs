@@ -113,9 +113,9 @@ impl Storages {
                 "the 'local' storage cannot be dropped".into(),
             ));
         }
-        if let Some(table) = in_use() {
+        if let Some(tables) = in_use() {
             return Err(CoreError::exec(format!(
-                "storage '{id}' is used by table {table}; drop or move its tables first"
+                "storage '{id}' is used by tables {tables}; drop or move them first"
             )));
         }
         let mut batch = self.store.batch();

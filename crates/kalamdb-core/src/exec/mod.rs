@@ -180,7 +180,7 @@ impl Session<'_> {
                     }
                     other => Err(CoreError::InvalidSql(format!(
                         "unsupported statement: {}",
-                        other.to_string().chars().take(40).collect::<String>()
+                        kalamdb_commons::excerpt(&other.to_string(), 60)
                     ))),
                 }
             }

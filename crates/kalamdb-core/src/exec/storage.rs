@@ -65,7 +65,7 @@ pub fn alter_storage(
     options: StorageOptions,
 ) -> Result<StatementResult> {
     s.require_ddl("ALTER STORAGE")?;
-    let used_by = first_table_on(s, id);
+    let used_by = tables_on(s, id);
     s.services.storages.alter(id, |old| {
         let moves = options
             .base_directory
@@ -78,8 +78,8 @@ pub fn alter_storage(
         if moves {
             if let Some(table) = &used_by {
                 return Err(CoreError::exec(format!(
-                    "PATH and BUCKET of storage '{id}' cannot change while table {table} \
-                     uses it: its files would be left behind"
+                    "PATH and BUCKET of storage '{id}' cannot change while tables {table} \
+                     use it: their files would be left behind"
                 )));
             }
         }
@@ -126,21 +126,34 @@ pub fn alter_storage(
     ))
 }
 
-fn first_table_on(s: &Session<'_>, id: &str) -> Option<String> {
-    s.services
+/// The tables kept on storage `id`, for the refusal to drop it: up to
+/// ten by name, then how many more.
+fn tables_on(s: &Session<'_>, id: &str) -> Option<String> {
+    const NAMED: usize = 10;
+    let mut names: Vec<String> = s
+        .services
         .catalog
         .tables()
         .into_iter()
-        .find(|t| t.storage_id == id)
+        .filter(|t| t.storage_id == id)
         .map(|t| t.qualified_name())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort();
+    let more = names.len().saturating_sub(NAMED);
+    names.truncate(NAMED);
+    let mut list = names.join(", ");
+    if more > 0 {
+        list.push_str(&format!(" and {more} more"));
+    }
+    Some(list)
 }
 
 pub fn drop_storage(s: &Session<'_>, id: &str, if_exists: bool) -> Result<StatementResult> {
     s.require_ddl("DROP STORAGE")?;
-    if s.services
-        .storages
-        .drop_storage(id, || first_table_on(s, id))?
-    {
+    if s.services.storages.drop_storage(id, || tables_on(s, id))? {
         info!(storage = id, "storage dropped");
         Ok(StatementResult::message(
             &s.caller,
@@ -159,7 +172,7 @@ pub fn drop_storage(s: &Session<'_>, id: &str, if_exists: bool) -> Result<Statem
 pub async fn show_storages(s: &Session<'_>) -> Result<StatementResult> {
     s.internal_query(
         "SELECT storage_id, storage_name, storage_type, base_directory, bucket, region, endpoint, \
-         user_tables_template, shared_tables_template, created_at \
+         user_tables_template, shared_tables_template, created_at, updated_at \
          FROM system.storages ORDER BY storage_id",
     )
     .await

@@ -19,7 +19,7 @@ pub fn display_value(value: &Value) -> String {
         Value::F32(v) => v.to_string(),
         Value::F64(v) => v.to_string(),
         Value::Decimal(v) => v.to_string(),
-        Value::Text(s) => format!("'{}'", s.chars().take(64).collect::<String>()),
+        Value::Text(s) => format!("'{}'", kalamdb_commons::clip(s, 64)),
         Value::Bytes(b) => format!("<{} bytes>", b.len()),
         Value::Date(d) => d.to_string(),
     }

@@ -95,12 +95,7 @@ fn shape_of(plan: &LogicalPlan) -> Result<Shape<'_>> {
             other => {
                 return Err(unsupported(&format!(
                     "this query ({})",
-                    other
-                        .display()
-                        .to_string()
-                        .chars()
-                        .take(40)
-                        .collect::<String>()
+                    kalamdb_commons::excerpt(&other.display().to_string(), 60)
                 )))
             }
         }

@@ -9,7 +9,7 @@ use kalamdb_commons::{KalamType, Value};
 use std::sync::Arc;
 
 fn mismatch(column: &str, t: KalamType, shown: &str) -> CoreError {
-    let shown: String = shown.chars().take(64).collect();
+    let shown = kalamdb_commons::clip(shown, 64);
     CoreError::exec(format!(
         "invalid value '{shown}' for column '{column}' of type {}",
         t.name()

@@ -85,12 +85,12 @@ pub fn parse(text: &str) -> Result<ClientMessage, String> {
             format!(
                 "unknown message type '{}'; expected authenticate, subscribe, next_batch, \
                  unsubscribe or ping",
-                kind.chars().take(40).collect::<String>()
+                kalamdb_commons::excerpt(&kind, 40)
             )
         } else {
             format!(
                 "invalid '{}' message: {e}",
-                kind.chars().take(40).collect::<String>()
+                kalamdb_commons::excerpt(&kind, 40)
             )
         }
     })

@@ -310,3 +310,58 @@ fn flush_all_lists_one_job_per_table_and_jobs_name_their_table() {
     let body = server.root("FLUSH ALL TABLES");
     assert_eq!(flush_all_ids(&body).len(), 3, "{body}");
 }
+
+#[test]
+fn show_storages_has_updated_at_and_a_used_storage_names_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let place = dir.path().join("alt");
+    let mut ddl = format!(
+        "CREATE STORAGE alt TYPE 'filesystem' NAME 'Alt' PATH '{}'; CREATE NAMESPACE app",
+        place.display()
+    );
+    for i in 0..12 {
+        ddl.push_str(&format!(
+            "; CREATE SHARED TABLE app.t{i:02} (id INT PRIMARY KEY) STORAGE alt"
+        ));
+    }
+    server.root(&ddl);
+    let body = server.root("SHOW STORAGES");
+    let names: Vec<&str> = body["results"][0]["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for column in ["storage_id", "storage_type", "created_at", "updated_at"] {
+        assert!(names.contains(&column), "{column} in {names:?}");
+    }
+    let (status, body) = server.sql_as("root", "", json!({ "sql": "DROP STORAGE alt" }));
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("app.t00, app.t01") && message.contains("app.t09 and 2 more"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_error_quotes_a_statement_in_whole_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let sql = "GRANT SELECT, INSERT, UPDATE ON app.conversation_messages \
+               TO application_service_account_for_notifications";
+    let (status, body) = server.sql_as("root", "", json!({ "sql": sql }));
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    let quoted = message
+        .split("unsupported statement: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{message}"));
+    let quoted = quoted.strip_suffix('…').unwrap_or(quoted);
+    assert!(quoted.len() < sql.len(), "bounded: {message}");
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    for (i, word) in quoted.split_whitespace().enumerate() {
+        assert_eq!(word, words[i], "a whole word of the statement: {message}");
+    }
+}
