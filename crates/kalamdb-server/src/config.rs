@@ -121,6 +121,8 @@ pub struct LimitsSection {
     pub header_timeout_secs: u64,
     pub max_connections: usize,
     pub max_concurrent_password_hashes: usize,
+    /// Longest SQL text one request may carry, in bytes.
+    pub max_sql_bytes: usize,
 }
 
 impl Default for LimitsSection {
@@ -138,6 +140,7 @@ impl Default for LimitsSection {
             header_timeout_secs: 30,
             max_connections: 1024,
             max_concurrent_password_hashes: 4,
+            max_sql_bytes: 1 << 20,
         }
     }
 }
@@ -185,6 +188,9 @@ pub struct AuthSection {
     pub lockout_secs: u64,
     /// Login attempts allowed per client address per minute.
     pub login_attempts_per_minute: u32,
+    /// Whether `Authorization: Basic` is accepted (on the SQL endpoint
+    /// and at the WebSocket upgrade); off, only Bearer tokens are.
+    pub allow_basic: bool,
 }
 
 impl Default for AuthSection {
@@ -196,6 +202,7 @@ impl Default for AuthSection {
             max_failed_logins: 5,
             lockout_secs: 300,
             login_attempts_per_minute: 30,
+            allow_basic: true,
         }
     }
 }
@@ -359,6 +366,15 @@ impl ServerConfig {
         }
         if let Some(v) = number("KALAMDB_LOGIN_ATTEMPTS_PER_MINUTE")? {
             self.auth.login_attempts_per_minute = v as u32;
+        }
+        if let Some(v) = get("KALAMDB_AUTH_ALLOW_BASIC") {
+            self.auth.allow_basic = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if let Some(v) = number("KALAMDB_MAX_REQUEST_BODY_BYTES")? {
+            self.server.max_request_body_bytes = v as usize;
+        }
+        if let Some(v) = number("KALAMDB_MAX_SQL_BYTES")? {
+            self.limits.max_sql_bytes = v as usize;
         }
         if let Some(v) = number("KALAMDB_QUERY_MEMORY_MB")? {
             self.limits.query_memory_mb = v;

@@ -34,6 +34,8 @@ pub struct AuthService {
     pub hashing: std::sync::Arc<hashing::HashGate>,
     /// Passwords, the credential cache and login sessions.
     pub authenticator: std::sync::Arc<Authenticator>,
+    /// `auth.allow_basic`.
+    pub allow_basic: bool,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -100,6 +102,7 @@ impl AuthService {
             login_limiter: RateLimiter::new(settings.login_attempts_per_minute),
             hashing: hashing::HashGate::new(concurrent_hashes),
             authenticator,
+            allow_basic: settings.allow_basic,
         })
     }
 

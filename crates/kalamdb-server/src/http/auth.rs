@@ -73,9 +73,23 @@ pub async fn authenticate(
             .map(|(caller, _)| caller)
             .map_err(token_error),
         Credentials::Basic { user, password } => {
+            refuse_basic_if_off(state)?;
             check_password(state, &user, &password, peer).await
         }
     }
+}
+
+/// `auth.allow_basic = false`: Basic credentials are refused before any
+/// password is checked (so they count towards no lockout).
+pub fn refuse_basic_if_off(state: &AppState) -> Result<(), ApiError> {
+    if state.auth.allow_basic {
+        return Ok(());
+    }
+    Err(unauthenticated(
+        ErrorCode::InvalidCredentials,
+        "Basic authentication is switched off on this server (auth.allow_basic); \
+         log in at /v1/api/auth/login and send Authorization: Bearer <access_token>",
+    ))
 }
 
 pub fn token_error(refusal: TokenRefusal) -> ApiError {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub db: Arc<KalamDb>,
     pub auth: Arc<AuthService>,
     pub max_body_bytes: usize,
+    /// `limits.max_sql_bytes`.
+    pub max_sql_bytes: usize,
     /// Where statements are planned and run: a runtime of its own, so a
     /// statement that plans for seconds never holds up the workers that
     /// accept connections and answer `/health`.
@@ -53,6 +55,7 @@ impl AppState {
                 config.limits.max_concurrent_password_hashes,
             )?),
             max_body_bytes: config.server.max_request_body_bytes,
+            max_sql_bytes: config.limits.max_sql_bytes,
             websocket: Arc::new(config.websocket.clone()),
             websockets: Arc::new(crate::ws::Connections::default()),
         })

@@ -91,6 +91,16 @@ async fn handle(
     if request.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::EmptySql, "no SQL statement given"));
     }
+    if request.sql.len() > state.max_sql_bytes {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "SQL text too long: {} bytes (at most {}, limits.max_sql_bytes)",
+                request.sql.len(),
+                state.max_sql_bytes
+            ),
+        ));
+    }
     let params = request.params.unwrap_or_default();
     let deadline = tokio::time::Instant::from_std(started) + state.request_timeout;
     let timed_out = || {

@@ -67,11 +67,14 @@ pub async fn authenticate_header(
 ) -> Result<Authed, ApiError> {
     match credentials(headers)? {
         Credentials::Bearer(token) => bearer(state, &token, peer),
-        Credentials::Basic { user, password } => Ok(Authed::new(
-            state,
-            check_password(state, &user, &password, peer).await?,
-            None,
-        )),
+        Credentials::Basic { user, password } => {
+            crate::http::auth::refuse_basic_if_off(state)?;
+            Ok(Authed::new(
+                state,
+                check_password(state, &user, &password, peer).await?,
+                None,
+            ))
+        }
     }
 }
 

@@ -365,3 +365,56 @@ fn an_error_quotes_a_statement_in_whole_words() {
         assert_eq!(word, words[i], "a whole word of the statement: {message}");
     }
 }
+
+#[test]
+fn basic_auth_can_be_switched_off_and_request_limits_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KALAMDB_AUTH_ALLOW_BASIC", "false"),
+        ("KALAMDB_MAX_SQL_BYTES", "2000"),
+        ("KALAMDB_MAX_REQUEST_BODY_BYTES", "50000"),
+    ];
+    let server = TestServer::start_with(dir.path(), &env, None);
+    let (status, body) = server.sql_as("root", "", json!({ "sql": "SELECT 1" }));
+    assert_eq!(status, 401, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("auth.allow_basic"), "{message}");
+
+    let (status, login) = post(
+        &server,
+        "/v1/api/auth/login",
+        json!({ "user": "root", "password": "" }),
+    );
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let bearer = |sql: String| -> (u16, Value) {
+        let response = server
+            .client()
+            .post(format!("{}/v1/api/sql", server.base_url))
+            .bearer_auth(token)
+            .json(&json!({ "sql": sql }))
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json().unwrap())
+    };
+    let (status, body) = bearer("SELECT 1".into());
+    assert_eq!(status, 200, "{body}");
+
+    // SQL text over max_sql_bytes, under the body limit: 413, named.
+    let long = format!("SELECT '{}'", "x".repeat(2000));
+    let (status, body) = bearer(long);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_sql_bytes"),
+        "{body}"
+    );
+    let (status, body) = bearer(format!("SELECT '{}'", "x".repeat(1900)));
+    assert_eq!(status, 200, "{body}");
+    // A body over max_request_body_bytes: 413 before any SQL is read.
+    let (status, body) = bearer(format!("SELECT '{}'", "x".repeat(60_000)));
+    assert_eq!(status, 413, "{body}");
+}
