@@ -362,7 +362,7 @@ impl KalamDb {
         if of > 1 && !params.is_empty() {
             return Err(fail(CoreError::ParamsWithBatch));
         }
-        let session = Session {
+        let mut session = Session {
             services: &self.services,
             query: &self.query,
             caller: caller.clone(),
@@ -371,6 +371,23 @@ impl KalamDb {
         };
         let mut results = Vec::with_capacity(of);
         for (i, statement) in statements.into_iter().enumerate() {
+            // `USE` changes the batch's session, so it is applied here.
+            if let KalamStatement::UseNamespace { name } = &statement {
+                match session.use_namespace(name) {
+                    Ok(result) => {
+                        results.push(result);
+                        continue;
+                    }
+                    Err(error) => {
+                        return Err(StatementError {
+                            index: i + 1,
+                            of,
+                            error,
+                            completed: results,
+                        })
+                    }
+                }
+            }
             let timeout = limits.statement_timeout;
             let stream = stream_last && i + 1 == of;
             let started = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());

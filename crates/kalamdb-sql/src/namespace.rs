@@ -36,6 +36,20 @@ pub fn parse_drop(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError>
     })
 }
 
+/// `USE ns`, `USE NAMESPACE ns`, `SET NAMESPACE ns` (also `= ns`/`TO ns`).
+pub fn parse_use(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    if parser.parse_keyword(Keyword::SET) {
+        namespace_word(parser)?;
+        let _ = parser.consume_token(&sqlparser::tokenizer::Token::Eq)
+            || parser.parse_keyword(Keyword::TO);
+    } else {
+        parser.expect_keyword(Keyword::USE)?;
+        let _ = parse_word(parser, "NAMESPACE") || parser.parse_keyword(Keyword::SCHEMA);
+    }
+    let name = parse_name(parser)?;
+    Ok(KalamStatement::UseNamespace { name })
+}
+
 pub fn parse_show(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     parser.expect_keyword(Keyword::SHOW)?;
     if !(parse_word(parser, "NAMESPACES") || parser.parse_keyword(Keyword::SCHEMAS)) {

@@ -111,6 +111,12 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
     }
     crate::depth::check_expression_depth(&tokens)?;
     let tokens = drop_current_user_parens(tokens);
+    let tokens = match lead.as_slice() {
+        ["CREATE", "USER" | "SHARED" | "STREAM", "TABLE"] | ["CREATE", "TABLE", ..] => {
+            table::quote_column_keywords(tokens)
+        }
+        _ => tokens,
+    };
     let dialect = crate::dialect();
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(crate::RECURSION_LIMIT)
@@ -119,6 +125,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["CREATE", "NAMESPACE" | "SCHEMA", ..] => namespace::parse_create(&mut parser)?,
         ["DROP", "NAMESPACE" | "SCHEMA", ..] => namespace::parse_drop(&mut parser)?,
         ["SHOW", "NAMESPACES" | "SCHEMAS", ..] => namespace::parse_show(&mut parser)?,
+        ["USE", ..] | ["SET", "NAMESPACE" | "SCHEMA", ..] => namespace::parse_use(&mut parser)?,
         ["CREATE", "USER" | "SHARED" | "STREAM", "TABLE"] | ["CREATE", "TABLE", ..] => {
             table::parse_create(&mut parser)?
         }

@@ -36,6 +36,7 @@ pub enum ColumnDefault {
     SnowflakeId,
     Now,
     UuidV7,
+    Ulid,
     CurrentUser,
     /// Any other expression, kept as SQL text and evaluated per insert.
     Expr(String),
@@ -81,6 +82,11 @@ pub enum KalamStatement {
         cascade: bool,
     },
     ShowNamespaces,
+    /// `USE [NAMESPACE] ns` / `SET NAMESPACE ns`: the default namespace
+    /// for the rest of the batch.
+    UseNamespace {
+        name: String,
+    },
     CreateTable(Box<CreateTable>),
     DropTable {
         table: TableRef,
@@ -165,6 +171,7 @@ impl KalamStatement {
             KalamStatement::CreateNamespace { .. } => "CREATE NAMESPACE",
             KalamStatement::DropNamespace { .. } => "DROP NAMESPACE",
             KalamStatement::ShowNamespaces => "SHOW NAMESPACES",
+            KalamStatement::UseNamespace { .. } => "USE",
             KalamStatement::CreateTable(_) => "CREATE TABLE",
             KalamStatement::DropTable { .. } => "DROP TABLE",
             KalamStatement::ShowTables { .. } => "SHOW TABLES",

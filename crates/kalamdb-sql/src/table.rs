@@ -19,6 +19,53 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+/// Words that `sqlparser` reads as the start of a MySQL index clause
+/// (`KEY name (cols)`) where a column definition may begin. As PostgreSQL
+/// does, a column may have these names: one followed by something other
+/// than `(` or another such word is turned into a quoted name.
+const INDEX_WORDS: [&str; 2] = ["KEY", "INDEX"];
+
+/// Makes `key TEXT` in a column list read as a column named `key`.
+pub(crate) fn quote_column_keywords(
+    mut tokens: Vec<sqlparser::tokenizer::TokenWithSpan>,
+) -> Vec<sqlparser::tokenizer::TokenWithSpan> {
+    let solid: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let mut depth = 0usize;
+    let mut fixes = Vec::new();
+    for (n, &i) in solid.iter().enumerate() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Word(w)
+                if depth == 1
+                    && w.quote_style.is_none()
+                    && INDEX_WORDS.iter().any(|k| w.value.eq_ignore_ascii_case(k)) =>
+            {
+                let starts_element =
+                    n > 0 && matches!(tokens[solid[n - 1]].token, Token::LParen | Token::Comma);
+                let next_is_type = solid.get(n + 1).is_some_and(|&j| {
+                    matches!(&tokens[j].token, Token::Word(next)
+                        if !INDEX_WORDS.iter().any(|k| next.value.eq_ignore_ascii_case(k)))
+                });
+                if starts_element && next_is_type {
+                    fixes.push(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    for i in fixes {
+        if let Token::Word(w) = &mut tokens[i].token {
+            w.value = w.value.to_ascii_lowercase();
+            w.quote_style = Some('"');
+            w.keyword = Keyword::NoKeyword;
+        }
+    }
+    tokens
+}
+
 /// Most columns a table may have (PostgreSQL's limit too).
 pub const MAX_COLUMNS: usize = 1600;
 
@@ -284,6 +331,7 @@ fn default_of(expr: &Expr) -> ColumnDefault {
         "SNOWFLAKE_ID()" => ColumnDefault::SnowflakeId,
         "NOW()" | "CURRENT_TIMESTAMP" | "CURRENT_TIMESTAMP()" => ColumnDefault::Now,
         "UUID_V7()" => ColumnDefault::UuidV7,
+        "ULID()" => ColumnDefault::Ulid,
         "CURRENT_USER()" | "CURRENT_USER" => ColumnDefault::CurrentUser,
         _ => ColumnDefault::Expr(text),
     }

@@ -33,7 +33,7 @@ pub fn kalam_type_of(data_type: &DataType) -> Result<KalamType, ParseError> {
         | D::Datetime(_) => KalamType::Timestamp,
         D::Date => KalamType::Date,
         D::Uuid => KalamType::Uuid,
-        D::Bytea | D::Blob(_) | D::Binary(_) | D::Varbinary(_) => KalamType::Bytes,
+        D::Bytea | D::Blob(_) | D::Binary(_) | D::Varbinary(_) | D::Bytes(_) => KalamType::Bytes,
         D::JSON | D::JSONB => KalamType::Json,
         D::Custom(name, args) if args.is_empty() => {
             match name.to_string().to_ascii_uppercase().as_str() {

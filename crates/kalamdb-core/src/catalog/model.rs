@@ -17,6 +17,7 @@ pub enum DefaultSpec {
     SnowflakeId,
     Now,
     UuidV7,
+    Ulid,
     CurrentUser,
     /// An SQL expression, evaluated per inserted row.
     Expr(String),
@@ -28,6 +29,7 @@ impl From<ColumnDefault> for DefaultSpec {
             ColumnDefault::SnowflakeId => DefaultSpec::SnowflakeId,
             ColumnDefault::Now => DefaultSpec::Now,
             ColumnDefault::UuidV7 => DefaultSpec::UuidV7,
+            ColumnDefault::Ulid => DefaultSpec::Ulid,
             ColumnDefault::CurrentUser => DefaultSpec::CurrentUser,
             ColumnDefault::Expr(e) => DefaultSpec::Expr(e),
         }
@@ -41,6 +43,7 @@ impl DefaultSpec {
             DefaultSpec::SnowflakeId => "SNOWFLAKE_ID()".into(),
             DefaultSpec::Now => "NOW()".into(),
             DefaultSpec::UuidV7 => "UUID_V7()".into(),
+            DefaultSpec::Ulid => "ULID()".into(),
             DefaultSpec::CurrentUser => "CURRENT_USER()".into(),
             DefaultSpec::Expr(e) => e.clone(),
         }

@@ -214,6 +214,7 @@ fn builtin(s: &Session<'_>, name: &str, t: KalamType, column: &str) -> Option<Re
     let lit = match name {
         "snowflake_id" => Lit::Number(s.services.ids.next_id().to_string()),
         "uuid_v7" => Lit::Str(crate::ids::uuid_v7()),
+        "ulid" => Lit::Str(crate::ids::ulid()),
         "current_user" => Lit::Str(s.caller.user_id.to_string()),
         "now" | "current_timestamp" => {
             let micros = s.services.clock.now_micros();
@@ -331,6 +332,7 @@ async fn default_value(
         DefaultSpec::SnowflakeId => "snowflake_id",
         DefaultSpec::Now => "now",
         DefaultSpec::UuidV7 => "uuid_v7",
+        DefaultSpec::Ulid => "ulid",
         DefaultSpec::CurrentUser => "current_user",
         DefaultSpec::Expr(text) => {
             let expr = kalamdb_sql::parse_expr(text)?;

@@ -1,6 +1,6 @@
-//! KalamDB's id functions as SQL functions, so `SNOWFLAKE_ID()` and
-//! `UUID_V7()` work anywhere an expression may stand, not only as column
-//! defaults. Both are volatile: a new value per row.
+//! KalamDB's id functions as SQL functions, so `SNOWFLAKE_ID()`,
+//! `UUID_V7()` and `ULID()` work anywhere an expression may stand, not only
+//! as column defaults. All are volatile: a new value per row.
 
 use crate::ids::SnowflakeGen;
 use datafusion::arrow::array::{Int64Array, StringArray};
@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-/// Registers `snowflake_id()` and `uuid_v7()`.
+/// Registers `snowflake_id()`, `uuid_v7()` and `ulid()`.
 pub fn register(state: &mut SessionState, ids: Arc<SnowflakeGen>) -> Result<()> {
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
         IdKind::Snowflake(ids),
@@ -21,6 +21,7 @@ pub fn register(state: &mut SessionState, ids: Arc<SnowflakeGen>) -> Result<()> 
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(
         IdKind::UuidV7,
     ))))?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(IdFn::new(IdKind::Ulid))))?;
     Ok(())
 }
 
@@ -28,6 +29,7 @@ pub fn register(state: &mut SessionState, ids: Arc<SnowflakeGen>) -> Result<()> 
 enum IdKind {
     Snowflake(Arc<SnowflakeGen>),
     UuidV7,
+    Ulid,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,7 @@ impl ScalarUDFImpl for IdFn {
         match self.kind {
             IdKind::Snowflake(_) => "snowflake_id",
             IdKind::UuidV7 => "uuid_v7",
+            IdKind::Ulid => "ulid",
         }
     }
 
@@ -75,7 +78,7 @@ impl ScalarUDFImpl for IdFn {
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             IdKind::Snowflake(_) => DataType::Int64,
-            IdKind::UuidV7 => DataType::Utf8,
+            IdKind::UuidV7 | IdKind::Ulid => DataType::Utf8,
         })
     }
 
@@ -87,6 +90,9 @@ impl ScalarUDFImpl for IdFn {
             )),
             IdKind::UuidV7 => Arc::new(StringArray::from_iter_values(
                 (0..rows).map(|_| crate::ids::uuid_v7()),
+            )),
+            IdKind::Ulid => Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|_| crate::ids::ulid()),
             )),
         }))
     }

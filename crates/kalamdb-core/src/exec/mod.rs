@@ -110,6 +110,18 @@ impl Session<'_> {
         })
     }
 
+    /// `USE ns`: the default namespace for the statements after it.
+    pub fn use_namespace(&mut self, name: &str) -> Result<StatementResult> {
+        if self.services.catalog.namespace(name).is_none() {
+            return Err(CoreError::NamespaceNotFound(name.to_string()));
+        }
+        self.default_namespace = name.to_string();
+        Ok(StatementResult::message(
+            &self.caller,
+            format!("Using namespace '{name}'"),
+        ))
+    }
+
     /// Runs one statement. With `stream`, a query's large result is handed
     /// back unfinished (`StatementResult::rest`).
     pub async fn run(&self, statement: KalamStatement, stream: bool) -> Result<StatementResult> {
@@ -136,6 +148,14 @@ impl Session<'_> {
             KalamStatement::AlterUser { name, change } => ddl::alter_user(self, &name, change),
             KalamStatement::DropUser { name, if_exists } => ddl::drop_user(self, &name, if_exists),
             KalamStatement::ShowNamespaces => show::show_namespaces(self).await,
+            // A batch applies it before statements run (`use_namespace`);
+            // here it could only be inside EXECUTE AS, which holds one
+            // statement and so has nothing after it to apply to.
+            KalamStatement::UseNamespace { .. } => Err(CoreError::InvalidSql(
+                "USE sets the namespace for the rest of a batch; it cannot run inside \
+                 EXECUTE AS"
+                    .into(),
+            )),
             KalamStatement::ShowTables { namespace } => {
                 show::show_tables(self, namespace.as_deref()).await
             }

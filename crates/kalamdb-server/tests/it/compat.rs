@@ -418,3 +418,23 @@ fn basic_auth_can_be_switched_off_and_request_limits_come_from_the_environment()
     let (status, body) = bearer(format!("SELECT '{}'", "x".repeat(60_000)));
     assert_eq!(status, 413, "{body}");
 }
+
+#[test]
+fn use_sets_the_namespace_for_the_rest_of_the_batch_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let body = server.root(
+        "CREATE NAMESPACE app; USE app; CREATE SHARED TABLE notes (id INT PRIMARY KEY, v TEXT); \
+         INSERT INTO notes VALUES (1, 'x'); USE NAMESPACE app; SET NAMESPACE app; \
+         SELECT v FROM notes",
+    );
+    assert_eq!(body["results"][1]["message"], "Using namespace 'app'");
+    assert_eq!(body["results"][6]["rows"], json!([["x"]]));
+    // The next request starts from the default namespace again.
+    let (status, body) = server.sql_as("root", "", json!({ "sql": "SELECT v FROM notes" }));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "TABLE_NOT_FOUND", "{body}");
+    let (status, body) = server.sql_as("root", "", json!({ "sql": "USE nowhere; SELECT 1" }));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "NAMESPACE_NOT_FOUND", "{body}");
+}
