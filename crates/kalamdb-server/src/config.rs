@@ -44,6 +44,9 @@ pub struct ServerSection {
     pub port: u16,
     /// Largest accepted request body; larger ones get 413.
     pub max_request_body_bytes: usize,
+    /// Web origins (`https://app.example.com`) whose pages may call the
+    /// API from a browser; `*` for any. Empty: none (no CORS headers).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +252,7 @@ impl Default for ServerSection {
             host: "127.0.0.1".into(),
             port: 8080,
             max_request_body_bytes: 10 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -373,6 +377,13 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_MAX_REQUEST_BODY_BYTES")? {
             self.server.max_request_body_bytes = v as usize;
         }
+        if let Some(v) = get("KALAMDB_CORS_ALLOWED_ORIGINS") {
+            self.server.cors_allowed_origins = v
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
         if let Some(v) = number("KALAMDB_MAX_SQL_BYTES")? {
             self.limits.max_sql_bytes = v as usize;
         }
@@ -396,6 +407,16 @@ impl ServerConfig {
         }
         if let Some(v) = number("KALAMDB_HEADER_TIMEOUT_SECS")? {
             self.limits.header_timeout_secs = v;
+        }
+        if let Some(bad) = self.server.cors_allowed_origins.iter().find(|o| {
+            *o != "*" && !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.contains(char::is_whitespace)
+                || o.ends_with('/')
+        }) {
+            return Err(format!(
+                "server.cors_allowed_origins: '{bad}' is not an origin; write \
+                 scheme://host[:port] (no path), or * for any"
+            ));
         }
         if self.limits.max_concurrent_password_hashes == 0 {
             return Err("limits.max_concurrent_password_hashes must be at least 1".into());
@@ -512,6 +533,22 @@ mod tests {
         assert!(config
             .apply_env(|k| (k == "KALAMDB_SERVER_PORT").then(|| "http".into()))
             .is_err());
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for (value, ok) in [
+            ("https://app.example.com", true),
+            ("*", true),
+            ("http://localhost:5173, https://a.b", true),
+            ("app.example.com", false),
+            ("https://app.example.com/", false),
+        ] {
+            let mut config = ServerConfig::default();
+            let result =
+                config.apply_env(|k| (k == "KALAMDB_CORS_ALLOWED_ORIGINS").then(|| value.into()));
+            assert_eq!(result.is_ok(), ok, "{value}: {result:?}");
+        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `limits.max_sql_bytes`.
     pub max_sql_bytes: usize,
+    /// `server.cors_allowed_origins`.
+    pub cors_allowed_origins: Arc<Vec<String>>,
     /// Where statements are planned and run: a runtime of its own, so a
     /// statement that plans for seconds never holds up the workers that
     /// accept connections and answer `/health`.
@@ -56,6 +58,7 @@ impl AppState {
             )?),
             max_body_bytes: config.server.max_request_body_bytes,
             max_sql_bytes: config.limits.max_sql_bytes,
+            cors_allowed_origins: Arc::new(config.server.cors_allowed_origins.clone()),
             websocket: Arc::new(config.websocket.clone()),
             websockets: Arc::new(crate::ws::Connections::default()),
         })
@@ -63,7 +66,8 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors_layer(&state.cors_allowed_origins);
+    let router = Router::new()
         .route("/v1/api/sql", post(sql::execute_sql))
         .route("/v1/api/auth/status", get(auth_routes::status))
         .route("/v1/api/auth/setup", post(auth_routes::setup))
@@ -78,7 +82,39 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             errors::panic_response,
         ))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for browsers (KalamDB's TypeScript client calls the server from a
+/// web page): preflights answered, and the allowed origin echoed, for the
+/// configured origins only. The API authenticates with the Authorization
+/// header, not cookies, so credentials mode is not needed.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let values: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        AllowOrigin::list(values)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -438,3 +438,82 @@ fn use_sets_the_namespace_for_the_rest_of_the_batch_only() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "NAMESPACE_NOT_FOUND", "{body}");
 }
+
+#[test]
+fn cors_answers_configured_origins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [(
+        "KALAMDB_CORS_ALLOWED_ORIGINS",
+        "https://app.example.com, http://localhost:5173",
+    )];
+    let server = TestServer::start_with(dir.path(), &env, None);
+    let preflight = |origin: &str| {
+        server
+            .client()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/api/sql", server.base_url),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+            .unwrap()
+    };
+    let allowed = preflight("https://app.example.com");
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let allowed_headers = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+    let other = preflight("https://evil.example.com");
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        other.headers()
+    );
+    // A real request from an allowed page gets the header too.
+    let response = server
+        .client()
+        .post(format!("{}/v1/api/sql", server.base_url))
+        .basic_auth("root", Some(""))
+        .header("Origin", "http://localhost:5173")
+        .json(&json!({ "sql": "SELECT 1" }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+
+    // Without the setting, no CORS headers at all.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = TestServer::start(dir.path());
+    let response = plain
+        .client()
+        .post(format!("{}/v1/api/sql", plain.base_url))
+        .basic_auth("root", Some(""))
+        .header("Origin", "https://app.example.com")
+        .json(&json!({ "sql": "SELECT 1" }))
+        .send()
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
