@@ -9,6 +9,7 @@ mod columns;
 mod jobs;
 mod live;
 mod namespaces;
+mod schemas;
 mod storages;
 mod tables;
 mod users;
@@ -73,6 +74,13 @@ const BUILTINS: &[Builtin] = &[
         arrow_schema: tables::schema,
         rows: tables::rows,
         key_columns: 1,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "schemas",
+        arrow_schema: schemas::schema,
+        rows: schemas::rows,
+        key_columns: 2,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,
