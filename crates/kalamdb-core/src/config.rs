@@ -17,6 +17,9 @@ pub struct EngineConfig {
     pub scheduler: SchedulerConfig,
     pub limits: QueryLimits,
     pub live: LiveConfig,
+    /// The server's effective configuration (`section.key`, value; secrets
+    /// masked), shown by `system.settings`.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Default for EngineConfig {
@@ -29,6 +32,7 @@ impl Default for EngineConfig {
             scheduler: SchedulerConfig::default(),
             limits: QueryLimits::default(),
             live: LiveConfig::default(),
+            settings: Vec::new(),
         }
     }
 }

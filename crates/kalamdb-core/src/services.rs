@@ -36,6 +36,10 @@ pub struct Services {
     pub(crate) live: Arc<Live>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<SnowflakeGen>,
+    /// The server's effective configuration (`system.settings`).
+    pub(crate) settings: Arc<Vec<(String, String)>>,
+    /// When the engine opened (micros), for `system.stats`.
+    pub(crate) started_at: i64,
 }
 
 impl std::fmt::Debug for Services {
@@ -131,8 +135,10 @@ impl Services {
             jobs,
             scheduler,
             live: Arc::new(Live::new(config.live.clone())),
+            started_at: clock.now_micros(),
             clock,
             ids,
+            settings: Arc::new(config.settings.clone()),
         })
     }
 }

@@ -20,7 +20,7 @@ pub struct Cli {
     pub http_addr: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub server: ServerSection,
@@ -37,7 +37,7 @@ pub struct ServerConfig {
     pub root_password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
     pub host: String,
@@ -49,7 +49,7 @@ pub struct ServerSection {
     pub cors_allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSection {
     pub data_dir: PathBuf,
@@ -58,7 +58,7 @@ pub struct StorageSection {
     pub sync_writes: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingSection {
     /// A `tracing` filter such as `info` or `kalamdb_core=debug,info`.
@@ -67,7 +67,7 @@ pub struct LoggingSection {
 }
 
 /// The flush scheduler and the hot-tier budget.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlushSection {
     /// How often flush policies are checked, in milliseconds.
@@ -81,7 +81,7 @@ pub struct FlushSection {
     pub hard_limit_factor: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsSection {
     /// Flush jobs running at the same time.
@@ -99,7 +99,7 @@ pub struct JobsSection {
     pub failed_scope_backoff_max_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownSection {
     /// Seconds running jobs may take after SIGINT/SIGTERM before they are
@@ -110,7 +110,7 @@ pub struct ShutdownSection {
 }
 
 /// What one request or statement may use (see `server.example.toml`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSection {
     pub query_memory_mb: u64,
@@ -149,7 +149,7 @@ impl Default for LimitsSection {
 }
 
 /// Live queries (see `server.example.toml`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveSection {
     pub max_subscriptions_per_user: usize,
@@ -177,7 +177,7 @@ impl Default for LiveSection {
 }
 
 /// Token login and brute-force limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     /// HS256 secret (at least 16 characters). Unset: one is generated at
@@ -478,7 +478,35 @@ impl ServerConfig {
                 // At least every 10 ms: each poll reads the whole table.
                 system_poll: Duration::from_millis(self.live.system_poll_ms.max(10)),
             },
+            settings: self.settings(),
         }
+    }
+
+    /// The effective configuration as `section.key` = value, for
+    /// `system.settings`; secrets are masked.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        const SECRETS: [&str; 1] = ["auth.jwt_secret"];
+        let mut out = Vec::new();
+        let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(self) else {
+            return out;
+        };
+        for (section, keys) in sections {
+            let serde_json::Value::Object(keys) = keys else {
+                continue;
+            };
+            for (key, value) in keys {
+                let name = format!("{section}.{key}");
+                let shown = match value {
+                    serde_json::Value::Null => continue,
+                    _ if SECRETS.contains(&name.as_str()) => "********".to_string(),
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.push((name, shown));
+            }
+        }
+        out.sort();
+        out
     }
 
     pub fn http_addr(&self) -> String {

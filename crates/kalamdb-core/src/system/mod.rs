@@ -10,6 +10,7 @@ mod jobs;
 mod live;
 mod namespaces;
 mod schemas;
+mod settings;
 mod storages;
 mod tables;
 mod users;
@@ -81,6 +82,20 @@ const BUILTINS: &[Builtin] = &[
         arrow_schema: schemas::schema,
         rows: schemas::rows,
         key_columns: 2,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "settings",
+        arrow_schema: settings::settings_schema,
+        rows: settings::settings_rows,
+        key_columns: 1,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "stats",
+        arrow_schema: settings::stats_schema,
+        rows: settings::stats_rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,

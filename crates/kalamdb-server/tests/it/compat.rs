@@ -517,3 +517,62 @@ fn cors_answers_configured_origins_only() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+#[test]
+fn system_settings_and_stats_as_name_value_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KALAMDB_JWT_SECRET", "a-secret-that-must-never-show-0123"),
+        ("KALAMDB_MAX_SQL_BYTES", "123456"),
+    ];
+    let server = TestServer::start_with(dir.path(), &env, None);
+    let body = server.root("SELECT name, value FROM system.settings ORDER BY name");
+    let rows = body["results"][0]["rows"].as_array().unwrap().clone();
+    let value = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .map(|r| r[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(value("limits.max_sql_bytes").as_deref(), Some("123456"));
+    assert_eq!(value("auth.jwt_secret").as_deref(), Some("********"));
+    assert!(!body.to_string().contains("must-never-show"), "{body}");
+    assert!(value("server.port").is_some(), "{body}");
+
+    let body =
+        server.root("SELECT metric_name, metric_value FROM system.stats ORDER BY metric_name");
+    let names: Vec<String> = body["results"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    for key in [
+        "schema_cache_size",
+        "schema_registry_size",
+        "total_users",
+        "total_tables",
+        "server_version",
+        "server_workers_effective",
+        "max_connections",
+    ] {
+        assert!(names.iter().any(|n| n == key), "{key} in {names:?}");
+    }
+
+    create_user(&server, "u1", "u1-pw", "user");
+    let (status, body) = server.sql_as(
+        "u1",
+        "u1-pw",
+        json!({ "sql": "SELECT * FROM system.settings" }),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("dba and above"));
+    let (status, _) = server.sql_as(
+        "u1",
+        "u1-pw",
+        json!({ "sql": "SELECT * FROM system.stats" }),
+    );
+    assert_eq!(status, 200);
+}
