@@ -117,6 +117,7 @@ impl KalamDb {
         let services = Arc::new(Services::open(config, clock, credentials)?);
         let mut query = QueryEnv::new(config.limits.clone())?;
         crate::exec::kalam_fns::register(&mut query.state, services.ids.clone())?;
+        datafusion_functions_json::register_all(&mut query.state)?;
         Ok(Self {
             services,
             query,
