@@ -143,7 +143,7 @@ impl Default for LimitsSection {
             header_timeout_secs: 30,
             max_connections: 1024,
             max_concurrent_password_hashes: 4,
-            max_sql_bytes: 1 << 20,
+            max_sql_bytes: 10 << 20,
         }
     }
 }
