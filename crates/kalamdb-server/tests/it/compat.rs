@@ -417,6 +417,20 @@ fn basic_auth_can_be_switched_off_and_request_limits_come_from_the_environment()
     // A body over max_request_body_bytes: 413 before any SQL is read.
     let (status, body) = bearer(format!("SELECT '{}'", "x".repeat(60_000)));
     assert_eq!(status, 413, "{body}");
+
+    // Basic at the WebSocket upgrade is refused too; Bearer still works.
+    use tungstenite::client::IntoClientRequest;
+    let url = format!("{}/v1/ws", server.base_url.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", "Basic cm9vdDo=".parse().unwrap());
+    match tungstenite::connect(request) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        Err(other) => panic!("expected an HTTP 401, got {other}"),
+        Ok(_) => panic!("a Basic upgrade was accepted with allow_basic off"),
+    }
+    assert!(crate::ws_client::WsClient::open(&server, Some(token)).is_ok());
 }
 
 #[test]
