@@ -372,27 +372,13 @@ impl KalamDb {
         };
         let mut results = Vec::with_capacity(of);
         for (i, statement) in statements.into_iter().enumerate() {
-            // `USE` changes the batch's session, so it is applied here.
-            if let KalamStatement::UseNamespace { name } = &statement {
-                match session.use_namespace(name) {
-                    Ok(result) => {
-                        results.push(result);
-                        continue;
-                    }
-                    Err(error) => {
-                        return Err(StatementError {
-                            index: i + 1,
-                            of,
-                            error,
-                            completed: results,
-                        })
-                    }
-                }
-            }
             let timeout = limits.statement_timeout;
             let stream = stream_last && i + 1 == of;
             let started = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());
-            let outcome = if timeout.is_zero() || !statement.may_time_out() {
+            let outcome = if let KalamStatement::UseNamespace { name } = &statement {
+                // `USE` changes the batch's session, so it is applied here.
+                session.use_namespace(name)
+            } else if timeout.is_zero() || !statement.may_time_out() {
                 session.run(statement, stream).await
             } else {
                 match tokio::time::timeout(timeout, session.run(statement, stream)).await {

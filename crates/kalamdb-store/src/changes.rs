@@ -192,14 +192,13 @@ impl<'a> Entry<'a> {
         ))
     }
 
-    fn version(&mut self) -> Result<Option<RowVersion>, StoreError> {
+    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let len = self.u32()? as usize;
-        let bytes = self.take(len)?;
-        (len > 0).then(|| RowVersion::decode(bytes)).transpose()
+        self.take(len)
     }
 
     /// The next change's `_seq`, or `None` at the end; then
-    /// [`Entry::skip`] or [`Entry::change`] it.
+    /// read it with [`Entry::raw`].
     fn next_seq(&mut self) -> Result<Option<u64>, StoreError> {
         if self.left == 0 {
             return Ok(None);
@@ -208,57 +207,75 @@ impl<'a> Entry<'a> {
         self.u64().map(Some)
     }
 
-    fn skip(&mut self) -> Result<(), StoreError> {
-        self.take(9)?;
-        for _ in 0..2 {
-            let len = self.u32()? as usize;
-            self.take(len)?;
-        }
-        Ok(())
-    }
-
-    /// The next change; for a reference, `new` is left empty and the
-    /// primary key it refers by is returned beside it.
-    fn change(&mut self, seq: u64) -> Result<(RowChange, Option<&'a [u8]>), StoreError> {
+    /// The next change as stored, its versions still encoded.
+    fn raw(&mut self) -> Result<RawChange<'a>, StoreError> {
         let tag = self.take(1)?[0];
-        let kind = ChangeKind::from_tag(tag)?;
-        let old_seq = self.u64()?;
-        let (new, pk) = if tag & REF != 0 {
-            let len = self.u32()? as usize;
-            (None, Some(self.take(len)?))
-        } else {
-            (self.version()?, None)
-        };
-        let old = self.version()?;
-        let change = RowChange {
-            seq,
-            kind,
-            new,
-            old,
-            old_seq,
-        };
-        Ok((change, pk))
+        Ok(RawChange {
+            kind: ChangeKind::from_tag(tag)?,
+            is_ref: tag & REF != 0,
+            old_seq: self.u64()?,
+            new: self.bytes()?,
+            old: self.bytes()?,
+        })
     }
 }
 
-/// The hot version a reference stands for, read from `snapshot`.
-fn referenced_version(
+/// One logged change before decoding. For a reference, `new` is the
+/// primary key it refers by; otherwise `new` and `old` are encoded
+/// versions (empty: none).
+struct RawChange<'a> {
+    kind: ChangeKind,
+    is_ref: bool,
+    old_seq: u64,
+    new: &'a [u8],
+    old: &'a [u8],
+}
+
+fn decode_version(bytes: &[u8]) -> Result<Option<RowVersion>, StoreError> {
+    (!bytes.is_empty())
+        .then(|| RowVersion::decode(bytes))
+        .transpose()
+}
+
+/// The encoded hot version a reference stands for, read from `snapshot`.
+fn referenced_bytes(
     store: &HotStore,
     snapshot: &rocksdb::Snapshot<'_>,
     scope: &ScopeKey,
     pk: &[u8],
     seq: u64,
-) -> Result<RowVersion, StoreError> {
+) -> Result<Vec<u8>, StoreError> {
     let mut key = Vec::with_capacity(scope.as_bytes().len() + pk.len() + 8);
     key.extend_from_slice(scope.as_bytes());
     key.extend_from_slice(pk);
     crate::keys::push_seq(&mut key, seq);
-    match snapshot.get_cf(store.rows_cf(), &key)? {
-        Some(bytes) => RowVersion::decode(&bytes),
-        None => Err(StoreError::Corrupt(format!(
+    snapshot.get_cf(store.rows_cf(), &key)?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
             "the change log refers to a missing row version (_seq {seq})"
-        ))),
+        ))
+    })
+}
+
+/// The entries of `scope` from the first that holds a change above
+/// `after`, read from `snapshot`.
+fn scope_entries<'s>(
+    store: &'s HotStore,
+    snapshot: &'s rocksdb::Snapshot<'s>,
+    scope: &ScopeKey,
+    after: u64,
+) -> rocksdb::DBIteratorWithThreadMode<'s, rocksdb::DB> {
+    // Keys end with an entry's last `_seq`, so the first key at or above
+    // `after + 1` is the first entry that ends above `after`.
+    let start = change_key(scope, after.saturating_add(1));
+    let mut opts = ReadOptions::default();
+    if let Some(end) = prefix_end(scope.as_bytes()) {
+        opts.set_iterate_upper_bound(end);
     }
+    snapshot.iterator_cf_opt(
+        store.changes_cf(),
+        opts,
+        IteratorMode::From(&start, rocksdb::Direction::Forward),
+    )
 }
 
 pub(crate) fn change_key(scope: &ScopeKey, seq: u64) -> Vec<u8> {
@@ -301,19 +318,9 @@ impl HotStore {
         if after >= through {
             return Ok(Vec::new());
         }
-        // The first entry that ends above `after` holds the first change.
-        let start = change_key(scope, after.saturating_add(1));
-        let mut opts = ReadOptions::default();
-        if let Some(end) = prefix_end(scope.as_bytes()) {
-            opts.set_iterate_upper_bound(end);
-        }
         // One snapshot for the log and the versions its references name.
         let snapshot = self.db().snapshot();
-        let iter = snapshot.iterator_cf_opt(
-            self.changes_cf(),
-            opts,
-            IteratorMode::From(&start, rocksdb::Direction::Forward),
-        );
+        let iter = scope_entries(self, &snapshot, scope, after);
         let mut out: Vec<Vec<RowChange>> = Vec::new();
         let mut read = 0;
         for item in iter {
@@ -333,14 +340,23 @@ impl HotStore {
                     break;
                 }
                 if seq <= after {
-                    entry.skip()?;
+                    entry.raw()?;
                     continue;
                 }
-                let (mut change, pk) = entry.change(seq)?;
-                if let Some(pk) = pk {
-                    change.new = Some(referenced_version(self, &snapshot, scope, pk, seq)?);
-                }
-                write.push(change);
+                let raw = entry.raw()?;
+                let new = if raw.is_ref {
+                    let bytes = referenced_bytes(self, &snapshot, scope, raw.new, seq)?;
+                    Some(RowVersion::decode(&bytes)?)
+                } else {
+                    decode_version(raw.new)?
+                };
+                write.push(RowChange {
+                    seq,
+                    kind: raw.kind,
+                    new,
+                    old: decode_version(raw.old)?,
+                    old_seq: raw.old_seq,
+                });
             }
             read += write.len();
             done |= write.last().is_some_and(|c| c.seq == through);
@@ -369,20 +385,10 @@ impl HotStore {
         if after >= through {
             return Ok(0);
         }
-        let start = change_key(scope, after.saturating_add(1));
-        let mut opts = ReadOptions::default();
-        if let Some(end) = prefix_end(scope.as_bytes()) {
-            opts.set_iterate_upper_bound(end);
-        }
         let snapshot = self.db().snapshot();
-        let iter = snapshot.iterator_cf_opt(
-            self.changes_cf(),
-            opts,
-            IteratorMode::From(&start, rocksdb::Direction::Forward),
-        );
+        let iter = scope_entries(self, &snapshot, scope, after);
         let mut batch = rocksdb::WriteBatch::default();
         let mut rewritten = 0;
-        let mut scratch = Vec::new();
         for item in iter {
             let (key, value) = item?;
             let mut entry = Entry::new(&value)?;
@@ -394,26 +400,15 @@ impl HotStore {
                     // Entries come in `_seq` order: the rest are newer.
                     break;
                 }
-                let (change, pk) = entry.change(seq)?;
-                scratch.clear();
-                match pk {
-                    Some(pk) => {
-                        refs += 1;
-                        referenced_version(self, &snapshot, scope, pk, seq)?
-                            .encode_into(&mut scratch);
-                    }
-                    None => {
-                        if let Some(row) = &change.new {
-                            row.encode_into(&mut scratch);
-                        }
-                    }
+                // Versions are copied as stored, never decoded.
+                let raw = entry.raw()?;
+                if raw.is_ref {
+                    refs += 1;
+                    let new = referenced_bytes(self, &snapshot, scope, raw.new, seq)?;
+                    out.push(seq, raw.kind, raw.old_seq, &new, raw.old);
+                } else {
+                    out.push(seq, raw.kind, raw.old_seq, raw.new, raw.old);
                 }
-                let at = scratch.len();
-                if let Some(row) = &change.old {
-                    row.encode_into(&mut scratch);
-                }
-                let (new, old) = scratch.split_at(at);
-                out.push(seq, change.kind, change.old_seq, new, old);
             }
             if out.is_empty() {
                 break;

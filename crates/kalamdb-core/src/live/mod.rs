@@ -17,8 +17,10 @@
 //! - A system table has no change log; a dba's live query over one reads
 //!   it again every `system_poll` and sends the difference ([`SystemWatch`]).
 //!
-//! Flushes move rows between tiers without touching the log or the hub, so
-//! they are never changes.
+//! Flushes move rows between tiers and never reach the hub, so they are
+//! never changes; the only thing a flush does to the log is write the
+//! values into the insert entries that referred to the hot versions it
+//! deletes (`HotStore::inline_changes`), which changes no entry's meaning.
 
 mod error;
 mod history;
