@@ -37,6 +37,8 @@ impl std::fmt::Display for ClientError {
 #[derive(Debug, Clone, Default)]
 pub struct StatementResult {
     pub columns: Vec<String>,
+    /// Each column's type as the server names it (`Timestamp`, `Text`, ...).
+    pub types: Vec<String>,
     pub rows: Vec<Vec<Value>>,
     pub row_count: u64,
     pub message: Option<String>,
@@ -193,6 +195,15 @@ fn parse_result(value: &Value) -> StatementResult {
                 .collect()
         })
         .unwrap_or_default();
+    let types: Vec<String> = value["schema"]
+        .as_array()
+        .map(|schema| {
+            schema
+                .iter()
+                .map(|c| c["data_type"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let rows: Vec<Vec<Value>> = value["rows"]
         .as_array()
         .map(|rows| {
@@ -206,6 +217,7 @@ fn parse_result(value: &Value) -> StatementResult {
         row_count: value["row_count"].as_u64().unwrap_or(rows.len() as u64),
         message: value["message"].as_str().map(String::from),
         columns,
+        types,
         rows,
     }
 }

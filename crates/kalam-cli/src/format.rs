@@ -149,7 +149,37 @@ pub fn json(result: &StatementResult) -> Value {
 }
 
 /// Prints one result in `format`.
+/// The result with TIMESTAMP cells (integer microseconds in the API) as
+/// RFC 3339 dates in UTC, for the formats people read; JSON keeps the API's
+/// integers.
+fn readable(result: &StatementResult) -> StatementResult {
+    let mut out = result.clone();
+    for (i, t) in result.types.iter().enumerate() {
+        if t != "Timestamp" {
+            continue;
+        }
+        for row in &mut out.rows {
+            let micros = match row.get(i) {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => s.parse::<i64>().ok(),
+                _ => None,
+            };
+            if let Some(micros) = micros {
+                row[i] = Value::String(kalamdb_commons::timestamp_utc(micros));
+            }
+        }
+    }
+    out
+}
+
 pub fn render(result: &StatementResult, format: Format) -> String {
+    let shown;
+    let result = if format == Format::Json {
+        result
+    } else {
+        shown = readable(result);
+        &shown
+    };
     match (format, result.has_rows) {
         (Format::Json, _) => {
             let mut text = serde_json::to_string_pretty(&json(result)).unwrap_or_default();
@@ -187,7 +217,23 @@ mod tests {
             row_count: 2,
             message: None,
             has_rows: true,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn timestamps_read_as_dates_except_in_json() {
+        let r = StatementResult {
+            columns: vec!["at".into()],
+            types: vec!["Timestamp".into()],
+            rows: vec![vec![json!(1_704_164_645_000_000i64)], vec![json!(null)]],
+            row_count: 2,
+            message: None,
+            has_rows: true,
+        };
+        assert_eq!(csv(&readable(&r)), "at\n2024-01-02T03:04:05Z\n\n");
+        assert!(render(&r, Format::Table).contains("2024-01-02T03:04:05Z"));
+        assert_eq!(json(&r)[0]["at"], 1_704_164_645_000_000i64);
     }
 
     #[test]

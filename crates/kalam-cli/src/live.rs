@@ -230,6 +230,8 @@ fn watch(
                         rows: std::mem::take(&mut initial),
                         message: None,
                         has_rows: true,
+                        // The live protocol's rows carry no column types.
+                        types: Vec::new(),
                     };
                     let _ = out.write_all(format::render(&result, format).as_bytes());
                     let _ = writeln!(out, "Watching for changes (Ctrl-C to stop)");

@@ -25,7 +25,8 @@ pub const HELP: &str = "\
 Meta-commands:
   \\help, \\?        this help
   \\q               quit
-  \\dn              list namespaces
+  \\dn, \\l         list namespaces
+  \\conninfo        the server and the user connected as
   \\dt [namespace]  list tables
   \\d <table>       describe a table
   \\health          server health and version
@@ -80,7 +81,8 @@ impl Session {
                 let _ = out.write_all(HELP.as_bytes());
                 true
             }
-            ("\\dn", _) => self.run_sql("SHOW NAMESPACES", out),
+            ("\\dn" | "\\l", _) => self.run_sql("SHOW NAMESPACES", out),
+            ("\\conninfo", _) => self.conninfo(out),
             ("\\dt", None) => self.run_sql("SHOW TABLES", out),
             ("\\dt", Some(ns)) => self.run_sql(&format!("SHOW TABLES IN {ns}"), out),
             ("\\d", Some(table)) => self.run_sql(&format!("DESCRIBE TABLE {table}"), out),
@@ -135,6 +137,37 @@ impl Session {
             }
         };
         (Next::Continue, ok)
+    }
+
+    /// `\conninfo`: which server, as whom (asked of the server, so a
+    /// saved token's user shows too), and the default namespace.
+    fn conninfo(&self, out: &mut dyn Write) -> bool {
+        match self.client.sql("SELECT CURRENT_USER()", None) {
+            Ok((results, _)) => {
+                let user = results
+                    .first()
+                    .and_then(|r| r.rows.first())
+                    .and_then(|row| row.first())
+                    .and_then(|cell| cell.as_str())
+                    .unwrap_or("?")
+                    .to_string();
+                let namespace = self
+                    .namespace
+                    .as_deref()
+                    .map(|ns| format!(", namespace \"{ns}\""))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "Connected to {} as user \"{user}\"{namespace}.",
+                    self.client.url
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                false
+            }
+        }
     }
 
     /// `\flush ns.t`: starts the flush, shows a spinner until its job ends,

@@ -14,10 +14,15 @@ pub enum KalamType {
     BigInt,
     Float,
     Double,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     Timestamp,
     Date,
+    /// Time of day, microsecond precision.
+    Time,
     Uuid,
     Bytes,
     Json,
@@ -45,6 +50,7 @@ impl KalamType {
             KalamType::Text => "Text",
             KalamType::Timestamp => "Timestamp",
             KalamType::Date => "Date",
+            KalamType::Time => "Time",
             KalamType::Uuid => "Uuid",
             KalamType::Bytes => "Bytes",
             KalamType::Json => "Json",
@@ -64,6 +70,7 @@ impl KalamType {
             KalamType::Text | KalamType::Uuid | KalamType::Json => "VARCHAR".into(),
             KalamType::Timestamp => "TIMESTAMP".into(),
             KalamType::Date => "DATE".into(),
+            KalamType::Time => "TIME".into(),
             KalamType::Bytes => "BYTEA".into(),
         }
     }
@@ -80,6 +87,7 @@ impl KalamType {
             "Text" => KalamType::Text,
             "Timestamp" => KalamType::Timestamp,
             "Date" => KalamType::Date,
+            "Time" => KalamType::Time,
             "Uuid" => KalamType::Uuid,
             "Bytes" => KalamType::Bytes,
             "Json" => KalamType::Json,
@@ -130,6 +138,7 @@ mod tests {
             KalamType::Text,
             KalamType::Timestamp,
             KalamType::Date,
+            KalamType::Time,
             KalamType::Uuid,
             KalamType::Bytes,
             KalamType::Json,

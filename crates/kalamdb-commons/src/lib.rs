@@ -23,4 +23,4 @@ pub use flush_policy::FlushPolicy;
 pub use ids::{validate_identifier, NamespaceId, TableName, UserId};
 pub use role::Role;
 pub use table_type::TableType;
-pub use value::Value;
+pub use value::{time_of_day, timestamp_utc, Value};

@@ -20,6 +20,8 @@ pub struct EngineConfig {
     /// The server's effective configuration (`section.key`, value; secrets
     /// masked), shown by `system.settings`.
     pub settings: Vec<(String, String)>,
+    /// Most entries `system.audit_log` keeps (the oldest go first).
+    pub audit_log_entries: usize,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +35,7 @@ impl Default for EngineConfig {
             limits: QueryLimits::default(),
             live: LiveConfig::default(),
             settings: Vec::new(),
+            audit_log_entries: 10_000,
         }
     }
 }

@@ -145,6 +145,12 @@ impl KalamDb {
         &self.services.live.config
     }
 
+    /// Writes one entry to the audit log (`system.audit_log`); the server
+    /// records logins this way.
+    pub fn audit(&self, event: crate::audit::AuditEvent) {
+        self.services.audit.record(event);
+    }
+
     /// The engine's services, for tests that set flush hooks or inject faults.
     #[cfg(feature = "test-support")]
     pub fn services(&self) -> &Arc<Services> {

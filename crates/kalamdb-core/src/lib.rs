@@ -54,6 +54,7 @@
 
 // The engine's parts are private; what the server, the benchmarks and the
 // tests use is re-exported below.
+mod audit;
 mod catalog;
 mod cold;
 mod config;
@@ -74,6 +75,7 @@ mod system;
 mod users;
 mod values;
 
+pub use audit::{AuditEntry, AuditEvent};
 #[cfg(feature = "test-support")]
 pub use cold::table_manifest_entries;
 pub use config::{EngineConfig, QueryLimits};
@@ -94,6 +96,7 @@ pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
 #[cfg(feature = "test-support")]
 pub use services::Services;
+pub use system::server_logs;
 pub use users::{Caller, Credentials, UserRecord, Users, ROOT_USER};
 
 /// Arrow, as the engine uses it (the server encodes results with it).

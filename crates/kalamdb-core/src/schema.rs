@@ -24,6 +24,7 @@ pub fn arrow_type(t: KalamType) -> DataType {
         KalamType::Text | KalamType::Uuid | KalamType::Json => DataType::Utf8,
         KalamType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         KalamType::Date => DataType::Date32,
+        KalamType::Time => DataType::Time64(TimeUnit::Microsecond),
         KalamType::Bytes => DataType::Binary,
     }
 }

@@ -9,6 +9,7 @@
 //! services below it; statements (`exec`), table providers (`provider`)
 //! and system tables (`system`) see them all through [`Services`].
 
+use crate::audit::AuditLog;
 use crate::catalog::{Catalog, NamespaceDef, DEFAULT_NAMESPACE};
 use crate::cold::Storages;
 use crate::config::EngineConfig;
@@ -38,6 +39,7 @@ pub struct Services {
     pub(crate) ids: Arc<SnowflakeGen>,
     /// The server's effective configuration (`system.settings`).
     pub(crate) settings: Arc<Vec<(String, String)>>,
+    pub(crate) audit: Arc<AuditLog>,
     /// When the engine opened (micros), for `system.stats`.
     pub(crate) started_at: i64,
 }
@@ -110,6 +112,11 @@ impl Services {
             clock.clone(),
         ));
         let ids = Arc::new(SnowflakeGen::new(clock.clone(), 0));
+        let audit = Arc::new(AuditLog::open(
+            store.clone(),
+            clock.clone(),
+            config.audit_log_entries,
+        )?);
         let jobs = Arc::new(JobManager::new(
             store,
             catalog.clone(),
@@ -135,6 +142,7 @@ impl Services {
             jobs,
             scheduler,
             live: Arc::new(Live::new(config.live.clone())),
+            audit,
             started_at: clock.now_micros(),
             clock,
             ids,

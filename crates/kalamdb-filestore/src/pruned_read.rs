@@ -101,6 +101,34 @@ pub async fn read_row_groups_for_keys(
     Ok(builder.build()?.try_collect().await?)
 }
 
+/// What a file's footer says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footer {
+    pub rows: u64,
+    pub row_groups: usize,
+    pub columns: usize,
+}
+
+/// Reads and parses only a file's footer (ranged requests: the file's
+/// tail), as `STORAGE CHECK ... EXTENDED` does for every file.
+pub async fn read_footer(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+    size: u64,
+) -> Result<Footer, FileStoreError> {
+    let mut reader = RangeReader {
+        store,
+        path: path.clone(),
+        size,
+    };
+    let metadata = reader.get_metadata(None).await?;
+    Ok(Footer {
+        rows: metadata.file_metadata().num_rows().max(0) as u64,
+        row_groups: metadata.num_row_groups(),
+        columns: metadata.file_metadata().schema_descr().num_columns(),
+    })
+}
+
 /// Reads a Parquet file through ranged requests: the footer first, then only
 /// the column chunks of the row groups asked for.
 struct RangeReader {

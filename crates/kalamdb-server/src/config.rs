@@ -126,6 +126,8 @@ pub struct LimitsSection {
     pub max_concurrent_password_hashes: usize,
     /// Longest SQL text one request may carry, in bytes.
     pub max_sql_bytes: usize,
+    /// Entries `system.audit_log` keeps (the oldest are dropped).
+    pub audit_log_entries: usize,
 }
 
 impl Default for LimitsSection {
@@ -144,6 +146,7 @@ impl Default for LimitsSection {
             max_connections: 1024,
             max_concurrent_password_hashes: 4,
             max_sql_bytes: 10 << 20,
+            audit_log_entries: 10_000,
         }
     }
 }
@@ -387,6 +390,9 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_MAX_SQL_BYTES")? {
             self.limits.max_sql_bytes = v as usize;
         }
+        if let Some(v) = number("KALAMDB_AUDIT_LOG_ENTRIES")? {
+            self.limits.audit_log_entries = v as usize;
+        }
         if let Some(v) = number("KALAMDB_QUERY_MEMORY_MB")? {
             self.limits.query_memory_mb = v;
         }
@@ -479,6 +485,7 @@ impl ServerConfig {
                 system_poll: Duration::from_millis(self.live.system_poll_ms.max(10)),
             },
             settings: self.settings(),
+            audit_log_entries: self.limits.audit_log_entries,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod lifecycle;
+mod log_capture;
 pub mod serve;
 pub mod ws;
 

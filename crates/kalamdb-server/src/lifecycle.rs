@@ -14,16 +14,21 @@ use kalamdb_core::{KalamDb, ShutdownOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging(config: &ServerConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.logging.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let printed = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_target(true)
+        .with_target(true);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(printed)
+        .with(crate::log_capture::CaptureLayer)
         .try_init();
 }
 

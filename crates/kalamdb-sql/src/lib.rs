@@ -10,6 +10,7 @@
 mod depth;
 mod error;
 mod execute_as;
+mod export;
 mod fast_insert;
 mod fast_scan;
 mod flush;

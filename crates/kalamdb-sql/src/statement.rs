@@ -138,6 +138,22 @@ pub enum KalamStatement {
         if_exists: bool,
     },
     ShowStorages,
+    /// `STORAGE CHECK id [EXTENDED]`: the files the manifests of the
+    /// storage's tables name exist with their recorded sizes (EXTENDED:
+    /// and their footers read).
+    CheckStorage {
+        id: String,
+        extended: bool,
+    },
+    /// Write everything one user owns (every USER table, both tiers) as
+    /// readable files: the right of access of data-protection laws.
+    ExportUserData {
+        user: String,
+        /// Where to write; by default under the data directory's `exports`.
+        path: Option<String>,
+    },
+    /// The exports made so far.
+    ShowExports,
     /// Cancel a queued or running job.
     KillJob {
         job_id: String,
@@ -186,6 +202,9 @@ impl KalamStatement {
             KalamStatement::AlterStorage { .. } => "ALTER STORAGE",
             KalamStatement::DropStorage { .. } => "DROP STORAGE",
             KalamStatement::ShowStorages => "SHOW STORAGES",
+            KalamStatement::CheckStorage { .. } => "STORAGE CHECK",
+            KalamStatement::ExportUserData { .. } => "EXPORT USER DATA",
+            KalamStatement::ShowExports => "SHOW EXPORT",
             KalamStatement::KillJob { .. } => "KILL JOB",
             KalamStatement::Subscribe { .. } => "SUBSCRIBE",
             KalamStatement::KillLiveQuery { .. } => "KILL LIVE QUERY",

@@ -120,6 +120,14 @@ pub fn parse_drop(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError>
     Ok(KalamStatement::DropStorage { id, if_exists })
 }
 
+pub fn parse_check(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    expect_word(parser, "STORAGE")?;
+    expect_word(parser, "CHECK")?;
+    let id = parse_id(parser)?;
+    let extended = parse_word(parser, "EXTENDED");
+    Ok(KalamStatement::CheckStorage { id, extended })
+}
+
 pub fn parse_show(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     parser.expect_keyword(Keyword::SHOW)?;
     if !parse_word(parser, "STORAGES") {
@@ -195,5 +203,23 @@ mod tests {
             parse_statement("show storages").unwrap(),
             KalamStatement::ShowStorages
         );
+    }
+
+    #[test]
+    fn check() {
+        for (sql, extended) in [
+            ("STORAGE CHECK local", false),
+            ("storage check local extended", true),
+        ] {
+            assert_eq!(
+                parse_statement(sql).unwrap(),
+                KalamStatement::CheckStorage {
+                    id: "local".into(),
+                    extended
+                }
+            );
+        }
+        assert!(parse_statement("STORAGE CHECK").is_err());
+        assert!(parse_statement("STORAGE CHECK local EXTENDED please").is_err());
     }
 }

@@ -32,6 +32,7 @@ pub fn kalam_type_of(data_type: &DataType) -> Result<KalamType, ParseError> {
         | D::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz)
         | D::Datetime(_) => KalamType::Timestamp,
         D::Date => KalamType::Date,
+        D::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => KalamType::Time,
         D::Uuid => KalamType::Uuid,
         D::Bytea | D::Blob(_) | D::Binary(_) | D::Varbinary(_) | D::Bytes(_) => KalamType::Bytes,
         D::JSON | D::JSONB => KalamType::Json,

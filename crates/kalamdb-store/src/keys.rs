@@ -152,7 +152,9 @@ pub fn encode_pk(out: &mut Vec<u8>, pk: &Value) -> Result<(), StoreError> {
         Value::Bool(b) => out.push(u8::from(*b)),
         Value::I16(v) => out.extend_from_slice(&order_i64(i64::from(*v))),
         Value::I32(v) => out.extend_from_slice(&order_i64(i64::from(*v))),
-        Value::I64(v) | Value::Timestamp(v) => out.extend_from_slice(&order_i64(*v)),
+        Value::I64(v) | Value::Timestamp(v) | Value::Time(v) => {
+            out.extend_from_slice(&order_i64(*v))
+        }
         Value::Date(v) => out.extend_from_slice(&order_i64(i64::from(*v))),
         Value::Decimal(v) => out.extend_from_slice(&((*v as u128) ^ (1 << 127)).to_be_bytes()),
         Value::Text(s) => push_escaped(out, s.as_bytes()),

@@ -14,6 +14,8 @@
 //! | `mf/<scope>/<file name>` | manifest entry (JSON) | cold tier |
 //! | `pf/<storage id>\0<path>` | empty: a file that may exist uncommitted | cold tier |
 //! | `stg/<storage id>` | storage definition (JSON) | cold tier |
+//! | `audit/<micros BE><n BE>` | audit log entry (JSON) | audit log |
+//! | `export/<export id>` | user data export record (JSON) | exports |
 //!
 //! `<scope>` is a [`ScopeKey`]: the table uid (u64 BE), then for USER tables
 //! the escaped user id, so one scope's manifest keys are one prefix range and
@@ -34,6 +36,8 @@ pub const LAST_FLUSH: &[u8] = b"lastflush/";
 pub const MANIFESTS: &[u8] = b"mf/";
 pub const PENDING_FILES: &[u8] = b"pf/";
 pub const STORAGES: &[u8] = b"stg/";
+pub const AUDIT: &[u8] = b"audit/";
+pub const EXPORTS: &[u8] = b"export/";
 
 pub fn namespace(name: &str) -> Vec<u8> {
     [NAMESPACES, name.as_bytes()].concat()
@@ -61,6 +65,16 @@ pub fn last_flush(table_uid: u64) -> Vec<u8> {
 
 pub fn storage(id: &str) -> Vec<u8> {
     [STORAGES, id.as_bytes()].concat()
+}
+
+pub fn export(id: &str) -> Vec<u8> {
+    [EXPORTS, id.as_bytes()].concat()
+}
+
+/// One audit log entry: its time, then a counter so entries of the same
+/// microsecond keep their order; keys sort oldest first.
+pub fn audit_entry(micros: i64, n: u64) -> Vec<u8> {
+    [AUDIT, &micros.to_be_bytes(), &n.to_be_bytes()].concat()
 }
 
 /// Every manifest entry of one scope.
@@ -114,6 +128,11 @@ mod tests {
             (job("FL-1"), b"job/FL-1"),
             (last_flush(7), b"lastflush/\0\0\0\0\0\0\0\x07"),
             (storage("local"), b"stg/local"),
+            (export("EX-1"), b"export/EX-1"),
+            (
+                audit_entry(0x0102, 3),
+                b"audit/\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\0\x03",
+            ),
             (
                 manifest_entry(&user_scope, "batch-9-t7.parquet"),
                 b"mf/\0\0\0\0\0\0\0\x07al\0\xffice\0\x01/batch-9-t7.parquet",

@@ -22,6 +22,7 @@ fn value() -> impl Strategy<Value = Value> {
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
         any::<i64>().prop_map(Value::Timestamp),
         any::<i32>().prop_map(Value::Date),
+        (0i64..86_400_000_000).prop_map(Value::Time),
     ]
 }
 

@@ -34,6 +34,7 @@ mod tag {
     pub const BYTES: u8 = 10;
     pub const TIMESTAMP: u8 = 11;
     pub const DATE: u8 = 12;
+    pub const TIME: u8 = 13;
 }
 
 impl RowVersion {
@@ -129,6 +130,10 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
             out.push(tag::DATE);
             out.extend_from_slice(&v.to_le_bytes());
         }
+        Value::Time(v) => {
+            out.push(tag::TIME);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 
@@ -186,6 +191,7 @@ impl Reader<'_> {
             }
             tag::TIMESTAMP => Value::Timestamp(i64::from_le_bytes(self.array()?)),
             tag::DATE => Value::Date(i32::from_le_bytes(self.array()?)),
+            tag::TIME => Value::Time(i64::from_le_bytes(self.array()?)),
             other => return Err(corrupt(format!("unknown cell tag {other}"))),
         })
     }
@@ -262,6 +268,7 @@ mod tests {
                 Value::Bytes(vec![0]),
                 Value::Timestamp(1),
                 Value::Date(-1),
+                Value::Time(86_399_999_999),
             ],
         };
         let want: Vec<u8> = [

@@ -142,6 +142,11 @@ impl Storages {
 
     /// The opened storage `id`.
     /// The opened storage a table's files live in.
+    /// The server's data directory (local storages and exports live under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     pub fn for_table(&self, def: &crate::catalog::TableDef) -> Result<Arc<ColdStore>> {
         self.open(&def.storage_id)
     }

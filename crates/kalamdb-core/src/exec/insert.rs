@@ -222,6 +222,7 @@ fn builtin(s: &Session<'_>, name: &str, t: KalamType, column: &str) -> Option<Re
                 KalamType::Timestamp => Ok(Value::Timestamp(micros)),
                 KalamType::BigInt => Ok(Value::I64(micros)),
                 KalamType::Date => Ok(Value::Date(micros.div_euclid(86_400_000_000) as i32)),
+                KalamType::Time => Ok(Value::Time(micros.rem_euclid(86_400_000_000))),
                 _ => Err(CoreError::exec(format!(
                     "NOW() cannot be stored in column '{column}' of type {}",
                     t.name()

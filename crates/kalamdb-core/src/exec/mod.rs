@@ -3,6 +3,7 @@
 mod catalog;
 mod checked_math;
 mod ddl;
+pub(crate) mod export;
 mod flush;
 mod guarded_fns;
 mod insert;
@@ -16,6 +17,7 @@ mod resolve;
 mod show;
 mod stats;
 mod storage;
+mod storage_check;
 mod write;
 
 use crate::error::{CoreError, Result};
@@ -123,8 +125,64 @@ impl Session<'_> {
     }
 
     /// Runs one statement. With `stream`, a query's large result is handed
-    /// back unfinished (`StatementResult::rest`).
+    /// back unfinished (`StatementResult::rest`). Changes to the catalog,
+    /// users, storages and jobs are written to the audit log, failed or not.
     pub async fn run(&self, statement: KalamStatement, stream: bool) -> Result<StatementResult> {
+        let Some((action, target, subject)) = self.audited(&statement) else {
+            return self.run_unaudited(statement, stream).await;
+        };
+        let result = self.run_unaudited(statement, stream).await;
+        self.services.audit.record(crate::audit::AuditEvent {
+            actor: self.caller.user_id.to_string(),
+            action: action.to_string(),
+            target,
+            error: result.as_ref().err().map(|e| e.to_string()),
+            ip_address: None,
+            subject,
+        });
+        result
+    }
+
+    /// The audit log's action, target and subject user for a statement
+    /// that changes something other than rows; `None` for the rest.
+    fn audited(
+        &self,
+        statement: &KalamStatement,
+    ) -> Option<(&'static str, String, Option<String>)> {
+        let table = |t: &kalamdb_sql::TableRef| {
+            let ns = t.namespace.as_deref().unwrap_or(&self.default_namespace);
+            format!("{ns}.{}", t.table)
+        };
+        let target = match statement {
+            KalamStatement::CreateNamespace { name, .. }
+            | KalamStatement::DropNamespace { name, .. }
+            | KalamStatement::CreateUser { name, .. }
+            | KalamStatement::AlterUser { name, .. }
+            | KalamStatement::DropUser { name, .. } => name.clone(),
+            KalamStatement::CreateTable(create) => table(&create.table),
+            KalamStatement::DropTable { table: t, .. }
+            | KalamStatement::FlushTable { table: t } => table(t),
+            KalamStatement::FlushAll { namespace } => namespace.clone().unwrap_or_default(),
+            KalamStatement::CreateStorage { id, .. }
+            | KalamStatement::AlterStorage { id, .. }
+            | KalamStatement::DropStorage { id, .. } => id.clone(),
+            KalamStatement::KillJob { job_id } => job_id.clone(),
+            KalamStatement::ExportUserData { user, .. } => user.clone(),
+            KalamStatement::KillLiveQuery { live_id } => live_id.clone(),
+            KalamStatement::ExecuteAs { user, statement } => {
+                let (action, target, _) = self.audited(statement)?;
+                return Some((action, target, Some(user.clone())));
+            }
+            _ => return None,
+        };
+        Some((statement.kind(), target, None))
+    }
+
+    async fn run_unaudited(
+        &self,
+        statement: KalamStatement,
+        stream: bool,
+    ) -> Result<StatementResult> {
         match statement {
             KalamStatement::CreateNamespace {
                 name,
@@ -177,6 +235,13 @@ impl Session<'_> {
                 storage::drop_storage(self, &id, if_exists)
             }
             KalamStatement::ShowStorages => storage::show_storages(self).await,
+            KalamStatement::ExportUserData { user, path } => {
+                export::export_user_data(self, &user, path.as_deref()).await
+            }
+            KalamStatement::ShowExports => export::show_exports(self).await,
+            KalamStatement::CheckStorage { id, extended } => {
+                storage_check::check_storage(self, &id, extended).await
+            }
             KalamStatement::KillJob { job_id } => flush::kill_job(self, &job_id).await,
             KalamStatement::Subscribe {
                 table,
@@ -186,7 +251,7 @@ impl Session<'_> {
             KalamStatement::KillLiveQuery { live_id } => live::kill_live_query(self, &live_id),
             KalamStatement::ExecuteAs { user, statement } => {
                 let session = self.as_user(&user)?;
-                Box::pin(session.run(*statement, stream)).await
+                Box::pin(session.run_unaudited(*statement, stream)).await
             }
             KalamStatement::FastInsert(insert) => insert::insert_literals(self, &insert).await,
             KalamStatement::Standard(statement) => {

@@ -16,6 +16,7 @@ pub fn display_value(value: &Value) -> String {
         Value::I16(v) => v.to_string(),
         Value::I32(v) => v.to_string(),
         Value::I64(v) | Value::Timestamp(v) => v.to_string(),
+        Value::Time(v) => format!("'{}'", kalamdb_commons::time_of_day(*v)),
         Value::F32(v) => v.to_string(),
         Value::F64(v) => v.to_string(),
         Value::Decimal(v) => v.to_string(),

@@ -27,7 +27,7 @@ fn probe(key: &Value) -> KeyProbe {
     match key {
         Value::I16(v) => KeyProbe::Int(i64::from(*v)),
         Value::I32(v) | Value::Date(v) => KeyProbe::Int(i64::from(*v)),
-        Value::I64(v) | Value::Timestamp(v) => KeyProbe::Int(*v),
+        Value::I64(v) | Value::Timestamp(v) | Value::Time(v) => KeyProbe::Int(*v),
         Value::Text(s) => KeyProbe::Bytes(s.as_bytes().to_vec()),
         Value::Bytes(b) => KeyProbe::Bytes(b.clone()),
         _ => KeyProbe::Unknown,

@@ -83,3 +83,57 @@ pub fn rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
         ],
     )?)
 }
+
+/// `system.columns`: the columns of every user table, as the original
+/// KalamDB's clients read them (one row per column of each schema version;
+/// a table has one version until it can change).
+pub fn kalam_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("namespace_id", KalamType::Text, false),
+        field("table_name", KalamType::Text, false),
+        field("version", KalamType::BigInt, false),
+        field("column_id", KalamType::BigInt, false),
+        field("column_name", KalamType::Text, false),
+        field("comment", KalamType::Text, true),
+        field("data_type", KalamType::Text, false),
+        field("default_value", KalamType::Text, true),
+        field("ordinal", KalamType::BigInt, false),
+        field("nullable", KalamType::Boolean, false),
+        field("primary_key", KalamType::Boolean, false),
+        field("primary_key_pos", KalamType::BigInt, true),
+    ]))
+}
+
+pub fn kalam_rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
+    let tables = services.catalog.tables();
+    let columns: Vec<_> = tables
+        .iter()
+        .flat_map(|t| t.columns.iter().enumerate().map(move |(i, c)| (t, i, c)))
+        .collect();
+    let is_pk = |(t, _, c): &(
+        &Arc<crate::catalog::TableDef>,
+        usize,
+        &crate::catalog::ColumnDef,
+    )| { c.name == t.primary_key };
+    Ok(RecordBatch::try_new(
+        kalam_schema(),
+        vec![
+            build::text(columns.iter().map(|(t, _, _)| t.namespace.as_str())),
+            build::text(columns.iter().map(|(t, _, _)| t.name.as_str())),
+            build::int64(columns.iter().map(|(t, _, _)| i64::from(t.schema_version))),
+            build::int64(columns.iter().map(|(_, i, _)| *i as i64 + 1)),
+            build::text(columns.iter().map(|(_, _, c)| c.name.as_str())),
+            build::opt_text(columns.iter().map(|_| None)),
+            build::text(columns.iter().map(|(_, _, c)| c.data_type.name())),
+            build::opt_text(
+                columns
+                    .iter()
+                    .map(|(_, _, c)| c.default.as_ref().map(|d| d.sql())),
+            ),
+            build::int64(columns.iter().map(|(_, i, _)| *i as i64 + 1)),
+            build::boolean(columns.iter().map(|(_, _, c)| c.nullable)),
+            build::boolean(columns.iter().map(is_pk)),
+            build::opt_int64(columns.iter().map(|c| is_pk(c).then_some(1))),
+        ],
+    )?)
+}

@@ -1,6 +1,7 @@
 //! `system.jobs`
 
 use super::build;
+use crate::jobs::JobRecord;
 use crate::provider::RequestScope;
 use crate::schema::field;
 use crate::services::Services;
@@ -33,7 +34,8 @@ pub fn schema() -> SchemaRef {
 /// server paths, which are for dba and above.
 const REDACTED: &str = "failed; the details are shown to dba and above";
 
-pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+/// Every job, oldest first, errors redacted below dba.
+pub(super) fn visible_jobs(services: &Services, scope: &RequestScope) -> Result<Vec<JobRecord>> {
     let mut jobs = services.jobs.list()?;
     jobs.sort_by_key(|j| j.created_at);
     if scope.caller.role < Role::Dba {
@@ -43,6 +45,11 @@ pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
             }
         }
     }
+    Ok(jobs)
+}
+
+pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
+    let jobs = visible_jobs(services, scope)?;
     Ok(RecordBatch::try_new(
         schema(),
         vec![

@@ -5,11 +5,17 @@
 //! to dba and above, and never a password hash; `system.storages` masks
 //! credentials below dba).
 
+mod audit;
+mod cluster;
 mod columns;
+mod datatypes;
+mod exports;
 mod jobs;
 mod live;
+mod manifest;
 mod namespaces;
 mod schemas;
+pub mod server_logs;
 mod settings;
 mod storages;
 mod tables;
@@ -126,6 +132,70 @@ const BUILTINS: &[Builtin] = &[
         key_columns: 1,
     },
     Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "columns",
+        arrow_schema: columns::kalam_schema,
+        rows: columns::kalam_rows,
+        key_columns: 4,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "datatypes",
+        arrow_schema: datatypes::schema,
+        rows: datatypes::rows,
+        key_columns: 2,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "manifest",
+        arrow_schema: manifest::schema,
+        rows: manifest::rows,
+        key_columns: 1,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "audit_log",
+        arrow_schema: audit::schema,
+        rows: audit::rows,
+        key_columns: 1,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "server_logs",
+        arrow_schema: server_logs::schema,
+        rows: server_logs::rows,
+        // Log lines have no key: the whole line is one.
+        key_columns: 6,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "exports",
+        arrow_schema: exports::schema,
+        rows: exports::rows,
+        key_columns: 1,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "job_nodes",
+        arrow_schema: cluster::job_nodes_schema,
+        rows: cluster::job_nodes_rows,
+        key_columns: 2,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "cluster",
+        arrow_schema: cluster::cluster_schema,
+        rows: cluster::cluster_rows,
+        key_columns: 2,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "cluster_groups",
+        arrow_schema: cluster::groups_schema,
+        rows: cluster::groups_rows,
+        key_columns: 1,
+    },
+    Builtin {
         schema: INFORMATION_SCHEMA,
         name: "tables",
         arrow_schema: tables::info_schema,
@@ -215,6 +285,10 @@ mod build {
 
     pub fn int32(values: impl IntoIterator<Item = i32>) -> ArrayRef {
         Arc::new(Int32Array::from_iter_values(values))
+    }
+
+    pub fn int64(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(values))
     }
 
     pub fn opt_int64(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {

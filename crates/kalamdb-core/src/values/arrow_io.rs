@@ -5,12 +5,12 @@ use crate::schema::arrow_type;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    TimestampMicrosecondType,
+    Time64MicrosecondType, TimestampMicrosecondType,
 };
 use datafusion::arrow::util::display::FormatOptions;
 use kalamdb_commons::{KalamType, Value};
@@ -29,6 +29,7 @@ pub enum ColumnBuilder {
     Bytes(BinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
     Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
 }
 
 impl ColumnBuilder {
@@ -51,6 +52,7 @@ impl ColumnBuilder {
                 Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity))
             }
             KalamType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
+            KalamType::Time => Self::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
         }
     }
 
@@ -67,6 +69,7 @@ impl ColumnBuilder {
             (Self::Bytes(b), Value::Null) => b.append_null(),
             (Self::Timestamp(b), Value::Null) => b.append_null(),
             (Self::Date(b), Value::Null) => b.append_null(),
+            (Self::Time(b), Value::Null) => b.append_null(),
             (Self::Bool(b), Value::Bool(v)) => b.append_value(*v),
             (Self::I16(b), Value::I16(v)) => b.append_value(*v),
             (Self::I32(b), Value::I32(v)) => b.append_value(*v),
@@ -78,6 +81,7 @@ impl ColumnBuilder {
             (Self::Bytes(b), Value::Bytes(v)) => b.append_value(v),
             (Self::Timestamp(b), Value::Timestamp(v)) => b.append_value(*v),
             (Self::Date(b), Value::Date(v)) => b.append_value(*v),
+            (Self::Time(b), Value::Time(v)) => b.append_value(*v),
             (_, other) => {
                 return Err(CoreError::Internal(format!(
                     "stored cell {other:?} does not match its column type"
@@ -100,6 +104,7 @@ impl ColumnBuilder {
             Self::Bytes(b) => Arc::new(b.finish()),
             Self::Timestamp(b) => Arc::new(b.finish()),
             Self::Date(b) => Arc::new(b.finish()),
+            Self::Time(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -150,6 +155,7 @@ pub fn value_at(array: &ArrayRef, row: usize, t: KalamType) -> Result<Value> {
             Value::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
         }
         KalamType::Date => Value::Date(array.as_primitive::<Date32Type>().value(row)),
+        KalamType::Time => Value::Time(array.as_primitive::<Time64MicrosecondType>().value(row)),
     };
     Ok(v)
 }

@@ -70,7 +70,9 @@ pub fn coerce_number(n: &str, t: KalamType, column: &str) -> Result<Value> {
             "1" => Ok(Value::Bool(true)),
             _ => Err(mismatch(column, t, n)),
         },
-        KalamType::Date | KalamType::Uuid | KalamType::Bytes => Err(mismatch(column, t, n)),
+        KalamType::Date | KalamType::Time | KalamType::Uuid | KalamType::Bytes => {
+            Err(mismatch(column, t, n))
+        }
     }
 }
 
@@ -97,7 +99,7 @@ pub fn coerce_str(s: &str, t: KalamType, column: &str) -> Result<Value> {
             Some(hex) => decode_hex(hex).ok_or_else(|| mismatch(column, t, s))?,
             None => s.as_bytes().to_vec(),
         })),
-        KalamType::Decimal { .. } | KalamType::Timestamp | KalamType::Date => {
+        KalamType::Decimal { .. } | KalamType::Timestamp | KalamType::Date | KalamType::Time => {
             cast_str(s, t, column)
         }
     }
@@ -198,6 +200,11 @@ mod tests {
             Value::Date(2)
         );
         assert!(coerce_lit(&s("not a date"), KalamType::Date, "c").is_err());
+        assert_eq!(
+            coerce_lit(&s("13:45:30.25"), KalamType::Time, "c").unwrap(),
+            Value::Time(49_530_250_000)
+        );
+        assert!(coerce_lit(&s("25:00:00"), KalamType::Time, "c").is_err());
         assert_eq!(
             coerce_lit(
                 &s("0190A0B0-1111-7222-8333-444455556666"),

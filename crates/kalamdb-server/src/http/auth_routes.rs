@@ -126,7 +126,23 @@ pub async fn login(
         ));
     }
     let request: LoginRequest = parse(&body, r#"{"user": "...", "password": "..."}"#)?;
-    let caller = check_password(&state, &request.user, &request.password, peer).await?;
+    let checked = check_password(&state, &request.user, &request.password, peer).await;
+    // Clipped: anyone can send a login, with any name.
+    let name = kalamdb_commons::clip(&request.user, 128);
+    state.db.audit(kalamdb_core::AuditEvent {
+        actor: name.clone(),
+        action: if checked.is_ok() {
+            "LOGIN"
+        } else {
+            "LOGIN FAILED"
+        }
+        .to_string(),
+        target: name,
+        error: checked.as_ref().err().map(|e| e.message.clone()),
+        ip_address: Some(peer.ip().to_string()),
+        subject: None,
+    });
+    let caller = checked?;
     state
         .auth
         .login(&state.db, &caller)

@@ -34,6 +34,7 @@ pub fn type_name(field: &Field) -> String {
         | DataType::FixedSizeBinary(_) => "Bytes".into(),
         DataType::Timestamp(_, _) => "Timestamp".into(),
         DataType::Date32 | DataType::Date64 => "Date".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "Time".into(),
         other => other.to_string(),
     }
 }

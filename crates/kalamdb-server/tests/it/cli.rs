@@ -140,6 +140,19 @@ fn meta_commands_and_flush_with_metrics() {
     let cli = Cli::new(&server);
     let out = cli.run(&["-c", "\\dn"]);
     assert!(stdout(&out).contains("app"), "{}", stdout(&out));
+    // psql's spellings: \l lists databases (namespaces here), \conninfo.
+    let out = cli.run(&["-c", "\\l"]);
+    assert!(stdout(&out).contains("app"), "{}", stdout(&out));
+    let out = cli.run(&["-n", "app", "-c", "\\conninfo"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "Connected to {} as user \"root\", namespace \"app\".",
+            server.base_url
+        ),
+        "{}",
+        stderr(&out)
+    );
     let out = cli.run(&["-c", "\\dt app"]);
     assert!(stdout(&out).contains("items"), "{}", stdout(&out));
     let out = cli.run(&["-c", "\\d app.items"]);
