@@ -1,6 +1,7 @@
 //! Feeds every log line the server prints into `system.server_logs` (the
 //! last few thousand, kept in memory by the engine).
 
+use kalamdb_commons::clock::{Clock, SystemClock};
 use kalamdb_core::server_logs::{capture, LogLine};
 use std::fmt::Write as _;
 use tracing::field::{Field, Visit};
@@ -39,9 +40,8 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
         let meta = event.metadata();
         let mut message = Message::default();
         event.record(&mut message);
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
+        // A log line's time is the wall clock's, like the printed line's.
+        let micros = SystemClock.now_micros();
         capture(LogLine {
             timestamp: kalamdb_commons::timestamp_utc(micros),
             level: meta.level().to_string(),

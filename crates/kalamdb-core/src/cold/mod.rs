@@ -146,6 +146,25 @@ pub fn table_file_paths(entries: &[ManifestEntry]) -> Vec<Path> {
     paths
 }
 
+/// Every committed file of one table with its scope's name: the user id
+/// for USER tables, `shared` otherwise (`system.manifest`, `STORAGE CHECK`).
+pub fn table_manifest_by_scope(
+    store: &HotStore,
+    def: &TableDef,
+) -> Result<Vec<(String, ManifestEntry)>> {
+    let user_scoped = def.table_type == TableType::User;
+    store
+        .meta_scan(&meta_keys::table_manifests(def.uid))?
+        .into_iter()
+        .map(|(key, raw)| {
+            let scope = &key[meta_keys::MANIFESTS.len()..];
+            let (_, user) = kalamdb_store::keys::scope_of(scope, user_scoped)?;
+            let entry = serde_json::from_slice::<ManifestEntry>(&raw)?;
+            Ok((user.unwrap_or_else(|| "shared".to_string()), entry))
+        })
+        .collect()
+}
+
 /// Every committed file of one table (all scopes).
 pub fn table_manifest_entries(store: &HotStore, table_uid: u64) -> Result<Vec<ManifestEntry>> {
     store

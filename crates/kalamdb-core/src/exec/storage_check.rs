@@ -9,11 +9,9 @@ use crate::schema::field;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
-use kalamdb_commons::{KalamType, TableType};
+use kalamdb_commons::KalamType;
 use kalamdb_filestore::object_store::{self, path::Path, ObjectStore, ObjectStoreExt};
 use kalamdb_filestore::ManifestEntry;
-use kalamdb_store::keys::scope_of;
-use kalamdb_store::meta_keys;
 use std::sync::Arc;
 
 /// One file that failed a check.
@@ -73,23 +71,19 @@ pub async fn check_storage(s: &Session<'_>, id: &str, extended: bool) -> Result<
         return Err(CoreError::exec(format!("storage '{id}' not found")));
     }
     let cold = s.services.storages.open(id)?;
-    let store = s.services.hot.store();
     let mut tables = s.services.catalog.tables();
     tables.retain(|t| t.storage_id == id);
     tables.sort_by_key(|t| t.qualified_name());
     let (mut files, mut problems) = (0usize, Vec::new());
     for table in &tables {
-        let user_scoped = table.table_type == TableType::User;
-        for (key, raw) in store.meta_scan(&meta_keys::table_manifests(table.uid))? {
-            let entry: ManifestEntry = serde_json::from_slice(&raw)?;
+        for (scope, entry) in crate::cold::table_manifest_by_scope(s.services.hot.store(), table)? {
             files += 1;
             let Some((problem, detail)) = check_file(&cold.store, &entry, extended).await else {
                 continue;
             };
-            let (_, user) = scope_of(&key[meta_keys::MANIFESTS.len()..], user_scoped)?;
             problems.push(Problem {
                 table: table.qualified_name(),
-                scope: user.unwrap_or_else(|| "shared".into()),
+                scope,
                 path: entry.path,
                 problem,
                 detail,

@@ -68,8 +68,8 @@ fn uptime_human(seconds: i64) -> String {
 /// only; NULL elsewhere).
 fn proc_mib(file: &str, key: &str) -> Option<i64> {
     let text = std::fs::read_to_string(file).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    let kib: i64 = line[key.len()..].split_whitespace().next()?.parse().ok()?;
+    let rest = text.lines().find_map(|l| l.strip_prefix(key))?;
+    let kib: i64 = rest.split_whitespace().next()?.parse().ok()?;
     Some(kib / 1024)
 }
 

@@ -11,11 +11,9 @@ use crate::schema::field;
 use crate::services::Services;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use kalamdb_commons::{KalamType, Role, TableType};
 use kalamdb_filestore::ManifestEntry;
-use kalamdb_store::keys::scope_of;
-use kalamdb_store::meta_keys;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,28 +42,16 @@ struct ScopeFiles {
     files: Vec<ManifestEntry>,
 }
 
-fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
 pub fn rows(services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
     let sees_all = scope.caller.role >= Role::Service;
-    let store = services.hot.store();
     let mut scopes = Vec::new();
     for table in services.catalog.tables() {
         let user_scoped = table.table_type == TableType::User;
         let mut by_scope: BTreeMap<String, Vec<ManifestEntry>> = BTreeMap::new();
-        for (key, raw) in store
-            .meta_scan(&meta_keys::table_manifests(table.uid))
-            .map_err(external)?
-        {
-            let scope_bytes = &key[meta_keys::MANIFESTS.len()..];
-            let (_, user) = scope_of(scope_bytes, user_scoped).map_err(external)?;
-            let name = user.unwrap_or_else(|| "shared".to_string());
+        for (name, entry) in crate::cold::table_manifest_by_scope(services.hot.store(), &table)? {
             if user_scoped && !sees_all && name != scope.caller.user_id.as_str() {
                 continue;
             }
-            let entry: ManifestEntry = serde_json::from_slice(&raw).map_err(external)?;
             by_scope.entry(name).or_default().push(entry);
         }
         scopes.extend(by_scope.into_iter().map(|(name, files)| ScopeFiles {

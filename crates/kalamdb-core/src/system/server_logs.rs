@@ -80,3 +80,33 @@ pub fn rows(_services: &Services, scope: &RequestScope) -> Result<RecordBatch> {
         ],
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_the_newest_lines_and_clips_long_messages() {
+        let line = |message: String| LogLine {
+            timestamp: "t".into(),
+            level: "INFO".into(),
+            thread: None,
+            target: None,
+            line: None,
+            message,
+        };
+        for i in 0..CAPACITY + 10 {
+            capture(line(format!("line {i}")));
+        }
+        capture(line("x".repeat(MAX_MESSAGE_CHARS * 3)));
+        let lines = LINES.lock().unwrap();
+        assert_eq!(lines.len(), CAPACITY);
+        assert!(lines.iter().all(|l| l.message != "line 10"));
+        let last = &lines.back().unwrap().message;
+        assert_eq!(
+            last.chars().count(),
+            MAX_MESSAGE_CHARS + 1,
+            "clipped, with its mark"
+        );
+    }
+}
