@@ -177,6 +177,22 @@ impl KalamDb {
             .await
     }
 
+    /// Finishes a restore that this start applied to the hot tier: writes
+    /// the backup's cold files into their storages. Returns how many it
+    /// wrote (`None`: no restore). Call once after `open`, before
+    /// `recover`; if it fails the next start tries again.
+    pub async fn finish_restore(&self) -> Result<Option<u64>> {
+        let restoring = self.services.restoring_from.lock().clone();
+        let Some(from) = restoring else {
+            return Ok(None);
+        };
+        let data_dir = self.services.storages.data_dir().to_path_buf();
+        let written =
+            crate::backup::restore_cold_files(&data_dir, &from, &self.services.storages).await?;
+        *self.services.restoring_from.lock() = None;
+        Ok(Some(written))
+    }
+
     /// Deletes files of flushes that never committed, then re-runs jobs
     /// that a crash left queued or running. Call once after `open`, inside
     /// the runtime.

@@ -55,6 +55,7 @@
 // The engine's parts are private; what the server, the benchmarks and the
 // tests use is re-exported below.
 mod audit;
+pub mod backup;
 mod catalog;
 mod cold;
 mod config;

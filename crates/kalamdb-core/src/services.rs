@@ -42,6 +42,9 @@ pub struct Services {
     pub(crate) audit: Arc<AuditLog>,
     /// When the engine opened (micros), for `system.stats`.
     pub(crate) started_at: i64,
+    /// A restore whose cold files are still to be written back (by
+    /// `KalamDb::recover`).
+    pub(crate) restoring_from: parking_lot::Mutex<Option<std::path::PathBuf>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -61,6 +64,8 @@ impl Services {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        let restoring_from =
+            crate::backup::apply_staged_restore(&config.data_dir, clock.now_micros())?;
         let store = Arc::new(HotStore::open(
             &config.data_dir.join("rocksdb"),
             StoreOptions {
@@ -144,6 +149,7 @@ impl Services {
             live: Arc::new(Live::new(config.live.clone())),
             audit,
             started_at: clock.now_micros(),
+            restoring_from: parking_lot::Mutex::new(restoring_from),
             clock,
             ids,
             settings: Arc::new(config.settings.clone()),

@@ -18,6 +18,11 @@ pub struct Cli {
     /// HTTP listen address host:port (overrides `server.host`/`server.port`).
     #[arg(long)]
     pub http_addr: Option<String>,
+    /// Restore the database from a backup (a BACKUP DATABASE directory)
+    /// before starting; the data it replaces is kept beside it in the data
+    /// directory.
+    #[arg(long)]
+    pub restore_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -552,6 +557,7 @@ mod tests {
             config: Some(path),
             data_dir: Some("/from/flag".into()),
             http_addr: Some("127.0.0.1:7000".into()),
+            restore_from: None,
         };
         let config = ServerConfig::load(&cli).unwrap();
         assert_eq!(config.storage.data_dir, PathBuf::from("/from/flag"));

@@ -54,6 +54,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     // Login sessions live in the engine's store.
     authenticator.attach_store(db.store().clone(), db.clock().clone());
     let db = Arc::new(db);
+    if let Some(files) = db
+        .finish_restore()
+        .await
+        .map_err(|e| format!("cannot finish the restore: {e}"))?
+    {
+        info!(files, "restore finished: cold files written back");
+    }
     match db.recover().await {
         Ok(0) => {}
         Ok(n) => info!(jobs = n, "re-running jobs interrupted by the last stop"),

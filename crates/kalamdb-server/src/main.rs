@@ -17,6 +17,13 @@ fn main() -> ExitCode {
         }
     };
     kalamdb_server::lifecycle::init_logging(&config);
+    if let Some(from) = &cli.restore_from {
+        // Applied by the engine as it opens, like RESTORE DATABASE's.
+        if let Err(e) = kalamdb_core::backup::stage_restore(&config.storage.data_dir, from) {
+            eprintln!("kalamdb-server: cannot restore: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // DataFusion plans recursively; deep (but parser-bounded) queries

@@ -7,6 +7,7 @@
 //! SELECT/INSERT/UPDATE/DELETE are handed on as `sqlparser` ASTs. This crate
 //! decides what a statement means, never how it runs.
 
+mod backup;
 mod depth;
 mod error;
 mod execute_as;

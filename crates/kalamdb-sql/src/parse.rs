@@ -138,6 +138,8 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
         ["FLUSH", ..] | ["STORAGE", "FLUSH", ..] => crate::flush::parse(&mut parser)?,
         ["EXPORT", ..] => crate::export::parse_export(&mut parser)?,
+        ["BACKUP", ..] => crate::backup::parse_backup(&mut parser)?,
+        ["RESTORE", ..] => crate::backup::parse_restore(&mut parser)?,
         ["SHOW", "EXPORT" | "EXPORTS", ..] => crate::export::parse_show(&mut parser)?,
         ["STORAGE", "CHECK", ..] => storage::parse_check(&mut parser)?,
         ["CREATE", "STORAGE", ..] => storage::parse_create(&mut parser)?,

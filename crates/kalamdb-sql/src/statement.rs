@@ -154,6 +154,15 @@ pub enum KalamStatement {
     },
     /// The exports made so far.
     ShowExports,
+    /// A consistent copy of the whole database (hot tier checkpoint,
+    /// catalog, cold files) into a directory on the server.
+    BackupDatabase {
+        path: String,
+    },
+    /// Stage a backup to replace this server's data at its next start.
+    RestoreDatabase {
+        path: String,
+    },
     /// Cancel a queued or running job.
     KillJob {
         job_id: String,
@@ -205,6 +214,8 @@ impl KalamStatement {
             KalamStatement::CheckStorage { .. } => "STORAGE CHECK",
             KalamStatement::ExportUserData { .. } => "EXPORT USER DATA",
             KalamStatement::ShowExports => "SHOW EXPORT",
+            KalamStatement::BackupDatabase { .. } => "BACKUP DATABASE",
+            KalamStatement::RestoreDatabase { .. } => "RESTORE DATABASE",
             KalamStatement::KillJob { .. } => "KILL JOB",
             KalamStatement::Subscribe { .. } => "SUBSCRIBE",
             KalamStatement::KillLiveQuery { .. } => "KILL LIVE QUERY",

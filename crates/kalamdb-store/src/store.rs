@@ -52,34 +52,66 @@ impl HotStore {
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(2);
         db_opts.set_keep_log_file_num(3);
-        let mut rows_opts = Options::default();
-        rows_opts.set_compression_type(DBCompressionType::Lz4);
-        let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-            ColumnFamilyDescriptor::new(CF_ROWS, rows_opts.clone()),
-            ColumnFamilyDescriptor::new(CF_CHANGES, rows_opts),
-        ];
-        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
-        let mut write_opts = WriteOptions::default();
-        write_opts.set_sync(options.sync_writes);
-        let persisted_limit =
-            match db.get_cf(db.cf_handle(CF_META).expect("meta cf"), SEQ_LIMIT_KEY)? {
-                Some(raw) => u64::from_be_bytes(
-                    raw.as_slice()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("sequence limit".into()))?,
-                ),
-                None => 0,
-            };
+        let db = DB::open_cf_descriptors(&db_opts, path, Self::families())?;
+        let persisted_limit = Self::persisted_limit(&db)?;
         let changes_floor =
             // Every `_seq` handed out before is below the persisted limit.
             Self::upgrade_changes(&db, Self::read_changes_floor(&db)?, persisted_limit.saturating_sub(1))?;
-        Ok(Self {
+        Ok(Self::assemble(db, options, persisted_limit, changes_floor))
+    }
+
+    /// Opens a store (a backup's checkpoint) only to read it: nothing in
+    /// `path` changes, and every write fails.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let db =
+            DB::open_cf_descriptors_read_only(&Options::default(), path, Self::families(), false)?;
+        let persisted_limit = Self::persisted_limit(&db)?;
+        let changes_floor = Self::read_changes_floor(&db)?;
+        Ok(Self::assemble(
+            db,
+            StoreOptions::default(),
+            persisted_limit,
+            changes_floor,
+        ))
+    }
+
+    /// Writes a consistent copy of the whole store (every column family,
+    /// as of one instant) into `dir`, which must not exist. Files are hard
+    /// links where `dir` is on the same file system, so this is quick.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), StoreError> {
+        Ok(rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?)
+    }
+
+    fn families() -> Vec<ColumnFamilyDescriptor> {
+        let mut rows_opts = Options::default();
+        rows_opts.set_compression_type(DBCompressionType::Lz4);
+        vec![
+            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_ROWS, rows_opts.clone()),
+            ColumnFamilyDescriptor::new(CF_CHANGES, rows_opts),
+        ]
+    }
+
+    fn persisted_limit(db: &DB) -> Result<u64, StoreError> {
+        match db.get_cf(db.cf_handle(CF_META).expect("meta cf"), SEQ_LIMIT_KEY)? {
+            Some(raw) => {
+                Ok(u64::from_be_bytes(raw.as_slice().try_into().map_err(
+                    |_| StoreError::Corrupt("sequence limit".into()),
+                )?))
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn assemble(db: DB, options: StoreOptions, persisted_limit: u64, changes_floor: u64) -> Self {
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(options.sync_writes);
+        Self {
             db,
             write_opts,
             seq: SeqAllocator::new(persisted_limit),
             changes_floor: changes_floor.into(),
-        })
+        }
     }
 
     pub(crate) fn meta(&self) -> &ColumnFamily {

@@ -73,6 +73,7 @@ pub fn mark_pending(store: &HotStore, storage: &str, path: &Path) -> Result<()> 
 /// or the process died first). Readers never see them; this reclaims their
 /// space. A file that cannot be deleted now keeps its record for next time.
 pub async fn remove_uncommitted(store: &HotStore, storages: &Storages) -> Result<usize> {
+    let _removing = storages.removing_files().await;
     let mut removed = 0;
     for (key, _) in store.meta_scan(meta_keys::PENDING_FILES)? {
         let Some((storage, path)) = meta_keys::split_pending_file(&key) else {

@@ -20,6 +20,10 @@ pub struct Storages {
     opened: Mutex<HashMap<String, Arc<ColdStore>>>,
     /// Serializes changes so "check, then write" is atomic.
     ddl: Mutex<()>,
+    /// Removers of committed files (dropped tables) hold it shared; a
+    /// backup holds it exclusively, so no file its checkpoint names goes
+    /// away before it is copied.
+    removals: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Storages {
@@ -42,6 +46,7 @@ impl Storages {
             defs: RwLock::new(defs),
             opened: Mutex::new(HashMap::new()),
             ddl: Mutex::new(()),
+            removals: tokio::sync::RwLock::new(()),
         };
         if storages.get(LOCAL_STORAGE).is_none() {
             storages.put(StorageDef::local(now))?;
@@ -140,17 +145,27 @@ impl Storages {
         Ok(faults)
     }
 
-    /// The opened storage `id`.
-    /// The opened storage a table's files live in.
     /// The server's data directory (local storages and exports live under it).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
 
+    /// Held while committed files are deleted; waits for a running backup.
+    pub async fn removing_files(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.removals.read().await
+    }
+
+    /// Held by a backup: no committed file is deleted meanwhile.
+    pub async fn pause_removals(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.removals.write().await
+    }
+
+    /// The opened storage a table's files live in.
     pub fn for_table(&self, def: &crate::catalog::TableDef) -> Result<Arc<ColdStore>> {
         self.open(&def.storage_id)
     }
 
+    /// The opened storage `id`.
     pub fn open(&self, id: &str) -> Result<Arc<ColdStore>> {
         if let Some(cold) = self.opened.lock().get(id) {
             return Ok(cold.clone());

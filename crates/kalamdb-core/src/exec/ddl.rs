@@ -258,6 +258,7 @@ async fn remove_files(s: &Session<'_>, def: &TableDef, entries: &[ManifestEntry]
     if entries.is_empty() {
         return;
     }
+    let _removing = s.services.storages.removing_files().await;
     match s.services.storages.for_table(def) {
         Ok(cold) => {
             remove_table_files(

@@ -1,5 +1,6 @@
 //! Running parsed statements for one caller.
 
+mod backup;
 mod catalog;
 mod checked_math;
 mod ddl;
@@ -18,6 +19,7 @@ mod show;
 mod stats;
 mod storage;
 mod storage_check;
+mod wildcard;
 mod write;
 
 use crate::error::{CoreError, Result};
@@ -168,6 +170,9 @@ impl Session<'_> {
             | KalamStatement::DropStorage { id, .. } => id.clone(),
             KalamStatement::KillJob { job_id } => job_id.clone(),
             KalamStatement::ExportUserData { user, .. } => user.clone(),
+            KalamStatement::BackupDatabase { path } | KalamStatement::RestoreDatabase { path } => {
+                path.clone()
+            }
             KalamStatement::KillLiveQuery { live_id } => live_id.clone(),
             KalamStatement::ExecuteAs { user, statement } => {
                 let (action, target, _) = self.audited(statement)?;
@@ -239,6 +244,8 @@ impl Session<'_> {
                 export::export_user_data(self, &user, path.as_deref()).await
             }
             KalamStatement::ShowExports => export::show_exports(self).await,
+            KalamStatement::BackupDatabase { path } => backup::backup_database(self, &path).await,
+            KalamStatement::RestoreDatabase { path } => backup::restore_database(self, &path),
             KalamStatement::CheckStorage { id, extended } => {
                 storage_check::check_storage(self, &id, extended).await
             }

@@ -165,9 +165,25 @@ impl Session<'_> {
 
 pub async fn run_query(
     session: &Session<'_>,
-    statement: Statement,
+    mut statement: Statement,
     stream: bool,
 ) -> Result<StatementResult> {
+    if names_system_columns(&statement) {
+        super::wildcard::hide_system_columns(&mut statement, |name| {
+            let parts: Vec<&str> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident())
+                .map(|i| i.value.as_str())
+                .collect();
+            let (namespace, table) = match parts.as_slice() {
+                [table] => (session.default_namespace.as_str(), *table),
+                [namespace, table] | [_, namespace, table] => (*namespace, *table),
+                _ => return false,
+            };
+            session.services.catalog.table(namespace, table).is_some()
+        });
+    }
     let frame = session.collect(statement).await?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.execute_stream().await?;

@@ -139,6 +139,17 @@ impl JobManager {
         format!("FL-{:x}", self.ids.next_id())
     }
 
+    /// Records a job that runs outside the manager (a backup runs within
+    /// its statement) so `system.jobs` shows it like any other.
+    pub fn record(&self, record: &JobRecord) -> Result<()> {
+        self.save(record)
+    }
+
+    /// A new job id with `prefix` (`BK` for backups).
+    pub fn new_id(&self, prefix: &str) -> String {
+        format!("{prefix}-{:x}", self.ids.next_id())
+    }
+
     /// Queues a flush of `def`; returns its job id and whether it is new
     /// (false: a flush of this table was already queued or running).
     pub async fn submit_flush(
@@ -499,6 +510,14 @@ impl JobManager {
                 // Asked to stop before the crash: it stays stopped.
                 record.status = JobStatus::Cancelled;
                 record.message = Some("Cancelled; the server stopped before it finished".into());
+                record.finished_at = Some(self.clock.now_micros());
+                self.save(&record)?;
+                continue;
+            }
+            if record.job_type != "flush" {
+                // Backups run within their statement: nothing re-runs them.
+                record.status = JobStatus::Failed;
+                record.error = Some("the server stopped before it finished".into());
                 record.finished_at = Some(self.clock.now_micros());
                 self.save(&record)?;
                 continue;

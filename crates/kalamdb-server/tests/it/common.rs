@@ -35,7 +35,19 @@ impl TestServer {
         config: Option<&Path>,
         addr: &str,
     ) -> Self {
+        Self::start_args(data_dir, env, config, addr, &[])
+    }
+
+    /// As `start_on`, with more command-line arguments.
+    pub fn start_args(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        config: Option<&Path>,
+        addr: &str,
+        args: &[&std::ffi::OsStr],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kalamdb-server"));
+        command.args(args);
         if let Some(config) = config {
             command.arg(config);
         }

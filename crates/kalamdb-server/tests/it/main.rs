@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod auth_races;
+mod backup;
 mod bad_input;
 mod chaos;
 mod cli;
