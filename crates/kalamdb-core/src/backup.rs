@@ -75,6 +75,20 @@ pub struct BackedUpFile {
 #[derive(Debug, Serialize, Deserialize)]
 struct StagedRestore {
     from: PathBuf,
+    /// The hot tier is in place; only the cold files remain (so a start
+    /// that fails on them does not replace the hot tier again).
+    #[serde(default)]
+    hot_done: bool,
+}
+
+fn write_staged(data_dir: &Path, staged: &StagedRestore) -> Result<()> {
+    let path = data_dir.join(STAGED_RESTORE);
+    let temp = data_dir.join(format!("{STAGED_RESTORE}.tmp"));
+    std::fs::write(&temp, serde_json::to_vec(staged)?).map_err(|e| io("cannot write", &temp, e))?;
+    std::fs::File::open(&temp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot sync", &temp, e))?;
+    std::fs::rename(&temp, &path).map_err(|e| io("cannot write", &path, e))
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> CoreError {
@@ -211,9 +225,13 @@ pub fn stage_restore(data_dir: &Path, from: &Path) -> Result<BackupManifest> {
         .map_err(|e| io("cannot open the backup", from, e))?;
     let manifest = read_manifest(&from)?;
     std::fs::create_dir_all(data_dir).map_err(|e| io("cannot create", data_dir, e))?;
-    let staged = data_dir.join(STAGED_RESTORE);
-    std::fs::write(&staged, serde_json::to_vec(&StagedRestore { from })?)
-        .map_err(|e| io("cannot write", &staged, e))?;
+    write_staged(
+        data_dir,
+        &StagedRestore {
+            from,
+            hot_done: false,
+        },
+    )?;
     Ok(manifest)
 }
 
@@ -227,8 +245,16 @@ pub fn apply_staged_restore(data_dir: &Path, now_micros: i64) -> Result<Option<P
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io("cannot read", &staged, e)),
     };
-    let StagedRestore { from } = serde_json::from_slice(&raw)?;
-    read_manifest(&from)?;
+    let StagedRestore { from, hot_done } = serde_json::from_slice(&raw)?;
+    read_manifest(&from).map_err(|e| {
+        CoreError::exec(format!(
+            "a restore is staged but cannot proceed: {e} (remove {} to start without it)",
+            staged.display()
+        ))
+    })?;
+    if hot_done {
+        return Ok(Some(from));
+    }
     let incoming = data_dir.join("rocksdb.restoring");
     if incoming.exists() {
         std::fs::remove_dir_all(&incoming).map_err(|e| io("cannot remove", &incoming, e))?;
@@ -241,6 +267,13 @@ pub fn apply_staged_restore(data_dir: &Path, now_micros: i64) -> Result<Option<P
         info!(kept = %kept.display(), "the data a restore replaces is kept");
     }
     std::fs::rename(&incoming, &live).map_err(|e| io("cannot move", &incoming, e))?;
+    write_staged(
+        data_dir,
+        &StagedRestore {
+            from: from.clone(),
+            hot_done: true,
+        },
+    )?;
     info!(from = %from.display(), "hot tier restored from a backup");
     Ok(Some(from))
 }

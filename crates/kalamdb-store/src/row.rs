@@ -274,7 +274,7 @@ mod tests {
         let want: Vec<u8> = [
             &[1u8, 1][..],
             &2u32.to_le_bytes(),
-            &10u32.to_le_bytes(),
+            &11u32.to_le_bytes(),
             &[0, 2],
             &[3, 0xfe, 0xff],
             &[4, 3, 0, 0, 0],
@@ -285,6 +285,8 @@ mod tests {
             &[10, 1, 0, 0, 0, 0],
             &[11, 1, 0, 0, 0, 0, 0, 0, 0],
             &[12, 0xff, 0xff, 0xff, 0xff],
+            &[13],
+            &86_399_999_999i64.to_le_bytes(),
         ]
         .concat();
         assert_eq!(row.encode(), want);

@@ -266,3 +266,83 @@ fn backup_and_restore_refuse_what_they_must() {
     }
     assert!(!dir.path().join("restore.json").exists());
 }
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_restore_stopped_by_a_missing_cold_file_is_finished_by_the_next_start() {
+    let scratch = tempfile::tempdir().unwrap();
+    let backup_dir = scratch.path().join("backup");
+    {
+        let source = TestServer::start(&scratch.path().join("source"));
+        source.root("CREATE NAMESPACE app");
+        source.root("CREATE SHARED TABLE app.t (id INT PRIMARY KEY, v TEXT NOT NULL)");
+        source.root("INSERT INTO app.t VALUES (1, 'one'), (2, 'two')");
+        flush(&source, "app.t");
+        source.root("INSERT INTO app.t VALUES (3, 'three')");
+        source.root(&format!("BACKUP DATABASE TO '{}'", backup_dir.display()));
+    }
+    let parquet: Vec<PathBuf> = files_under(&backup_dir.join("cold"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(parquet.len(), 1, "{parquet:?}");
+    let aside = scratch.path().join("aside.parquet");
+    std::fs::rename(&parquet[0], &aside).unwrap();
+
+    let target = scratch.path().join("target");
+    // The flag stages the restore; the second start, without it, goes on
+    // with the staged one.
+    for attempt in 0..2 {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kalamdb-server"));
+        command
+            .arg("--data-dir")
+            .arg(&target)
+            .args(["--http-addr", "127.0.0.1:0"])
+            .env_remove("KALAMDB_DATA_DIR");
+        if attempt == 0 {
+            command.arg("--restore-from").arg(&backup_dir);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("cannot finish the restore"), "{stderr}");
+    }
+    // The second attempt did not replace the restored hot tier again.
+    let replaced = std::fs::read_dir(&target)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("rocksdb.before-restore-")
+        })
+        .count();
+    assert_eq!(replaced, 0);
+    assert!(target.join("restore.json").exists());
+
+    std::fs::rename(&aside, &parquet[0]).unwrap();
+    let server = TestServer::start(&target);
+    let body = server.root("SELECT id, v FROM app.t ORDER BY id");
+    assert_eq!(
+        body["results"][0]["rows"],
+        json!([[1, "one"], [2, "two"], [3, "three"]])
+    );
+    assert!(!target.join("restore.json").exists());
+}

