@@ -3,23 +3,10 @@
 //! did when it was taken, in both tiers, for every user, without the source
 //! or its files.
 
-use crate::common::{create_user, poll, rows, TestServer};
+use crate::common::{create_user, flush, rows, TestServer};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-fn flush(server: &TestServer, table: &str) {
-    let body = server.root(&format!("FLUSH TABLE {table}"));
-    let message = body["results"][0]["message"].as_str().unwrap();
-    let job = message.split("Job ID: ").nth(1).unwrap().trim().to_string();
-    poll("the flush", Duration::from_secs(30), || {
-        let body = server.root(&format!(
-            "SELECT status FROM system.jobs WHERE job_id = '{job}'"
-        ));
-        (rows(&body).first()?[0] == "completed").then_some(())
-    });
-}
 
 const NOTES: &str = "CREATE USER TABLE app.notes (id BIGINT PRIMARY KEY, body TEXT NOT NULL, \
      n INT NOT NULL, small SMALLINT NOT NULL, at TIMESTAMP NOT NULL, day DATE NOT NULL, \

@@ -277,3 +277,16 @@ pub fn seed() -> u64 {
                 .unwrap_or(1)
         })
 }
+
+/// `FLUSH TABLE` as root, then waits for its job to complete.
+pub fn flush(server: &TestServer, table: &str) {
+    let body = server.root(&format!("FLUSH TABLE {table}"));
+    let message = body["results"][0]["message"].as_str().unwrap();
+    let job = message.split("Job ID: ").nth(1).unwrap().trim().to_string();
+    poll("the flush", Duration::from_secs(30), || {
+        let body = server.root(&format!(
+            "SELECT status FROM system.jobs WHERE job_id = '{job}'"
+        ));
+        (rows(&body).first()?[0] == "completed").then_some(())
+    });
+}

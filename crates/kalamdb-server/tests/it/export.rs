@@ -1,22 +1,9 @@
 //! `EXPORT USER DATA` and `SHOW EXPORT`: one user's rows from both tiers,
 //! as files a person can read, and who may ask for whose.
 
-use crate::common::{create_user, poll, rows, TestServer};
+use crate::common::{create_user, flush, rows, TestServer};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::time::Duration;
-
-fn flush(server: &TestServer, table: &str) {
-    let body = server.root(&format!("FLUSH TABLE {table}"));
-    let message = body["results"][0]["message"].as_str().unwrap();
-    let job = message.split("Job ID: ").nth(1).unwrap().trim().to_string();
-    poll("the flush", Duration::from_secs(30), || {
-        let body = server.root(&format!(
-            "SELECT status FROM system.jobs WHERE job_id = '{job}'"
-        ));
-        (rows(&body).first()?[0] == "completed").then_some(())
-    });
-}
 
 fn lines(path: &PathBuf) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -1,10 +1,9 @@
 //! `STORAGE CHECK` against real files on disk, made missing, short and
 //! corrupt behind the server's back.
 
-use crate::common::{create_user, poll, rows, TestServer};
+use crate::common::{create_user, flush, rows, TestServer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -32,18 +31,6 @@ fn check(server: &TestServer, sql: &str) -> (Vec<(String, String)>, String) {
         .unwrap_or("")
         .to_string();
     (problems, message)
-}
-
-fn flush(server: &TestServer, table: &str) {
-    let body = server.root(&format!("FLUSH TABLE {table}"));
-    let message = body["results"][0]["message"].as_str().unwrap();
-    let job = message.split("Job ID: ").nth(1).unwrap().trim().to_string();
-    poll("the flush", Duration::from_secs(30), || {
-        let body = server.root(&format!(
-            "SELECT status FROM system.jobs WHERE job_id = '{job}'"
-        ));
-        (rows(&body).first()?[0] == "completed").then_some(())
-    });
 }
 
 #[test]
