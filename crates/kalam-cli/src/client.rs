@@ -45,6 +45,7 @@ pub struct StatementResult {
     pub has_rows: bool,
 }
 
+#[derive(Clone)]
 pub struct Client {
     pub url: String,
     auth: Option<Auth>,
@@ -112,6 +113,17 @@ impl Client {
         sql: &str,
         namespace: Option<&str>,
     ) -> Result<(Vec<StatementResult>, Duration), ClientError> {
+        self.sql_as_query(sql, namespace, None)
+    }
+
+    /// [`Client::sql`], with an id the server knows the statements by, for
+    /// `KILL QUERY` (the CLI's Ctrl-C).
+    pub fn sql_as_query(
+        &self,
+        sql: &str,
+        namespace: Option<&str>,
+        query_id: Option<&str>,
+    ) -> Result<(Vec<StatementResult>, Duration), ClientError> {
         let mut body = json!({ "sql": sql });
         if let Some(ns) = namespace {
             body["namespace_id"] = Value::from(ns);
@@ -121,11 +133,14 @@ impl Client {
             reason = "the round trip shown to the user"
         )]
         let started = Instant::now();
-        let response = self.send(
-            self.http
-                .post(format!("{}/v1/api/sql", self.url))
-                .json(&body),
-        )?;
+        let mut request = self
+            .http
+            .post(format!("{}/v1/api/sql", self.url))
+            .json(&body);
+        if let Some(id) = query_id {
+            request = request.header("kalam-query-id", id);
+        }
+        let response = self.send(request)?;
         let elapsed = started.elapsed();
         let results = response["results"]
             .as_array()

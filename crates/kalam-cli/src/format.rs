@@ -92,8 +92,8 @@ pub fn table(result: &StatementResult) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
+fn csv_field(text: &str, delimiter: char) -> String {
+    if text.contains([delimiter, '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
@@ -101,23 +101,60 @@ fn csv_field(text: &str) -> String {
 }
 
 pub fn csv(result: &StatementResult) -> String {
-    let mut out = result
-        .columns
-        .iter()
-        .map(|c| csv_field(c))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
+    csv_with(result, b',', true)
+}
+
+/// CSV with this delimiter, with or without the header line; NULL is an
+/// empty field.
+pub fn csv_with(result: &StatementResult, delimiter: u8, header: bool) -> String {
+    let d = char::from(delimiter);
+    let mut out = String::new();
+    if header {
+        let names: Vec<String> = result.columns.iter().map(|c| csv_field(c, d)).collect();
+        out.push_str(&names.join(&d.to_string()));
+        out.push('\n');
+    }
     for row in &result.rows {
         let fields: Vec<String> = row
             .iter()
             .map(|v| match v {
                 Value::Null => String::new(),
-                other => csv_field(&cell_text(other)),
+                other => csv_field(&cell_text(other), d),
             })
             .collect();
-        out.push_str(&fields.join(","));
+        out.push_str(&fields.join(&d.to_string()));
         out.push('\n');
+    }
+    out
+}
+
+/// psql's expanded display (`\x`): one block per row, a line per column.
+pub fn expanded(result: &StatementResult) -> String {
+    if result.rows.is_empty() {
+        return "(0 rows)\n".into();
+    }
+    let name_width = result.columns.iter().map(|c| width(c)).max().unwrap_or(0);
+    let value_width = result
+        .rows
+        .iter()
+        .flatten()
+        .map(|v| width(&cell_text(v).replace('\n', "\\n")))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (n, row) in result.rows.iter().enumerate() {
+        let label = format!("-[ RECORD {} ]", n + 1);
+        let rule = (name_width + value_width + 3)
+            .saturating_sub(width(&label))
+            .max(1);
+        out.push_str(&format!("{label}{}\n", "-".repeat(rule)));
+        for (name, value) in result.columns.iter().zip(row) {
+            let fill = " ".repeat(name_width - width(name));
+            out.push_str(&format!(
+                "{name}{fill} | {}\n",
+                cell_text(value).replace('\n', "\\n")
+            ));
+        }
     }
     out
 }
@@ -148,11 +185,10 @@ pub fn json(result: &StatementResult) -> Value {
     )
 }
 
-/// Prints one result in `format`.
 /// The result with TIMESTAMP cells (integer microseconds in the API) as
 /// RFC 3339 dates in UTC, for the formats people read; JSON keeps the API's
 /// integers.
-fn readable(result: &StatementResult) -> StatementResult {
+pub fn readable(result: &StatementResult) -> StatementResult {
     let mut out = result.clone();
     for (i, t) in result.types.iter().enumerate() {
         if t != "Timestamp" {
@@ -172,7 +208,13 @@ fn readable(result: &StatementResult) -> StatementResult {
     out
 }
 
+/// One result as text in `format`.
 pub fn render(result: &StatementResult, format: Format) -> String {
+    render_with(result, format, false)
+}
+
+/// [`render`], with rows shown expanded (`\x`) in the table format.
+pub fn render_with(result: &StatementResult, format: Format, expand: bool) -> String {
     let shown;
     let result = if format == Format::Json {
         result
@@ -186,6 +228,7 @@ pub fn render(result: &StatementResult, format: Format) -> String {
             text.push('\n');
             text
         }
+        (Format::Table, true) if expand => expanded(result),
         (Format::Table, true) => table(result),
         (Format::Csv, true) => csv(result),
         (_, false) => format!(
@@ -242,6 +285,15 @@ mod tests {
             table(&result()),
             " id | name  \n----+-------\n  1 | alice \n 22 | NULL  \n(2 rows)\n"
         );
+    }
+
+    #[test]
+    fn expanded_rows() {
+        assert_eq!(
+            expanded(&result()),
+            "-[ RECORD 1 ]-\nid   | 1\nname | alice\n-[ RECORD 2 ]-\nid   | 22\nname | NULL\n"
+        );
+        assert_eq!(csv_with(&result(), b';', false), "1;alice\n22;\n");
     }
 
     #[test]

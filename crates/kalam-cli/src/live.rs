@@ -9,31 +9,10 @@ use crate::format::{self, Format};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
-
-/// Set by Ctrl-C while a subscription runs.
-static STOP: AtomicBool = AtomicBool::new(false);
-/// Whether a subscription is running (Ctrl-C ends it, not the CLI).
-static WATCHING: AtomicBool = AtomicBool::new(false);
-
-fn install_ctrl_c() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = ctrlc::set_handler(|| {
-            if WATCHING.load(Ordering::SeqCst) {
-                STOP.store(true, Ordering::SeqCst);
-            } else {
-                // Outside a subscription Ctrl-C does what it always did.
-                std::process::exit(130);
-            }
-        });
-    });
-}
 
 /// Whether `sql` is a `SUBSCRIBE TO` statement.
 pub fn is_subscribe(sql: &str) -> bool {
@@ -85,16 +64,14 @@ fn run(
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or("the server's subscription is not JSON")?;
-    // Reset before anything reads: the last live query's Ctrl-C is spent.
-    STOP.store(false, Ordering::SeqCst);
-    let mut ws = connect(client)?;
-    install_ctrl_c();
-    WATCHING.store(true, Ordering::SeqCst);
-    let outcome = watch(&mut ws, &subscription, format, limit, out);
-    WATCHING.store(false, Ordering::SeqCst);
-    let _ = ws.close(None);
-    let _ = ws.flush();
-    outcome
+    // Ctrl-C from here on ends the live query (the handshake included).
+    crate::interrupt::catching(|| {
+        let mut ws = connect(client)?;
+        let outcome = watch(&mut ws, &subscription, format, limit, out);
+        let _ = ws.close(None);
+        let _ = ws.flush();
+        outcome
+    })
 }
 
 /// Opens `/v1/ws` on the server the client talks to and authenticates as
@@ -140,7 +117,7 @@ fn send(ws: &mut Socket, message: &Value) -> Result<(), String> {
 /// one comes or Ctrl-C (then `Err("")`).
 fn next(ws: &mut Socket) -> Result<Option<Value>, String> {
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if crate::interrupt::interrupted() {
             return Err(String::new());
         }
         let text = match ws.read() {

@@ -5,12 +5,16 @@
 mod client;
 mod complete;
 mod config;
+mod copy;
 mod format;
+mod interrupt;
 mod live;
+mod pager;
+mod script;
 mod session;
 mod shell;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use client::{Auth, Client};
 use format::Format;
 use session::Session;
@@ -36,12 +40,14 @@ struct Cli {
     user: Option<String>,
     #[arg(short, long, global = true, env = "KALAM_PASSWORD")]
     password: Option<String>,
-    /// Run these SQL statements (or one meta-command) and exit.
+    /// Run these SQL statements (or one meta-command) and exit; may be
+    /// repeated, and mixed with -f, in order.
     #[arg(short, long = "command")]
-    command: Option<String>,
-    /// Run the SQL in this file and exit.
+    command: Vec<String>,
+    /// Run the SQL in this file ("-" for standard input) and exit; may be
+    /// repeated.
     #[arg(short, long)]
-    file: Option<PathBuf>,
+    file: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -61,11 +67,12 @@ enum Action {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.action {
         Some(Action::Login) => login(&cli),
         Some(Action::Logout) => logout(&cli),
-        None => run(&cli),
+        None => run(&cli, inputs(&cli, &matches)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -136,10 +143,53 @@ fn logout(cli: &Cli) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Connects as the flags or the saved login say; refreshes an expired
-/// saved token once.
-fn connect(cli: &Cli) -> Result<Client, String> {
+/// What to run, in the order given: `-c` texts and `-f` files.
+enum Input {
+    Command(String),
+    File(PathBuf),
+}
+
+fn inputs(cli: &Cli, matches: &clap::ArgMatches) -> Vec<Input> {
+    let mut ordered: Vec<(usize, Input)> = Vec::new();
+    if let Some(indices) = matches.indices_of("command") {
+        ordered.extend(
+            indices
+                .zip(&cli.command)
+                .map(|(i, c)| (i, Input::Command(c.clone()))),
+        );
+    }
+    if let Some(indices) = matches.indices_of("file") {
+        ordered.extend(
+            indices
+                .zip(&cli.file)
+                .map(|(i, f)| (i, Input::File(f.clone()))),
+        );
+    }
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, input)| input).collect()
+}
+
+/// Connects as the flags or the saved login say, refreshing an expired
+/// saved token once, and checks the credentials with the server at once:
+/// a wrong password or an unreachable server fails here, before any
+/// statement. Returns the client and the server's view of the user.
+fn connect(cli: &Cli) -> Result<(Client, serde_json::Value), String> {
     let url = cli.url.trim_end_matches('/').to_string();
+    let client = credentials(cli, &url)?;
+    match client.me() {
+        Ok(me) => Ok((client, me)),
+        Err(e @ client::ClientError::Auth { .. }) => Err(format!("{e} (as {})", who(cli))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn who(cli: &Cli) -> String {
+    cli.user
+        .clone()
+        .unwrap_or_else(|| "the saved login or root".into())
+}
+
+fn credentials(cli: &Cli, url: &str) -> Result<Client, String> {
     if cli.user.is_some() || cli.password.is_some() {
         let user = cli.user.clone().unwrap_or_else(|| "root".into());
         let password = match &cli.password {
@@ -151,22 +201,21 @@ fn connect(cli: &Cli) -> Result<Client, String> {
             None => String::new(),
         };
         let auth = Auth::Basic { user, password };
-        return Ok(Client::new(&url, Some(auth)));
+        return Ok(Client::new(url, Some(auth)));
     }
-    let Some(saved) = config::load(&url) else {
+    let Some(saved) = config::load(url) else {
         return Ok(Client::new(
-            &url,
+            url,
             Some(Auth::Basic {
                 user: "root".into(),
                 password: String::new(),
             }),
         ));
     };
-    let mut client = Client::new(&url, Some(Auth::Bearer(saved.access_token.clone())));
+    let mut client = Client::new(url, Some(Auth::Bearer(saved.access_token.clone())));
     match client.me() {
-        Ok(_) => Ok(client),
         Err(e) if session::is_auth_error(&e) => {
-            let body = Client::new(&url, None)
+            let body = Client::new(url, None)
                 .refresh(&saved.refresh_token)
                 .map_err(|e| format!("the saved login has expired ({e}); run kalam login"))?;
             let access = body["access_token"]
@@ -174,7 +223,7 @@ fn connect(cli: &Cli) -> Result<Client, String> {
                 .unwrap_or_default()
                 .to_string();
             config::store(
-                &url,
+                url,
                 Some(config::SavedLogin {
                     access_token: access.clone(),
                     ..saved
@@ -183,32 +232,61 @@ fn connect(cli: &Cli) -> Result<Client, String> {
             client.set_auth(Auth::Bearer(access));
             Ok(client)
         }
-        // Connection problems are reported by the first statement.
-        Err(_) => Ok(client),
+        _ => Ok(client),
     }
 }
 
-fn run(cli: &Cli) -> Result<bool, String> {
-    let client = connect(cli)?;
-    let mut session = Session {
-        client,
-        format: cli.format,
-        namespace: cli.namespace.clone(),
-        timing: cli.command.is_none() && cli.file.is_none(),
-        interactive: std::io::stderr().is_terminal(),
-    };
-    let mut out = std::io::stdout();
-    if let Some(command) = &cli.command {
-        let command = command.trim();
-        if command.starts_with('\\') {
-            return Ok(session.meta(command, &mut out).1);
+fn run(cli: &Cli, inputs: Vec<Input>) -> Result<bool, String> {
+    let (client, me) = connect(cli)?;
+    let mut session = Session::new(client, cli.format, cli.namespace.clone());
+    session.user = me["username"]
+        .as_str()
+        .or(me["id"].as_str())
+        .unwrap_or("?")
+        .to_string();
+    session.role = me["role"].as_str().unwrap_or_default().to_string();
+    session.interactive = std::io::stderr().is_terminal();
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    // Scripts and pipes print results only: no banner, no timing lines.
+    session.timing = inputs.is_empty() && stdin_is_terminal;
+    if inputs.is_empty() && stdin_is_terminal {
+        return shell::run(&mut session);
+    }
+    // Ctrl-C outside a statement ends a script, as it always did.
+    interrupt::install(true);
+    if inputs.is_empty() {
+        return session.run_script(std::io::stdin().lock(), "<stdin>");
+    }
+    for input in inputs {
+        let ok = match input {
+            Input::Command(text) => run_command(&mut session, &text)?,
+            Input::File(path) if path.as_os_str() == "-" => {
+                session.run_script(std::io::stdin().lock(), "<stdin>")?
+            }
+            Input::File(path) => {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                session.run_script(std::io::BufReader::new(file), &path.display().to_string())?
+            }
+        };
+        if !ok {
+            return Ok(false);
         }
-        return Ok(session.run_sql(command, &mut out));
     }
-    if let Some(file) = &cli.file {
-        let sql = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        return Ok(session.run_sql(&sql, &mut out));
+    Ok(true)
+}
+
+/// One `-c`: a meta-command, or statements run one by one (as psql does
+/// with several `-c`), each printed as it completes.
+fn run_command(session: &mut Session, text: &str) -> Result<bool, String> {
+    let text = text.trim();
+    if text.starts_with('\\') {
+        return Ok(session.meta(text).1);
     }
-    shell::run(&mut session)
+    for item in script::split(text)? {
+        if !session.run_item(item, None).1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -1,41 +1,14 @@
 //! The interactive shell: line editing, persistent history, multi-line
-//! statements ended by `;`, tab completion, meta-commands.
+//! statements ended by `;`, tab completion, meta-commands, a prompt with
+//! the user and namespace.
 
 use crate::complete::KalamHelper;
 use crate::config;
+use crate::script::{Item, Splitter};
 use crate::session::{Next, Session};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
-
-/// Whether `sql` ends with a `;` that is not inside a string, a quoted
-/// name or a comment.
-pub fn is_complete(sql: &str) -> bool {
-    let mut last = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-                last = Some(c);
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            c if c.is_whitespace() => {}
-            c => last = Some(c),
-        }
-    }
-    last == Some(';')
-}
 
 fn changes_schema(sql: &str) -> bool {
     let head = sql.trim_start().to_ascii_uppercase();
@@ -52,6 +25,10 @@ pub fn run(session: &mut Session) -> Result<bool, String> {
         .build();
     let mut editor: Editor<KalamHelper, FileHistory> =
         Editor::with_config(config).map_err(|e| format!("cannot start the line editor: {e}"))?;
+    // After the editor: it takes SIGINT for itself when created, and Ctrl-C
+    // must reach a running statement or watch. At the prompt the editor
+    // reads it as a key.
+    crate::interrupt::install(false);
     let helper = KalamHelper::default();
     helper.refresh(&session.client);
     editor.set_helper(Some(helper.clone()));
@@ -64,41 +41,34 @@ pub fn run(session: &mut Session) -> Result<bool, String> {
         env!("CARGO_PKG_VERSION"),
         session.client.url
     );
-    let mut buffer = String::new();
-    let mut stdout = std::io::stdout();
-    loop {
-        let prompt = if buffer.is_empty() {
-            "kalam> "
-        } else {
-            "  ...> "
-        };
-        match editor.readline(prompt) {
+    let mut splitter = Splitter::default();
+    'read: loop {
+        let prompt = session.prompt(!splitter.is_empty());
+        match editor.readline(&prompt) {
             Ok(line) => {
-                if buffer.is_empty() && line.trim_start().starts_with('\\') {
-                    let _ = editor.add_history_entry(line.trim());
-                    if session.meta(line.trim(), &mut stdout).0 == Next::Quit {
-                        break;
+                let items = match splitter.push_line(&line) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        continue;
                     }
-                    continue;
-                }
-                if buffer.is_empty() && line.trim().is_empty() {
-                    continue;
-                }
-                if !buffer.is_empty() {
-                    buffer.push('\n');
-                }
-                buffer.push_str(&line);
-                if is_complete(&buffer) {
-                    let sql = std::mem::take(&mut buffer);
-                    let _ = editor.add_history_entry(sql.trim());
-                    if session.run_sql(&sql, &mut stdout) && changes_schema(&sql) {
+                };
+                for item in items {
+                    let (text, is_sql) = match &item {
+                        Item::Sql { text, .. } => (format!("{text};"), true),
+                        Item::Meta { text, .. } => (text.clone(), false),
+                    };
+                    let _ = editor.add_history_entry(text.as_str());
+                    let (next, ok) = session.run_item(item, None);
+                    if next == Next::Quit {
+                        break 'read;
+                    }
+                    if ok && is_sql && changes_schema(&text) {
                         helper.refresh(&session.client);
                     }
                 }
             }
-            Err(ReadlineError::Interrupted) => {
-                buffer.clear();
-            }
+            Err(ReadlineError::Interrupted) => splitter.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(format!("line editor failed: {e}")),
         }
@@ -112,21 +82,4 @@ pub fn run(session: &mut Session) -> Result<bool, String> {
         }
     }
     Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_complete;
-
-    #[test]
-    fn statements_end_with_a_real_semicolon() {
-        assert!(is_complete("SELECT 1;"));
-        assert!(is_complete("SELECT 1;  \n"));
-        assert!(is_complete("SELECT ';';"));
-        assert!(!is_complete("SELECT ';'"));
-        assert!(!is_complete("SELECT 1 -- done;"));
-        assert!(is_complete("SELECT 1; -- done"));
-        assert!(!is_complete("SELECT \"a;\""));
-        assert!(!is_complete("INSERT INTO t VALUES ('x"));
-    }
 }

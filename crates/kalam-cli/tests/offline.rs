@@ -16,7 +16,8 @@ fn connection_refused_is_reported_and_fails() {
         .args(["--url", "http://127.0.0.1:9", "-c", "SELECT 1"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    // Fails at connect, before any statement (2: the CLI's own failure).
+    assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot connect to http://127.0.0.1:9"),

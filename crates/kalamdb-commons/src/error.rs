@@ -35,12 +35,14 @@ pub enum ErrorCode {
     /// Over a limit on memory, result size, statements or value size.
     ResourceExhausted,
     StatementTimeout,
+    /// Stopped by `KILL QUERY` (the client's Ctrl-C).
+    QueryCancelled,
     /// A bug or an unexpected failure inside the server.
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::EmptySql,
         ErrorCode::InvalidSql,
         ErrorCode::SqlExecutionError,
@@ -62,6 +64,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::ResourceExhausted,
         ErrorCode::StatementTimeout,
+        ErrorCode::QueryCancelled,
         ErrorCode::InternalError,
     ];
 
@@ -89,6 +92,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::StatementTimeout => "STATEMENT_TIMEOUT",
+            ErrorCode::QueryCancelled => "QUERY_CANCELLED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -132,6 +136,7 @@ mod tests {
                 "UNAVAILABLE",
                 "RESOURCE_EXHAUSTED",
                 "STATEMENT_TIMEOUT",
+                "QUERY_CANCELLED",
                 "INTERNAL_ERROR",
             ]
         );

@@ -151,6 +151,11 @@ impl KalamDb {
         self.services.audit.record(event);
     }
 
+    /// Statements running under a client's query id, for `KILL QUERY`.
+    pub fn running(&self) -> &crate::running::RunningQueries {
+        &self.services.running
+    }
+
     /// The engine's services, for tests that set flush hooks or inject faults.
     #[cfg(feature = "test-support")]
     pub fn services(&self) -> &Arc<Services> {

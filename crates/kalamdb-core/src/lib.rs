@@ -69,6 +69,7 @@ mod jobs;
 mod live;
 mod provider;
 mod read;
+mod running;
 mod scheduler;
 mod schema;
 mod services;
@@ -93,6 +94,7 @@ pub use live::{
     LiveCode, LiveConfig, LiveError, LiveResult, Outbox, Published, StartMode, SubscribeRequest,
     Subscription,
 };
+pub use running::{valid_query_id, RunningGuard, RunningQueries, MAX_QUERY_ID_LEN};
 pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
 #[cfg(feature = "test-support")]

@@ -45,6 +45,8 @@ pub struct Services {
     /// A restore whose cold files are still to be written back (by
     /// `KalamDb::recover`).
     pub(crate) restoring_from: parking_lot::Mutex<Option<std::path::PathBuf>>,
+    /// Statements `KILL QUERY` can stop.
+    pub(crate) running: crate::running::RunningQueries,
 }
 
 impl std::fmt::Debug for Services {
@@ -150,6 +152,7 @@ impl Services {
             audit,
             started_at: clock.now_micros(),
             restoring_from: parking_lot::Mutex::new(restoring_from),
+            running: Default::default(),
             clock,
             ids,
             settings: Arc::new(config.settings.clone()),

@@ -1,5 +1,5 @@
 //! `SUBSCRIBE TO [ns.]t [WHERE cond] [OPTIONS (last_rows=n, batch_size=n, from_seq_id=n)]`
-//! and `KILL LIVE QUERY '<id>'`.
+//! `KILL LIVE QUERY '<id>'`, and `KILL QUERY '<id>'` (a running statement).
 
 use crate::parse::{expect_word, parse_string_or_ident, parse_table_ref, parse_word};
 use crate::statement::LiveOptions;
@@ -63,16 +63,20 @@ pub fn parse_subscribe(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseE
 
 pub fn parse_kill(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
     expect_word(parser, "KILL")?;
-    expect_word(parser, "LIVE")?;
+    let live = parse_word(parser, "LIVE");
     expect_word(parser, "QUERY")?;
     let token = parser.peek_token();
     let parsed = parse_string_or_ident(parser)?;
     // Ids are case-sensitive: a bare word is taken as written.
-    let live_id = match token.token {
+    let id = match token.token {
         Token::Word(w) => w.value,
         _ => parsed,
     };
-    Ok(KalamStatement::KillLiveQuery { live_id })
+    Ok(if live {
+        KalamStatement::KillLiveQuery { live_id: id }
+    } else {
+        KalamStatement::KillQuery { query_id: id }
+    })
 }
 
 #[cfg(test)]
@@ -129,6 +133,13 @@ mod tests {
                 live_id: "c7-Sub1".into()
             }
         );
+        assert_eq!(
+            parse_statement("KILL QUERY 'cli-7'").unwrap(),
+            KalamStatement::KillQuery {
+                query_id: "cli-7".into()
+            }
+        );
+        assert!(parse_statement("KILL QUERY").is_err());
         assert!(parse_statement("KILL LIVE QUERY").is_err());
         assert!(parse_statement("KILL LIVE 'x'").is_err());
     }

@@ -147,7 +147,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["DROP", "STORAGE", ..] => storage::parse_drop(&mut parser)?,
         ["SHOW", "STORAGES", ..] => storage::parse_show(&mut parser)?,
         ["KILL", "JOB", ..] => crate::job::parse_kill(&mut parser)?,
-        ["KILL", "LIVE", ..] => crate::live::parse_kill(&mut parser)?,
+        ["KILL", "LIVE" | "QUERY", ..] => crate::live::parse_kill(&mut parser)?,
         ["SUBSCRIBE", ..] => crate::live::parse_subscribe(&mut parser)?,
         _ => standard(&mut parser)?,
     };

@@ -178,6 +178,10 @@ pub enum KalamStatement {
     KillLiveQuery {
         live_id: String,
     },
+    /// Stop a running statement by the id its client gave it.
+    KillQuery {
+        query_id: String,
+    },
     /// Run one statement as another user (roles permitting).
     ExecuteAs {
         user: String,
@@ -219,6 +223,7 @@ impl KalamStatement {
             KalamStatement::KillJob { .. } => "KILL JOB",
             KalamStatement::Subscribe { .. } => "SUBSCRIBE",
             KalamStatement::KillLiveQuery { .. } => "KILL LIVE QUERY",
+            KalamStatement::KillQuery { .. } => "KILL QUERY",
             KalamStatement::ExecuteAs { .. } => "EXECUTE AS",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {

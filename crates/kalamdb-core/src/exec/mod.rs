@@ -174,6 +174,7 @@ impl Session<'_> {
                 path.clone()
             }
             KalamStatement::KillLiveQuery { live_id } => live_id.clone(),
+            KalamStatement::KillQuery { query_id } => query_id.clone(),
             KalamStatement::ExecuteAs { user, statement } => {
                 let (action, target, _) = self.audited(statement)?;
                 return Some((action, target, Some(user.clone())));
@@ -256,6 +257,18 @@ impl Session<'_> {
                 options,
             } => live::subscribe_to(self, &table, selection.as_deref(), &options).await,
             KalamStatement::KillLiveQuery { live_id } => live::kill_live_query(self, &live_id),
+            KalamStatement::KillQuery { query_id } => {
+                let s = &self.services.running;
+                match s.kill(&query_id, self.caller.user_id.as_str(), self.caller.role) {
+                    0 => Err(CoreError::Execution(format!(
+                        "no statement of yours is running as query '{query_id}'"
+                    ))),
+                    n => Ok(StatementResult::message(
+                        &self.caller,
+                        format!("Cancelled {n} statement(s) running as query '{query_id}'"),
+                    )),
+                }
+            }
             KalamStatement::ExecuteAs { user, statement } => {
                 let session = self.as_user(&user)?;
                 Box::pin(session.run_unaudited(*statement, stream)).await

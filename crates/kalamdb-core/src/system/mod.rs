@@ -14,6 +14,7 @@ mod jobs;
 mod live;
 mod manifest;
 mod namespaces;
+mod running;
 mod schemas;
 pub mod server_logs;
 mod settings;
@@ -166,6 +167,13 @@ const BUILTINS: &[Builtin] = &[
         rows: server_logs::rows,
         // Log lines have no key: the whole line is one.
         key_columns: 6,
+    },
+    Builtin {
+        schema: SYSTEM_SCHEMA,
+        name: "running_queries",
+        arrow_schema: running::schema,
+        rows: running::rows,
+        key_columns: 1,
     },
     Builtin {
         schema: SYSTEM_SCHEMA,

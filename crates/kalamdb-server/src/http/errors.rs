@@ -22,7 +22,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidParameter
         | ErrorCode::InvalidRequest
         | ErrorCode::ResourceExhausted
-        | ErrorCode::StatementTimeout => StatusCode::BAD_REQUEST,
+        | ErrorCode::StatementTimeout
+        | ErrorCode::QueryCancelled => StatusCode::BAD_REQUEST,
         ErrorCode::MissingAuthorization
         | ErrorCode::InvalidCredentials
         | ErrorCode::TokenExpired
@@ -109,7 +110,7 @@ mod tests {
     fn every_code_becomes_its_response() {
         let statuses = [
             400, 400, 400, 400, 400, 400, 403, 400, 400, 400, 413, 429, 401, 401, 401, 401, 409,
-            404, 503, 400, 400, 500,
+            404, 503, 400, 400, 400, 500,
         ];
         assert_eq!(statuses.len(), ErrorCode::ALL.len());
         for (code, status) in ErrorCode::ALL.into_iter().zip(statuses) {

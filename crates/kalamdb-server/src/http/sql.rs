@@ -101,6 +101,7 @@ async fn handle(
             ),
         ));
     }
+    let query_id = query_id(headers)?;
     let params = request.params.unwrap_or_default();
     let deadline = tokio::time::Instant::from_std(started) + state.request_timeout;
     let timed_out = || {
@@ -130,9 +131,10 @@ async fn handle(
     }
     let db = state.db.clone();
     let run_as = caller.clone();
+    let sql_text = query_id.as_ref().map(|_| request.sql.clone());
     // Running and encoding both happen on the query runtime, so neither a
     // heavy statement nor a large result holds the request workers.
-    let mut task = state.queries.spawn(async move {
+    let mut task = AbortOnDrop(state.queries.spawn(async move {
         let outcome = db
             .execute_streaming(
                 &request.sql,
@@ -144,9 +146,23 @@ async fn handle(
         outcome
             .map(|results| super::stream::reply(results, started, deadline))
             .map_err(|failure| refused(failure, &run_as))
+    }));
+    let _running = query_id.as_deref().map(|id| {
+        state.db.running().register(
+            id,
+            caller.user_id.as_str(),
+            sql_text.as_deref().unwrap_or_default(),
+            state.db.clock().now_micros(),
+            task.0.abort_handle(),
+        )
     });
-    match tokio::time::timeout_at(deadline, &mut task).await {
+    match tokio::time::timeout_at(deadline, &mut task.0).await {
         Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) if e.is_cancelled() => Err(ApiError::new(
+            ErrorCode::QueryCancelled,
+            "the statement was cancelled by KILL QUERY; statements before it in the \
+             batch were committed, it changed nothing",
+        )),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "statement task failed");
             Err(ApiError::new(
@@ -157,9 +173,40 @@ async fn handle(
         Err(_) => {
             // Stops at its next await point; each statement commits in one
             // batch, so a stopped one changed nothing.
-            task.abort();
+            task.0.abort();
             Err(timed_out())
         }
+    }
+}
+
+/// The header naming a request's statements for `KILL QUERY`.
+pub const QUERY_ID_HEADER: &str = "kalam-query-id";
+
+fn query_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(QUERY_ID_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if kalamdb_core::valid_query_id(id) => Ok(Some(id.to_string())),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "the {QUERY_ID_HEADER} header must be 1 to {} letters, digits, '-', '_', '.' \
+                 or ':'",
+                kalamdb_core::MAX_QUERY_ID_LEN
+            ),
+        )),
+    }
+}
+
+/// A statement task that stops when its request is dropped: when the
+/// client goes away mid-statement (its Ctrl-C, a closed connection), the
+/// work it asked for is not carried on for nobody.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

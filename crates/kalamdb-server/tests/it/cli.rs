@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 /// The `kalam` binary, built next to the server's (built here if this
 /// package's tests run alone).
-fn kalam_binary() -> PathBuf {
+pub fn kalam_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_kalamdb-server")).with_file_name("kalam");
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
@@ -20,20 +20,20 @@ fn kalam_binary() -> PathBuf {
     path
 }
 
-struct Cli {
-    url: String,
-    config: tempfile::TempDir,
+pub struct Cli {
+    pub url: String,
+    pub config: tempfile::TempDir,
 }
 
 impl Cli {
-    fn new(server: &TestServer) -> Self {
+    pub fn new(server: &TestServer) -> Self {
         Self {
             url: server.base_url.clone(),
             config: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut command = Command::new(kalam_binary());
         command
             .env("KALAM_CONFIG_DIR", self.config.path())
@@ -43,20 +43,20 @@ impl Cli {
         command
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().expect("kalam runs")
     }
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
-fn setup(server: &TestServer) {
+pub fn setup(server: &TestServer) {
     server.root(
         "CREATE NAMESPACE app; CREATE SHARED TABLE app.items (id INT PRIMARY KEY, name TEXT); \
          INSERT INTO app.items VALUES (1, 'apple'), (2, 'pear')",
@@ -117,14 +117,15 @@ fn commands_files_formats_and_exit_codes() {
     std::fs::write(&script, "SELECT 1;\nSELEKT 2;\n").unwrap();
     let out = cli.run(&["-f", script.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+    // psql's habit: the file and line of the statement that failed.
     assert!(
-        stderr(&out).contains("Statement 2 failed"),
+        stderr(&out).contains("script.sql:2: the statement above failed"),
         "{}",
         stderr(&out)
     );
 
     let out = cli.run(&["-u", "root", "-p", "wrong", "-c", "SELECT 1"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("authentication failed (INVALID_CREDENTIALS)"),
         "{}",
@@ -213,21 +214,21 @@ fn interactive_shell_through_a_pty() {
     let mut command = cli.command();
     command.env("TERM", "xterm");
     let mut shell = rexpect::session::spawn_command(command, Some(30_000)).expect("pty spawn");
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     // A statement over two lines.
     shell.send_line("SELECT name FROM app.items").unwrap();
-    shell.exp_string("...> ").unwrap();
+    shell.exp_string("root-# ").unwrap();
     shell.send_line("WHERE id = 2;").unwrap();
     shell.exp_string("pear").unwrap();
     shell.exp_string("(1 row)").unwrap();
     shell.exp_string("Time:").unwrap();
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     // Tab completes a keyword.
     shell.send("SEL").unwrap();
     shell.send("\t").unwrap();
     shell.send_line(" 40 + 2 AS answer;").unwrap();
     shell.exp_string("42").unwrap();
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     shell.send_line("SELECT * FROM app.missing;").unwrap();
     shell.exp_string("TABLE_NOT_FOUND").unwrap();
     shell.send_line("\\q").unwrap();
@@ -245,7 +246,7 @@ fn subscribe_prints_rows_then_each_change_until_ctrl_c() {
     let mut command = cli.command();
     command.env("TERM", "xterm");
     let mut shell = rexpect::session::spawn_command(command, Some(30_000)).expect("pty spawn");
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     shell
         .send_line("SUBSCRIBE TO app.items WHERE id > 1;")
         .unwrap();
@@ -264,13 +265,13 @@ fn subscribe_prints_rows_then_each_change_until_ctrl_c() {
     shell
         .exp_string("Live query stopped (3 change(s) seen)")
         .unwrap();
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     // \watch is the same, and the shell goes on after it.
     shell.send_line("\\watch app.items").unwrap();
     shell.exp_string("prune").unwrap();
     shell.exp_string("Watching for changes").unwrap();
     shell.send_control('c').unwrap();
-    shell.exp_string("kalam> ").unwrap();
+    shell.exp_string("root=# ").unwrap();
     shell
         .send_line("SELECT COUNT(*) AS n FROM app.items;")
         .unwrap();

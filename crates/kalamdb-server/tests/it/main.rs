@@ -7,6 +7,7 @@ mod backup;
 mod bad_input;
 mod chaos;
 mod cli;
+mod cli_psql;
 mod common;
 mod compat;
 mod crash;
