@@ -373,6 +373,47 @@ fn kill_query_over_http_stops_only_what_the_caller_may_stop() {
         (400, Some("QUERY_CANCELLED"))
     );
     assert!(server.healthy());
+    // A client that goes away mid-statement takes its statement with it:
+    // the request's task is aborted and leaves the list.
+    let gone =
+        std::thread::spawn({
+            let url = url.clone();
+            move || {
+                reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()
+                .unwrap()
+                .post(url)
+                .basic_auth("ann", Some("ann-pw-1"))
+                .header("kalam-query-id", "ann-report-2")
+                .json(&serde_json::json!({"sql": "SELECT count(*) FROM unnest(range(1, 200000)) a \
+                    CROSS JOIN unnest(range(1, 200000)) b"}))
+                .send()
+                .is_err()
+            }
+        });
+    wait_until_running(&server, "ann");
+    assert!(
+        gone.join().unwrap(),
+        "the client timed out and closed its connection"
+    );
+    let started = crate::common::stopwatch();
+    loop {
+        let body = server.root("SELECT COUNT(*) FROM system.running_queries");
+        if rows(&body)[0][0] == "0" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the statement ran on after its client left"
+        );
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the pace of polling a system table"
+        )]
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
     // An id that is not plain is refused before anything runs.
     let response = reqwest::blocking::Client::new()
         .post(url)
