@@ -16,6 +16,7 @@ mod fast_insert;
 mod fast_scan;
 mod flush;
 mod job;
+mod json_ops;
 mod live;
 mod namespace;
 mod parse;

@@ -13,7 +13,9 @@ pub fn parse_subscribe(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseE
     expect_word(parser, "TO")?;
     let table = parse_table_ref(parser)?;
     let selection = if parser.parse_keyword(Keyword::WHERE) {
-        Some(parser.parse_expr()?)
+        let mut expr = parser.parse_expr()?;
+        crate::json_ops::regroup_expr(&mut expr);
+        Some(expr)
     } else {
         None
     };

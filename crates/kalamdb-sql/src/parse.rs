@@ -111,6 +111,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
     }
     crate::depth::check_expression_depth(&tokens)?;
     let tokens = drop_current_user_parens(tokens);
+    let tokens = crate::json_ops::question_tokens(tokens);
     let tokens = match lead.as_slice() {
         ["CREATE", "USER" | "SHARED" | "STREAM", "TABLE"] | ["CREATE", "TABLE", ..] => {
             table::quote_column_keywords(tokens)
@@ -176,7 +177,8 @@ fn check_select_width(body: &sqlparser::ast::SetExpr) -> Result<(), ParseError> 
 }
 
 fn standard(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
-    let statement = parser.parse_statement()?;
+    let mut statement = parser.parse_statement()?;
+    crate::json_ops::regroup_statement(&mut statement);
     if let Statement::Query(query) = &statement {
         check_select_width(&query.body)?;
     }
@@ -200,8 +202,9 @@ pub fn parse_expr(text: &str) -> Result<sqlparser::ast::Expr, ParseError> {
     crate::depth::check_expression_depth(&tokens)?;
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(crate::RECURSION_LIMIT)
-        .with_tokens_with_locations(tokens);
-    let expr = parser.parse_expr()?;
+        .with_tokens_with_locations(crate::json_ops::question_tokens(tokens));
+    let mut expr = parser.parse_expr()?;
+    crate::json_ops::regroup_expr(&mut expr);
     expect_end(&mut parser)?;
     Ok(expr)
 }
