@@ -50,8 +50,8 @@ pub fn table_schema(table: &TableDef, with_system_columns: bool) -> SchemaRef {
 
 /// The schema of a cold file: the table's columns and `_seq`, `_deleted`.
 /// Every column but the primary key is nullable whatever the table
-/// declares, because a tombstone keeps only its key and is written to the
-/// file with NULL in every other column. NOT NULL is enforced by writes,
+/// declares, because tombstones written before DELETE kept the deleted
+/// row hold only their key, with NULL in every other column. NOT NULL is enforced by writes,
 /// not by the file; readers take columns by name and cast them to the
 /// table's types, so files written with non-nullable fields still read.
 pub fn file_schema(table: &TableDef) -> SchemaRef {

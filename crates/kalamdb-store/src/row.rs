@@ -11,8 +11,9 @@ use kalamdb_commons::Value;
 const FORMAT_V1: u8 = 1;
 const FLAG_DELETED: u8 = 1;
 
-/// One version of one row. A tombstone (`deleted`) still carries the primary
-/// key cell so that a flush can write it to Parquet.
+/// One version of one row. A tombstone (`deleted`) carries the deleted row's
+/// cells (older ones only the primary key), which a flush writes to Parquet
+/// and `WHERE _deleted = true` reads back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowVersion {
     pub deleted: bool,

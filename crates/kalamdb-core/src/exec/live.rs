@@ -55,7 +55,9 @@ impl Session<'_> {
             _ => return Err(not_a_select()),
         };
         bind_current_user(&mut statement, self.caller.user_id.as_str());
-        let state = self.state_for(&statement)?;
+        // A live query never reads deleted rows back: its changes say
+        // what was deleted.
+        let state = self.state_for(&statement, false)?;
         let statement = DfStatement::Statement(Box::new(statement));
         self.check_references(&state, &statement)?;
         let plan = state

@@ -227,7 +227,6 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
         return Err(CoreError::exec("DELETE needs exactly one table"));
     };
     let (def, from) = single_table(s, table)?;
-    let pk = def.pk_index();
 
     let scope = s.write_scope(&def)?;
     let _guard = s.services.hot.lock_scope(&scope).await;
@@ -247,13 +246,13 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     let mut replacements = Vec::new();
     for batch in batches {
         for (old, old_seq) in old_rows(&def, batch.columns())? {
-            let mut values = vec![Value::Null; def.columns.len()];
-            values[pk] = old.values[pk].clone();
+            // The tombstone keeps the row as it was: `WHERE _deleted = true`
+            // reads deleted rows back, as KalamDB's soft delete does.
             replacements.push(Replacement {
                 new: RowVersion {
                     deleted: true,
                     schema_version: def.schema_version,
-                    values,
+                    values: old.values.clone(),
                 },
                 old,
                 old_seq,

@@ -45,10 +45,20 @@ pub fn base_session_state() -> SessionState {
 
 /// Whether a statement names a system column, so tables must expose them.
 fn names_system_columns(statement: &Statement) -> bool {
-    let is_system = |name: &str| {
+    names_column(statement, |name| {
         name.eq_ignore_ascii_case(crate::schema::SEQ_COLUMN)
             || name.eq_ignore_ascii_case(crate::schema::DELETED_COLUMN)
-    };
+    })
+}
+
+/// Whether a query names `_deleted`: it reads deleted rows too.
+fn names_deleted(statement: &Statement) -> bool {
+    names_column(statement, |name| {
+        name.eq_ignore_ascii_case(crate::schema::DELETED_COLUMN)
+    })
+}
+
+fn names_column(statement: &Statement, is_system: impl Fn(&str) -> bool) -> bool {
     visit_expressions(statement, |expr| match expr {
         Expr::Identifier(ident) if is_system(&ident.value) => ControlFlow::Break(()),
         Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|i| is_system(&i.value)) => {
@@ -79,10 +89,17 @@ pub(super) fn bind_current_user(statement: &mut Statement, user: &str) {
 
 impl Session<'_> {
     /// A DataFusion session whose catalog shows exactly what this caller may see.
-    pub(super) fn state_for(&self, statement: &Statement) -> Result<SessionState> {
+    /// `tombstones`: scans return deleted rows too (a query naming
+    /// `_deleted`; never a row change, which must not see them).
+    pub(super) fn state_for(
+        &self,
+        statement: &Statement,
+        tombstones: bool,
+    ) -> Result<SessionState> {
         let scope = Arc::new(RequestScope {
             caller: self.caller.clone(),
             system_columns: names_system_columns(statement),
+            tombstones,
         });
         let catalogs = MemoryCatalogProviderList::new();
         catalogs.register_catalog(
@@ -142,9 +159,14 @@ impl Session<'_> {
     }
 
     /// Plans and runs a statement, binding the request's parameters.
-    pub(super) async fn collect(&self, mut statement: Statement) -> Result<DataFrame> {
+    pub(super) async fn collect(&self, statement: Statement) -> Result<DataFrame> {
+        self.collect_with(statement, false).await
+    }
+
+    /// [`Session::collect`]; `tombstones` as for [`Session::state_for`].
+    async fn collect_with(&self, mut statement: Statement, tombstones: bool) -> Result<DataFrame> {
         bind_current_user(&mut statement, self.caller.user_id.as_str());
-        let state = self.state_for(&statement)?;
+        let state = self.state_for(&statement, tombstones)?;
         let statement = DfStatement::Statement(Box::new(statement));
         self.check_references(&state, &statement)?;
         let mut plan = state.statement_to_plan(statement).await?;
@@ -184,7 +206,8 @@ pub async fn run_query(
             session.services.catalog.table(namespace, table).is_some()
         });
     }
-    let frame = session.collect(statement).await?;
+    let tombstones = names_deleted(&statement);
+    let frame = session.collect_with(statement, tombstones).await?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.execute_stream().await?;
     let stream_after = stream.then_some(super::limits::STREAM_AFTER_BYTES);

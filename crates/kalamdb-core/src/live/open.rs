@@ -292,8 +292,8 @@ impl RowSink for Collector<'_> {
             &plan.def,
             &plan.full_projection(),
             plan.full_schema(),
-            from,
-            rows.len(),
+            from..rows.len(),
+            false,
         )?;
         self.take(full)?;
         Ok(true)

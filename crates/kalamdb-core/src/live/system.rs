@@ -56,6 +56,7 @@ impl SystemWatch {
             scope: Arc::new(RequestScope {
                 caller,
                 system_columns: false,
+                tombstones: false,
             }),
             last: None,
         }

@@ -17,4 +17,7 @@ pub struct RequestScope {
     pub caller: Caller,
     /// The statement names `_seq` or `_deleted`, so tables expose them.
     pub system_columns: bool,
+    /// A query that names `_deleted`: scans return deleted rows too (their
+    /// tombstones, with `_deleted` true), for it to filter on.
+    pub tombstones: bool,
 }

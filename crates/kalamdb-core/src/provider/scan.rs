@@ -32,6 +32,8 @@ pub struct ScopeScan {
     limit: Option<usize>,
     /// Only this primary key (from a `pk = literal` filter).
     point: Option<Value>,
+    /// Deleted rows too, with `_deleted` true.
+    tombstones: bool,
 }
 
 /// Where visible rows go: built into batches and sent to the query.
@@ -58,17 +60,27 @@ impl Sink<'_> {
     }
 }
 
-impl RowSink for Sink<'_> {
-    fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
+impl Sink<'_> {
+    fn push(&mut self, seq: u64, deleted: bool, values: &[Value]) -> Result<bool, CoreError> {
         if self.remaining == 0 {
             return Ok(false);
         }
-        self.builder.push(seq, false, values)?;
+        self.builder.push(seq, deleted, values)?;
         self.remaining -= 1;
         if self.builder.rows >= BATCH_ROWS && !self.flush()? {
             return Ok(false);
         }
         Ok(self.remaining > 0)
+    }
+}
+
+impl RowSink for Sink<'_> {
+    fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
+        self.push(seq, false, values)
+    }
+
+    fn tombstone(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
+        self.push(seq, true, values)
     }
 
     fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool, CoreError> {
@@ -77,8 +89,13 @@ impl RowSink for Sink<'_> {
             return Ok(false);
         }
         let scan = self.scan;
-        let mut batch =
-            rows.project(&scan.def, &scan.projection, &scan.schema, from, rows.len())?;
+        let mut batch = rows.project(
+            &scan.def,
+            &scan.projection,
+            &scan.schema,
+            from..rows.len(),
+            scan.tombstones,
+        )?;
         if batch.num_rows() > self.remaining {
             batch = batch.slice(0, self.remaining);
         }
@@ -108,7 +125,14 @@ impl ScopeScan {
             projection,
             limit,
             point,
+            tombstones: false,
         }
+    }
+
+    /// A scan that also returns deleted rows, with `_deleted` true.
+    pub fn with_tombstones(mut self, yes: bool) -> Self {
+        self.tombstones = yes;
+        self
     }
 
     fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>) {
@@ -142,7 +166,8 @@ impl ScopeScan {
         tx: &mut mpsc::Sender<Result<RecordBatch>>,
     ) -> Result<(), CoreError> {
         let snapshot = self.services.hot.store().snapshot();
-        let view = ScopeView::open(&snapshot, &self.def, &self.scope)?;
+        let view =
+            ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
         let cold = self.services.storages.for_table(&self.def)?;
         let mut sink = Sink {
             scan: self,
@@ -154,8 +179,13 @@ impl ScopeScan {
             // A point lookup reads one key, from the files that may hold it.
             Some(pk) => {
                 let found = view.lookup(&cold, handle, std::slice::from_ref(pk))?;
-                for version in found.into_values().filter(|v| !v.deleted) {
-                    if !sink.row(version.seq, &version.values)? {
+                for version in found.into_values() {
+                    let go_on = match (version.deleted, self.tombstones) {
+                        (false, _) => sink.row(version.seq, &version.values)?,
+                        (true, true) => sink.tombstone(version.seq, &version.values)?,
+                        (true, false) => true,
+                    };
+                    if !go_on {
                         break;
                     }
                 }

@@ -30,6 +30,8 @@ pub struct KalamTableProvider {
     def: Arc<TableDef>,
     schema: SchemaRef,
     scope_key: ScopeKey,
+    /// Deleted rows too (a query naming `_deleted`).
+    tombstones: bool,
 }
 
 impl KalamTableProvider {
@@ -39,11 +41,37 @@ impl KalamTableProvider {
         scope: Arc<RequestScope>,
     ) -> Result<Self, CoreError> {
         let scope_key = scope_key_for(&def, &scope.caller)?;
+        let mut schema = table_schema(&def, scope.system_columns);
+        if scope.tombstones {
+            // A USER table's deleted rows are the caller's own; a SHARED
+            // table's are nobody's, so they are for service and above.
+            if def.table_type == TableType::Shared && scope.caller.role < Role::Service {
+                return Err(CoreError::PermissionDenied(format!(
+                    "reading the deleted rows of SHARED table '{}' (_deleted) requires the \
+                     service role or above",
+                    def.qualified_name()
+                )));
+            }
+            // Tombstones written before DELETE kept the row hold NULL in
+            // every column but the key.
+            let pk = def.pk_index();
+            let fields: Vec<_> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let nullable = f.is_nullable() || (i != pk && i < def.columns.len());
+                    f.as_ref().clone().with_nullable(nullable)
+                })
+                .collect();
+            schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+        }
         Ok(Self {
-            schema: table_schema(&def, scope.system_columns),
+            schema,
             services,
             def,
             scope_key,
+            tombstones: scope.tombstones,
         })
     }
 }
@@ -143,7 +171,8 @@ impl TableProvider for KalamTableProvider {
             projection,
             limit,
             point,
-        );
+        )
+        .with_tombstones(self.tombstones);
         let exec = StreamingTableExec::try_new(
             projected,
             vec![Arc::new(scan)],

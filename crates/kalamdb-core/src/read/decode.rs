@@ -101,19 +101,20 @@ impl FileBatch {
         })
     }
 
-    /// Rows `from..to` as a batch of `schema`, whose columns are
-    /// `projection` (indices into the table's columns; `columns.len()` is
-    /// `_seq`, `columns.len() + 1` is `_deleted`), tombstones left out.
-    /// Arrow slices and one filter; no row is converted.
+    /// Rows `range` as a batch of `schema`, whose columns are `projection`
+    /// (indices into the table's columns; `columns.len()` is `_seq`,
+    /// `columns.len() + 1` is `_deleted`), tombstones left out unless
+    /// `tombstones` (then `schema` has nullable columns and `_deleted` says
+    /// which they are). Arrow slices and one filter; no row is converted.
     pub fn project(
         &self,
         def: &TableDef,
         projection: &[usize],
         schema: &SchemaRef,
-        from: usize,
-        to: usize,
+        range: std::ops::Range<usize>,
+        tombstones: bool,
     ) -> Result<RecordBatch> {
-        let len = to - from;
+        let (from, len) = (range.start, range.len());
         let n = def.columns.len();
         let deleted = self.deleted.as_ref().map(|d| d.slice(from, len));
         let arrays: Vec<ArrayRef> = projection
@@ -129,14 +130,20 @@ impl FileBatch {
                 } else if i == n {
                     Arc::new(self.seqs.slice(from, len)) as ArrayRef
                 } else {
-                    Arc::new(BooleanArray::from(vec![false; len])) as ArrayRef
+                    match (&deleted, tombstones) {
+                        // A NULL `_deleted` is a live row, as `is_deleted` reads it.
+                        (Some(d), true) => Arc::new(BooleanArray::from_iter(
+                            d.iter().map(|v| Some(v.unwrap_or(false))),
+                        )) as ArrayRef,
+                        _ => Arc::new(BooleanArray::from(vec![false; len])) as ArrayRef,
+                    }
                 }
             })
             .collect();
         // Tombstones go before the batch is built: their cells are NULL,
         // also in NOT NULL columns, which a batch of `schema` refuses.
         let (arrays, rows) = match deleted {
-            Some(deleted) if deleted.true_count() > 0 => {
+            Some(deleted) if deleted.true_count() > 0 && !tombstones => {
                 // A NULL `_deleted` is a live row, as `is_deleted` reads it.
                 let live = not(&deleted)?;
                 let keep = BooleanArray::from_iter(live.iter().map(|v| Some(v.unwrap_or(true))));

@@ -13,6 +13,7 @@ use super::cursor::FileCursor;
 use super::{RowSink, ScopeView, Version};
 use crate::cold::ColdStore;
 use crate::error::Result;
+use kalamdb_commons::Value;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tokio::runtime::Handle;
@@ -26,7 +27,7 @@ impl ScopeView<'_> {
             // Only hot rows: stream them straight from the snapshot.
             for item in hot {
                 let (_, seq, row) = item?;
-                if !row.deleted && !sink.row(seq, &row.values)? {
+                if !self.emit(sink, seq, row.deleted, &row.values)? {
                     break;
                 }
             }
@@ -60,7 +61,7 @@ impl ScopeView<'_> {
             };
             if hot_first {
                 let (_, seq, row) = hot.next().expect("peeked")?;
-                if !row.deleted && !sink.row(seq, &row.values)? {
+                if !self.emit(sink, seq, row.deleted, &row.values)? {
                     break;
                 }
                 continue;
@@ -113,12 +114,28 @@ impl ScopeView<'_> {
                 let (_, seq, row) = hot.next().expect("peeked")?;
                 best = Some(Version::from((seq, row)));
             }
-            if let Some(version) = best.filter(|v| !v.deleted) {
-                if !sink.row(version.seq, &version.values)? {
+            if let Some(version) = best {
+                if !self.emit(sink, version.seq, version.deleted, &version.values)? {
                     break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// One key's newest version to the sink: a live row, a tombstone when
+    /// the view asked for them, else nothing. Whether to go on.
+    fn emit(
+        &self,
+        sink: &mut dyn RowSink,
+        seq: u64,
+        deleted: bool,
+        values: &[Value],
+    ) -> Result<bool> {
+        match (deleted, self.tombstones) {
+            (false, _) => sink.row(seq, values),
+            (true, true) => sink.tombstone(seq, values),
+            (true, false) => Ok(true),
+        }
     }
 }

@@ -66,6 +66,11 @@ pub trait RowSink {
     /// Rows `from..` of a file batch, every one of them visible except its
     /// tombstones; returns whether to go on.
     fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool>;
+    /// The newest version of a deleted row, for a view that asked for
+    /// them ([`ScopeView::with_tombstones`]); returns whether to go on.
+    fn tombstone(&mut self, _seq: u64, _values: &[Value]) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// A scope's committed files as of one snapshot. Owned, so it can move to
@@ -112,6 +117,8 @@ pub struct ScopeView<'a> {
     def: &'a TableDef,
     scope: &'a ScopeKey,
     files: ScopeFiles,
+    /// Whether [`ScopeView::scan`] hands deleted rows to the sink too.
+    tombstones: bool,
 }
 
 impl<'a> ScopeView<'a> {
@@ -125,7 +132,15 @@ impl<'a> ScopeView<'a> {
             snapshot,
             def,
             scope,
+            tombstones: false,
         })
+    }
+
+    /// A view whose scan also hands each deleted row's newest version
+    /// (its tombstone) to [`RowSink::tombstone`].
+    pub fn with_tombstones(mut self, yes: bool) -> Self {
+        self.tombstones = yes;
+        self
     }
 
     #[cfg(test)]

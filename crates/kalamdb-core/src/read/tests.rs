@@ -181,7 +181,7 @@ impl RowSink for Collected {
 
     fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool> {
         let schema = std::sync::Arc::new(table_schema(&self.def, true).project(&[0, 1, 2])?);
-        let batch = rows.project(&self.def, &[0, 1, 2], &schema, from, rows.len())?;
+        let batch = rows.project(&self.def, &[0, 1, 2], &schema, from..rows.len(), false)?;
         let (ids, values, seqs) = (batch.column(0), batch.column(1), batch.column(2));
         for r in 0..batch.num_rows() {
             let id = crate::values::value_at(ids, r, KalamType::BigInt)?;
