@@ -4,7 +4,7 @@
 //! goes missing (or changes type) fails here first.
 
 use crate::auth::post;
-use crate::common::{create_user, TestServer};
+use crate::common::{create_user, rows, TestServer};
 use crate::flush::job_id;
 use serde_json::{json, Value};
 
@@ -589,4 +589,58 @@ fn system_settings_and_stats_as_name_value_rows() {
         json!({ "sql": "SELECT * FROM system.stats" }),
     );
     assert_eq!(status, 200);
+}
+
+#[test]
+fn json_operators_and_deleted_rows_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    create_user(&server, "ann", "ann-pw-1", "user");
+    create_user(&server, "bo", "bo-pw-12", "user");
+    server.root(
+        "CREATE NAMESPACE app; \
+         CREATE USER TABLE app.docs (id INT PRIMARY KEY, body JSON NOT NULL); \
+         CREATE SHARED TABLE app.cfg (k TEXT PRIMARY KEY, v TEXT); \
+         INSERT INTO app.cfg VALUES ('gone', 'x'); DELETE FROM app.cfg WHERE k = 'gone'",
+    );
+    server.ok_as(
+        "ann",
+        "ann-pw-1",
+        r#"INSERT INTO app.docs VALUES (1, '{"kind": "a", "tags": []}'), (2, '{"kind": "b"}')"#,
+    );
+    // `?` and an unparenthesised `->>` comparison, as PostgreSQL reads them.
+    let body = server.ok_as(
+        "ann",
+        "ann-pw-1",
+        "SELECT id FROM app.docs WHERE body->>'kind' = 'b' OR body ? 'tags' ORDER BY id",
+    );
+    assert_eq!(rows(&body), vec![vec![json!(1)], vec![json!(2)]]);
+    // A flushed row deleted reads back, as it was, for its own user only.
+    crate::common::flush(&server, "app.docs");
+    server.ok_as("ann", "ann-pw-1", "DELETE FROM app.docs WHERE id = 1");
+    let body = server.ok_as(
+        "ann",
+        "ann-pw-1",
+        "SELECT id, body->>'kind', _deleted FROM app.docs WHERE _deleted = true",
+    );
+    assert_eq!(rows(&body), vec![vec![json!(1), json!("a"), json!(true)]]);
+    let body = server.ok_as(
+        "bo",
+        "bo-pw-12",
+        "SELECT COUNT(*) FROM app.docs WHERE _deleted = true",
+    );
+    assert_eq!(rows(&body)[0][0], "0");
+    // A SHARED table's deleted rows: service and above.
+    let (status, body) = server.sql_as(
+        "bo",
+        "bo-pw-12",
+        json!({"sql": "SELECT k FROM app.cfg WHERE _deleted = true"}),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("PERMISSION_DENIED")),
+        "{body}"
+    );
+    let body = server.root("SELECT k, v FROM app.cfg WHERE _deleted");
+    assert_eq!(rows(&body), vec![vec![json!("gone"), json!("x")]]);
 }
