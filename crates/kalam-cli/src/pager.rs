@@ -1,7 +1,8 @@
 //! Results longer or wider than the terminal go through a pager, as in
 //! psql: `KALAM_PAGER`, else `PAGER`, else `less -SFX` (chopped long lines,
 //! quits at once when the text fits after all). An empty setting turns it
-//! off; a pager that cannot start means the text is printed as it is.
+//! off; a pager that cannot start (or is not installed) means the text is
+//! printed as it is.
 
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
@@ -54,13 +55,24 @@ pub fn page(text: &str) -> bool {
         // A pager quit early (q in less) closes the pipe: not an error.
         let _ = stdin.write_all(text.as_bytes());
     }
-    let _ = child.wait();
-    true
+    // 127: the shell found no such command (no `less` installed, say);
+    // the caller prints the text instead.
+    !matches!(child.wait().map(|s| s.code()), Ok(Some(127)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::too_big;
+
+    #[test]
+    fn a_missing_pager_leaves_the_printing_to_the_caller() {
+        // Only this test sets the variable, and only `command()` reads it.
+        std::env::set_var("KALAM_PAGER", "no-such-pager-command-here");
+        assert!(!super::page("text\n"));
+        std::env::set_var("KALAM_PAGER", "cat > /dev/null");
+        assert!(super::page("text\n"));
+        std::env::remove_var("KALAM_PAGER");
+    }
 
     #[test]
     fn text_that_does_not_fit() {
