@@ -169,17 +169,40 @@ fn inputs(cli: &Cli, matches: &clap::ArgMatches) -> Vec<Input> {
     ordered.into_iter().map(|(_, input)| input).collect()
 }
 
-/// Connects as the flags or the saved login say, refreshing an expired
-/// saved token once, and checks the credentials with the server at once:
-/// a wrong password or an unreachable server fails here, before any
-/// statement. Returns the client and the server's view of the user.
+/// Connects as the flags or the saved login say and checks the
+/// credentials with the server at once (one `/auth/me`): a wrong password
+/// or an unreachable server fails here, before any statement. An expired
+/// saved token is refreshed once. Returns the client and the server's view
+/// of the user.
 fn connect(cli: &Cli) -> Result<(Client, serde_json::Value), String> {
     let url = cli.url.trim_end_matches('/').to_string();
-    let client = credentials(cli, &url)?;
-    match client.me() {
-        Ok(me) => Ok((client, me)),
-        Err(e @ client::ClientError::Auth { .. }) => Err(format!("{e} (as {})", who(cli))),
-        Err(e) => Err(e.to_string()),
+    let (mut client, saved) = credentials(cli, &url)?;
+    let refused = |e: client::ClientError| match e {
+        e @ client::ClientError::Auth { .. } => format!("{e} (as {})", who(cli)),
+        e => e.to_string(),
+    };
+    match (client.me(), saved) {
+        (Ok(me), _) => Ok((client, me)),
+        (Err(e), Some(saved)) if session::is_auth_error(&e) => {
+            let body = Client::new(&url, None)
+                .refresh(&saved.refresh_token)
+                .map_err(|e| format!("the saved login has expired ({e}); run kalam login"))?;
+            let access = body["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            config::store(
+                &url,
+                Some(config::SavedLogin {
+                    access_token: access.clone(),
+                    ..saved
+                }),
+            )?;
+            client.set_auth(Auth::Bearer(access));
+            let me = client.me().map_err(refused)?;
+            Ok((client, me))
+        }
+        (Err(e), _) => Err(refused(e)),
     }
 }
 
@@ -189,7 +212,8 @@ fn who(cli: &Cli) -> String {
         .unwrap_or_else(|| "the saved login or root".into())
 }
 
-fn credentials(cli: &Cli, url: &str) -> Result<Client, String> {
+/// The client the flags ask for, and the saved login it uses, if any.
+fn credentials(cli: &Cli, url: &str) -> Result<(Client, Option<config::SavedLogin>), String> {
     if cli.user.is_some() || cli.password.is_some() {
         let user = cli.user.clone().unwrap_or_else(|| "root".into());
         let password = match &cli.password {
@@ -201,39 +225,24 @@ fn credentials(cli: &Cli, url: &str) -> Result<Client, String> {
             None => String::new(),
         };
         let auth = Auth::Basic { user, password };
-        return Ok(Client::new(url, Some(auth)));
+        return Ok((Client::new(url, Some(auth)), None));
     }
-    let Some(saved) = config::load(url) else {
-        return Ok(Client::new(
-            url,
-            Some(Auth::Basic {
-                user: "root".into(),
-                password: String::new(),
-            }),
-        ));
-    };
-    let mut client = Client::new(url, Some(Auth::Bearer(saved.access_token.clone())));
-    match client.me() {
-        Err(e) if session::is_auth_error(&e) => {
-            let body = Client::new(url, None)
-                .refresh(&saved.refresh_token)
-                .map_err(|e| format!("the saved login has expired ({e}); run kalam login"))?;
-            let access = body["access_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            config::store(
+    Ok(match config::load(url) {
+        Some(saved) => (
+            Client::new(url, Some(Auth::Bearer(saved.access_token.clone()))),
+            Some(saved),
+        ),
+        None => (
+            Client::new(
                 url,
-                Some(config::SavedLogin {
-                    access_token: access.clone(),
-                    ..saved
+                Some(Auth::Basic {
+                    user: "root".into(),
+                    password: String::new(),
                 }),
-            )?;
-            client.set_auth(Auth::Bearer(access));
-            Ok(client)
-        }
-        _ => Ok(client),
-    }
+            ),
+            None,
+        ),
+    })
 }
 
 fn run(cli: &Cli, inputs: Vec<Input>) -> Result<bool, String> {

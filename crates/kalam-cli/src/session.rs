@@ -18,6 +18,12 @@ fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// The value, or `None` with the error printed on stderr (where every
+/// failure of a statement or meta-command goes).
+fn report<T>(result: Result<T, String>) -> Option<T> {
+    result.map_err(|e| eprintln!("{e}")).ok()
+}
+
 /// A writer that sends what it is given to the session's output.
 struct Captured<'a>(&'a mut Session);
 
@@ -435,16 +441,10 @@ impl Session {
             self.output = None;
             return true;
         };
-        match std::fs::File::create(path) {
-            Ok(f) => {
-                self.output = Some((path.to_string(), f));
-                true
-            }
-            Err(e) => {
-                eprintln!("cannot write {path}: {e}");
-                false
-            }
-        }
+        let file = std::fs::File::create(path).map_err(|e| format!("cannot write {path}: {e}"));
+        report(file)
+            .map(|f| self.output = Some((path.to_string(), f)))
+            .is_some()
     }
 
     /// `\i file`: its statements, as if typed; a failure stops the file.
@@ -454,48 +454,31 @@ impl Session {
             eprintln!("\\i {path}: files nested more than {MAX_INCLUDE_DEPTH} deep");
             return false;
         }
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("cannot read {path}: {e}");
-                return false;
-            }
+        let opened = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"));
+        let Some(file) = report(opened) else {
+            return false;
         };
         self.depth += 1;
         let outcome = self.run_script(std::io::BufReader::new(file), path);
         self.depth -= 1;
-        outcome.unwrap_or_else(|e| {
-            eprintln!("{e}");
-            false
-        })
+        report(outcome).unwrap_or(false)
     }
 
     fn copy(&mut self, args: &str) -> bool {
-        let copy = match crate::copy::parse(args) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return false;
-            }
+        let Some(copy) = report(crate::copy::parse(args)) else {
+            return false;
         };
-        let client = self.client.clone();
-        let namespace = self.namespace.clone();
         let mut rows = Vec::new();
-        match crate::copy::run(&client, namespace.as_deref(), &copy, &mut rows) {
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&rows).to_string();
-                self.emit(&text);
-                // To STDOUT the rows are the output; psql adds no count.
-                if copy.file.is_some() || copy.from {
-                    self.emit(&format!("COPY {n}\n"));
-                }
-                true
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                false
-            }
+        let copied = crate::copy::run(&self.client, self.namespace.as_deref(), &copy, &mut rows);
+        let Some(n) = report(copied) else {
+            return false;
+        };
+        self.emit(&String::from_utf8_lossy(&rows));
+        // To STDOUT the rows are the output; psql adds no count.
+        if copy.file.is_some() || copy.from {
+            self.emit(&format!("COPY {n}\n"));
         }
+        true
     }
 
     /// `\watch [n]` runs the last statement every n seconds (2 by default)

@@ -94,7 +94,9 @@ pub use live::{
     LiveCode, LiveConfig, LiveError, LiveResult, Outbox, Published, StartMode, SubscribeRequest,
     Subscription,
 };
-pub use running::{valid_query_id, RunningGuard, RunningQueries, MAX_QUERY_ID_LEN};
+pub use running::{
+    valid_query_id, RunningGuard, RunningQueries, MAX_QUERY_ID_LEN, RUNNING_SQL_CHARS,
+};
 pub use scheduler::SchedulerConfig;
 pub use schema::KALAM_TYPE_KEY;
 #[cfg(feature = "test-support")]

@@ -17,8 +17,9 @@ use tokio::task::AbortHandle;
 /// them must not grow with what a client sends.
 pub const MAX_QUERY_ID_LEN: usize = 64;
 
-/// The SQL kept per running statement for `system.running_queries`.
-const SQL_EXCERPT_CHARS: usize = 500;
+/// The SQL kept per running statement for `system.running_queries`: at
+/// most this many characters (the caller cuts it, before it copies).
+pub const RUNNING_SQL_CHARS: usize = 500;
 
 struct Running {
     query_id: String,
@@ -66,7 +67,8 @@ pub fn valid_query_id(id: &str) -> bool {
 
 impl RunningQueries {
     /// Records a running request of `user_id` under the client's id;
-    /// `started_at` in micros.
+    /// `sql` an excerpt of at most [`RUNNING_SQL_CHARS`], `started_at` in
+    /// micros.
     pub fn register(
         &self,
         query_id: &str,
@@ -81,7 +83,7 @@ impl RunningQueries {
             Running {
                 query_id: query_id.to_string(),
                 user_id: user_id.to_string(),
-                sql: kalamdb_commons::excerpt(sql, SQL_EXCERPT_CHARS),
+                sql: sql.to_string(),
                 started_at,
                 abort,
             },

@@ -180,12 +180,7 @@ impl ScopeScan {
             Some(pk) => {
                 let found = view.lookup(&cold, handle, std::slice::from_ref(pk))?;
                 for version in found.into_values() {
-                    let go_on = match (version.deleted, self.tombstones) {
-                        (false, _) => sink.row(version.seq, &version.values)?,
-                        (true, true) => sink.tombstone(version.seq, &version.values)?,
-                        (true, false) => true,
-                    };
-                    if !go_on {
+                    if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
                         break;
                     }
                 }

@@ -125,7 +125,7 @@ impl ScopeView<'_> {
 
     /// One key's newest version to the sink: a live row, a tombstone when
     /// the view asked for them, else nothing. Whether to go on.
-    fn emit(
+    pub(crate) fn emit(
         &self,
         sink: &mut dyn RowSink,
         seq: u64,

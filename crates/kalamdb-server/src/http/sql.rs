@@ -131,7 +131,11 @@ async fn handle(
     }
     let db = state.db.clone();
     let run_as = caller.clone();
-    let sql_text = query_id.as_ref().map(|_| request.sql.clone());
+    // What system.running_queries shows: an excerpt, never a copy of a
+    // large batch.
+    let sql_text = query_id
+        .as_ref()
+        .map(|_| kalamdb_commons::excerpt(&request.sql, kalamdb_core::RUNNING_SQL_CHARS));
     // Running and encoding both happen on the query runtime, so neither a
     // heavy statement nor a large result holds the request workers.
     let mut task = AbortOnDrop(state.queries.spawn(async move {

@@ -4,9 +4,10 @@
 //! Ctrl-C cancelling the statement on the server.
 
 use crate::cli::{setup, stderr, stdout, Cli};
-use crate::common::{create_user, rows, TestServer};
+use crate::common::{create_user, poll, rows, TestServer};
 use std::io::Write;
 use std::process::Stdio;
+use std::time::Duration;
 
 fn with_stdin(cli: &Cli, args: &[&str], input: &str) -> std::process::Output {
     let mut child = cli
@@ -306,24 +307,16 @@ fn shell_prompt_watch_pager_and_ctrl_c_cancelling_on_the_server() {
 
 /// Polls `system.running_queries` until `user` has a statement running.
 fn wait_until_running(server: &TestServer, user: &str) {
-    let started = crate::common::stopwatch();
-    loop {
-        let body = server.root(&format!(
-            "SELECT query_id, sql FROM system.running_queries WHERE user_id = '{user}'"
-        ));
-        if !rows(&body).is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the statement never showed as running"
-        );
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the pace of polling a system table"
-        )]
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    poll(
+        "the statement to show as running",
+        Duration::from_secs(30),
+        || {
+            let body = server.root(&format!(
+                "SELECT query_id FROM system.running_queries WHERE user_id = '{user}'"
+            ));
+            (!rows(&body).is_empty()).then_some(())
+        },
+    );
 }
 
 #[test]
@@ -380,7 +373,7 @@ fn kill_query_over_http_stops_only_what_the_caller_may_stop() {
             let url = url.clone();
             move || {
                 reqwest::blocking::Client::builder()
-                .timeout(std::time::Duration::from_secs(3))
+                .timeout(Duration::from_secs(3))
                 .build()
                 .unwrap()
                 .post(url)
@@ -397,22 +390,14 @@ fn kill_query_over_http_stops_only_what_the_caller_may_stop() {
         gone.join().unwrap(),
         "the client timed out and closed its connection"
     );
-    let started = crate::common::stopwatch();
-    loop {
-        let body = server.root("SELECT COUNT(*) FROM system.running_queries");
-        if rows(&body)[0][0] == "0" {
-            break;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the statement ran on after its client left"
-        );
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the pace of polling a system table"
-        )]
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    poll(
+        "the statement to stop after its client left",
+        Duration::from_secs(30),
+        || {
+            let body = server.root("SELECT COUNT(*) FROM system.running_queries");
+            (rows(&body)[0][0] == "0").then_some(())
+        },
+    );
 
     // An id that is not plain is refused before anything runs.
     let response = reqwest::blocking::Client::new()
