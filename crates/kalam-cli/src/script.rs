@@ -222,6 +222,26 @@ mod tests {
     }
 
     #[test]
+    fn a_runaway_statement_stops_at_the_bound() {
+        let mut s = Splitter::default();
+        let line = "x".repeat(1 << 20);
+        s.push_line("SELECT '").unwrap();
+        let mut failed = None;
+        for n in 0..(MAX_STATEMENT_BYTES >> 20) + 2 {
+            if let Err(e) = s.push_line(&line) {
+                failed = Some((n, e));
+                break;
+            }
+        }
+        let (n, e) = failed.expect("the bound refuses the statement");
+        assert!(n >= (MAX_STATEMENT_BYTES >> 20) - 1, "{n}");
+        assert!(e.contains("unclosed quote"), "{e}");
+        // The splitter is usable again afterwards.
+        assert!(s.is_empty());
+        assert_eq!(s.push_line("SELECT 1;").unwrap().len(), 1);
+    }
+
+    #[test]
     fn open_statements_and_strings_are_tracked_across_lines() {
         let mut s = Splitter::default();
         assert!(s.push_line("INSERT INTO t VALUES ('a").unwrap().is_empty());
