@@ -58,6 +58,13 @@ pub struct QueryLimits {
     pub max_statements: usize,
     /// Time one statement may take; zero: no limit.
     pub statement_timeout: Duration,
+    /// Answer primary-key lookups, small `LIMIT` reads and `COUNT(*)` of
+    /// one scope straight from the scope's view, without planning
+    /// (`exec::direct`); off: every query is planned by DataFusion.
+    pub direct_reads: bool,
+    /// Parsed statements kept by their text, so a repeated statement is
+    /// not parsed again; 0: none.
+    pub statement_cache_entries: usize,
 }
 
 impl Default for QueryLimits {
@@ -70,6 +77,8 @@ impl Default for QueryLimits {
             max_result_bytes: 256 << 20,
             max_statements: 10_000,
             statement_timeout: Duration::from_secs(60),
+            direct_reads: true,
+            statement_cache_entries: 1024,
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::cold::remove_uncommitted;
 use crate::config::EngineConfig;
 use crate::error::{CoreError, Result};
 use crate::exec::limits::QueryEnv;
+use crate::exec::prepared::Prepared;
 use crate::exec::{Session, StatementResult};
 use crate::flush::CancelFlag;
 #[cfg(feature = "test-support")]
@@ -29,7 +30,7 @@ pub struct ShutdownOptions {
 
 /// A batch made only of INSERTs of literal values (and `$n` parameters),
 /// read by a one-pass scanner that builds no syntax tree.
-pub struct LiteralInserts(Vec<KalamStatement>);
+pub struct LiteralInserts(Vec<Arc<Prepared>>);
 
 /// `sql` as a batch of literal INSERTs, if that is all it holds: such a
 /// batch is cheap and shallow to run, so a caller may run it where it is
@@ -39,7 +40,7 @@ pub fn literal_inserts(sql: &str) -> Option<LiteralInserts> {
     Some(LiteralInserts(
         inserts
             .into_iter()
-            .map(|insert| KalamStatement::FastInsert(Box::new(insert)))
+            .map(|insert| Arc::new(Prepared::new(KalamStatement::FastInsert(Box::new(insert)))))
             .collect(),
     ))
 }
@@ -160,6 +161,22 @@ impl KalamDb {
     #[cfg(feature = "test-support")]
     pub fn services(&self) -> &Arc<Services> {
         &self.services
+    }
+
+    /// Switches direct reads on or off (`QueryLimits::direct_reads`), so
+    /// tests can compare them with the planned path on the same data.
+    #[cfg(feature = "test-support")]
+    pub fn set_direct_reads(&self, on: bool) {
+        self.query
+            .direct_reads
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many queries direct reads have answered so far.
+    pub fn direct_reads_served(&self) -> u64 {
+        self.query
+            .direct_served
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Moves the hot rows of `namespace.table` into Parquet files, one per
@@ -327,8 +344,11 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements =
-            kalamdb_sql::parse_batch(sql).map_err(|e| StatementError::before_any(e.into()))?;
+        let statements = self
+            .query
+            .statements
+            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
+            .map_err(StatementError::before_any)?;
         self.execute_statements(statements, params, namespace, caller, false)
             .await
     }
@@ -347,8 +367,11 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements = kalamdb_sql::parse_batch_tokenized(sql)
-            .map_err(|e| StatementError::before_any(e.into()))?;
+        let statements = self
+            .query
+            .statements
+            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch_tokenized(sql)?))
+            .map_err(StatementError::before_any)?;
         self.execute_statements(statements, params, namespace, caller, true)
             .await
     }
@@ -369,7 +392,7 @@ impl KalamDb {
 
     async fn execute_statements(
         &self,
-        statements: Vec<KalamStatement>,
+        statements: Vec<Arc<Prepared>>,
         params: &[serde_json::Value],
         namespace: Option<&str>,
         caller: &Caller,
@@ -402,13 +425,13 @@ impl KalamDb {
             let timeout = limits.statement_timeout;
             let stream = stream_last && i + 1 == of;
             let started = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());
-            let outcome = if let KalamStatement::UseNamespace { name } = &statement {
+            let outcome = if let KalamStatement::UseNamespace { name } = &statement.statement {
                 // `USE` changes the batch's session, so it is applied here.
                 session.use_namespace(name)
-            } else if timeout.is_zero() || !statement.may_time_out() {
-                session.run(statement, stream).await
+            } else if timeout.is_zero() || !statement.statement.may_time_out() {
+                session.run_prepared(statement, stream).await
             } else {
-                match tokio::time::timeout(timeout, session.run(statement, stream)).await {
+                match tokio::time::timeout(timeout, session.run_prepared(statement, stream)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(CoreError::statement_timeout(timeout)),
                 }

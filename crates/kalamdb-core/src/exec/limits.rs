@@ -22,6 +22,13 @@ pub struct QueryEnv {
     pub state: datafusion::execution::SessionState,
     pub limits: QueryLimits,
     pub memory: Arc<GreedyMemoryPool>,
+    /// Parsed statements by text.
+    pub statements: super::prepared::StatementCache,
+    /// Whether direct reads are on (from `limits.direct_reads`; tests
+    /// switch it to compare both paths).
+    pub direct_reads: std::sync::atomic::AtomicBool,
+    /// Queries answered by a direct read (or a constant's kept result).
+    pub direct_served: std::sync::atomic::AtomicU64,
 }
 
 impl QueryEnv {
@@ -32,6 +39,9 @@ impl QueryEnv {
         Ok(Self {
             state,
             memory: Arc::new(GreedyMemoryPool::new(limits.memory_total)),
+            statements: super::prepared::StatementCache::new(limits.statement_cache_entries),
+            direct_reads: std::sync::atomic::AtomicBool::new(limits.direct_reads),
+            direct_served: std::sync::atomic::AtomicU64::new(0),
             limits,
         })
     }

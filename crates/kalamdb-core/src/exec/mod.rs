@@ -4,6 +4,7 @@ mod backup;
 mod catalog;
 mod checked_math;
 mod ddl;
+pub mod direct;
 pub(crate) mod export;
 mod flush;
 mod guarded_fns;
@@ -13,6 +14,7 @@ pub mod limits;
 mod live;
 pub use live::LiveTarget;
 mod modify;
+pub mod prepared;
 mod query;
 mod resolve;
 mod show;
@@ -124,6 +126,53 @@ impl Session<'_> {
             &self.caller,
             format!("Using namespace '{name}'"),
         ))
+    }
+
+    /// Runs one prepared statement: as a direct read when it is one of
+    /// those shapes (and direct reads are on), else as [`Session::run`].
+    pub async fn run_prepared(
+        &self,
+        prepared: Arc<prepared::Prepared>,
+        stream: bool,
+    ) -> Result<StatementResult> {
+        use std::sync::atomic::Ordering;
+        let direct_on = self.query.direct_reads.load(Ordering::Relaxed);
+        match &prepared.direct {
+            Some(direct::DirectQuery::Read(read)) if direct_on => {
+                if let Some(result) = Box::pin(direct::run(self, read)).await? {
+                    self.query.direct_served.fetch_add(1, Ordering::Relaxed);
+                    return Ok(result);
+                }
+            }
+            Some(direct::DirectQuery::Constant) if direct_on => {
+                if let Some((schema, batches)) = prepared.constant.get() {
+                    self.query.direct_served.fetch_add(1, Ordering::Relaxed);
+                    return Ok(StatementResult {
+                        schema: Some(schema.clone()),
+                        row_count: batches.iter().map(|b| b.num_rows()).sum(),
+                        batches: batches.clone(),
+                        rest: None,
+                        message: None,
+                        as_user: self.caller.user_id.to_string(),
+                    });
+                }
+                let result = Box::pin(self.run(prepared.statement.clone(), stream)).await?;
+                if let (Some(schema), None) = (&result.schema, &result.rest) {
+                    let _ = prepared
+                        .constant
+                        .set((schema.clone(), result.batches.clone()));
+                }
+                return Ok(result);
+            }
+            _ => {}
+        }
+        let statement = match Arc::try_unwrap(prepared) {
+            Ok(owned) => owned.statement,
+            Err(shared) => shared.statement.clone(),
+        };
+        // Boxed: a planned statement's future is large, and debug builds
+        // copy futures on the stack.
+        Box::pin(self.run(statement, stream)).await
     }
 
     /// Runs one statement. With `stream`, a query's large result is handed

@@ -6,7 +6,7 @@
 
 use crate::catalog::TableDef;
 use crate::error::CoreError;
-use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeView, BATCH_ROWS};
+use crate::read::{ProjectingSink, ScopeView};
 use crate::services::Services;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -30,81 +30,10 @@ pub struct ScopeScan {
     /// `columns.len() + 1` is `_deleted`.
     projection: Vec<usize>,
     limit: Option<usize>,
-    /// Only this primary key (from a `pk = literal` filter).
-    point: Option<Value>,
+    /// Only these primary keys (from `pk = literal` or `pk IN (...)`).
+    points: Option<Vec<Value>>,
     /// Deleted rows too, with `_deleted` true.
     tombstones: bool,
-}
-
-/// Where visible rows go: built into batches and sent to the query.
-struct Sink<'a> {
-    scan: &'a ScopeScan,
-    tx: &'a mut mpsc::Sender<Result<RecordBatch>>,
-    builder: BatchBuilder,
-    remaining: usize,
-}
-
-impl Sink<'_> {
-    /// Sends what the builder holds; `false` once the reader has gone away.
-    fn flush(&mut self) -> Result<bool, CoreError> {
-        if self.builder.rows == 0 {
-            return Ok(true);
-        }
-        let batch = self.builder.finish(&self.scan.schema)?;
-        Ok(self.send(batch))
-    }
-
-    fn send(&mut self, batch: RecordBatch) -> bool {
-        // A bounded channel: the scan waits while the query is busy.
-        self.tx.blocking_send(Ok(batch)).is_ok()
-    }
-}
-
-impl Sink<'_> {
-    fn push(&mut self, seq: u64, deleted: bool, values: &[Value]) -> Result<bool, CoreError> {
-        if self.remaining == 0 {
-            return Ok(false);
-        }
-        self.builder.push(seq, deleted, values)?;
-        self.remaining -= 1;
-        if self.builder.rows >= BATCH_ROWS && !self.flush()? {
-            return Ok(false);
-        }
-        Ok(self.remaining > 0)
-    }
-}
-
-impl RowSink for Sink<'_> {
-    fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
-        self.push(seq, false, values)
-    }
-
-    fn tombstone(&mut self, seq: u64, values: &[Value]) -> Result<bool, CoreError> {
-        self.push(seq, true, values)
-    }
-
-    fn file_rows(&mut self, rows: &FileBatch, from: usize) -> Result<bool, CoreError> {
-        // Rows built so far come first.
-        if !self.flush()? {
-            return Ok(false);
-        }
-        let scan = self.scan;
-        let mut batch = rows.project(
-            &scan.def,
-            &scan.projection,
-            &scan.schema,
-            from..rows.len(),
-            scan.tombstones,
-        )?;
-        if batch.num_rows() > self.remaining {
-            batch = batch.slice(0, self.remaining);
-        }
-        self.remaining -= batch.num_rows();
-        if batch.num_rows() > 0 && !self.send(batch) {
-            return Ok(false);
-        }
-        Ok(self.remaining > 0)
-    }
 }
 
 impl ScopeScan {
@@ -115,7 +44,7 @@ impl ScopeScan {
         schema: SchemaRef,
         projection: Vec<usize>,
         limit: Option<usize>,
-        point: Option<Value>,
+        points: Option<Vec<Value>>,
     ) -> Self {
         Self {
             services,
@@ -124,7 +53,7 @@ impl ScopeScan {
             schema,
             projection,
             limit,
-            point,
+            points,
             tombstones: false,
         }
     }
@@ -169,16 +98,20 @@ impl ScopeScan {
         let view =
             ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
         let cold = self.services.storages.for_table(&self.def)?;
-        let mut sink = Sink {
-            scan: self,
-            tx,
-            builder: BatchBuilder::new(&self.def, &self.projection),
-            remaining: self.limit.unwrap_or(usize::MAX),
-        };
-        match &self.point {
-            // A point lookup reads one key, from the files that may hold it.
-            Some(pk) => {
-                let found = view.lookup(&cold, handle, std::slice::from_ref(pk))?;
+        // A bounded channel: the scan waits while the query is busy.
+        let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+        let mut sink = ProjectingSink::new(
+            &self.def,
+            &self.projection,
+            &self.schema,
+            self.limit,
+            self.tombstones,
+            &mut send,
+        );
+        match &self.points {
+            // A point lookup reads its keys, from the files that may hold them.
+            Some(keys) => {
+                let found = view.lookup(&cold, handle, keys)?;
                 for version in found.into_values() {
                     if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
                         break;

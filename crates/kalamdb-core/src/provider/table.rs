@@ -9,16 +9,18 @@ use crate::services::Services;
 use crate::users::Caller;
 use crate::values::coerce_scalar;
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType as DfTableType,
 };
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::streaming::StreamingTableExec;
 use datafusion::physical_plan::ExecutionPlan;
 use kalamdb_commons::Value;
-use kalamdb_commons::{Role, TableType};
+use kalamdb_commons::{KalamType, Role, TableType};
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 
@@ -77,26 +79,67 @@ impl KalamTableProvider {
 }
 
 impl KalamTableProvider {
-    /// The primary-key value of a `pk = literal` filter, as stored.
-    fn point_key(&self, filter: &Expr) -> Option<Value> {
-        let Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) = filter
-        else {
+    /// The primary-key values a filter limits the scan to: `pk = literal`,
+    /// `pk IN (literals)` and ORs of those, as stored. `None` when the
+    /// filter is anything else, or a value cannot be a key (then the scan
+    /// reads the scope and the filter decides).
+    fn point_keys(&self, filter: &Expr) -> Option<Vec<Value>> {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => match (left.as_ref(), right.as_ref()) {
+                (column, Expr::Literal(v, _)) | (Expr::Literal(v, _), column) => {
+                    Some(vec![self.key_value(column, v)?])
+                }
+                _ => None,
+            },
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => {
+                let mut keys = self.point_keys(left)?;
+                keys.extend(self.point_keys(right)?);
+                Some(keys)
+            }
+            Expr::InList(list) if !list.negated => list
+                .list
+                .iter()
+                .map(|item| match item {
+                    Expr::Literal(v, _) => self.key_value(&list.expr, v),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// `literal` as a stored key, if `column` is the primary key (perhaps
+    /// widened by a cast, as type coercion does to an INT key compared with
+    /// a BIGINT literal) and the literal is a value of its type.
+    fn key_value(&self, column: &Expr, literal: &datafusion::scalar::ScalarValue) -> Option<Value> {
+        let pk = &self.def.columns[self.def.pk_index()];
+        // Only a widening of an integer key: other casts (to text, to
+        // boolean) match values the literal does not name.
+        let widened = |to: &DataType| {
+            matches!(to, DataType::Int16 | DataType::Int32 | DataType::Int64)
+                && matches!(
+                    pk.data_type,
+                    KalamType::SmallInt | KalamType::Int | KalamType::BigInt
+                )
+        };
+        let column = match column {
+            Expr::Cast(cast) if widened(cast.field.data_type()) => cast.expr.as_ref(),
+            other => other,
+        };
+        let Expr::Column(c) = column else {
             return None;
         };
-        let (column, literal) = match (left.as_ref(), right.as_ref()) {
-            (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
-                (c, v)
-            }
-            _ => return None,
-        };
-        if column.name != self.def.primary_key {
+        if c.name != self.def.primary_key {
             return None;
         }
-        let pk = &self.def.columns[self.def.pk_index()];
         coerce_scalar(literal, pk.data_type, &pk.name)
             .ok()
             .filter(|v| !v.is_null())
@@ -136,12 +179,12 @@ impl TableProvider for KalamTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // `pk = literal` narrows the scan to one key; DataFusion still
+        // `pk = literal` (or IN, or OR) narrows the scan to those keys; DataFusion still
         // applies every filter itself (Inexact), after version resolution.
         Ok(filters
             .iter()
             .map(|f| {
-                if self.point_key(f).is_some() {
+                if self.point_keys(f).is_some() {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -162,7 +205,34 @@ impl TableProvider for KalamTableProvider {
             None => (0..self.schema.fields().len()).collect(),
         };
         let projected = Arc::new(self.schema.project(&projection)?);
-        let point = filters.iter().find_map(|f| self.point_key(f));
+        let points = filters.iter().find_map(|f| self.point_keys(f));
+        // Rows come in primary-key order (scans merge by key, lookups
+        // return keys in order), so ORDER BY pk needs no sort and
+        // ORDER BY pk LIMIT n reads n rows.
+        let pk = self.def.pk_index();
+        let ordering: Vec<LexOrdering> = projection
+            .iter()
+            .position(|&i| i == pk)
+            .map(|at| {
+                let column = Arc::new(datafusion::physical_expr::expressions::Column::new(
+                    &self.def.primary_key,
+                    at,
+                ));
+                // The key is never NULL, so both NULLS placements hold.
+                [true, false].map(|nulls_first| {
+                    LexOrdering::new([PhysicalSortExpr::new(
+                        column.clone(),
+                        SortOptions {
+                            descending: false,
+                            nulls_first,
+                        },
+                    )])
+                })
+            })
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
         let scan = ScopeScan::new(
             self.services.clone(),
             self.def.clone(),
@@ -170,14 +240,14 @@ impl TableProvider for KalamTableProvider {
             projected.clone(),
             projection,
             limit,
-            point,
+            points,
         )
         .with_tombstones(self.tombstones);
         let exec = StreamingTableExec::try_new(
             projected,
             vec![Arc::new(scan)],
             None,
-            vec![],
+            ordering,
             false,
             limit,
         )?;

@@ -30,16 +30,22 @@ enum Output {
 
 impl BatchBuilder {
     pub fn new(def: &TableDef, projection: &[usize]) -> Self {
+        Self::with_capacity(def, projection, BATCH_ROWS)
+    }
+
+    /// A builder whose columns first make room for `rows` rows (a point
+    /// lookup needs a few, a scan [`BATCH_ROWS`]).
+    pub fn with_capacity(def: &TableDef, projection: &[usize], rows: usize) -> Self {
         let n = def.columns.len();
         let columns = projection
             .iter()
             .map(|&i| {
                 if i < n {
-                    Output::Column(i, ColumnBuilder::new(def.columns[i].data_type, BATCH_ROWS))
+                    Output::Column(i, ColumnBuilder::new(def.columns[i].data_type, rows))
                 } else if i == n {
-                    Output::Seq(Int64Builder::with_capacity(BATCH_ROWS))
+                    Output::Seq(Int64Builder::with_capacity(rows))
                 } else {
-                    Output::Deleted(BooleanBuilder::with_capacity(BATCH_ROWS))
+                    Output::Deleted(BooleanBuilder::with_capacity(rows))
                 }
             })
             .collect();

@@ -28,10 +28,12 @@ mod cursor;
 mod decode;
 mod lookup;
 mod merge;
+mod project;
 
 pub use batch::{BatchBuilder, BATCH_ROWS};
 pub use decode::FileBatch;
 pub use lookup::Versions;
+pub use project::{CountingSink, ProjectingSink};
 
 use crate::catalog::TableDef;
 use crate::cold::ColdStore;

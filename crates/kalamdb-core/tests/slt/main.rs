@@ -8,6 +8,7 @@
 //!   and wait (the SQL `FLUSH TABLE` starts a background job instead);
 //! - `WAIT JOBS`: wait until every background job has finished.
 
+mod direct_reads;
 mod faults;
 mod flush_crash;
 mod fuzz_statements;

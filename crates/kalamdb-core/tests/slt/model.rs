@@ -168,6 +168,20 @@ async fn check(db: &KalamDb, model: &Model, step: usize, op: &Op) {
             let want: Vec<(i64, i64)> = model[u].get(&id).map(|v| (id, *v)).into_iter().collect();
             assert_eq!(got, want, "{user}: id {id} after step {step} ({op:?})");
         }
+        // Answered by direct reads: the first keys in order, an IN list.
+        let got = rows(db, user, "SELECT id, v FROM m.kv ORDER BY id LIMIT 3").await;
+        assert_eq!(
+            got,
+            want[..want.len().min(3)],
+            "{user}: LIMIT 3 after step {step}"
+        );
+        let got = rows(db, user, "SELECT id, v FROM m.kv WHERE id IN (1, 2, 3)").await;
+        let listed: Vec<(i64, i64)> = want
+            .iter()
+            .filter(|(k, _)| (1..=3).contains(k))
+            .copied()
+            .collect();
+        assert_eq!(got, listed, "{user}: IN after step {step}");
         let got = rows(db, user, "SELECT count(*), coalesce(sum(v), 0) FROM m.kv").await;
         let want = (model[u].len() as i64, model[u].values().sum::<i64>());
         assert_eq!(got, vec![want], "{user}: count, sum after step {step}");
