@@ -376,6 +376,37 @@ impl KalamDb {
             .await
     }
 
+    /// Answers `sql` right here if it is a statement seen before (cached
+    /// by its text) that a direct read answers with a bounded amount of
+    /// work: a primary-key lookup, a short LIMIT read, a constant query.
+    /// `None`: run it with [`KalamDb::execute_streaming`]. Such a read
+    /// recurses nowhere, so it needs no large stack, and it skips the hand-
+    /// off to the query runtime.
+    pub async fn execute_direct(
+        &self,
+        sql: &str,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+    ) -> Option<std::result::Result<Vec<StatementResult>, StatementError>> {
+        let prepared = self.query.statements.cached(sql)?;
+        if !prepared.is_direct() {
+            return None;
+        }
+        let session = Session {
+            services: &self.services,
+            query: &self.query,
+            caller: caller.clone(),
+            default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
+            params,
+        };
+        match session.run_direct(&prepared, true).await {
+            Ok(Some(result)) => Some(Ok(vec![result])),
+            Ok(None) => None,
+            Err(error) => Some(Err(StatementError::before_any(error))),
+        }
+    }
+
     /// Runs a batch that [`literal_inserts`] read, as
     /// [`KalamDb::execute`] would run its text. Such a batch holds no
     /// expressions, so it needs no large stack.

@@ -36,6 +36,7 @@ pub struct ServerConfig {
     pub shutdown: ShutdownSection,
     pub auth: AuthSection,
     pub limits: LimitsSection,
+    pub query: QuerySection,
     pub websocket: crate::ws::WebSocketSection,
     pub live: LiveSection,
     #[serde(skip)]
@@ -152,6 +153,27 @@ impl Default for LimitsSection {
             max_concurrent_password_hashes: 4,
             max_sql_bytes: 10 << 20,
             audit_log_entries: 10_000,
+        }
+    }
+}
+
+/// How queries run (see `server.example.toml`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuerySection {
+    /// Answer primary-key lookups, small LIMIT reads and COUNT(*) of one
+    /// scope without planning.
+    pub direct_reads: bool,
+    /// Parsed statements kept by their text; 0: none.
+    pub statement_cache_entries: usize,
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        let q = kalamdb_core::QueryLimits::default();
+        Self {
+            direct_reads: q.direct_reads,
+            statement_cache_entries: q.statement_cache_entries,
         }
     }
 }
@@ -379,6 +401,12 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_LOGIN_ATTEMPTS_PER_MINUTE")? {
             self.auth.login_attempts_per_minute = v as u32;
         }
+        if let Some(v) = get("KALAMDB_DIRECT_READS") {
+            self.query.direct_reads = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if let Some(v) = number("KALAMDB_STATEMENT_CACHE_ENTRIES")? {
+            self.query.statement_cache_entries = v as usize;
+        }
         if let Some(v) = get("KALAMDB_AUTH_ALLOW_BASIC") {
             self.auth.allow_basic = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
@@ -477,6 +505,8 @@ impl ServerConfig {
                 max_result_bytes: (self.limits.max_result_mb.max(1) << 20) as usize,
                 max_statements: self.limits.max_statements_per_request.max(1) as usize,
                 statement_timeout: Duration::from_millis(self.limits.statement_timeout_ms),
+                direct_reads: self.query.direct_reads,
+                statement_cache_entries: self.query.statement_cache_entries,
             },
             live: kalamdb_core::LiveConfig {
                 max_subscriptions_per_user: self.live.max_subscriptions_per_user.max(1),

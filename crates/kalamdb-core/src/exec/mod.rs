@@ -128,6 +128,44 @@ impl Session<'_> {
         ))
     }
 
+    /// The answer of a direct read, if `prepared` is one it can give now:
+    /// a read it answers (`bounded`: only lookups and LIMIT reads, never a
+    /// COUNT of a whole scope), or a constant query's kept result. `None`:
+    /// run the statement as usual.
+    pub async fn run_direct(
+        &self,
+        prepared: &prepared::Prepared,
+        bounded: bool,
+    ) -> Result<Option<StatementResult>> {
+        use std::sync::atomic::Ordering;
+        if !self.query.direct_reads.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let answer = match &prepared.direct {
+            Some(direct::DirectQuery::Read(read)) if !bounded || read.is_bounded() => {
+                Box::pin(direct::run(self, read)).await?
+            }
+            Some(direct::DirectQuery::Constant) => {
+                prepared
+                    .constant
+                    .get()
+                    .map(|(schema, batches)| StatementResult {
+                        schema: Some(schema.clone()),
+                        row_count: batches.iter().map(|b| b.num_rows()).sum(),
+                        batches: batches.clone(),
+                        rest: None,
+                        message: None,
+                        as_user: self.caller.user_id.to_string(),
+                    })
+            }
+            _ => None,
+        };
+        if answer.is_some() {
+            self.query.direct_served.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(answer)
+    }
+
     /// Runs one prepared statement: as a direct read when it is one of
     /// those shapes (and direct reads are on), else as [`Session::run`].
     pub async fn run_prepared(
@@ -135,36 +173,18 @@ impl Session<'_> {
         prepared: Arc<prepared::Prepared>,
         stream: bool,
     ) -> Result<StatementResult> {
-        use std::sync::atomic::Ordering;
-        let direct_on = self.query.direct_reads.load(Ordering::Relaxed);
-        match &prepared.direct {
-            Some(direct::DirectQuery::Read(read)) if direct_on => {
-                if let Some(result) = Box::pin(direct::run(self, read)).await? {
-                    self.query.direct_served.fetch_add(1, Ordering::Relaxed);
-                    return Ok(result);
-                }
+        if let Some(answer) = self.run_direct(&prepared, false).await? {
+            return Ok(answer);
+        }
+        if let Some(direct::DirectQuery::Constant) = prepared.direct {
+            // Planned once; the result is kept for the next time.
+            let result = Box::pin(self.run(prepared.statement.clone(), stream)).await?;
+            if let (Some(schema), None) = (&result.schema, &result.rest) {
+                let _ = prepared
+                    .constant
+                    .set((schema.clone(), result.batches.clone()));
             }
-            Some(direct::DirectQuery::Constant) if direct_on => {
-                if let Some((schema, batches)) = prepared.constant.get() {
-                    self.query.direct_served.fetch_add(1, Ordering::Relaxed);
-                    return Ok(StatementResult {
-                        schema: Some(schema.clone()),
-                        row_count: batches.iter().map(|b| b.num_rows()).sum(),
-                        batches: batches.clone(),
-                        rest: None,
-                        message: None,
-                        as_user: self.caller.user_id.to_string(),
-                    });
-                }
-                let result = Box::pin(self.run(prepared.statement.clone(), stream)).await?;
-                if let (Some(schema), None) = (&result.schema, &result.rest) {
-                    let _ = prepared
-                        .constant
-                        .set((schema.clone(), result.batches.clone()));
-                }
-                return Ok(result);
-            }
-            _ => {}
+            return Ok(result);
         }
         let statement = match Arc::try_unwrap(prepared) {
             Ok(owned) => owned.statement,

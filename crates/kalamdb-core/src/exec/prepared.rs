@@ -41,6 +41,11 @@ impl Prepared {
             constant: OnceLock::new(),
         }
     }
+
+    /// Whether a direct read may answer it.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
 }
 
 /// Single statements by text, at most `capacity` of them.
@@ -58,6 +63,14 @@ impl StatementCache {
         }
     }
 
+    /// The cached statement of `sql`, if there is one.
+    pub fn cached(&self, sql: &str) -> Option<Arc<Prepared>> {
+        if self.capacity == 0 || sql.len() > MAX_CACHED_SQL_BYTES {
+            return None;
+        }
+        self.entries.lock().get(sql).cloned()
+    }
+
     /// The statements of `sql`: from the cache, or by `parse` (whose
     /// result is cached when it is one statement of a cacheable kind).
     pub fn prepare(
@@ -65,12 +78,10 @@ impl StatementCache {
         sql: &str,
         parse: impl FnOnce(&str) -> Result<Vec<KalamStatement>>,
     ) -> Result<Vec<Arc<Prepared>>> {
-        let cacheable = self.capacity > 0 && sql.len() <= MAX_CACHED_SQL_BYTES;
-        if cacheable {
-            if let Some(found) = self.entries.lock().get(sql) {
-                return Ok(vec![found.clone()]);
-            }
+        if let Some(found) = self.cached(sql) {
+            return Ok(vec![found]);
         }
+        let cacheable = self.capacity > 0 && sql.len() <= MAX_CACHED_SQL_BYTES;
         let statements = parse(sql)?;
         let prepared: Vec<Arc<Prepared>> = statements
             .into_iter()

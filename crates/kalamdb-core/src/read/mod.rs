@@ -145,6 +145,11 @@ impl<'a> ScopeView<'a> {
         self
     }
 
+    /// Whether the scope has committed files (a scan reads them).
+    pub fn has_files(&self) -> bool {
+        !self.files.is_empty()
+    }
+
     #[cfg(test)]
     pub fn files(&self) -> &ScopeFiles {
         &self.files
@@ -174,6 +179,24 @@ impl<'a> ScopeView<'a> {
             .into_iter()
             .map(|found| found.filter(|(seq, _)| *seq > flushed).map(Version::from))
             .collect())
+    }
+
+    /// Whether answering a lookup of `keys` would read a file: some key
+    /// has no hot version newer than the files, and a file's key range may
+    /// hold it. Cheap: RocksDB reads only.
+    pub fn lookup_needs_files(&self, keys: &[Value]) -> Result<bool> {
+        if self.files.is_empty() {
+            return Ok(false);
+        }
+        let encoded = keys
+            .iter()
+            .map(|k| Ok(self.scope.pk_prefix(k)?))
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        let prefixes: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let hot = self.hot_versions(&prefixes)?;
+        Ok(encoded.iter().zip(hot).any(|(key, hot)| {
+            hot.is_none() && self.files.entries.iter().any(|e| e.may_contain(key))
+        }))
     }
 
     /// The newest version of each of `keys` in either tier, tombstones

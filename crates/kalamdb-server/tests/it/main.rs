@@ -22,6 +22,7 @@ mod live_oracle;
 mod live_system;
 mod moto;
 mod proxy;
+mod reads;
 mod s3;
 mod scheduler;
 mod security;

@@ -57,6 +57,14 @@ pub enum KeyArg {
     Param(usize),
 }
 
+impl DirectRead {
+    /// Whether it reads a bounded number of rows: keys, or a LIMIT (a
+    /// COUNT of a whole scope reads all of it).
+    pub fn is_bounded(&self) -> bool {
+        self.filter.is_some() || self.limit.is_some()
+    }
+}
+
 /// What a direct read can answer of `statement`, if anything.
 pub fn classify(statement: &Statement) -> Option<DirectQuery> {
     let Statement::Query(query) = statement else {

@@ -16,7 +16,7 @@ pub use classify::{classify, DirectQuery, DirectRead, KeyArg, Output};
 
 use super::{Session, StatementResult};
 use crate::catalog::TableDef;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
 use crate::read::{CountingSink, ProjectingSink, ScopeView};
 use crate::schema::table_schema;
@@ -54,19 +54,12 @@ struct Bound {
 /// Runs `read`, or returns `None` when it must be planned instead.
 pub(super) async fn run(
     session: &Session<'_>,
-    read: &DirectRead,
+    query: &DirectRead,
 ) -> Result<Option<StatementResult>> {
-    let Some(bound) = bind(session, read) else {
+    let Some(bound) = bind(session, query) else {
         return Ok(None);
     };
-    let services = session.services.clone();
-    let guard = services.hot.scans().enter();
-    let (schema, batches) = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
-        execute(&services, bound)
-    })
-    .await
-    .map_err(|e| crate::error::CoreError::Internal(format!("direct read failed: {e}")))??;
+    let (schema, batches) = read_bound(session.services, bound).await?;
     // The same caps as a planned query's result.
     let stream = Box::pin(
         datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
@@ -201,15 +194,59 @@ fn keys(session: &Session<'_>, def: &TableDef, args: &[KeyArg]) -> Option<Vec<Va
         .collect()
 }
 
-/// Reads the bound scope on a blocking thread (RocksDB and file reads
-/// block).
-fn execute(
+/// Lookups and short scans that the hot tier answers alone (no file to
+/// read) run where they are: RocksDB reads of a few keys take
+/// microseconds, less than a hand-off to another thread. The rest runs on
+/// a blocking thread, as file reads and long scans block.
+async fn read_bound(
     services: &Arc<crate::services::Services>,
     bound: Bound,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let handle = tokio::runtime::Handle::current();
+    if let Some(answer) = execute(services, &bound, Where::InPlace)? {
+        return Ok(answer);
+    }
+    let services = services.clone();
+    let guard = services.hot.scans().enter();
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        execute(&services, &bound, Where::Blocking)
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("direct read failed: {e}")))??
+    .ok_or_else(|| CoreError::Internal("a direct read was left unanswered".into()))
+}
+
+/// The most rows a scan of hot rows reads in place.
+const IN_PLACE_SCAN_ROWS: usize = 1000;
+
+#[derive(PartialEq)]
+enum Where {
+    /// On an async worker: only what needs no file and little time.
+    InPlace,
+    Blocking,
+}
+
+/// Answers the bound read, or `None` (only `InPlace`) when it would read a
+/// file or take long.
+fn execute(
+    services: &Arc<crate::services::Services>,
+    bound: &Bound,
+    at: Where,
+) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
     let snapshot = services.hot.store().snapshot();
     let view = ScopeView::open(&snapshot, &bound.def, &bound.scope)?;
+    if at == Where::InPlace {
+        let in_place = match &bound.plan {
+            Plan::Keys(keys) | Plan::CountKeys(keys) => !view.lookup_needs_files(keys)?,
+            Plan::Scan(limit) => *limit <= IN_PLACE_SCAN_ROWS && !view.has_files(),
+            Plan::Count => false,
+        };
+        if !in_place {
+            return Ok(None);
+        }
+    }
+    // Reached only on a blocking thread when a file is read.
+    let handle = tokio::runtime::Handle::current();
     let cold = services.storages.for_table(&bound.def)?;
     let keys = match bound.plan {
         Plan::Count | Plan::CountKeys(_) => {
@@ -227,7 +264,7 @@ fn execute(
             };
             let count: ArrayRef = Arc::new(Int64Array::from(vec![rows as i64]));
             let batch = RecordBatch::try_new(bound.schema.clone(), vec![count])?;
-            return Ok((bound.schema, vec![batch]));
+            return Ok(Some((bound.schema.clone(), vec![batch])));
         }
         Plan::Keys(ref keys) => Some(keys),
         Plan::Scan(_) => None,
@@ -265,5 +302,5 @@ fn execute(
     if batches.is_empty() {
         batches.push(RecordBatch::new_empty(bound.schema.clone()));
     }
-    Ok((bound.schema, batches))
+    Ok(Some((bound.schema.clone(), batches)))
 }
