@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Builds release binaries and runs the ingest benchmark; options are passed
-# on (--single N, --rows N, --sync). See docs/BENCHMARKS.md.
+# Builds release binaries and runs a benchmark: scripts/bench.sh [NAME]
+# [options], NAME one of ingest (the default), flush, load, live, read;
+# options are passed on (see docs/BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 cargo build --release --locked -p kalamdb-server -p kalamdb-bench
-exec ./target/release/kalamdb-bench ingest "$@"
+bench=ingest
+case "${1:-}" in
+ingest | flush | load | live | read)
+    bench=$1
+    shift
+    ;;
+esac
+exec ./target/release/kalamdb-bench "$bench" "$@"

@@ -14,6 +14,10 @@
 //! with subscribers beside none, fan-out, initial load, memory per idle
 //! subscription.
 //!
+//! `kalamdb-bench read`: small reads (`SELECT 1`, primary-key lookups,
+//! `LIMIT 10`, `COUNT(*)`) at 1 and 16 clients, hot and cold, beside
+//! PostgreSQL (pgbench) with the same data in the same run.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 // Measuring real time is what a benchmark is for.
 #![allow(clippy::disallowed_methods)]
@@ -24,6 +28,7 @@ mod ingest;
 mod live;
 mod load;
 mod raw;
+mod read;
 mod stats;
 
 fn main() {
@@ -33,8 +38,9 @@ fn main() {
         Some("flush") => flush::run(&args[1..]),
         Some("load") => load::run(&args[1..]),
         Some("live") => live::run(&args[1..]),
+        Some("read") => read::run(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}'; try: ingest, flush, load, live"
+            "unknown benchmark '{other}'; try: ingest, flush, load, live, read"
         )),
     };
     if let Err(e) = result {
