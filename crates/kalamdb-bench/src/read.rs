@@ -36,14 +36,21 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
-        let number = || value.parse::<u64>().map_err(|_| format!("{arg}: not a number"));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{arg}: not a number"))
+        };
         match arg.as_str() {
             "--large" => options.large = number()? as i64,
             "--secs" => options.secs = number()?.max(1),
             "--clients" => {
                 options.clients = value
                     .split(',')
-                    .map(|c| c.parse().map_err(|_| format!("--clients: bad list {value}")))
+                    .map(|c| {
+                        c.parse()
+                            .map_err(|_| format!("--clients: bad list {value}"))
+                    })
                     .collect::<Result<_, _>>()?
             }
             other => return Err(format!("unknown option {other}")),
@@ -188,7 +195,15 @@ impl Postgres {
 
     fn psql(&self, database: &str, sql: &str) -> Result<(), String> {
         let output = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+            ])
             .args(["-p", &self.port.to_string(), "-d", database, "-c", sql])
             .output()
             .map_err(|e| format!("psql: {e}"))?;
@@ -202,7 +217,13 @@ impl Postgres {
     }
 
     /// pgbench with prepared statements; its own latency and tps figures.
-    fn measure(&self, scratch: &Path, case: &Case, clients: usize, secs: u64) -> Result<Figures, String> {
+    fn measure(
+        &self,
+        scratch: &Path,
+        case: &Case,
+        clients: usize,
+        secs: u64,
+    ) -> Result<Figures, String> {
         let file = scratch.join("case.sql");
         let mut text = String::new();
         if case.keys > 0 {
@@ -264,7 +285,10 @@ fn load_ours(client: &mut Client, table: &str, rows: i64) -> Result<(), String> 
         let values: Vec<String> = (id..end)
             .map(|i| format!("({i}, 'value-{i}', {})", i * 7))
             .collect();
-        sql(client, &format!("INSERT INTO bench.{table} VALUES {}", values.join(",")))?;
+        sql(
+            client,
+            &format!("INSERT INTO bench.{table} VALUES {}", values.join(",")),
+        )?;
         id = end;
     }
     Ok(())

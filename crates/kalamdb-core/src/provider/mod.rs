@@ -1,6 +1,7 @@
 //! DataFusion's view of a USER or SHARED table: a table provider scoped to
 //! one caller's rows, whose scan reads that scope through `read`.
 
+mod exec;
 mod scan;
 mod table;
 

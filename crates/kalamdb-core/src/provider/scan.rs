@@ -11,14 +11,22 @@ use crate::services::Services;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::metrics::Count;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use kalamdb_commons::Value;
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+
+/// What a scan did, for EXPLAIN ANALYZE.
+pub struct ScanMetrics {
+    pub keys_sought: Count,
+    pub rows_read: Count,
+    pub files_read: Count,
+    pub files_pruned: Count,
+}
 
 #[derive(Debug, Clone)]
 pub struct ScopeScan {
@@ -58,17 +66,46 @@ impl ScopeScan {
         }
     }
 
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn table_name(&self) -> String {
+        self.def.qualified_name()
+    }
+
+    pub fn keys(&self) -> Option<&[Value]> {
+        self.points.as_deref()
+    }
+
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    pub fn tombstones(&self) -> bool {
+        self.tombstones
+    }
+
+    /// At most `limit` rows (the smaller, when it already had a limit).
+    pub fn with_limit(mut self, limit: Option<usize>) -> Self {
+        self.limit = match (self.limit, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => b.or(a),
+        };
+        self
+    }
+
     /// A scan that also returns deleted rows, with `_deleted` true.
     pub fn with_tombstones(mut self, yes: bool) -> Self {
         self.tombstones = yes;
         self
     }
 
-    fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>) {
+    fn run(self, handle: Handle, mut tx: mpsc::Sender<Result<RecordBatch>>, metrics: ScanMetrics) {
         // A panic must end the query with an error, never look like the
         // end of the rows.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.scan_into(&handle, &mut tx)
+            self.scan_into(&handle, &mut tx, &metrics)
         }));
         let error = match outcome {
             Ok(Ok(())) => return,
@@ -93,13 +130,17 @@ impl ScopeScan {
         &self,
         handle: &Handle,
         tx: &mut mpsc::Sender<Result<RecordBatch>>,
+        metrics: &ScanMetrics,
     ) -> Result<(), CoreError> {
         let snapshot = self.services.hot.store().snapshot();
         let view =
             ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
         let cold = self.services.storages.for_table(&self.def)?;
         // A bounded channel: the scan waits while the query is busy.
-        let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+        let mut send = |batch: RecordBatch| {
+            metrics.rows_read.add(batch.num_rows());
+            tx.blocking_send(Ok(batch)).is_ok()
+        };
         let mut sink = ProjectingSink::new(
             &self.def,
             &self.projection,
@@ -111,6 +152,7 @@ impl ScopeScan {
         match &self.points {
             // A point lookup reads its keys, from the files that may hold them.
             Some(keys) => {
+                metrics.keys_sought.add(keys.len());
                 let found = view.lookup(&cold, handle, keys)?;
                 for version in found.into_values() {
                     if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
@@ -121,16 +163,17 @@ impl ScopeScan {
             None => view.scan(&cold, handle, &mut sink)?,
         }
         sink.flush()?;
+        let (read, of) = view.files_read();
+        metrics.files_read.add(read);
+        metrics.files_pruned.add(of.saturating_sub(read));
         Ok(())
     }
 }
 
-impl PartitionStream for ScopeScan {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+impl ScopeScan {
+    /// Runs the scan on a blocking thread; its batches arrive through a
+    /// bounded channel.
+    pub fn stream(&self, metrics: ScanMetrics) -> SendableRecordBatchStream {
         let (tx, rx) = mpsc::channel(2);
         let scan = self.clone();
         let handle = Handle::current();
@@ -138,7 +181,7 @@ impl PartitionStream for ScopeScan {
         // The task ends when the scan is done or the query drops the
         // stream; the guard lets the engine wait for it when closing.
         tokio::task::spawn_blocking(move || {
-            scan.run(handle, tx);
+            scan.run(handle, tx, metrics);
             drop(guard);
         });
         let batches = futures::stream::unfold(rx, |mut rx| async move {

@@ -17,7 +17,6 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType as DfTableType,
 };
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
-use datafusion::physical_plan::streaming::StreamingTableExec;
 use datafusion::physical_plan::ExecutionPlan;
 use kalamdb_commons::Value;
 use kalamdb_commons::{KalamType, Role, TableType};
@@ -243,14 +242,7 @@ impl TableProvider for KalamTableProvider {
             points,
         )
         .with_tombstones(self.tombstones);
-        let exec = StreamingTableExec::try_new(
-            projected,
-            vec![Arc::new(scan)],
-            None,
-            ordering,
-            false,
-            limit,
-        )?;
+        let exec = super::exec::ScopeScanExec::new(scan, ordering);
         Ok(Arc::new(exec))
     }
 }

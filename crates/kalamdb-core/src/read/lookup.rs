@@ -68,6 +68,20 @@ impl ScopeFiles {
         scope: &ScopeKey,
         keys: &[Value],
     ) -> Result<Versions> {
+        self.lookup_counted(cold, handle, def, scope, keys, &mut 0)
+    }
+
+    /// [`ScopeFiles::lookup`], adding the number of files it read to
+    /// `files_read` (the others were pruned by their key range).
+    pub fn lookup_counted(
+        &self,
+        cold: &ColdStore,
+        handle: &Handle,
+        def: &TableDef,
+        scope: &ScopeKey,
+        keys: &[Value],
+        files_read: &mut usize,
+    ) -> Result<Versions> {
         let encoded = keys
             .iter()
             .map(|k| Ok(scope.pk_prefix(k)?))
@@ -78,6 +92,7 @@ impl ScopeFiles {
             if !encoded.iter().any(|k| entry.may_contain(k)) {
                 continue;
             }
+            *files_read += 1;
             let batches = bridge::wait(
                 handle,
                 read_row_groups_for_keys(

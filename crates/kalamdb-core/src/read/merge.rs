@@ -33,6 +33,8 @@ impl ScopeView<'_> {
             }
             return Ok(());
         }
+        self.files_read
+            .set(self.files_read.get() + self.files.entries.len());
         let mut files = self
             .files
             .entries

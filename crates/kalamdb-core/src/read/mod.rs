@@ -121,6 +121,9 @@ pub struct ScopeView<'a> {
     files: ScopeFiles,
     /// Whether [`ScopeView::scan`] hands deleted rows to the sink too.
     tombstones: bool,
+    /// Files read so far by lookups and scans of this view (for EXPLAIN
+    /// ANALYZE).
+    files_read: std::cell::Cell<usize>,
 }
 
 impl<'a> ScopeView<'a> {
@@ -135,7 +138,14 @@ impl<'a> ScopeView<'a> {
             def,
             scope,
             tombstones: false,
+            files_read: std::cell::Cell::new(0),
         })
+    }
+
+    /// How many of the scope's files lookups and scans of this view have
+    /// read, and how many the scope has.
+    pub fn files_read(&self) -> (usize, usize) {
+        (self.files_read.get(), self.files.entries.len())
     }
 
     /// A view whose scan also hands each deleted row's newest version
@@ -220,10 +230,12 @@ impl<'a> ScopeView<'a> {
             }
         }
         if !undecided.is_empty() && !self.files.is_empty() {
+            let mut read = 0;
             found.extend(
                 self.files
-                    .lookup(cold, handle, self.def, self.scope, &undecided)?,
+                    .lookup_counted(cold, handle, self.def, self.scope, &undecided, &mut read)?,
             );
+            self.files_read.set(self.files_read.get() + read);
         }
         Ok(found)
     }
