@@ -3,6 +3,11 @@
 //! flushes run (table policy plus a manual FLUSH every second). Reports
 //! throughput, p50/p99 latency per kind, errors and back-pressure, then
 //! checks that every acknowledged row is there.
+//!
+//! With `--mixed`, clients share `--users` users and run single-row
+//! INSERTs, primary-key SELECTs, UPDATEs and DELETEs of their own rows
+//! (4:3:2:1); at the end each user's row count must equal what its
+//! clients inserted minus what they deleted.
 
 use crate::http::Client;
 use crate::ingest::start_server_with;
@@ -20,6 +25,10 @@ struct Options {
     clients: usize,
     seconds: u64,
     batch: usize,
+    /// Users the clients share (`--mixed`; otherwise one per client).
+    users: usize,
+    mixed: bool,
+    flush_policy: String,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -27,19 +36,32 @@ fn parse(args: &[String]) -> Result<Options, String> {
         clients: 8,
         seconds: 20,
         batch: 10,
+        users: 0,
+        mixed: false,
+        flush_policy: "rows:2000,interval:2".into(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let value: usize = it
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{arg} needs a number"))?;
+        if arg == "--mixed" {
+            options.mixed = true;
+            continue;
+        }
+        let raw = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        if arg == "--flush-policy" {
+            options.flush_policy = raw.clone();
+            continue;
+        }
+        let value: usize = raw.parse().map_err(|_| format!("{arg} needs a number"))?;
         match arg.as_str() {
             "--clients" => options.clients = value.max(1),
             "--seconds" => options.seconds = value.max(1) as u64,
             "--batch" => options.batch = value.max(1),
+            "--users" => options.users = value.max(1),
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if !options.mixed || options.users == 0 {
+        options.users = options.clients;
     }
     Ok(options)
 }
@@ -48,6 +70,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
 struct ClientReport {
     writes: Vec<Duration>,
     reads: Vec<Duration>,
+    /// Rows inserted minus rows deleted, as acknowledged.
     rows_acknowledged: u64,
     back_pressure: u64,
     errors: Vec<String>,
@@ -133,6 +156,81 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
     report
 }
 
+/// A `--mixed` client: single-row INSERT, SELECT, UPDATE, DELETE of its
+/// own rows (ids `client * 10^9 + n`, so clients of one user never collide).
+fn run_mixed_client(addr: &str, user: &str, client_no: u64, stop: &AtomicBool) -> ClientReport {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
+    let mut report = ClientReport::default();
+    let mut client = match Client::connect(addr, &auth) {
+        Ok(c) => c,
+        Err(e) => {
+            report.errors.push(e);
+            return report;
+        }
+    };
+    let base = client_no * 1_000_000_000;
+    let mut live: Vec<u64> = Vec::new();
+    let mut next: u64 = 0;
+    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ (client_no + 1);
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let pick = random() % 10;
+        let (kind, body) = if pick < 4 || live.is_empty() {
+            let id = base + next;
+            let sql = "INSERT INTO load.events VALUES ($1, $2, $3)";
+            (
+                0,
+                serde_json::json!({"sql": sql, "params": [id, format!("event {id}"), 1]}),
+            )
+        } else {
+            let at = (random() % live.len() as u64) as usize;
+            let id = live[at];
+            let (kind, sql) = match pick {
+                4..=6 => (1, "SELECT body, n FROM load.events WHERE id = $1"),
+                7 | 8 => (2, "UPDATE load.events SET n = n + 1 WHERE id = $1"),
+                _ => (3, "DELETE FROM load.events WHERE id = $1"),
+            };
+            (kind, serde_json::json!({"sql": sql, "params": [id]}))
+        };
+        let started = Instant::now();
+        match client.post("/v1/api/sql", &body.to_string()) {
+            Ok((200, _)) => {
+                let took = started.elapsed();
+                match kind {
+                    0 => {
+                        live.push(base + next);
+                        next += 1;
+                        report.writes.push(took);
+                    }
+                    1 => report.reads.push(took),
+                    2 => report.writes.push(took),
+                    _ => {
+                        let id = body["params"][0].as_u64().unwrap_or_default();
+                        live.retain(|x| *x != id);
+                        report.writes.push(took);
+                    }
+                }
+            }
+            Ok((503, text)) if text.contains("UNAVAILABLE") => {
+                report.back_pressure += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok((status, text)) => report.errors.push(format!("HTTP {status}: {text:.200}")),
+            Err(e) => {
+                report.errors.push(e);
+                return report;
+            }
+        }
+    }
+    report.rows_acknowledged = live.len() as u64;
+    report
+}
+
 fn count(addr: &str, user: &str) -> Result<u64, String> {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
     let mut client = Client::connect(addr, &auth)?;
@@ -154,12 +252,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut root = Client::connect(&server.addr, ROOT_AUTH)?;
     let mut setup = vec![
         "CREATE NAMESPACE load".to_string(),
-        "CREATE USER TABLE load.events (id BIGINT PRIMARY KEY, body TEXT, n INT) \
-         WITH (FLUSH_POLICY='rows:2000,interval:2')"
-            .to_string(),
+        format!(
+            "CREATE USER TABLE load.events (id BIGINT PRIMARY KEY, body TEXT, n INT) \
+             WITH (FLUSH_POLICY='{}')",
+            options.flush_policy
+        ),
     ];
     setup.extend(
-        (0..options.clients)
+        (0..options.users)
             .map(|i| format!("CREATE USER 'c{i}' WITH PASSWORD '{PASSWORD}' ROLE user")),
     );
     for statement in &setup {
@@ -168,16 +268,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return Err(format!("{statement}: HTTP {status}: {body}"));
         }
     }
-    println!(
-        "KalamDB load test: {} clients, {} s, {}-row INSERTs and reads (1 in 4), flushes running",
-        options.clients, options.seconds, options.batch
-    );
+    if options.mixed {
+        println!(
+            "KalamDB load test: {} clients over {} users, {} s, single-row INSERT/SELECT/UPDATE/\
+             DELETE 4:3:2:1, flush policy {}, flushes running",
+            options.clients, options.users, options.seconds, options.flush_policy
+        );
+    } else {
+        println!(
+            "KalamDB load test: {} clients, {} s, {}-row INSERTs and reads (1 in 4), flushes running",
+            options.clients, options.seconds, options.batch
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let workers: Vec<_> = (0..options.clients)
         .map(|i| {
             let (addr, stop, batch) = (server.addr.clone(), stop.clone(), options.batch);
-            std::thread::spawn(move || run_client(&addr, &format!("c{i}"), batch, &stop))
+            let (mixed, user) = (options.mixed, format!("c{}", i % options.users));
+            std::thread::spawn(move || {
+                if mixed {
+                    run_mixed_client(&addr, &user, i as u64, &stop)
+                } else {
+                    run_client(&addr, &user, batch, &stop)
+                }
+            })
         })
         .collect();
     let flusher = {
@@ -207,10 +322,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut reads: Vec<Duration> = reports.iter().flat_map(|r| r.reads.clone()).collect();
     writes.sort();
     reads.sort();
+    // Rows written (batch mode) or live at the end (mixed).
     let rows: u64 = reports.iter().map(|r| r.rows_acknowledged).sum();
     let errors: Vec<&String> = reports.iter().flat_map(|r| r.errors.iter()).collect();
     let back_pressure: u64 = reports.iter().map(|r| r.back_pressure).sum();
     let secs = elapsed.as_secs_f64();
+    let mut all: Vec<Duration> = writes.iter().chain(&reads).copied().collect();
+    all.sort();
+    println!(
+        "  all     {:>8.0} ops/s                      p50 {:>8.1} us   p99 {:>8.1} us",
+        all.len() as f64 / secs,
+        micros(percentile(&all, 50.0)),
+        micros(percentile(&all, 99.0))
+    );
     println!(
         "  writes  {:>8.0} req/s  {:>9.0} rows/s   p50 {:>8.1} us   p99 {:>8.1} us",
         writes.len() as f64 / secs,
@@ -235,9 +359,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     // Nothing lost: each user has exactly the rows acknowledged to them.
     let mut lost = 0i64;
-    for (i, report) in reports.iter().enumerate() {
-        let stored = count(&server.addr, &format!("c{i}"))?;
-        lost += report.rows_acknowledged as i64 - stored as i64;
+    for user in 0..options.users {
+        let acknowledged: u64 = reports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % options.users == user)
+            .map(|(_, r)| r.rows_acknowledged)
+            .sum();
+        let stored = count(&server.addr, &format!("c{user}"))?;
+        lost += acknowledged as i64 - stored as i64;
     }
     let (_, jobs) = sql(
         &mut root,
