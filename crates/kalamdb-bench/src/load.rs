@@ -83,10 +83,15 @@ fn sql(client: &mut Client, sql: &str) -> Result<(u16, String), String> {
     )
 }
 
-fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> ClientReport {
+/// A keep-alive connection as one of the load users.
+fn connect_as(addr: &str, user: &str) -> Result<Client, String> {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
+    Client::connect(addr, &auth)
+}
+
+fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> ClientReport {
     let mut report = ClientReport::default();
-    let mut client = match Client::connect(addr, &auth) {
+    let mut client = match connect_as(addr, user) {
         Ok(c) => c,
         Err(e) => {
             report.errors.push(e);
@@ -143,7 +148,7 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
             Ok((status, body)) => report.errors.push(format!("HTTP {status}: {body:.200}")),
             Err(e) => {
                 report.errors.push(e);
-                match Client::connect(addr, &auth) {
+                match connect_as(addr, user) {
                     Ok(c) => client = c,
                     Err(e) => {
                         report.errors.push(e);
@@ -159,9 +164,8 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
 /// A `--mixed` client: single-row INSERT, SELECT, UPDATE, DELETE of its
 /// own rows (ids `client * 10^9 + n`, so clients of one user never collide).
 fn run_mixed_client(addr: &str, user: &str, client_no: u64, stop: &AtomicBool) -> ClientReport {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
     let mut report = ClientReport::default();
-    let mut client = match Client::connect(addr, &auth) {
+    let mut client = match connect_as(addr, user) {
         Ok(c) => c,
         Err(e) => {
             report.errors.push(e);
@@ -232,8 +236,7 @@ fn run_mixed_client(addr: &str, user: &str, client_no: u64, stop: &AtomicBool) -
 }
 
 fn count(addr: &str, user: &str) -> Result<u64, String> {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
-    let mut client = Client::connect(addr, &auth)?;
+    let mut client = connect_as(addr, user)?;
     let (status, body) = sql(&mut client, "SELECT COUNT(*) FROM load.events")?;
     if status != 200 {
         return Err(format!("count for {user}: HTTP {status}: {body}"));

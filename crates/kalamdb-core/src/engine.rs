@@ -376,6 +376,22 @@ impl KalamDb {
             .await
     }
 
+    /// A session for `caller` in `namespace` (default: the default one).
+    fn session<'a>(
+        &'a self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        params: &'a [serde_json::Value],
+    ) -> Session<'a> {
+        Session {
+            services: &self.services,
+            query: &self.query,
+            caller: caller.clone(),
+            default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
+            params,
+        }
+    }
+
     /// Answers `sql` right here if it is a statement seen before (cached
     /// by its text) that a direct read answers with a bounded amount of
     /// work: a primary-key lookup, a short LIMIT read, a constant query.
@@ -393,13 +409,7 @@ impl KalamDb {
         if !prepared.is_direct() {
             return None;
         }
-        let session = Session {
-            services: &self.services,
-            query: &self.query,
-            caller: caller.clone(),
-            default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
-            params,
-        };
+        let session = self.session(caller, namespace, params);
         match session.run_direct(&prepared, true).await {
             Ok(Some(result)) => Some(Ok(vec![result])),
             Ok(None) => None,
@@ -444,13 +454,7 @@ impl KalamDb {
         if of > 1 && !params.is_empty() {
             return Err(fail(CoreError::ParamsWithBatch));
         }
-        let mut session = Session {
-            services: &self.services,
-            query: &self.query,
-            caller: caller.clone(),
-            default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
-            params,
-        };
+        let mut session = self.session(caller, namespace, params);
         let mut results = Vec::with_capacity(of);
         for (i, statement) in statements.into_iter().enumerate() {
             let timeout = limits.statement_timeout;
@@ -518,13 +522,7 @@ impl KalamDb {
         outbox: Arc<crate::live::Outbox>,
     ) -> crate::live::LiveResult<crate::live::Subscription> {
         use crate::live::FeedInfo;
-        let session = Session {
-            services: &self.services,
-            query: &self.query,
-            caller: caller.clone(),
-            default_namespace: DEFAULT_NAMESPACE.to_string(),
-            params: &[],
-        };
+        let session = self.session(caller, None, &[]);
         let (reader, target) = session.plan_live_as(&request.sql).await?;
         let info = FeedInfo {
             live_id: format!("{}-{}", request.connection_id, request.subscription_id),

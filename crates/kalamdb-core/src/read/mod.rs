@@ -191,29 +191,10 @@ impl<'a> ScopeView<'a> {
             .collect())
     }
 
-    /// Whether answering a lookup of `keys` would read a file: some key
-    /// has no hot version newer than the files, and a file's key range may
-    /// hold it. Cheap: RocksDB reads only.
-    pub fn lookup_needs_files(&self, keys: &[Value]) -> Result<bool> {
-        if self.files.is_empty() {
-            return Ok(false);
-        }
-        let encoded = keys
-            .iter()
-            .map(|k| Ok(self.scope.pk_prefix(k)?))
-            .collect::<Result<Vec<Vec<u8>>>>()?;
-        let prefixes: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-        let hot = self.hot_versions(&prefixes)?;
-        Ok(encoded.iter().zip(hot).any(|(key, hot)| {
-            hot.is_none() && self.files.entries.iter().any(|e| e.may_contain(key))
-        }))
-    }
-
-    /// The newest version of each of `keys` in either tier, tombstones
-    /// included. Files are read only for keys the hot tier does not decide
-    /// (a hot version newer than the files is newer than any of theirs).
-    /// Runs on a blocking thread.
-    pub fn lookup(&self, cold: &ColdStore, handle: &Handle, keys: &[Value]) -> Result<Versions> {
+    /// The hot tier's half of [`ScopeView::lookup`]: the keys it decides
+    /// (a hot version newer than the files), and the keys it leaves to the
+    /// files. RocksDB reads only.
+    fn lookup_hot(&self, keys: &[Value]) -> Result<(Versions, Vec<Value>)> {
         let encoded = keys
             .iter()
             .map(|k| Ok(self.scope.pk_prefix(k)?))
@@ -226,10 +207,30 @@ impl<'a> ScopeView<'a> {
                 Some(version) => {
                     found.insert(prefix.clone(), version);
                 }
-                None => undecided.push(key.clone()),
+                // Only a file whose key range holds the key can answer it.
+                None if self.files.entries.iter().any(|e| e.may_contain(prefix)) => {
+                    undecided.push(key.clone())
+                }
+                None => {}
             }
         }
-        if !undecided.is_empty() && !self.files.is_empty() {
+        Ok((found, undecided))
+    }
+
+    /// [`ScopeView::lookup`] when the hot tier answers it alone; `None`
+    /// when a file would have to be read. Needs no blocking thread.
+    pub fn lookup_hot_only(&self, keys: &[Value]) -> Result<Option<Versions>> {
+        let (found, undecided) = self.lookup_hot(keys)?;
+        Ok(undecided.is_empty().then_some(found))
+    }
+
+    /// The newest version of each of `keys` in either tier, tombstones
+    /// included. Files are read only for keys the hot tier does not decide
+    /// (a hot version newer than the files is newer than any of theirs).
+    /// Runs on a blocking thread.
+    pub fn lookup(&self, cold: &ColdStore, handle: &Handle, keys: &[Value]) -> Result<Versions> {
+        let (mut found, undecided) = self.lookup_hot(keys)?;
+        if !undecided.is_empty() {
             let mut read = 0;
             found.extend(
                 self.files

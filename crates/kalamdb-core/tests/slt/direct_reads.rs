@@ -5,7 +5,7 @@
 //! deleted after their flush, hot rows, other users' rows, NOT NULL
 //! columns of many types.
 
-use crate::util::{caller, create_users, open, run};
+use crate::util::{caller, cells, create_users, open, run};
 use kalamdb_core::KalamDb;
 use serde_json::json;
 
@@ -24,18 +24,7 @@ async fn outcome(db: &KalamDb, user: &str, sql: &str, params: &[serde_json::Valu
         .iter()
         .map(|f| (f.name().clone(), f.data_type().to_string()))
         .collect();
-    let mut rows = Vec::new();
-    for batch in &result.batches {
-        for r in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|c| crate::cell(c.as_ref(), r))
-                    .collect(),
-            );
-        }
-    }
+    let rows = cells(result);
     Ok((columns, rows))
 }
 

@@ -68,8 +68,13 @@ pub async fn query(db: &KalamDb, user: &str, sql: &str) -> Vec<Vec<String>> {
         .execute(sql, &[], None, &caller(user))
         .await
         .unwrap_or_else(|e| panic!("{user}: {sql}: {e}"));
+    cells(&results[0])
+}
+
+/// Every cell of a result as text (NULL as `NULL`), row by row.
+pub fn cells(result: &kalamdb_core::StatementResult) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for batch in &results[0].batches {
+    for batch in &result.batches {
         for r in 0..batch.num_rows() {
             rows.push(
                 batch

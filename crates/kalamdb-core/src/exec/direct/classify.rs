@@ -172,7 +172,7 @@ fn rebuild(query: &Query) -> Option<Query> {
     };
     let mut rebuilt = super::super::query::select_statement(
         select.projection.clone(),
-        select.from.first().cloned(),
+        None,
         select.selection.clone(),
     );
     let Statement::Query(q) = &mut rebuilt else {

@@ -235,40 +235,35 @@ fn execute(
 ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
     let snapshot = services.hot.store().snapshot();
     let view = ScopeView::open(&snapshot, &bound.def, &bound.scope)?;
-    if at == Where::InPlace {
-        let in_place = match &bound.plan {
-            Plan::Keys(keys) | Plan::CountKeys(keys) => !view.lookup_needs_files(keys)?,
-            Plan::Scan(limit) => *limit <= IN_PLACE_SCAN_ROWS && !view.has_files(),
-            Plan::Count => false,
-        };
-        if !in_place {
-            return Ok(None);
-        }
-    }
-    // Reached only on a blocking thread when a file is read.
+    // Files are read only on a blocking thread (`Where::Blocking`).
     let handle = tokio::runtime::Handle::current();
     let cold = services.storages.for_table(&bound.def)?;
-    let keys = match bound.plan {
-        Plan::Count | Plan::CountKeys(_) => {
-            let rows = match &bound.plan {
-                Plan::CountKeys(keys) => view
-                    .lookup(&cold, &handle, keys)?
-                    .values()
-                    .filter(|v| !v.deleted)
-                    .count() as u64,
-                _ => {
-                    let mut counter = CountingSink::default();
-                    view.scan(&cold, &handle, &mut counter)?;
-                    counter.rows
-                }
-            };
-            let count: ArrayRef = Arc::new(Int64Array::from(vec![rows as i64]));
-            let batch = RecordBatch::try_new(bound.schema.clone(), vec![count])?;
-            return Ok(Some((bound.schema.clone(), vec![batch])));
+    let in_place = at == Where::InPlace;
+    let found = match &bound.plan {
+        Plan::Keys(keys) | Plan::CountKeys(keys) if in_place => match view.lookup_hot_only(keys)? {
+            Some(found) => Some(found),
+            None => return Ok(None),
+        },
+        Plan::Keys(keys) | Plan::CountKeys(keys) => Some(view.lookup(&cold, &handle, keys)?),
+        Plan::Scan(limit) if in_place && (*limit > IN_PLACE_SCAN_ROWS || view.has_files()) => {
+            return Ok(None)
         }
-        Plan::Keys(ref keys) => Some(keys),
-        Plan::Scan(_) => None,
+        Plan::Count if in_place => return Ok(None),
+        Plan::Scan(_) | Plan::Count => None,
     };
+    if let Plan::Count | Plan::CountKeys(_) = bound.plan {
+        let rows = match &found {
+            Some(found) => found.values().filter(|v| !v.deleted).count() as u64,
+            None => {
+                let mut counter = CountingSink::default();
+                view.scan(&cold, &handle, &mut counter)?;
+                counter.rows
+            }
+        };
+        let count: ArrayRef = Arc::new(Int64Array::from(vec![rows as i64]));
+        let batch = RecordBatch::try_new(bound.schema.clone(), vec![count])?;
+        return Ok(Some((bound.schema.clone(), vec![batch])));
+    }
     let limit = match bound.plan {
         Plan::Scan(limit) => Some(limit),
         _ => None,
@@ -286,9 +281,9 @@ fn execute(
         false,
         &mut keep,
     );
-    match keys {
-        Some(keys) => {
-            for version in view.lookup(&cold, &handle, keys)?.into_values() {
+    match found {
+        Some(found) => {
+            for version in found.into_values() {
                 if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
                     break;
                 }
