@@ -26,6 +26,10 @@
 //!    waiting; only then does the client get `Inserted N row(s)`.
 //!
 //! # The life of a SELECT
+//! 0. The text is looked up in the statement cache (`exec::prepared`) and
+//!    parsed only on a miss. A key lookup, a `LIMIT` read or a `COUNT(*)`
+//!    of one table (`exec::direct`) is answered from a `read::ScopeView`
+//!    right away, with no planning; anything else goes on below.
 //! 1. `exec::query` builds a DataFusion session whose only catalog is a
 //!    `provider::KalamCatalog` made for this caller, so every table it can
 //!    resolve is already scoped to what the caller may see, and whose memory
@@ -41,7 +45,7 @@
 //!    newer than `flushed_through` in a k-way merge by key: the highest
 //!    `_seq` wins, a tombstone hides its key, and stretches of a file that
 //!    nothing else overrides go out as Arrow columns. A `pk = literal`
-//!    filter reads only that key: its hot version, or, when the hot tier
+//!    (or `IN`) filter reads only those keys: its hot version, or, when the hot tier
 //!    has none newer than the files, only the files (and row groups) whose
 //!    key bounds may hold it (`ScopeView::lookup`). Batches have a
 //!    bounded size; DataFusion filters, joins and aggregates above the scan,
