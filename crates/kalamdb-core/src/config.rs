@@ -65,6 +65,9 @@ pub struct QueryLimits {
     /// Parsed statements kept by their text, so a repeated statement is
     /// not parsed again; 0: none.
     pub statement_cache_entries: usize,
+    /// Planned queries kept by their text and caller (`exec::plan_cache`),
+    /// so a repeated query is not planned again; 0: none.
+    pub plan_cache_entries: usize,
 }
 
 impl Default for QueryLimits {
@@ -79,6 +82,7 @@ impl Default for QueryLimits {
             statement_timeout: Duration::from_secs(60),
             direct_reads: true,
             statement_cache_entries: 1024,
+            plan_cache_entries: 4096,
         }
     }
 }

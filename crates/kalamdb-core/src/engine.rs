@@ -179,6 +179,11 @@ impl KalamDb {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many query runs used a kept plan so far.
+    pub fn plans_reused(&self) -> u64 {
+        self.query.plans.reused()
+    }
+
     /// Moves the hot rows of `namespace.table` into Parquet files, one per
     /// scope, and waits for it. `hooks` are for tests (fail points).
     #[cfg(feature = "test-support")]

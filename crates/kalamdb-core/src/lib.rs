@@ -30,12 +30,18 @@
 //!    parsed only on a miss. A key lookup, a `LIMIT` read or a `COUNT(*)`
 //!    of one table (`exec::direct`) is answered from a `read::ScopeView`
 //!    right away, with no planning; anything else goes on below.
-//! 1. `exec::query` builds a DataFusion session whose only catalog is a
-//!    `provider::KalamCatalog` made for this caller, so every table it can
-//!    resolve is already scoped to what the caller may see, and whose memory
-//!    pool is the statement's share of the query memory (`exec::limits`).
-//! 2. DataFusion plans the statement; each USER or SHARED table becomes a
-//!    `KalamTableProvider` scan of exactly one scope's key range.
+//! 1. A plan kept for this text, caller and namespace (`exec::plan_cache`)
+//!    is used if the catalog has not changed since; its `$n` values are
+//!    bound and it goes to step 3 (or, for values not of the placeholders'
+//!    types, is optimized for them). Otherwise `exec::query` clones the base
+//!    DataFusion session and adds a catalog, a `provider::KalamCatalog` made
+//!    for this caller, so every table it can resolve is already scoped to
+//!    what the caller may see.
+//! 2. DataFusion plans and optimizes the statement; each USER or SHARED
+//!    table becomes a `KalamTableProvider` scan of exactly one scope's key
+//!    range. The plan is kept when it reads only user tables.
+//!    The physical plan runs with a memory pool that is the statement's
+//!    share of the query memory (`exec::limits`).
 //! 3. The scan (`provider::scan`) runs in a blocking task. It opens a
 //!    `read::ScopeView` on one RocksDB snapshot: the scope's manifest
 //!    entries (its committed Parquet files), their `flushed_through`, and

@@ -47,6 +47,8 @@ pub struct Services {
     pub(crate) restoring_from: parking_lot::Mutex<Option<std::path::PathBuf>>,
     /// Statements `KILL QUERY` can stop.
     pub(crate) running: crate::running::RunningQueries,
+    /// Scans and key lookups per table (`SHOW STATS`).
+    pub(crate) reads: crate::read::ReadCounts,
 }
 
 impl std::fmt::Debug for Services {
@@ -153,6 +155,7 @@ impl Services {
             started_at: clock.now_micros(),
             restoring_from: parking_lot::Mutex::new(restoring_from),
             running: Default::default(),
+            reads: Default::default(),
             clock,
             ids,
             settings: Arc::new(config.settings.clone()),

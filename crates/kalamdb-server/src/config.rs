@@ -166,6 +166,8 @@ pub struct QuerySection {
     pub direct_reads: bool,
     /// Parsed statements kept by their text; 0: none.
     pub statement_cache_entries: usize,
+    /// Planned queries kept by their text and caller; 0: none.
+    pub plan_cache_entries: usize,
 }
 
 impl Default for QuerySection {
@@ -174,6 +176,7 @@ impl Default for QuerySection {
         Self {
             direct_reads: q.direct_reads,
             statement_cache_entries: q.statement_cache_entries,
+            plan_cache_entries: q.plan_cache_entries,
         }
     }
 }
@@ -407,6 +410,9 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_STATEMENT_CACHE_ENTRIES")? {
             self.query.statement_cache_entries = v as usize;
         }
+        if let Some(v) = number("KALAMDB_PLAN_CACHE_ENTRIES")? {
+            self.query.plan_cache_entries = v as usize;
+        }
         if let Some(v) = get("KALAMDB_AUTH_ALLOW_BASIC") {
             self.auth.allow_basic = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
@@ -507,6 +513,7 @@ impl ServerConfig {
                 statement_timeout: Duration::from_millis(self.limits.statement_timeout_ms),
                 direct_reads: self.query.direct_reads,
                 statement_cache_entries: self.query.statement_cache_entries,
+                plan_cache_entries: self.query.plan_cache_entries,
             },
             live: kalamdb_core::LiveConfig {
                 max_subscriptions_per_user: self.live.max_subscriptions_per_user.max(1),

@@ -5,6 +5,7 @@ use crate::error::{CoreError, Result};
 use kalamdb_store::{meta_keys, HotStore, ScopeKey};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -19,6 +20,9 @@ pub struct Catalog {
     state: RwLock<State>,
     /// Serializes catalog changes so read-check-write sequences are atomic.
     ddl: Mutex<()>,
+    /// Counts changes, so what was built from the catalog (a cached plan)
+    /// can tell whether it may be stale.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -56,7 +60,19 @@ impl Catalog {
             store,
             state: RwLock::new(state),
             ddl: Mutex::new(()),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// Changes so far. Read it before reading definitions: anything built
+    /// from them is current while this value is.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a change, after the in-memory state has it.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn namespace(&self, name: &str) -> Option<Arc<NamespaceDef>> {
@@ -105,14 +121,14 @@ impl Catalog {
             .write()
             .namespaces
             .insert(ns.name.to_string(), Arc::new(ns));
+        self.changed();
         Ok(true)
     }
 
     /// Drops a namespace and (the caller has checked CASCADE) its tables and
-    /// their hot rows, in one batch. Returns the dropped tables.
-    /// Drops a namespace and its tables. `also_put` are `meta` keys written
-    /// in the same batch (records of the files to remove, so a crash before
-    /// they are gone leaves them to the next start).
+    /// their hot rows, in one batch; returns the dropped tables. `also_put`
+    /// are `meta` keys written in the same batch (records of the files to
+    /// remove, so a crash before they are gone leaves them to the next start).
     pub fn drop_namespace(&self, name: &str, also_put: &[Vec<u8>]) -> Result<Vec<Arc<TableDef>>> {
         let _ddl = self.ddl.lock();
         let tables = self.tables_in(name);
@@ -135,6 +151,8 @@ impl Catalog {
                 .remove(&(name.to_string(), table.name.to_string()));
         }
         state.namespaces.remove(name);
+        drop(state);
+        self.changed();
         Ok(tables)
     }
 
@@ -167,11 +185,13 @@ impl Catalog {
             (table.namespace.to_string(), table.name.to_string()),
             table.clone(),
         );
+        drop(state);
+        self.changed();
         Ok((true, table))
     }
 
-    /// Drops a table with its hot rows in one batch.
-    /// Drops a table; `also_put` as for [`Self::drop_namespace`].
+    /// Drops a table with its hot rows in one batch; `also_put` as for
+    /// [`Self::drop_namespace`].
     pub fn drop_table(
         &self,
         ns: &str,
@@ -195,6 +215,7 @@ impl Catalog {
             .write()
             .tables
             .remove(&(ns.to_string(), name.to_string()));
+        self.changed();
         Ok(Some(table))
     }
 }

@@ -102,6 +102,7 @@ pub async fn drop_namespace(
     for table in &dropped {
         s.services.hot.dropped(table.uid)?;
         s.services.flusher.forget_table(table.uid);
+        s.services.reads.forget(table.uid);
         s.services
             .live
             .end_table(table.uid, &table.qualified_name());
@@ -225,6 +226,7 @@ pub async fn drop_table(
         Some(def) => {
             s.services.hot.dropped(def.uid)?;
             s.services.flusher.forget_table(def.uid);
+            s.services.reads.forget(def.uid);
             s.services.live.end_table(def.uid, &qualified);
             remove_files(s, &def, &files).await;
             info!(table = %qualified, "table dropped");

@@ -315,7 +315,10 @@ async fn eval_with_datafusion(s: &Session<'_>, expr: &Expr) -> Result<ScalarValu
         None,
         None,
     );
-    let batches = s.collect(statement).await?.collect().await?;
+    let stream = s.plan(statement).await?.execute(s.query).await?;
+    let batches = super::limits::collect_bounded(stream, &s.query.limits, None)
+        .await?
+        .batches;
     let batch = batches
         .iter()
         .find(|b| b.num_rows() > 0)

@@ -24,6 +24,8 @@ pub struct QueryEnv {
     pub memory: Arc<GreedyMemoryPool>,
     /// Parsed statements by text.
     pub statements: super::prepared::StatementCache,
+    /// Planned queries by text and caller.
+    pub plans: super::plan_cache::PlanCache,
     /// Whether direct reads are on (from `limits.direct_reads`; tests
     /// switch it to compare both paths).
     pub direct_reads: std::sync::atomic::AtomicBool,
@@ -40,6 +42,7 @@ impl QueryEnv {
             state,
             memory: Arc::new(GreedyMemoryPool::new(limits.memory_total)),
             statements: super::prepared::StatementCache::new(limits.statement_cache_entries),
+            plans: super::plan_cache::PlanCache::new(limits.plan_cache_entries),
             direct_reads: std::sync::atomic::AtomicBool::new(limits.direct_reads),
             direct_served: std::sync::atomic::AtomicU64::new(0),
             limits,

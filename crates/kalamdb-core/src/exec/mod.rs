@@ -14,6 +14,7 @@ pub mod limits;
 mod live;
 pub use live::LiveTarget;
 mod modify;
+pub mod plan_cache;
 pub mod prepared;
 mod query;
 mod resolve;
@@ -186,6 +187,14 @@ impl Session<'_> {
             }
             return Ok(result);
         }
+        if let (Some(text), KalamStatement::Standard(statement)) =
+            (&prepared.text, &prepared.statement)
+        {
+            if let kalamdb_sql::sqlparser::ast::Statement::Query(_) = statement.as_ref() {
+                // Its plan may be kept by the same text.
+                return Box::pin(query::run_query(self, statement, Some(text), stream)).await;
+            }
+        }
         let statement = match Arc::try_unwrap(prepared) {
             Ok(owned) => owned.statement,
             Err(shared) => shared.statement.clone(),
@@ -350,7 +359,7 @@ impl Session<'_> {
                     Statement::Update(update) => modify::update(self, &update).await,
                     Statement::Delete(delete) => modify::delete(self, &delete).await,
                     other @ (Statement::Query(_) | Statement::Explain { .. }) => {
-                        query::run_query(self, other, stream).await
+                        query::run_query(self, &other, None, stream).await
                     }
                     other => Err(CoreError::InvalidSql(format!(
                         "unsupported statement: {}",

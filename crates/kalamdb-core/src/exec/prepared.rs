@@ -24,6 +24,9 @@ pub const MAX_CACHED_SQL_BYTES: usize = 4096;
 #[derive(Debug)]
 pub struct Prepared {
     pub statement: KalamStatement,
+    /// Its text, when the cache keeps it: its plans are kept by it too
+    /// ([`super::plan_cache`]).
+    pub(super) text: Option<Arc<str>>,
     pub(super) direct: Option<DirectQuery>,
     /// The result of a [`DirectQuery::Constant`], once computed.
     pub(super) constant: OnceLock<(SchemaRef, Vec<RecordBatch>)>,
@@ -37,8 +40,16 @@ impl Prepared {
         };
         Self {
             statement,
+            text: None,
             direct,
             constant: OnceLock::new(),
+        }
+    }
+
+    fn with_text(statement: KalamStatement, text: &str) -> Self {
+        Self {
+            text: Some(text.into()),
+            ..Self::new(statement)
         }
     }
 
@@ -82,27 +93,29 @@ impl StatementCache {
             return Ok(vec![found]);
         }
         let cacheable = self.capacity > 0 && sql.len() <= MAX_CACHED_SQL_BYTES;
-        let statements = parse(sql)?;
-        let prepared: Vec<Arc<Prepared>> = statements
-            .into_iter()
-            .map(|s| Arc::new(Prepared::new(s)))
-            .collect();
-        if let [one] = prepared.as_slice() {
-            // Literal INSERTs carry their values in the text, so their
-            // texts rarely repeat; they have a parser of their own.
-            if cacheable && !matches!(one.statement, KalamStatement::FastInsert(_)) {
-                let mut entries = self.entries.lock();
-                if entries.len() >= self.capacity {
-                    // Any entry: a statement still in use comes back at
-                    // the cost of one parse.
-                    if let Some(old) = entries.keys().next().cloned() {
-                        entries.remove(&old);
-                    }
-                }
-                entries.insert(sql.into(), one.clone());
+        let mut statements = parse(sql)?;
+        // Literal INSERTs carry their values in the text, so their texts
+        // rarely repeat; they have a parser of their own.
+        let keep = cacheable
+            && statements.len() == 1
+            && !matches!(statements[0], KalamStatement::FastInsert(_));
+        if !keep {
+            return Ok(statements
+                .into_iter()
+                .map(|s| Arc::new(Prepared::new(s)))
+                .collect());
+        }
+        let one = Arc::new(Prepared::with_text(statements.remove(0), sql));
+        let mut entries = self.entries.lock();
+        if entries.len() >= self.capacity {
+            // Any entry: a statement still in use comes back at the cost
+            // of one parse.
+            if let Some(old) = entries.keys().next().cloned() {
+                entries.remove(&old);
             }
         }
-        Ok(prepared)
+        entries.insert(sql.into(), one.clone());
+        Ok(vec![one])
     }
 
     #[cfg(test)]

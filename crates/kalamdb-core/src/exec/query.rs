@@ -1,16 +1,21 @@
 //! Planning and running statements through DataFusion.
 
 use super::catalog::KalamCatalog;
+use super::limits::QueryEnv;
+use super::plan_cache::{is_cacheable, CachedPlan, GenericPlan, PlanKey};
 use super::{Session, StatementResult};
 use crate::error::{CoreError, Result};
 use crate::provider::{RequestScope, CATALOG_NAME};
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use crate::values::param_to_scalar;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::execution::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use kalamdb_sql::sqlparser::ast::{
@@ -18,6 +23,7 @@ use kalamdb_sql::sqlparser::ast::{
     Value as SqlValue,
 };
 use kalamdb_sql::KalamStatement;
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::{Arc, LazyLock};
 
@@ -87,7 +93,59 @@ pub(super) fn bind_current_user(statement: &mut Statement, user: &str) {
     });
 }
 
+/// A query planned and optimized for one run.
+pub(super) struct PlannedQuery<'a> {
+    /// The session it was planned in: a kept generic plan runs in the
+    /// server's base session, which it no longer needs a catalog from.
+    state: Cow<'a, SessionState>,
+    plan: LogicalPlan,
+}
+
+impl PlannedQuery<'_> {
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+
+    /// Starts the query, with this statement's own share of the query
+    /// memory.
+    pub async fn execute(self, env: &QueryEnv) -> Result<SendableRecordBatchStream> {
+        let physical = self
+            .state
+            .query_planner()
+            .create_physical_plan(&self.plan, self.state.as_ref())
+            .await?;
+        let task = TaskContext::from(self.state.as_ref()).with_runtime(env.runtime()?);
+        Ok(execute_stream(physical, Arc::new(task))?)
+    }
+}
+
+/// The request's parameters as values.
+fn param_values(params: &[serde_json::Value]) -> Result<Vec<ScalarValue>> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| param_to_scalar(i, p))
+        .collect()
+}
+
+/// `plan` with `values` bound to its `$n` placeholders.
+fn bind_params(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
+    if values.is_empty() {
+        return Ok(plan);
+    }
+    plan.with_param_values(values)
+        .map_err(|e| CoreError::InvalidParameter(e.to_string()))
+}
+
 impl Session<'_> {
+    /// The base session, marked with this statement's start (`NOW()` and
+    /// `CURRENT_TIMESTAMP`: one instant per statement).
+    fn statement_state(&self) -> SessionState {
+        let mut state = self.query.state.clone();
+        state.mark_start_execution();
+        state
+    }
+
     /// A DataFusion session whose catalog shows exactly what this caller may see.
     /// `tombstones`: scans return deleted rows too (a query naming
     /// `_deleted`; never a row change, which must not see them).
@@ -106,14 +164,9 @@ impl Session<'_> {
             CATALOG_NAME.to_string(),
             Arc::new(KalamCatalog::new(self.services.clone(), scope)),
         );
-        let mut config = self.query.state.config().clone();
-        config.options_mut().catalog.default_schema = self.default_namespace.clone();
-        let builder = SessionStateBuilder::new_from_existing(self.query.state.clone())
-            .with_config(config)
-            .with_catalog_list(Arc::new(catalogs) as Arc<dyn CatalogProviderList>);
-        let mut state = builder.with_runtime_env(self.query.runtime()?).build();
-        // NOW() and CURRENT_TIMESTAMP: one instant per statement.
-        state.mark_start_execution();
+        let mut state = self.statement_state();
+        state.register_catalog_list(Arc::new(catalogs) as Arc<dyn CatalogProviderList>);
+        state.config_mut().options_mut().catalog.default_schema = self.default_namespace.clone();
         Ok(state)
     }
 
@@ -158,58 +211,129 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Plans and runs a statement, binding the request's parameters.
-    pub(super) async fn collect(&self, statement: Statement) -> Result<DataFrame> {
-        self.collect_with(statement, false).await
-    }
-
-    /// [`Session::collect`]; `tombstones` as for [`Session::state_for`].
-    async fn collect_with(&self, mut statement: Statement, tombstones: bool) -> Result<DataFrame> {
+    /// Plans a statement from SQL (not yet analyzed or optimized; the
+    /// request's parameters not bound).
+    async fn plan_sql(
+        &self,
+        mut statement: Statement,
+        tombstones: bool,
+    ) -> Result<(SessionState, LogicalPlan)> {
         bind_current_user(&mut statement, self.caller.user_id.as_str());
         let state = self.state_for(&statement, tombstones)?;
         let statement = DfStatement::Statement(Box::new(statement));
         self.check_references(&state, &statement)?;
-        let mut plan = state.statement_to_plan(statement).await?;
-        if !self.params.is_empty() {
-            let values = self
-                .params
-                .iter()
-                .enumerate()
-                .map(|(i, p)| param_to_scalar(i, p))
-                .collect::<Result<Vec<_>>>()?;
-            plan = plan
-                .with_param_values(values)
-                .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+        let plan = state.statement_to_plan(statement).await?;
+        Ok((state, plan))
+    }
+
+    /// Plans a statement, binding the request's parameters.
+    pub(super) async fn plan(&self, statement: Statement) -> Result<PlannedQuery<'_>> {
+        self.plan_with(statement, false).await
+    }
+
+    /// [`Session::plan`]; `tombstones` as for [`Session::state_for`].
+    async fn plan_with(&self, statement: Statement, tombstones: bool) -> Result<PlannedQuery<'_>> {
+        let (state, plan) = self.plan_sql(statement, tombstones).await?;
+        let plan = bind_params(plan, param_values(self.params)?)?;
+        let plan = state.optimize(&plan)?;
+        Ok(PlannedQuery {
+            state: Cow::Owned(state),
+            plan,
+        })
+    }
+
+    /// Plans a query whose text the statement cache keeps: with the plan
+    /// kept for this caller when there is a current one, else planned and
+    /// kept ([`super::plan_cache`]).
+    async fn plan_kept(&self, statement: &Statement, text: &Arc<str>) -> Result<PlannedQuery<'_>> {
+        let cache = &self.query.plans;
+        let key = PlanKey {
+            text: text.clone(),
+            user: self.caller.user_id.to_string(),
+            role: self.caller.role,
+            namespace: self.default_namespace.clone(),
+        };
+        // Read before the definitions the plan is built from.
+        let generation = self.services.catalog.generation();
+        let values = param_values(self.params)?;
+        if let Some(kept) = cache.get(&key, generation) {
+            if let Some(plan) = kept.generic.as_ref().and_then(|g| g.bind(&values)) {
+                return Ok(PlannedQuery {
+                    state: Cow::Borrowed(&self.query.state),
+                    plan,
+                });
+            }
+            let state = self.statement_state();
+            let plan = state.optimize(&bind_params(kept.logical.clone(), values)?)?;
+            return Ok(PlannedQuery {
+                state: Cow::Owned(state),
+                plan,
+            });
         }
-        Ok(DataFrame::new(state, plan))
+        let statement = self.visible_columns(statement.clone());
+        let tombstones = names_deleted(&statement);
+        let (state, logical) = self.plan_sql(statement, tombstones).await?;
+        if is_cacheable(&logical) {
+            let generic = GenericPlan::new(&logical, |p| state.optimize(p));
+            let kept = CachedPlan {
+                generation,
+                logical: logical.clone(),
+                generic,
+            };
+            cache.insert(key, kept);
+        }
+        let plan = state.optimize(&bind_params(logical, values)?)?;
+        Ok(PlannedQuery {
+            state: Cow::Owned(state),
+            plan,
+        })
+    }
+
+    /// The query with `*` not expanding to system columns, when it names
+    /// one (so its tables expose them).
+    fn visible_columns(&self, mut statement: Statement) -> Statement {
+        if names_system_columns(&statement) {
+            super::wildcard::hide_system_columns(&mut statement, |name| {
+                let parts: Vec<&str> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident())
+                    .map(|i| i.value.as_str())
+                    .collect();
+                let (namespace, table) = match parts.as_slice() {
+                    [table] => (self.default_namespace.as_str(), *table),
+                    [namespace, table] | [_, namespace, table] => (*namespace, *table),
+                    _ => return false,
+                };
+                self.services.catalog.table(namespace, table).is_some()
+            });
+        }
+        statement
     }
 }
 
+/// Runs a query (or EXPLAIN). `text`: the statement cache keeps it, so its
+/// plan may be kept too.
 pub async fn run_query(
     session: &Session<'_>,
-    mut statement: Statement,
+    statement: &Statement,
+    text: Option<&Arc<str>>,
     stream: bool,
 ) -> Result<StatementResult> {
-    if names_system_columns(&statement) {
-        super::wildcard::hide_system_columns(&mut statement, |name| {
-            let parts: Vec<&str> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident())
-                .map(|i| i.value.as_str())
-                .collect();
-            let (namespace, table) = match parts.as_slice() {
-                [table] => (session.default_namespace.as_str(), *table),
-                [namespace, table] | [_, namespace, table] => (*namespace, *table),
-                _ => return false,
-            };
-            session.services.catalog.table(namespace, table).is_some()
-        });
-    }
-    let tombstones = names_deleted(&statement);
-    let frame = session.collect_with(statement, tombstones).await?;
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.execute_stream().await?;
+    let planned = match text {
+        Some(text)
+            if session.query.plans.is_enabled() && matches!(statement, Statement::Query(_)) =>
+        {
+            session.plan_kept(statement, text).await?
+        }
+        _ => {
+            let statement = session.visible_columns(statement.clone());
+            let tombstones = names_deleted(&statement);
+            session.plan_with(statement, tombstones).await?
+        }
+    };
+    let schema = planned.schema();
+    let batches = planned.execute(session.query).await?;
     let stream_after = stream.then_some(super::limits::STREAM_AFTER_BYTES);
     let collected =
         super::limits::collect_bounded(batches, &session.query.limits, stream_after).await?;
@@ -257,7 +381,7 @@ pub(super) async fn collect_changes(
     s: &Session<'_>,
     query: Statement,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
-    let stream = s.collect(query).await?.execute_stream().await?;
+    let stream = s.plan(query).await?.execute(s.query).await?;
     let collected = super::limits::collect_bounded(stream, &s.query.limits, None).await?;
     Ok(collected.batches)
 }

@@ -17,7 +17,7 @@ impl Session<'_> {
             return Err(CoreError::Internal(format!("not a query: {sql}")));
         };
         let session = self.without_params();
-        run_query(&session, *statement, false).await
+        run_query(&session, &statement, None, false).await
     }
 }
 

@@ -57,7 +57,10 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
         field("last_flush_at", KalamType::Timestamp, true),
         field("last_flush_job", KalamType::Text, true),
         field("failing_scopes", KalamType::Text, true),
+        field("scope_scans", KalamType::BigInt, false),
+        field("key_lookups", KalamType::BigInt, false),
     ]));
+    let (scope_scans, key_lookups) = s.services.reads.of(def.uid);
     let text = |v: String| Arc::new(StringArray::from(vec![v])) as ArrayRef;
     let int = |v: u64| Arc::new(Int64Array::from(vec![v as i64])) as ArrayRef;
     let batch = RecordBatch::try_new(
@@ -77,6 +80,8 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
                 .and_then(|j| j.finished_at)])),
             Arc::new(StringArray::from(vec![last_flush.map(|j| j.job_id)])),
             Arc::new(StringArray::from(vec![failing_scopes(s, def.uid)])),
+            int(scope_scans),
+            int(key_lookups),
         ],
     )?;
     Ok(StatementResult {

@@ -174,6 +174,9 @@ impl ScopeScan {
     /// Runs the scan on a blocking thread; its batches arrive through a
     /// bounded channel.
     pub fn stream(&self, metrics: ScanMetrics) -> SendableRecordBatchStream {
+        self.services
+            .reads
+            .record(self.def.uid, self.points.is_some());
         let (tx, rx) = mpsc::channel(2);
         let scan = self.clone();
         let handle = Handle::current();

@@ -83,42 +83,69 @@ impl KalamTableProvider {
     /// filter is anything else, or a value cannot be a key (then the scan
     /// reads the scope and the filter decides).
     fn point_keys(&self, filter: &Expr) -> Option<Vec<Value>> {
+        let pk = &self.def.columns[self.def.pk_index()];
+        let mut operands = Vec::new();
+        if !self.key_operands(filter, &mut operands) {
+            return None;
+        }
+        operands
+            .into_iter()
+            .map(|operand| match operand {
+                Expr::Literal(v, _) => coerce_scalar(v, pk.data_type, &pk.name)
+                    .ok()
+                    .filter(|v| !v.is_null()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a filter will give [`Self::point_keys`] once its `$n`
+    /// parameters are bound: a kept plan is optimized before they are, and
+    /// its scan must still receive the filter to seek.
+    fn seeks_once_bound(&self, filter: &Expr) -> bool {
+        let mut operands = Vec::new();
+        self.key_operands(filter, &mut operands)
+            && operands
+                .iter()
+                .all(|e| matches!(e, Expr::Literal(..) | Expr::Placeholder(_)))
+            && operands.iter().any(|e| matches!(e, Expr::Placeholder(_)))
+    }
+
+    /// Collects what a filter compares the primary key with in `pk = v`,
+    /// `pk IN (v, ...)` and ORs of them; false for any other filter.
+    fn key_operands<'e>(&self, filter: &'e Expr, operands: &mut Vec<&'e Expr>) -> bool {
         match filter {
             Expr::BinaryExpr(BinaryExpr {
                 left,
                 op: Operator::Eq,
                 right,
-            }) => match (left.as_ref(), right.as_ref()) {
-                (column, Expr::Literal(v, _)) | (Expr::Literal(v, _), column) => {
-                    Some(vec![self.key_value(column, v)?])
-                }
-                _ => None,
-            },
+            }) => {
+                let operand = if self.is_key(left) {
+                    right
+                } else if self.is_key(right) {
+                    left
+                } else {
+                    return false;
+                };
+                operands.push(operand);
+                true
+            }
             Expr::BinaryExpr(BinaryExpr {
                 left,
                 op: Operator::Or,
                 right,
-            }) => {
-                let mut keys = self.point_keys(left)?;
-                keys.extend(self.point_keys(right)?);
-                Some(keys)
+            }) => self.key_operands(left, operands) && self.key_operands(right, operands),
+            Expr::InList(list) if !list.negated && self.is_key(&list.expr) => {
+                operands.extend(list.list.iter());
+                true
             }
-            Expr::InList(list) if !list.negated => list
-                .list
-                .iter()
-                .map(|item| match item {
-                    Expr::Literal(v, _) => self.key_value(&list.expr, v),
-                    _ => None,
-                })
-                .collect(),
-            _ => None,
+            _ => false,
         }
     }
 
-    /// `literal` as a stored key, if `column` is the primary key (perhaps
-    /// widened by a cast, as type coercion does to an INT key compared with
-    /// a BIGINT literal) and the literal is a value of its type.
-    fn key_value(&self, column: &Expr, literal: &datafusion::scalar::ScalarValue) -> Option<Value> {
+    /// Whether `column` is the primary key, perhaps widened by a cast (as
+    /// type coercion does to an INT key compared with a BIGINT literal).
+    fn is_key(&self, column: &Expr) -> bool {
         let pk = &self.def.columns[self.def.pk_index()];
         // Only a widening of an integer key: other casts (to text, to
         // boolean) match values the literal does not name.
@@ -133,15 +160,7 @@ impl KalamTableProvider {
             Expr::Cast(cast) if widened(cast.field.data_type()) => cast.expr.as_ref(),
             other => other,
         };
-        let Expr::Column(c) = column else {
-            return None;
-        };
-        if c.name != self.def.primary_key {
-            return None;
-        }
-        coerce_scalar(literal, pk.data_type, &pk.name)
-            .ok()
-            .filter(|v| !v.is_null())
+        matches!(column, Expr::Column(c) if c.name == self.def.primary_key)
     }
 }
 
@@ -183,7 +202,7 @@ impl TableProvider for KalamTableProvider {
         Ok(filters
             .iter()
             .map(|f| {
-                if self.point_keys(f).is_some() {
+                if self.point_keys(f).is_some() || self.seeks_once_bound(f) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported

@@ -24,6 +24,7 @@
 //! `cold::bridge`.
 
 mod batch;
+mod counts;
 mod cursor;
 mod decode;
 mod lookup;
@@ -31,6 +32,7 @@ mod merge;
 mod project;
 
 pub use batch::{BatchBuilder, BATCH_ROWS};
+pub use counts::ReadCounts;
 pub use decode::FileBatch;
 pub use lookup::Versions;
 pub use project::{CountingSink, ProjectingSink};

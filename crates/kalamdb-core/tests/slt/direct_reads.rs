@@ -10,11 +10,27 @@ use kalamdb_core::KalamDb;
 use serde_json::json;
 
 /// Column (name, type), rows as text; or the error.
-type Outcome = Result<(Vec<(String, String)>, Vec<Vec<String>>), String>;
+pub(crate) type Outcome = Result<(Vec<(String, String)>, Vec<Vec<String>>), String>;
 
-async fn outcome(db: &KalamDb, user: &str, sql: &str, params: &[serde_json::Value]) -> Outcome {
+pub(crate) async fn outcome(
+    db: &KalamDb,
+    user: &str,
+    sql: &str,
+    params: &[serde_json::Value],
+) -> Outcome {
+    outcome_as(db, &caller(user), None, sql, params).await
+}
+
+/// [`outcome`] for any caller, in namespace `namespace`.
+pub(crate) async fn outcome_as(
+    db: &KalamDb,
+    caller: &kalamdb_core::Caller,
+    namespace: Option<&str>,
+    sql: &str,
+    params: &[serde_json::Value],
+) -> Outcome {
     let results = db
-        .execute(sql, params, None, &caller(user))
+        .execute(sql, params, namespace, caller)
         .await
         .map_err(|e| format!("[{}] {e}", e.error.code()))?;
     let result = &results[0];
@@ -43,7 +59,7 @@ async fn same_both_ways(db: &KalamDb, user: &str, sql: &str, params: &[serde_jso
     served
 }
 
-async fn setup(db: &KalamDb) {
+pub(crate) async fn setup(db: &KalamDb) {
     run(
         db,
         "root",

@@ -15,6 +15,7 @@ mod fuzz_statements;
 mod kill_job;
 mod live_system;
 mod model;
+mod plan_cache;
 mod scheduler;
 mod util;
 

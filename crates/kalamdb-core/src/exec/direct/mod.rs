@@ -202,6 +202,8 @@ async fn read_bound(
     services: &Arc<crate::services::Services>,
     bound: Bound,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let keyed = matches!(bound.plan, Plan::Keys(_) | Plan::CountKeys(_));
+    services.reads.record(bound.def.uid, keyed);
     if let Some(answer) = execute(services, &bound, Where::InPlace)? {
         return Ok(answer);
     }
