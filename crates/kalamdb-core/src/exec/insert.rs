@@ -354,7 +354,8 @@ async fn select_rows(
     targets: &[usize],
     query: Statement,
 ) -> Result<Vec<Vec<Value>>> {
-    let batches = super::query::collect_changes(s, query).await?;
+    let planned = s.plan(query).await?;
+    let batches = super::query::collect_changes(s, planned).await?;
     let mut rows = Vec::new();
     for batch in batches {
         if batch.num_columns() != targets.len() {

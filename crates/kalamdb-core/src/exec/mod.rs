@@ -190,9 +190,19 @@ impl Session<'_> {
         if let (Some(text), KalamStatement::Standard(statement)) =
             (&prepared.text, &prepared.statement)
         {
-            if let kalamdb_sql::sqlparser::ast::Statement::Query(_) = statement.as_ref() {
-                // Its plan may be kept by the same text.
-                return Box::pin(query::run_query(self, statement, Some(text), stream)).await;
+            use kalamdb_sql::sqlparser::ast::Statement;
+            // Its plan (or its row-finding query's) may be kept by the text.
+            match statement.as_ref() {
+                Statement::Query(_) => {
+                    return Box::pin(query::run_query(self, statement, Some(text), stream)).await
+                }
+                Statement::Update(update) => {
+                    return Box::pin(modify::update(self, update, Some(text))).await
+                }
+                Statement::Delete(delete) => {
+                    return Box::pin(modify::delete(self, delete, Some(text))).await
+                }
+                _ => {}
             }
         }
         let statement = match Arc::try_unwrap(prepared) {
@@ -356,8 +366,8 @@ impl Session<'_> {
                 use kalamdb_sql::sqlparser::ast::Statement;
                 match *statement {
                     Statement::Insert(insert) => insert::insert(self, &insert).await,
-                    Statement::Update(update) => modify::update(self, &update).await,
-                    Statement::Delete(delete) => modify::delete(self, &delete).await,
+                    Statement::Update(update) => modify::update(self, &update, None).await,
+                    Statement::Delete(delete) => modify::delete(self, &delete, None).await,
                     other @ (Statement::Query(_) | Statement::Explain { .. }) => {
                         query::run_query(self, &other, None, stream).await
                     }

@@ -7,7 +7,7 @@
 //! the statement's own syntax tree, never printed and parsed again (not
 //! every expression survives that round trip).
 
-use super::query::{collect_changes, select_statement};
+use super::query::{collect_changes, plan_changes, select_statement, PlannedQuery};
 use super::write::{write_versions, Replacement};
 use super::{Session, StatementResult};
 use crate::catalog::TableDef;
@@ -53,18 +53,25 @@ fn single_table(
     Ok((def, from))
 }
 
-/// Runs `SELECT <projection> FROM <table> [WHERE ...]` as the caller.
-async fn select_matches(
-    s: &Session<'_>,
+/// Plans `SELECT <projection> FROM <table> [WHERE ...]` as the caller:
+/// before the scope's lock is taken, as a plan reads no rows.
+async fn plan_matches<'s>(
+    s: &'s Session<'_>,
     from: TableWithJoins,
     projection: Vec<SelectItem>,
     selection: Option<&Expr>,
-) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    text: Option<&Arc<str>>,
+) -> Result<PlannedQuery<'s>> {
     let statement = select_statement(projection, Some(from), selection.cloned());
-    collect_changes(s, statement).await
+    plan_changes(s, statement, text).await
 }
 
-pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult> {
+/// `text`: the statement's, when the statement cache keeps it.
+pub async fn update(
+    s: &Session<'_>,
+    update: &Update,
+    text: Option<&Arc<str>>,
+) -> Result<StatementResult> {
     if update.from.is_some()
         || update.returning.is_some()
         || update.limit.is_some()
@@ -130,8 +137,9 @@ pub async fn update(s: &Session<'_>, update: &Update) -> Result<StatementResult>
         .collect();
 
     let scope = s.write_scope(&def)?;
+    let planned = plan_matches(s, from, projection, update.selection.as_ref(), text).await?;
     let _guard = s.services.hot.lock_scope(&scope).await;
-    let batches = select_matches(s, from, projection, update.selection.as_ref()).await?;
+    let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
         let mut columns = Vec::with_capacity(def.columns.len());
@@ -209,7 +217,12 @@ fn old_rows(def: &TableDef, arrays: &[ArrayRef]) -> Result<Vec<(RowVersion, u64)
         .collect()
 }
 
-pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult> {
+/// `text` as for [`update`].
+pub async fn delete(
+    s: &Session<'_>,
+    delete: &Delete,
+    text: Option<&Arc<str>>,
+) -> Result<StatementResult> {
     if delete.using.is_some()
         || delete.returning.is_some()
         || delete.limit.is_some()
@@ -229,9 +242,8 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
     let (def, from) = single_table(s, table)?;
 
     let scope = s.write_scope(&def)?;
-    let _guard = s.services.hot.lock_scope(&scope).await;
     // Whole rows: each delete carries the row it removed.
-    let batches = select_matches(
+    let planned = plan_matches(
         s,
         from,
         def.columns
@@ -241,8 +253,11 @@ pub async fn delete(s: &Session<'_>, delete: &Delete) -> Result<StatementResult>
             .map(|name| SelectItem::UnnamedExpr(column_ref(name)))
             .collect(),
         delete.selection.as_ref(),
+        text,
     )
     .await?;
+    let _guard = s.services.hot.lock_scope(&scope).await;
+    let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
         for (old, old_seq) in old_rows(&def, batch.columns())? {

@@ -244,8 +244,15 @@ impl Session<'_> {
 
     /// Plans a query whose text the statement cache keeps: with the plan
     /// kept for this caller when there is a current one, else planned and
-    /// kept ([`super::plan_cache`]).
-    async fn plan_kept(&self, statement: &Statement, text: &Arc<str>) -> Result<PlannedQuery<'_>> {
+    /// kept ([`super::plan_cache`]). `row_change`: the query finding the
+    /// rows of an UPDATE or DELETE (keyed by that statement's text), which
+    /// never reads deleted rows.
+    async fn plan_kept(
+        &self,
+        statement: &Statement,
+        text: &Arc<str>,
+        row_change: bool,
+    ) -> Result<PlannedQuery<'_>> {
         let cache = &self.query.plans;
         let key = PlanKey {
             text: text.clone(),
@@ -270,8 +277,13 @@ impl Session<'_> {
                 plan,
             });
         }
-        let statement = self.visible_columns(statement.clone());
-        let tombstones = names_deleted(&statement);
+        let (statement, tombstones) = if row_change {
+            (statement.clone(), false)
+        } else {
+            let statement = self.visible_columns(statement.clone());
+            let tombstones = names_deleted(&statement);
+            (statement, tombstones)
+        };
         let (state, logical) = self.plan_sql(statement, tombstones).await?;
         if is_cacheable(&logical) {
             let generic = GenericPlan::new(&logical, |p| state.optimize(p));
@@ -324,7 +336,7 @@ pub async fn run_query(
         Some(text)
             if session.query.plans.is_enabled() && matches!(statement, Statement::Query(_)) =>
         {
-            session.plan_kept(statement, text).await?
+            session.plan_kept(statement, text, false).await?
         }
         _ => {
             let statement = session.visible_columns(statement.clone());
@@ -375,13 +387,27 @@ pub(super) fn select_statement(
     statement
 }
 
-/// Runs the query that finds the rows a statement changes. The changes are
-/// written in one batch, so they are held at once: within the result caps.
+/// Plans the query that finds the rows a statement changes; `text`: the
+/// statement's, when the statement cache keeps it (the query is built from
+/// it alone, so its plan is kept by it too).
+pub(super) async fn plan_changes<'s>(
+    s: &'s Session<'_>,
+    query: Statement,
+    text: Option<&Arc<str>>,
+) -> Result<PlannedQuery<'s>> {
+    match text {
+        Some(text) if s.query.plans.is_enabled() => s.plan_kept(&query, text, true).await,
+        _ => s.plan(query).await,
+    }
+}
+
+/// Runs a planned query to the end. The changes are written in one batch,
+/// so they are held at once: within the result caps.
 pub(super) async fn collect_changes(
     s: &Session<'_>,
-    query: Statement,
+    planned: PlannedQuery<'_>,
 ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
-    let stream = s.plan(query).await?.execute(s.query).await?;
+    let stream = planned.execute(s.query).await?;
     let collected = super::limits::collect_bounded(stream, &s.query.limits, None).await?;
     Ok(collected.batches)
 }

@@ -229,6 +229,42 @@ async fn kept_plans_follow_changes_to_tables_callers_and_time() {
         let allowed = outcome_as(&db, &service, None, private, &[json!(1)]).await;
         assert_eq!(allowed.unwrap().1, vec![vec!["1"]]);
     }
+    // UPDATE and DELETE keep the plan of the query finding their rows,
+    // which never sees deleted rows.
+    let update = "UPDATE d.u SET big = big + $2 WHERE id = $1";
+    let big = "SELECT big FROM d.u WHERE id = 2";
+    let start: i64 = query(&db, "da", big).await[0][0].parse().unwrap();
+    for step in 1..=3 {
+        let before = db.plans_reused();
+        let done = db
+            .execute(update, &[json!(2), json!(10)], None, &caller("da"))
+            .await
+            .unwrap();
+        assert_eq!(done[0].row_count, 1);
+        assert_eq!(db.plans_reused() > before, step > 1, "step {step}");
+        let now: i64 = query(&db, "da", big).await[0][0].parse().unwrap();
+        assert_eq!(now, start + 10 * step);
+    }
+    for _ in 0..2 {
+        let done = db
+            .execute(
+                "UPDATE d.u SET name = 'back' WHERE _deleted = true",
+                &[],
+                None,
+                &caller("da"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done[0].row_count, 0, "a deleted row was updated");
+    }
+    let delete = "DELETE FROM d.u WHERE id = $1";
+    for (id, rows) in [(2, 1), (2, 0), (10, 1)] {
+        let done = db
+            .execute(delete, &[json!(id)], None, &caller("da"))
+            .await
+            .unwrap();
+        assert_eq!(done[0].row_count, rows, "DELETE id {id}");
+    }
     // NOW() is this statement's time, never the kept plan's.
     let now = "SELECT id, CAST(now() AS BIGINT) FROM d.u WHERE id = $1";
     let mut last = 0_i64;
