@@ -56,6 +56,16 @@ impl RowVersion {
         }
     }
 
+    /// Whether an encoded version is a tombstone, without decoding its
+    /// cells (counting rows needs no more).
+    pub fn is_deleted_encoded(bytes: &[u8]) -> Result<bool, StoreError> {
+        match bytes {
+            [FORMAT_V1, flags, ..] => Ok(flags & FLAG_DELETED != 0),
+            [format, ..] => Err(corrupt(format!("unknown row format {format}"))),
+            [] => Err(corrupt("empty row".into())),
+        }
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let mut r = Reader { bytes, pos: 0 };
         let format = r.u8()?;
@@ -292,5 +302,13 @@ mod tests {
         .concat();
         assert_eq!(row.encode(), want);
         assert_eq!(RowVersion::decode(&want).unwrap(), row);
+        assert!(RowVersion::is_deleted_encoded(&want).unwrap());
+        let live = RowVersion {
+            deleted: false,
+            ..row
+        };
+        assert!(!RowVersion::is_deleted_encoded(&live.encode()).unwrap());
+        assert!(RowVersion::is_deleted_encoded(&[]).is_err());
+        assert!(RowVersion::is_deleted_encoded(&[9, 0]).is_err());
     }
 }

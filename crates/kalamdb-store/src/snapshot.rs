@@ -73,9 +73,9 @@ impl StoreSnapshot<'_> {
         prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
         let db = self.store.db();
-        let iter =
-            db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(scope.as_bytes()));
-        latest_of(iter, prefixes)
+        latest_of(scope.as_bytes(), prefixes, |range| {
+            db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(range))
+        })
     }
 
     /// Visits every version under `prefix` in key order (newest first within

@@ -187,11 +187,13 @@ impl HotStore {
         scope: &ScopeKey,
         prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
-        let mut opts = ReadOptions::default();
-        if let Some(end) = prefix_end(scope.as_bytes()) {
-            opts.set_iterate_upper_bound(end);
-        }
-        latest_of(self.db.raw_iterator_cf_opt(self.rows(), opts), prefixes)
+        latest_of(scope.as_bytes(), prefixes, |range| {
+            let mut opts = ReadOptions::default();
+            if let Some(end) = prefix_end(range) {
+                opts.set_iterate_upper_bound(end);
+            }
+            self.db.raw_iterator_cf_opt(self.rows(), opts)
+        })
     }
 
     /// A consistent read view of catalog and rows, with the highest `_seq`
@@ -314,11 +316,42 @@ impl WriteBatch<'_> {
     }
 }
 
-/// See [`HotStore::latest_versions`]; `iter` is bounded to the scope.
-pub(crate) fn latest_of(
-    mut iter: rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+/// Up to this many keys are each sought by an iterator bounded to that
+/// key's versions. A seek lands on the first entry at or after the key, and
+/// RocksDB steps over deleted entries to find it: after a flush deleted a
+/// scope's hot versions, an iterator bounded only by the scope would step
+/// over every deletion after the key (a million of them in a flushed
+/// million-row scope), where one bounded to the key stops at its end.
+const BOUNDED_SEEKS: usize = 16;
+
+/// See [`HotStore::latest_versions`]; `open(range)` opens an iterator
+/// bounded to the keys starting with `range`.
+pub(crate) fn latest_of<'d>(
+    scope: &[u8],
     prefixes: &[&[u8]],
+    open: impl Fn(&[u8]) -> rocksdb::DBRawIteratorWithThreadMode<'d, DB>,
 ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+    if prefixes.len() <= BOUNDED_SEEKS {
+        return prefixes
+            .iter()
+            .map(|prefix| {
+                let mut iter = open(prefix);
+                iter.seek(prefix);
+                let found = match (iter.key(), iter.value()) {
+                    // (A prefix of all 0xff bytes has no bound.)
+                    (Some(key), Some(value)) if key.starts_with(prefix) => {
+                        let (_, seq) = split_version_key(key)?;
+                        Some((seq, RowVersion::decode(value)?))
+                    }
+                    _ => None,
+                };
+                iter.status()?;
+                Ok(found)
+            })
+            .collect();
+    }
+    // Many keys (a bulk INSERT's check): one iterator over the scope.
+    let mut iter = open(scope);
     let mut order: Vec<usize> = (0..prefixes.len()).collect();
     order.sort_unstable_by(|&a, &b| prefixes[a].cmp(prefixes[b]));
     let mut out: Vec<Option<(u64, RowVersion)>> = (0..prefixes.len()).map(|_| None).collect();

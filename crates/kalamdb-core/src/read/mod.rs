@@ -181,6 +181,25 @@ impl<'a> ScopeView<'a> {
         }
     }
 
+    /// The scope's visible rows when it has no files: its newest hot
+    /// versions that are not tombstones, counted without decoding them.
+    /// `None` when the scope has files (their rows count too).
+    pub fn count_hot_only(&self) -> Result<Option<u64>> {
+        if self.has_files() {
+            return Ok(None);
+        }
+        let flushed = self.files.flushed_through;
+        let mut rows = 0u64;
+        self.snapshot
+            .scan_versions(self.scope.as_bytes(), &mut |v| {
+                if v.newest && v.seq > flushed && !RowVersion::is_deleted_encoded(v.value)? {
+                    rows += 1;
+                }
+                Ok(true)
+            })?;
+        Ok(Some(rows))
+    }
+
     /// The newest hot version of each encoded key (tombstones included),
     /// `None` where the hot tier has none newer than the files.
     pub fn hot_versions(&self, prefixes: &[&[u8]]) -> Result<Vec<Option<Version>>> {

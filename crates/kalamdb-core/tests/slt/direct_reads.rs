@@ -125,6 +125,9 @@ pub(crate) async fn setup(db: &KalamDb) {
     run(db, "da", "DELETE FROM d.u WHERE id = 8").await;
     run(db, "da", "UPDATE d.u SET big = big + 1 WHERE id = 9").await;
     run(db, "root", "DELETE FROM d.s WHERE code = 'b'").await;
+    // d.b stays hot: a tombstone and a key with two versions there.
+    run(db, "da", "DELETE FROM d.b WHERE id = 0").await;
+    run(db, "da", "UPDATE d.b SET v = 9 WHERE id = -5").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,6 +160,7 @@ async fn direct_reads_answer_as_the_planner_does() {
         "SELECT * FROM d.b WHERE id = 9007199254740993",
         "SELECT * FROM d.b WHERE id = -5",
         "SELECT * FROM d.b ORDER BY id LIMIT 2",
+        "SELECT COUNT(*) FROM d.b",
         "SELECT * FROM d.s WHERE code = 'c''d'",
         "SELECT * FROM d.s WHERE code IN ('a', 'b', 'z')",
         "SELECT COUNT(*) FROM d.s",

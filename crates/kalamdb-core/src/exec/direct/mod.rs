@@ -256,11 +256,14 @@ fn execute(
     if let Plan::Count | Plan::CountKeys(_) = bound.plan {
         let rows = match &found {
             Some(found) => found.values().filter(|v| !v.deleted).count() as u64,
-            None => {
-                let mut counter = CountingSink::default();
-                view.scan(&cold, &handle, &mut counter)?;
-                counter.rows
-            }
+            None => match view.count_hot_only()? {
+                Some(rows) => rows,
+                None => {
+                    let mut counter = CountingSink::default();
+                    view.scan(&cold, &handle, &mut counter)?;
+                    counter.rows
+                }
+            },
         };
         let count: ArrayRef = Arc::new(Int64Array::from(vec![rows as i64]));
         let batch = RecordBatch::try_new(bound.schema.clone(), vec![count])?;
