@@ -26,6 +26,11 @@ pub const META_MAX_SEQ: &str = "kalamdb.max_seq";
 /// Rows per row group: bounds writer memory and gives readers pruning units.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Rows per data page at most. A point lookup decodes only the pages whose
+/// key range (the page index) may hold its key, so small pages keep a cold
+/// lookup to about a thousand rows decoded rather than a row group's.
+pub const PAGE_ROWS: usize = 1024;
+
 /// A file's name: `batch-<seq>-t<table uid>.parquet`. Callers pass a
 /// `_seq` no other file of the scope can carry (a flush uses its snapshot
 /// watermark, and `_seq` numbers are never reused), so a name is never
@@ -85,6 +90,7 @@ impl ParquetFileWriter {
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS)
             .build();
         let writer = AsyncArrowWriter::try_new(
             BufWriter::new(store.clone(), path.clone()),

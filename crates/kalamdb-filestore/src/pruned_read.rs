@@ -1,6 +1,7 @@
-//! Reading only the row groups of a file that may hold some keys, judged by
-//! the row groups' min/max statistics of the key column. A point lookup in
-//! a large file then fetches the footer and one row group's column chunks
+//! Reading only the rows of a file that may hold some keys, judged by the
+//! min/max statistics of the key column: of its row groups (in the footer),
+//! then of its pages (in the page index). A point lookup in a large file
+//! then fetches the footer, the page index and the pages of one row range
 //! (ranged reads, which matter on S3) and decodes only those, instead of
 //! the whole file.
 
@@ -11,11 +12,12 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::RowGroupMetaData;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use std::ops::Range;
 use std::sync::Arc;
@@ -72,6 +74,7 @@ pub async fn read_row_groups_for_keys(
         store,
         path: path.clone(),
         size,
+        page_index: true,
     };
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await?
@@ -94,11 +97,88 @@ pub async fn read_row_groups_for_keys(
             if groups.is_empty() {
                 return Ok(Vec::new());
             }
-            builder.with_row_groups(groups)
+            let selection = select_pages(&metadata, &groups, index, keys);
+            if !selection.selects_any() {
+                return Ok(Vec::new());
+            }
+            builder
+                .with_row_groups(groups)
+                .with_row_selection(selection)
         }
         None => builder,
     };
     Ok(builder.build()?.try_collect().await?)
+}
+
+/// The rows of row groups `groups` (in that order) whose page of column
+/// `index` may hold one of `keys`, by the page index; a row group without a
+/// page index is selected whole.
+fn select_pages(
+    metadata: &ParquetMetaData,
+    groups: &[usize],
+    index: usize,
+    keys: &[KeyProbe],
+) -> RowSelection {
+    let mut selectors = Vec::new();
+    for &g in groups {
+        let rows = metadata.row_group(g).num_rows().max(0) as usize;
+        let pages = metadata
+            .column_index()
+            .zip(metadata.offset_index())
+            .and_then(|(columns, offsets)| {
+                Some((columns.get(g)?.get(index)?, offsets.get(g)?.get(index)?))
+            });
+        let Some((column, offsets)) = pages else {
+            selectors.push(RowSelector::select(rows));
+            continue;
+        };
+        let locations = offsets.page_locations();
+        let mut at = 0;
+        for (p, location) in locations.iter().enumerate() {
+            let start = (location.first_row_index.max(0) as usize).min(rows);
+            let end = locations.get(p + 1).map_or(rows, |next| {
+                (next.first_row_index.max(0) as usize).min(rows)
+            });
+            if end <= start || !keys.iter().any(|k| page_may_hold(column, p, k)) {
+                continue;
+            }
+            if start > at {
+                selectors.push(RowSelector::skip(start - at));
+            }
+            selectors.push(RowSelector::select(end - start));
+            at = end;
+        }
+        if at < rows {
+            selectors.push(RowSelector::skip(rows - at));
+        }
+    }
+    RowSelection::from(selectors)
+}
+
+/// Whether page `page` of a column index allows `key` (missing bounds
+/// allow anything).
+fn page_may_hold(column: &ColumnIndexMetaData, page: usize, key: &KeyProbe) -> bool {
+    match (column, key) {
+        (ColumnIndexMetaData::INT64(c), KeyProbe::Int(k)) => {
+            match (c.min_value(page), c.max_value(page)) {
+                (Some(min), Some(max)) => *min <= *k && *k <= *max,
+                _ => true,
+            }
+        }
+        (ColumnIndexMetaData::INT32(c), KeyProbe::Int(k)) => {
+            match (c.min_value(page), c.max_value(page)) {
+                (Some(min), Some(max)) => i64::from(*min) <= *k && *k <= i64::from(*max),
+                _ => true,
+            }
+        }
+        (ColumnIndexMetaData::BYTE_ARRAY(c), KeyProbe::Bytes(k)) => {
+            match (c.min_value(page), c.max_value(page)) {
+                (Some(min), Some(max)) => min <= k.as_slice() && k.as_slice() <= max,
+                _ => true,
+            }
+        }
+        _ => true,
+    }
 }
 
 /// What a file's footer says of it.
@@ -120,6 +200,7 @@ pub async fn read_footer(
         store,
         path: path.clone(),
         size,
+        page_index: false,
     };
     let metadata = reader.get_metadata(None).await?;
     Ok(Footer {
@@ -135,6 +216,8 @@ struct RangeReader {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,
+    /// Read the page index with the footer (lookups select pages by it).
+    page_index: bool,
 }
 
 /// Bytes fetched with the footer in one request, so that the metadata of a
@@ -159,8 +242,14 @@ impl AsyncFileReader for RangeReader {
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
             let size = self.size;
+            let policy = if self.page_index {
+                PageIndexPolicy::Optional
+            } else {
+                PageIndexPolicy::Skip
+            };
             let metadata = ParquetMetaDataReader::new()
                 .with_prefetch_hint(Some(FOOTER_PREFETCH))
+                .with_page_index_policy(policy)
                 .load_and_finish(self, size)
                 .await?;
             Ok(Arc::new(metadata))
