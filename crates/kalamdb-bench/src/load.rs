@@ -372,6 +372,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let stored = count(&server.addr, &format!("c{user}"))?;
         lost += acknowledged as i64 - stored as i64;
     }
+    // The set-up connection has been idle through the run, longer than
+    // the server keeps an idle connection open.
+    root = Client::connect(&server.addr, ROOT_AUTH)?;
     let (_, jobs) = sql(
         &mut root,
         "SELECT status, COUNT(*) FROM system.jobs GROUP BY status ORDER BY status",
