@@ -285,8 +285,12 @@ impl Session<'_> {
             (statement, tombstones)
         };
         let (state, logical) = self.plan_sql(statement, tombstones).await?;
+        let mut bound = None;
         if is_cacheable(&logical) {
             let generic = GenericPlan::new(&logical, |p| state.optimize(p));
+            // This run, too, uses the generic plan when it can, rather
+            // than optimizing the statement a second time.
+            bound = generic.as_ref().and_then(|g| g.bind(&values));
             let kept = CachedPlan {
                 generation,
                 logical: logical.clone(),
@@ -294,7 +298,10 @@ impl Session<'_> {
             };
             cache.insert(key, kept);
         }
-        let plan = state.optimize(&bind_params(logical, values)?)?;
+        let plan = match bound {
+            Some(plan) => plan,
+            None => state.optimize(&bind_params(logical, values)?)?,
+        };
         Ok(PlannedQuery {
             state: Cow::Owned(state),
             plan,

@@ -12,11 +12,12 @@ use kalamdb_core::{Caller, KalamDb};
 use serde_json::{json, Value};
 
 /// Runs `sql` by its kept plan and afresh (the same query under a text
-/// no run has used); returns whether the kept plan was used.
+/// longer than the statement cache's 4 KiB, so nothing is kept for it and
+/// it is planned with its values bound before optimizing); returns whether
+/// the kept plan was used.
 async fn same_as_fresh(db: &KalamDb, user: &str, sql: &str, params: &[Value]) -> bool {
-    static FRESH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = FRESH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let fresh = outcome(db, user, &format!("{sql} /* fresh {n} */"), params).await;
+    let pad = "x".repeat(4096);
+    let fresh = outcome(db, user, &format!("{sql} /* {pad} */"), params).await;
     let before = db.plans_reused();
     let kept = outcome(db, user, sql, params).await;
     let reused = db.plans_reused() > before;
@@ -41,13 +42,19 @@ async fn reads(db: &KalamDb, table: &str) -> (u64, u64) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kept_plans_answer_as_fresh_ones() {
+/// An engine over the shared test data with every query planned, so that
+/// kept plans answer them all.
+async fn planned_engine() -> (tempfile::TempDir, KalamDb) {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::util::open(dir.path());
     setup(&db).await;
-    // Every query planned, so that kept plans answer them all.
     db.set_direct_reads(false);
+    (dir, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_plans_answer_as_fresh_ones() {
+    let (_dir, db) = planned_engine().await;
     let cases: Vec<(&str, Vec<Vec<Value>>)> = vec![
         (
             "SELECT * FROM d.u WHERE id = $1",
@@ -155,10 +162,7 @@ async fn kept_plans_answer_as_fresh_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_plans_follow_changes_to_tables_callers_and_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = crate::util::open(dir.path());
-    setup(&db).await;
-    db.set_direct_reads(false);
+    let (_dir, db) = planned_engine().await;
     let sql = "SELECT * FROM t WHERE id = $1";
     run(
         &db,
