@@ -200,14 +200,14 @@ impl PlanCache {
         }
         let mut entries = self.entries.lock();
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            // Plans of an older catalog generation can never be used again
+            // (the generation only grows): drop them all first.
+            entries.retain(|_, p| p.generation >= plan.generation);
+        }
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
             // Any entry: a plan still in use comes back at the cost of one
-            // planning. Stale ones (an older generation) go first.
-            let victim = entries
-                .iter()
-                .find(|(_, p)| p.generation < plan.generation)
-                .or_else(|| entries.iter().next())
-                .map(|(k, _)| k.clone());
-            if let Some(victim) = victim {
+            // planning.
+            if let Some(victim) = entries.keys().next().cloned() {
                 entries.remove(&victim);
             }
         }
@@ -249,23 +249,25 @@ mod tests {
     #[test]
     fn plans_are_bounded_and_a_catalog_change_makes_them_stale() {
         let cache = PlanCache::new(2);
-        for (i, text) in ["a", "b", "c"].into_iter().enumerate() {
-            let plan = CachedPlan {
-                generation: i as u64,
-                logical: values_plan(),
-                generic: None,
-            };
-            cache.insert(key(text), plan);
+        let plan = |generation| CachedPlan {
+            generation,
+            logical: values_plan(),
+            generic: None,
+        };
+        for text in ["a", "b", "c"] {
+            cache.insert(key(text), plan(0));
         }
-        assert_eq!(cache.len(), 2);
-        // The oldest generation went first.
-        assert!(cache.get(&key("a"), 0).is_none());
-        assert!(cache.get(&key("c"), 2).is_some());
+        assert_eq!(cache.len(), 2, "one plan of the same generation went");
+        assert!(cache.get(&key("c"), 0).is_some(), "the newest is kept");
+        cache.insert(key("d"), plan(1));
+        assert_eq!(cache.len(), 1, "every stale plan went at once");
+        assert!(cache.get(&key("c"), 0).is_none());
+        assert!(cache.get(&key("d"), 1).is_some());
         assert!(
-            cache.get(&key("c"), 3).is_none(),
+            cache.get(&key("d"), 2).is_none(),
             "a stale plan is not used"
         );
-        assert_eq!(cache.reused(), 1);
+        assert_eq!(cache.reused(), 2);
         assert!(!PlanCache::new(0).is_enabled());
     }
 
