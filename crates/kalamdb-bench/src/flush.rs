@@ -183,6 +183,7 @@ async fn raw_parquet(data: &[Vec<RecordBatch>]) -> Result<(Duration, u64), Strin
             table_id: "b.t".into(),
             user_id: Some(format!("u{u:05}")),
             schema_version: 1,
+            primary_key: Some("id".into()),
         };
         let mut writer = ParquetFileWriter::create(store.clone(), path, table_schema(), meta)
             .map_err(|e| e.to_string())?;

@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub settings: Vec<(String, String)>,
     /// Most entries `system.audit_log` keeps (the oldest go first).
     pub audit_log_entries: usize,
+    /// Bytes of cold files (parsed footers and blocks) readers keep in
+    /// memory, shared by every storage.
+    pub file_cache_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +39,7 @@ impl Default for EngineConfig {
             live: LiveConfig::default(),
             settings: Vec::new(),
             audit_log_entries: 10_000,
+            file_cache_bytes: kalamdb_filestore::FILE_CACHE_BYTES,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::live::Live;
 use crate::scheduler::Scheduler;
 use crate::users::{Credentials, Users};
 use kalamdb_commons::{Clock, NamespaceId};
+use kalamdb_filestore::FileCache;
 use kalamdb_store::{HotStore, StoreOptions};
 use std::sync::Arc;
 use tracing::info;
@@ -94,6 +95,7 @@ impl Services {
             store.clone(),
             config.data_dir.clone(),
             clock.now_micros(),
+            Arc::new(FileCache::new(config.file_cache_bytes)),
         )?);
         let scheduler_config = &config.scheduler;
         let hot = Arc::new(HotTier::open(

@@ -7,16 +7,22 @@
 //! nobody else uses and carries its table, user, schema version and `_seq`
 //! range in its key-value metadata. It knows nothing of SQL or RocksDB.
 
+mod block_cache;
 mod error;
 pub mod faulty;
+mod file_cache;
 mod manifest;
+mod metadata_cache;
 mod parquet_file;
 mod pruned_read;
 mod storage;
 mod template;
 
+pub use block_cache::{BlockCache, BLOCK_BYTES};
 pub use error::FileStoreError;
+pub use file_cache::{CachedFiles, FileCache, FILE_CACHE_BYTES};
 pub use manifest::{ManifestDocument, ManifestEntry, MANIFEST_FILE};
+pub use metadata_cache::MetadataCache;
 pub use parquet_file::{
     file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
     META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,

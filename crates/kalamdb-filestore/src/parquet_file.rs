@@ -13,6 +13,7 @@ use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,6 +31,10 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// key range (the page index) may hold its key, so small pages keep a cold
 /// lookup to about a thousand rows decoded rather than a row group's.
 pub const PAGE_ROWS: usize = 1024;
+
+/// Bytes of a column chunk's dictionary at most; past it the writer falls
+/// back to plain encoding for the rest of the chunk.
+pub const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
 
 /// A file's name: `batch-<seq>-t<table uid>.parquet`. Callers pass a
 /// `_seq` no other file of the scope can carry (a flush uses its snapshot
@@ -52,6 +57,9 @@ pub struct FileMeta {
     /// The scope's user, for USER tables.
     pub user_id: Option<String>,
     pub schema_version: u32,
+    /// The primary-key column: unique in a file, so written without a
+    /// dictionary.
+    pub primary_key: Option<String>,
 }
 
 /// A file that is completely written (not yet committed to any manifest).
@@ -96,7 +104,20 @@ impl ParquetFileWriter {
             .set_compression(Compression::LZ4_RAW)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_data_page_row_count_limit(PAGE_ROWS)
-            .build();
+            // A lookup decodes the dictionary page of every column chunk
+            // it reads, however few rows it wants: keep dictionaries
+            // small, and none where every value differs (the key, `_seq`),
+            // where the 1 MiB default made a cold point lookup inflate
+            // megabytes.
+            .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
+            .set_column_dictionary_enabled(ColumnPath::from(SEQ_COLUMN), false);
+        let properties = match &meta.primary_key {
+            Some(pk) => {
+                properties.set_column_dictionary_enabled(ColumnPath::from(pk.as_str()), false)
+            }
+            None => properties,
+        }
+        .build();
         let writer = AsyncArrowWriter::try_new(
             BufWriter::new(store.clone(), path.clone()),
             schema,

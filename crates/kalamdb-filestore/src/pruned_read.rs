@@ -6,13 +6,16 @@
 //! the whole file.
 
 use crate::FileStoreError;
+use crate::{CachedFiles, FileCache};
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::RowGroupMetaData;
@@ -59,8 +62,10 @@ fn may_hold(group: &RowGroupMetaData, index: usize, key: &KeyProbe) -> bool {
 /// The batches of the row groups of `path` that may hold one of `keys` in
 /// column `column`; every row group when the column or its statistics are
 /// missing. `size` is the file's length when known (saves a request).
+/// The file's parsed footer and page index, and the bytes read, come from
+/// the cache of `files` when it has them and go into it otherwise.
 pub async fn read_row_groups_for_keys(
-    store: Arc<dyn ObjectStore>,
+    files: &CachedFiles,
     path: &Path,
     size: Option<u64>,
     column: &str,
@@ -68,16 +73,27 @@ pub async fn read_row_groups_for_keys(
 ) -> Result<Vec<RecordBatch>, FileStoreError> {
     let size = match size {
         Some(size) => size,
-        None => store.head(path).await?.size,
+        None => files.store.head(path).await?.size,
     };
-    let reader = RangeReader {
-        store,
+    let name = files.cache_name(path);
+    let mut reader = RangeReader {
+        store: files.store.clone(),
         path: path.clone(),
         size,
         page_index: true,
+        cache: Some((files.cache.clone(), name.clone())),
     };
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await?
+    let parsed = match files.cache.metadata.get(&name, size) {
+        Some(parsed) => parsed,
+        None => {
+            let options =
+                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+            let parsed = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+            files.cache.metadata.insert(&name, size, &parsed);
+            parsed
+        }
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
         .with_batch_size(crate::parquet_file::READ_BATCH_ROWS);
     let metadata = builder.metadata().clone();
     let index = metadata
@@ -201,6 +217,7 @@ pub async fn read_footer(
         path: path.clone(),
         size,
         page_index: false,
+        cache: None,
     };
     let metadata = reader.get_metadata(None).await?;
     Ok(Footer {
@@ -218,6 +235,22 @@ struct RangeReader {
     size: u64,
     /// Read the page index with the footer (lookups select pages by it).
     page_index: bool,
+    /// Where bytes are kept between reads, and this file's name there.
+    cache: Option<(Arc<FileCache>, Arc<str>)>,
+}
+
+impl RangeReader {
+    async fn fetch(&self, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        match &self.cache {
+            Some((cache, name)) => {
+                cache
+                    .blocks
+                    .get_ranges(self.store.as_ref(), name, &self.path, self.size, ranges)
+                    .await
+            }
+            None => self.store.get_ranges(&self.path, ranges).await,
+        }
+    }
 }
 
 /// Bytes fetched with the footer in one request, so that the metadata of a
@@ -226,14 +259,18 @@ const FOOTER_PREFETCH: usize = 64 * 1024;
 
 impl AsyncFileReader for RangeReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move { Ok(self.store.get_range(&self.path, range).await?) }.boxed()
+        async move {
+            let mut bytes = self.fetch(std::slice::from_ref(&range)).await?;
+            Ok(bytes.pop().unwrap_or_default())
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move { Ok(self.store.get_ranges(&self.path, &ranges).await?) }.boxed()
+        async move { Ok(self.fetch(&ranges).await?) }.boxed()
     }
 
     fn get_metadata<'a>(

@@ -13,7 +13,9 @@ use crate::error::{CoreError, Result};
 use kalamdb_commons::TableType;
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::object_store::{ObjectStore, ObjectStoreExt};
-use kalamdb_filestore::{shard_of, ManifestEntry, PathTemplate, StorageDef, MANIFEST_FILE};
+use kalamdb_filestore::{
+    shard_of, CachedFiles, FileCache, ManifestEntry, PathTemplate, StorageDef, MANIFEST_FILE,
+};
 use kalamdb_store::{meta_keys, HotStore};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,16 +28,28 @@ pub use storages::Storages;
 pub struct ColdStore {
     pub id: String,
     pub store: Arc<dyn ObjectStore>,
+    /// The store as point lookups read it: through the file cache.
+    pub files: CachedFiles,
     user_template: PathTemplate,
     shared_template: PathTemplate,
 }
 
 impl ColdStore {
-    pub fn open(def: &StorageDef, data_dir: &std::path::Path) -> Result<Self> {
+    pub fn open(
+        def: &StorageDef,
+        data_dir: &std::path::Path,
+        cache: Arc<FileCache>,
+    ) -> Result<Self> {
         let (user_template, shared_template) = def.templates()?;
+        let store = def.open(data_dir)?;
         Ok(Self {
             id: def.id.clone(),
-            store: def.open(data_dir)?,
+            files: CachedFiles {
+                store: store.clone(),
+                cache,
+                storage: def.id.as_str().into(),
+            },
+            store,
             user_template,
             shared_template,
         })

@@ -6,7 +6,7 @@ use super::ColdStore;
 use crate::error::{CoreError, Result};
 #[cfg(feature = "test-support")]
 use kalamdb_filestore::faulty::{Faults, FaultyStore};
-use kalamdb_filestore::{StorageDef, LOCAL_STORAGE};
+use kalamdb_filestore::{CachedFiles, FileCache, StorageDef, LOCAL_STORAGE};
 use kalamdb_store::{meta_keys, HotStore};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +18,8 @@ pub struct Storages {
     data_dir: PathBuf,
     defs: RwLock<BTreeMap<String, Arc<StorageDef>>>,
     opened: Mutex<HashMap<String, Arc<ColdStore>>>,
+    /// What readers keep of every storage's files.
+    file_cache: Arc<FileCache>,
     /// Serializes changes so "check, then write" is atomic.
     ddl: Mutex<()>,
     /// Removers of committed files (dropped tables) hold it shared; a
@@ -34,7 +36,12 @@ impl std::fmt::Debug for Storages {
 
 impl Storages {
     /// Loads every storage, creating `local` at first start.
-    pub fn load(store: Arc<HotStore>, data_dir: PathBuf, now: i64) -> Result<Self> {
+    pub fn load(
+        store: Arc<HotStore>,
+        data_dir: PathBuf,
+        now: i64,
+        file_cache: Arc<FileCache>,
+    ) -> Result<Self> {
         let mut defs = BTreeMap::new();
         for (_, raw) in store.meta_scan(meta_keys::STORAGES)? {
             let def: StorageDef = serde_json::from_slice(&raw)?;
@@ -45,6 +52,7 @@ impl Storages {
             data_dir,
             defs: RwLock::new(defs),
             opened: Mutex::new(HashMap::new()),
+            file_cache,
             ddl: Mutex::new(()),
             removals: tokio::sync::RwLock::new(()),
         };
@@ -137,8 +145,16 @@ impl Storages {
     pub fn inject_faults(&self, id: &str) -> Result<Arc<Faults>> {
         let cold = self.open(id)?;
         let faults = Arc::new(Faults::default());
+        let store: Arc<dyn kalamdb_filestore::object_store::ObjectStore> =
+            Arc::new(FaultyStore::new(cold.store.clone(), faults.clone()));
         let faulty = ColdStore {
-            store: Arc::new(FaultyStore::new(cold.store.clone(), faults.clone())),
+            store: store.clone(),
+            // Nothing kept: every read reaches the faults.
+            files: CachedFiles {
+                store,
+                cache: Arc::new(FileCache::new(0)),
+                storage: cold.files.storage.clone(),
+            },
             ..(*cold).clone()
         };
         self.opened.lock().insert(id.to_string(), Arc::new(faulty));
@@ -173,7 +189,11 @@ impl Storages {
         let def = self
             .get(id)
             .ok_or_else(|| CoreError::Internal(format!("storage '{id}' does not exist")))?;
-        let cold = Arc::new(ColdStore::open(&def, &self.data_dir)?);
+        let cold = Arc::new(ColdStore::open(
+            &def,
+            &self.data_dir,
+            self.file_cache.clone(),
+        )?);
         self.opened.lock().insert(id.to_string(), cold.clone());
         Ok(cold)
     }

@@ -235,6 +235,7 @@ impl<'a> ScopeFlush<'a> {
                 table_id: def.qualified_name(),
                 user_id: user.clone(),
                 schema_version: def.schema_version,
+                primary_key: Some(def.primary_key.clone()),
             },
             scope,
             user,

@@ -35,8 +35,9 @@ impl Fixture {
             hard_limit_factor: 2.0,
         };
         let hot = Arc::new(HotTier::open(store.clone(), &catalog, budget, clock.clone()).unwrap());
-        let storages =
-            Arc::new(Storages::load(store.clone(), dir.path().to_path_buf(), 0).unwrap());
+        let storages = Arc::new(
+            Storages::load(store.clone(), dir.path().to_path_buf(), 0, Arc::default()).unwrap(),
+        );
         let backoff = ScopeBackoff::new(Duration::from_secs(60), Duration::from_secs(3600));
         let flusher = Arc::new(Flusher::new(hot, storages.clone(), backoff, clock));
         Self {

@@ -96,7 +96,7 @@ impl ScopeFiles {
             let batches = bridge::wait(
                 handle,
                 read_row_groups_for_keys(
-                    cold.store.clone(),
+                    &cold.files,
                     &Path::from(entry.path.as_str()),
                     (entry.bytes > 0).then_some(entry.bytes),
                     &def.primary_key,

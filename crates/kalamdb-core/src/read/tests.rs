@@ -59,7 +59,8 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = HotStore::open(&dir.path().join("rocksdb"), StoreOptions::default()).unwrap();
-        let cold = ColdStore::open(&StorageDef::local(0), dir.path()).unwrap();
+        let cold =
+            ColdStore::open(&StorageDef::local(0), dir.path(), std::sync::Arc::default()).unwrap();
         Self {
             _dir: dir,
             runtime: tokio::runtime::Runtime::new().unwrap(),
@@ -91,6 +92,7 @@ impl Fixture {
             table_id: "app.kv".into(),
             user_id: Some("alice".into()),
             schema_version: 1,
+            primary_key: None,
         };
         let mut writer =
             ParquetFileWriter::create(self.cold.store.clone(), path.clone(), schema, meta).unwrap();

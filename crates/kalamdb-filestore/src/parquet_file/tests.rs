@@ -34,6 +34,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
         table_id: "app.messages".into(),
         user_id: Some("alice".into()),
         schema_version: 3,
+        primary_key: None,
     };
     let path = dir.clone().join(file_name(1249, 7).as_str());
     let mut writer = ParquetFileWriter::create(store.clone(), path, schema(), meta).unwrap();
@@ -67,6 +68,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
         table_id: "app.messages".into(),
         user_id: Some("alice".into()),
         schema_version: 3,
+        primary_key: None,
     };
     let empty = dir.clone().join(file_name(2000, 7).as_str());
     let writer = ParquetFileWriter::create(store.clone(), empty, schema(), meta).unwrap();
@@ -94,6 +96,7 @@ async fn batches_without_seq_are_refused() {
         table_id: "a.b".into(),
         user_id: None,
         schema_version: 1,
+        primary_key: None,
     };
     assert!(
         ParquetFileWriter::create(Arc::new(InMemory::new()), Path::from("a/b"), no_seq, meta)
@@ -103,13 +106,23 @@ async fn batches_without_seq_are_refused() {
 
 #[tokio::test]
 async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
-    use crate::{read_row_groups_for_keys, KeyProbe};
+    use crate::block_cache::BlockCache;
+    use crate::metadata_cache::MetadataCache;
+    use crate::{read_row_groups_for_keys, CachedFiles, FileCache, KeyProbe, FILE_CACHE_BYTES};
+    let through = |store: &Arc<dyn ObjectStore>, cache: &Arc<FileCache>| CachedFiles {
+        store: store.clone(),
+        cache: cache.clone(),
+        storage: "local".into(),
+    };
+    // Nothing kept: every read parses the file's metadata.
+    let cache = Arc::new(FileCache::new(0));
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let path = Path::from("t/batch-1.parquet");
     let meta = FileMeta {
         table_id: "a.t".into(),
         user_id: None,
         schema_version: 1,
+        primary_key: Some("id".into()),
     };
     let mut writer =
         ParquetFileWriter::create(store.clone(), path.clone(), schema(), meta).unwrap();
@@ -137,13 +150,19 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     // or a little more: the writer closes it after the chunk of a batch
     // that reaches the limit.
     let page = 2 * crate::parquet_file::PAGE_ROWS;
-    let one = read_row_groups_for_keys(store.clone(), &path, None, "id", &[KeyProbe::Int(100_000)])
-        .await
-        .unwrap();
+    let one = read_row_groups_for_keys(
+        &through(&store, &cache),
+        &path,
+        None,
+        "id",
+        &[KeyProbe::Int(100_000)],
+    )
+    .await
+    .unwrap();
     assert!(ids(&one).contains(&100_000));
     assert!(rows(one) <= page);
     let two = read_row_groups_for_keys(
-        store.clone(),
+        &through(&store, &cache),
         &path,
         Some(size),
         "id",
@@ -153,12 +172,18 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     .unwrap();
     assert!(ids(&two).contains(&5) && ids(&two).contains(&149_999));
     assert!(rows(two) <= 2 * page);
-    let none = read_row_groups_for_keys(store.clone(), &path, None, "id", &[KeyProbe::Int(-1)])
-        .await
-        .unwrap();
+    let none = read_row_groups_for_keys(
+        &through(&store, &cache),
+        &path,
+        None,
+        "id",
+        &[KeyProbe::Int(-1)],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows(none), 0);
     let text = read_row_groups_for_keys(
-        store.clone(),
+        &through(&store, &cache),
         &path,
         Some(size),
         "body",
@@ -174,10 +199,15 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
         store.clone(),
         faults.clone(),
     ));
-    let point =
-        read_row_groups_for_keys(counted, &path, Some(size), "id", &[KeyProbe::Int(140_000)])
-            .await
-            .unwrap();
+    let point = read_row_groups_for_keys(
+        &through(&counted, &cache),
+        &path,
+        Some(size),
+        "id",
+        &[KeyProbe::Int(140_000)],
+    )
+    .await
+    .unwrap();
     assert!(ids(&point).contains(&140_000));
     assert!(rows(point) <= page);
     let fetched = faults.bytes_read.load(std::sync::atomic::Ordering::SeqCst);
@@ -185,9 +215,93 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
         fetched > 0 && fetched < size / 5,
         "fetched {fetched} of {size} bytes"
     );
-    let unknown = read_row_groups_for_keys(store, &path, Some(size), "id", &[KeyProbe::Unknown])
+    // A lookup inflates the dictionary page of each chunk it reads: none
+    // for the unique key and `_seq`, a small one elsewhere.
+    let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+    let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .unwrap();
+    for group in footer.row_groups() {
+        for column in group.columns() {
+            let name = column.column_path().string();
+            let unique = name == "id" || name == SEQ_COLUMN;
+            assert_eq!(
+                column.dictionary_page_offset().is_some(),
+                !unique,
+                "{name}: dictionary only where values repeat"
+            );
+        }
+    }
+    // With the metadata and bytes kept, a second lookup in the file
+    // fetches nothing.
+    let kept = Arc::new(FileCache::new(FILE_CACHE_BYTES));
+    let mut fetched = Vec::new();
+    for _ in 0..2 {
+        let faults = Arc::new(crate::faulty::Faults::default());
+        let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
+            store.clone(),
+            faults.clone(),
+        ));
+        let point = read_row_groups_for_keys(
+            &through(&counted, &kept),
+            &path,
+            Some(size),
+            "id",
+            &[KeyProbe::Int(140_000)],
+        )
         .await
         .unwrap();
+        assert!(ids(&point).contains(&140_000));
+        fetched.push(faults.bytes_read.load(std::sync::atomic::Ordering::SeqCst));
+    }
+    assert_eq!(kept.metadata.hits_and_misses(), (1, 1));
+    assert!(fetched[0] > 0 && fetched[1] == 0, "fetched {fetched:?}");
+    // Bounded: a budget of one file's metadata holds one file.
+    let one_file = Arc::new(FileCache {
+        metadata: MetadataCache::new(kept.metadata.bytes()),
+        blocks: BlockCache::new(0),
+    });
+    let copy = Path::from("t/batch-2.parquet");
+    store
+        .put(
+            &copy,
+            store
+                .get(&path)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .into(),
+        )
+        .await
+        .unwrap();
+    for file in [&path, &copy, &copy, &path] {
+        read_row_groups_for_keys(
+            &through(&store, &one_file),
+            file,
+            Some(size),
+            "id",
+            &[KeyProbe::Int(7)],
+        )
+        .await
+        .unwrap();
+        assert!(one_file.metadata.bytes() <= kept.metadata.bytes());
+    }
+    assert_eq!(
+        one_file.metadata.hits_and_misses(),
+        (1, 3),
+        "the second file evicted the first"
+    );
+    let unknown = read_row_groups_for_keys(
+        &through(&store, &cache),
+        &path,
+        Some(size),
+        "id",
+        &[KeyProbe::Unknown],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows(unknown), 150_000);
 }
 
@@ -203,6 +317,7 @@ async fn the_file_metadata_is_frozen() {
         table_id: "app.notes".into(),
         user_id: None,
         schema_version: 1,
+        primary_key: None,
     };
     let mut writer =
         ParquetFileWriter::create(store.clone(), path.clone(), schema(), meta).unwrap();

@@ -1,0 +1,50 @@
+//! What readers keep of files between reads: parsed metadata
+//! ([`MetadataCache`]) and bytes ([`BlockCache`]), under one budget.
+
+use crate::block_cache::BlockCache;
+use crate::metadata_cache::MetadataCache;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use std::sync::Arc;
+
+/// The server's default budget for both.
+pub const FILE_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct FileCache {
+    pub metadata: MetadataCache,
+    pub blocks: BlockCache,
+}
+
+impl Default for FileCache {
+    fn default() -> Self {
+        Self::new(FILE_CACHE_BYTES)
+    }
+}
+
+impl FileCache {
+    /// A cache of at most `bytes`: a quarter for parsed metadata (a file's
+    /// is tens of KiB), the rest for blocks. 0 keeps nothing.
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            metadata: MetadataCache::new(bytes / 4),
+            blocks: BlockCache::new(bytes - bytes / 4),
+        }
+    }
+}
+
+/// One storage's files as the lookup path reads them: through the cache.
+#[derive(Debug, Clone)]
+pub struct CachedFiles {
+    pub store: Arc<dyn ObjectStore>,
+    pub cache: Arc<FileCache>,
+    /// The storage's id: the cache is shared by every storage.
+    pub storage: Arc<str>,
+}
+
+impl CachedFiles {
+    /// The name a file of this storage has in the cache.
+    pub(crate) fn cache_name(&self, path: &Path) -> Arc<str> {
+        format!("{}/{}", self.storage, path).into()
+    }
+}
