@@ -20,8 +20,14 @@ pub fn row(id: i64) -> Vec<Value> {
 /// latency.
 pub fn write(ids: &[i64], batch: usize, sync: bool) -> Result<(Duration, Vec<Duration>), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = HotStore::open(dir.path(), StoreOptions { sync_writes: sync })
-        .map_err(|e| e.to_string())?;
+    let store = HotStore::open(
+        dir.path(),
+        StoreOptions {
+            sync_writes: sync,
+            ..StoreOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let scope = ScopeKey::new(1, Some("root"));
     let mut latencies = Vec::new();
     let started = Instant::now();

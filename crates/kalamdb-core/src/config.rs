@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub settings: Vec<(String, String)>,
     /// Most entries `system.audit_log` keeps (the oldest go first).
     pub audit_log_entries: usize,
+    /// Bytes of the hot tier's blocks (RocksDB's block cache) kept in
+    /// memory.
+    pub hot_cache_bytes: usize,
     /// Bytes of cold files (parsed footers and blocks) readers keep in
     /// memory, shared by every storage.
     pub file_cache_bytes: usize,
@@ -39,6 +42,7 @@ impl Default for EngineConfig {
             live: LiveConfig::default(),
             settings: Vec::new(),
             audit_log_entries: 10_000,
+            hot_cache_bytes: kalamdb_store::BLOCK_CACHE_BYTES,
             file_cache_bytes: kalamdb_filestore::FILE_CACHE_BYTES,
         }
     }

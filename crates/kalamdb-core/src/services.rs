@@ -75,6 +75,7 @@ impl Services {
             &config.data_dir.join("rocksdb"),
             StoreOptions {
                 sync_writes: config.sync_writes,
+                block_cache_bytes: config.hot_cache_bytes,
             },
         )?);
         let catalog = Arc::new(Catalog::load(store.clone())?);

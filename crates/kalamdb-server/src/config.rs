@@ -62,6 +62,8 @@ pub struct StorageSection {
     /// fsync the WAL on every write. Off: acknowledged writes survive a
     /// process crash (`kill -9`) but not a power loss.
     pub sync_writes: bool,
+    /// MiB of the hot tier's blocks (RocksDB block cache) kept in memory.
+    pub hot_cache_mb: u64,
     /// MiB of cold files (parsed footers, file blocks) kept in memory.
     pub file_cache_mb: u64,
 }
@@ -297,6 +299,7 @@ impl Default for StorageSection {
         Self {
             data_dir: PathBuf::from("./data"),
             sync_writes: false,
+            hot_cache_mb: (kalamdb_core::EngineConfig::default().hot_cache_bytes >> 20) as u64,
             file_cache_mb: (kalamdb_core::EngineConfig::default().file_cache_bytes >> 20) as u64,
         }
     }
@@ -413,6 +416,9 @@ impl ServerConfig {
         if let Some(v) = number("KALAMDB_STATEMENT_CACHE_ENTRIES")? {
             self.query.statement_cache_entries = v as usize;
         }
+        if let Some(v) = number("KALAMDB_HOT_CACHE_MB")? {
+            self.storage.hot_cache_mb = v;
+        }
         if let Some(v) = number("KALAMDB_FILE_CACHE_MB")? {
             self.storage.file_cache_mb = v;
         }
@@ -492,6 +498,7 @@ impl ServerConfig {
         kalamdb_core::EngineConfig {
             data_dir: self.storage.data_dir.clone(),
             sync_writes: self.storage.sync_writes,
+            hot_cache_bytes: (self.storage.hot_cache_mb << 20) as usize,
             file_cache_bytes: (self.storage.file_cache_mb << 20) as usize,
             root_password: self.root_password.clone(),
             jobs: kalamdb_core::JobsConfig {

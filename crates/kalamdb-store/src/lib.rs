@@ -25,4 +25,4 @@ pub use error::StoreError;
 pub use keys::ScopeKey;
 pub use row::RowVersion;
 pub use snapshot::{LatestIter, StoreSnapshot, VersionRef};
-pub use store::{HotStore, MetaEntries, StoreOptions, WriteBatch};
+pub use store::{HotStore, MetaEntries, StoreOptions, WriteBatch, BLOCK_CACHE_BYTES};

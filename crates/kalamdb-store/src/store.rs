@@ -9,7 +9,8 @@ use crate::snapshot::StoreSnapshot;
 use crate::{RowVersion, StoreError};
 use kalamdb_commons::Value;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, ReadOptions, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    ReadOptions, WriteOptions, DB,
 };
 use std::path::Path;
 
@@ -17,11 +18,29 @@ pub(crate) const CF_META: &str = "meta";
 const CF_ROWS: &str = "rows";
 const SEQ_LIMIT_KEY: &[u8] = b"\x00seq_limit";
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     /// fsync the WAL on every write. Without it a write survives a process
     /// crash (`kill -9`) but not a power loss.
     pub sync_writes: bool,
+    /// Bytes of uncompressed SST blocks kept in memory, shared by every
+    /// column family.
+    pub block_cache_bytes: usize,
+}
+
+/// The default block cache: RocksDB's own default is 8 MiB per column
+/// family, and a point lookup that misses it reads its block through the
+/// operating system's page cache, which a host may reclaim (then each
+/// miss is a disk read of milliseconds).
+pub const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync_writes: false,
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+        }
+    }
 }
 
 /// The hot tier. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -52,7 +71,8 @@ impl HotStore {
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(2);
         db_opts.set_keep_log_file_num(3);
-        let db = DB::open_cf_descriptors(&db_opts, path, Self::families())?;
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let db = DB::open_cf_descriptors(&db_opts, path, Self::families(&cache))?;
         let persisted_limit = Self::persisted_limit(&db)?;
         let changes_floor =
             // Every `_seq` handed out before is below the persisted limit.
@@ -63,8 +83,13 @@ impl HotStore {
     /// Opens a store (a backup's checkpoint) only to read it: nothing in
     /// `path` changes, and every write fails.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        let db =
-            DB::open_cf_descriptors_read_only(&Options::default(), path, Self::families(), false)?;
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let db = DB::open_cf_descriptors_read_only(
+            &Options::default(),
+            path,
+            Self::families(&cache),
+            false,
+        )?;
         let persisted_limit = Self::persisted_limit(&db)?;
         let changes_floor = Self::read_changes_floor(&db)?;
         Ok(Self::assemble(
@@ -82,11 +107,15 @@ impl HotStore {
         Ok(rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?)
     }
 
-    fn families() -> Vec<ColumnFamilyDescriptor> {
-        let mut rows_opts = Options::default();
+    fn families(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+        let mut tables = BlockBasedOptions::default();
+        tables.set_block_cache(cache);
+        let mut meta_opts = Options::default();
+        meta_opts.set_block_based_table_factory(&tables);
+        let mut rows_opts = meta_opts.clone();
         rows_opts.set_compression_type(DBCompressionType::Lz4);
         vec![
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_META, meta_opts),
             ColumnFamilyDescriptor::new(CF_ROWS, rows_opts.clone()),
             ColumnFamilyDescriptor::new(CF_CHANGES, rows_opts),
         ]

@@ -86,7 +86,7 @@ mod tests {
     /// returns the store and every version key in key order.
     fn store_with(versions: &[u64]) -> (tempfile::TempDir, HotStore, ScopeKey) {
         let dir = tempfile::tempdir().unwrap();
-        let store = HotStore::open(dir.path(), StoreOptions { sync_writes: false }).unwrap();
+        let store = HotStore::open(dir.path(), StoreOptions::default()).unwrap();
         let scope = ScopeKey::new(1, Some("u"));
         let mut batch = store.batch();
         let mut seq = 0;
