@@ -127,6 +127,31 @@ impl BlockCache {
             .collect()
     }
 
+    /// `ranges` of the file if the cache holds every byte of them.
+    pub(crate) fn get_cached(
+        &self,
+        file: &Arc<str>,
+        size: u64,
+        ranges: &[Range<u64>],
+    ) -> Option<Vec<Bytes>> {
+        let mut found: HashMap<u64, Bytes> = HashMap::new();
+        {
+            let mut blocks = self.lock();
+            for range in ranges.iter().filter(|r| r.start < r.end) {
+                for index in range.start / BLOCK_BYTES..=(range.end - 1) / BLOCK_BYTES {
+                    if found.contains_key(&index) {
+                        continue;
+                    }
+                    let (bytes, referenced) = blocks.held.get_mut(&(file.clone(), size, index))?;
+                    *referenced = true;
+                    found.insert(index, bytes.clone());
+                }
+            }
+        }
+        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        ranges.iter().map(|range| assemble(&found, range)).collect()
+    }
+
     fn insert(&self, file: &Arc<str>, size: u64, fresh: Vec<(u64, Bytes)>) {
         let mut blocks = self.lock();
         for (index, bytes) in fresh {

@@ -27,7 +27,9 @@ pub use parquet_file::{
     file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
     META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
 };
-pub use pruned_read::{read_footer, read_row_groups_for_keys, Footer, KeyProbe};
+pub use pruned_read::{
+    read_footer, read_row_groups_for_keys, read_row_groups_for_keys_cached, Footer, KeyProbe,
+};
 pub use storage::{Credentials, StorageDef, StorageType, LOCAL_STORAGE};
 pub use template::{shard_of, PathTemplate, TemplateKind};
 

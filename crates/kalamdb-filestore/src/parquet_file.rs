@@ -34,7 +34,7 @@ pub const PAGE_ROWS: usize = 1024;
 
 /// Bytes of a column chunk's dictionary at most; past it the writer falls
 /// back to plain encoding for the rest of the chunk.
-pub const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+pub const DICTIONARY_PAGE_BYTES: usize = 16 * 1024;
 
 /// A file's name: `batch-<seq>-t<table uid>.parquet`. Callers pass a
 /// `_seq` no other file of the scope can carry (a flush uses its snapshot

@@ -23,6 +23,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A key as the file's statistics can compare it.
@@ -75,6 +76,36 @@ pub async fn read_row_groups_for_keys(
         Some(size) => size,
         None => files.store.head(path).await?.size,
     };
+    read_keys(files, path, size, column, keys, None).await
+}
+
+/// [`read_row_groups_for_keys`] from the file cache alone: `None` when a
+/// byte it needs is not there (nothing is fetched). It never waits, so an
+/// async task may call it in place.
+pub fn read_row_groups_for_keys_cached(
+    files: &CachedFiles,
+    path: &Path,
+    size: u64,
+    column: &str,
+    keys: &[KeyProbe],
+) -> Result<Option<Vec<RecordBatch>>, FileStoreError> {
+    let missed = Arc::new(AtomicBool::new(false));
+    let read = read_keys(files, path, size, column, keys, Some(missed.clone()));
+    match read.now_or_never() {
+        None => Ok(None),
+        Some(Err(_)) if missed.load(Ordering::Relaxed) => Ok(None),
+        Some(result) => result.map(Some),
+    }
+}
+
+async fn read_keys(
+    files: &CachedFiles,
+    path: &Path,
+    size: u64,
+    column: &str,
+    keys: &[KeyProbe],
+    cached_only: Option<Arc<AtomicBool>>,
+) -> Result<Vec<RecordBatch>, FileStoreError> {
     let name = files.cache_name(path);
     let mut reader = RangeReader {
         store: files.store.clone(),
@@ -82,6 +113,7 @@ pub async fn read_row_groups_for_keys(
         size,
         page_index: true,
         cache: Some((files.cache.clone(), name.clone())),
+        cached_only,
     };
     let parsed = match files.cache.metadata.get(&name, size) {
         Some(parsed) => parsed,
@@ -218,6 +250,7 @@ pub async fn read_footer(
         size,
         page_index: false,
         cache: None,
+        cached_only: None,
     };
     let metadata = reader.get_metadata(None).await?;
     Ok(Footer {
@@ -237,10 +270,25 @@ struct RangeReader {
     page_index: bool,
     /// Where bytes are kept between reads, and this file's name there.
     cache: Option<(Arc<FileCache>, Arc<str>)>,
+    /// Set: fetch nothing, fail when the cache lacks a byte and raise this
+    /// flag (the caller then reads the file where it may wait).
+    cached_only: Option<Arc<AtomicBool>>,
 }
 
 impl RangeReader {
     async fn fetch(&self, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        if let (Some(missed), Some((cache, name))) = (&self.cached_only, &self.cache) {
+            return match cache.blocks.get_cached(name, self.size, ranges) {
+                Some(bytes) => Ok(bytes),
+                None => {
+                    missed.store(true, Ordering::Relaxed);
+                    Err(object_store::Error::NotFound {
+                        path: self.path.to_string(),
+                        source: "not in the file cache".into(),
+                    })
+                }
+            };
+        }
         match &self.cache {
             Some((cache, name)) => {
                 cache

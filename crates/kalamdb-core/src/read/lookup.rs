@@ -6,7 +6,7 @@ use super::decode::{unreadable_file, FileBatch};
 use super::{ScopeFiles, Version};
 use crate::catalog::TableDef;
 use crate::cold::{bridge, ColdStore};
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::values::{cast_to_column, ColumnBuilder};
 use datafusion::arrow::array::{BooleanArray, RecordBatch, Scalar};
 use datafusion::arrow::compute::filter_record_batch;
@@ -14,7 +14,9 @@ use datafusion::arrow::compute::kernels::boolean::or;
 use datafusion::arrow::compute::kernels::cmp::eq;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::{read_row_groups_for_keys, KeyProbe};
+use kalamdb_filestore::{
+    read_row_groups_for_keys, read_row_groups_for_keys_cached, KeyProbe, ManifestEntry,
+};
 use kalamdb_store::ScopeKey;
 use std::collections::BTreeMap;
 use tokio::runtime::Handle;
@@ -82,6 +84,61 @@ impl ScopeFiles {
         keys: &[Value],
         files_read: &mut usize,
     ) -> Result<Versions> {
+        let found = self.lookup_with(def, scope, keys, files_read, |entry, probes| {
+            let batches = bridge::wait(
+                handle,
+                read_row_groups_for_keys(
+                    &cold.files,
+                    &Path::from(entry.path.as_str()),
+                    (entry.bytes > 0).then_some(entry.bytes),
+                    &def.primary_key,
+                    probes,
+                ),
+            )
+            .map_err(|e| unreadable_file(def, &entry.path, e))?;
+            Ok(Some(batches))
+        })?;
+        found.ok_or_else(|| CoreError::Internal("a file lookup gave up".into()))
+    }
+
+    /// [`ScopeFiles::lookup_counted`] from the file cache alone, without
+    /// waiting (so in place, on an async task); `None` when a file's bytes
+    /// are not all cached.
+    pub fn lookup_cached(
+        &self,
+        cold: &ColdStore,
+        def: &TableDef,
+        scope: &ScopeKey,
+        keys: &[Value],
+        files_read: &mut usize,
+    ) -> Result<Option<Versions>> {
+        self.lookup_with(def, scope, keys, files_read, |entry, probes| {
+            if entry.bytes == 0 {
+                // Its length is unknown: finding it is a request.
+                return Ok(None);
+            }
+            read_row_groups_for_keys_cached(
+                &cold.files,
+                &Path::from(entry.path.as_str()),
+                entry.bytes,
+                &def.primary_key,
+                probes,
+            )
+            .map_err(|e| unreadable_file(def, &entry.path, e))
+        })
+    }
+
+    /// The newest version of each of `keys` in the files whose key range
+    /// may hold one, each file's candidate rows from `read` (`None`: give
+    /// up, the whole lookup is `None`).
+    fn lookup_with(
+        &self,
+        def: &TableDef,
+        scope: &ScopeKey,
+        keys: &[Value],
+        files_read: &mut usize,
+        mut read: impl FnMut(&ManifestEntry, &[KeyProbe]) -> Result<Option<Vec<RecordBatch>>>,
+    ) -> Result<Option<Versions>> {
         let encoded = keys
             .iter()
             .map(|k| Ok(scope.pk_prefix(k)?))
@@ -92,18 +149,10 @@ impl ScopeFiles {
             if !encoded.iter().any(|k| entry.may_contain(k)) {
                 continue;
             }
+            let Some(batches) = read(entry, &probes)? else {
+                return Ok(None);
+            };
             *files_read += 1;
-            let batches = bridge::wait(
-                handle,
-                read_row_groups_for_keys(
-                    &cold.files,
-                    &Path::from(entry.path.as_str()),
-                    (entry.bytes > 0).then_some(entry.bytes),
-                    &def.primary_key,
-                    &probes,
-                ),
-            )
-            .map_err(|e| unreadable_file(def, &entry.path, e))?;
             for batch in batches {
                 let batch = select_keys(&batch, def, keys)?;
                 if batch.num_rows() == 0 {
@@ -119,7 +168,7 @@ impl ScopeFiles {
                 }
             }
         }
-        Ok(found)
+        Ok(Some(found))
     }
 
     /// Whether any file's key range may hold one of `sorted` (encoded,

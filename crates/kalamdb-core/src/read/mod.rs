@@ -238,11 +238,24 @@ impl<'a> ScopeView<'a> {
         Ok((found, undecided))
     }
 
-    /// [`ScopeView::lookup`] when the hot tier answers it alone; `None`
-    /// when a file would have to be read. Needs no blocking thread.
-    pub fn lookup_hot_only(&self, keys: &[Value]) -> Result<Option<Versions>> {
-        let (found, undecided) = self.lookup_hot(keys)?;
-        Ok(undecided.is_empty().then_some(found))
+    /// [`ScopeView::lookup`] when the hot tier and the file cache answer it
+    /// (nothing waits: fit for an async task); `None` when a file's bytes
+    /// would have to be fetched.
+    pub fn lookup_in_place(&self, cold: &ColdStore, keys: &[Value]) -> Result<Option<Versions>> {
+        let (mut found, undecided) = self.lookup_hot(keys)?;
+        if undecided.is_empty() {
+            return Ok(Some(found));
+        }
+        let mut read = 0;
+        let Some(cold_found) = self
+            .files
+            .lookup_cached(cold, self.def, self.scope, &undecided, &mut read)?
+        else {
+            return Ok(None);
+        };
+        found.extend(cold_found);
+        self.files_read.set(self.files_read.get() + read);
+        Ok(Some(found))
     }
 
     /// The newest version of each of `keys` in either tier, tombstones

@@ -108,7 +108,10 @@ async fn batches_without_seq_are_refused() {
 async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     use crate::block_cache::BlockCache;
     use crate::metadata_cache::MetadataCache;
-    use crate::{read_row_groups_for_keys, CachedFiles, FileCache, KeyProbe, FILE_CACHE_BYTES};
+    use crate::{
+        read_row_groups_for_keys, read_row_groups_for_keys_cached, CachedFiles, FileCache,
+        KeyProbe, FILE_CACHE_BYTES,
+    };
     let through = |store: &Arc<dyn ObjectStore>, cache: &Arc<FileCache>| CachedFiles {
         store: store.clone(),
         cache: cache.clone(),
@@ -256,6 +259,39 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     }
     assert_eq!(kept.metadata.hits_and_misses(), (1, 1));
     assert!(fetched[0] > 0 && fetched[1] == 0, "fetched {fetched:?}");
+    // From the cache alone, without waiting: the same rows when it holds
+    // them, `None` (and nothing fetched) when it does not.
+    let cached = read_row_groups_for_keys_cached(
+        &through(&store, &kept),
+        &path,
+        size,
+        "id",
+        &[KeyProbe::Int(140_000)],
+    )
+    .unwrap()
+    .expect("every byte is cached");
+    assert!(ids(&cached).contains(&140_000));
+    assert!(rows(cached) <= page);
+    let faults = Arc::new(crate::faulty::Faults::default());
+    let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
+        store.clone(),
+        faults.clone(),
+    ));
+    for (cache, key) in [(&kept, 5), (&Arc::new(FileCache::default()), 140_000)] {
+        let missing = read_row_groups_for_keys_cached(
+            &through(&counted, cache),
+            &path,
+            size,
+            "id",
+            &[KeyProbe::Int(key)],
+        )
+        .unwrap();
+        assert!(missing.is_none(), "page of {key} is not cached");
+    }
+    assert_eq!(
+        faults.bytes_read.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
     // Bounded: a budget of one file's metadata holds one file.
     let one_file = Arc::new(FileCache {
         metadata: MetadataCache::new(kept.metadata.bytes()),

@@ -194,10 +194,11 @@ fn keys(session: &Session<'_>, def: &TableDef, args: &[KeyArg]) -> Option<Vec<Va
         .collect()
 }
 
-/// Lookups and short scans that the hot tier answers alone (no file to
-/// read) run where they are: RocksDB reads of a few keys take
-/// microseconds, less than a hand-off to another thread. The rest runs on
-/// a blocking thread, as file reads and long scans block.
+/// Lookups and short scans that the hot tier and the file cache answer
+/// alone (nothing to fetch) run where they are: RocksDB reads of a few
+/// keys and the decoding of a cached page take microseconds, less than a
+/// hand-off to another thread. The rest runs on a blocking thread, as file
+/// reads and long scans block.
 async fn read_bound(
     services: &Arc<crate::services::Services>,
     bound: Bound,
@@ -242,10 +243,12 @@ fn execute(
     let cold = services.storages.for_table(&bound.def)?;
     let in_place = at == Where::InPlace;
     let found = match &bound.plan {
-        Plan::Keys(keys) | Plan::CountKeys(keys) if in_place => match view.lookup_hot_only(keys)? {
-            Some(found) => Some(found),
-            None => return Ok(None),
-        },
+        Plan::Keys(keys) | Plan::CountKeys(keys) if in_place => {
+            match view.lookup_in_place(&cold, keys)? {
+                Some(found) => Some(found),
+                None => return Ok(None),
+            }
+        }
         Plan::Keys(keys) | Plan::CountKeys(keys) => Some(view.lookup(&cold, &handle, keys)?),
         Plan::Scan(limit) if in_place && (*limit > IN_PLACE_SCAN_ROWS || view.has_files()) => {
             return Ok(None)
