@@ -145,6 +145,17 @@ impl TestServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until the server has logged a line containing `needle`: its
+    /// output is read by another thread, so a line the server wrote just
+    /// before a client saw the effect may not be here yet.
+    pub fn wait_for_log(&self, needle: &str) {
+        poll(
+            &format!("a log line with {needle:?}"),
+            Duration::from_secs(10),
+            || self.log().iter().any(|l| l.contains(needle)).then_some(()),
+        );
+    }
+
     pub fn client(&self) -> &reqwest::blocking::Client {
         &self.client
     }
