@@ -29,7 +29,9 @@
 //! 0. The text is looked up in the statement cache (`exec::prepared`) and
 //!    parsed only on a miss. A key lookup, a `LIMIT` read or a `COUNT(*)`
 //!    of one table (`exec::direct`) is answered from a `read::ScopeView`
-//!    right away, with no planning; anything else goes on below.
+//!    right away, with no planning: on the request's task when the hot
+//!    tier and the file cache (`kalamdb_filestore::FileCache`) hold all it
+//!    needs, else on a blocking thread; anything else goes on below.
 //! 1. A plan kept for this text, caller and namespace (`exec::plan_cache`)
 //!    is used if the catalog has not changed since; its `$n` values are
 //!    bound and it goes to step 3 (or, for values not of the placeholders'
@@ -52,8 +54,9 @@
 //!    `_seq` wins, a tombstone hides its key, and stretches of a file that
 //!    nothing else overrides go out as Arrow columns. A `pk = literal`
 //!    (or `IN`) filter reads only those keys: its hot version, or, when the hot tier
-//!    has none newer than the files, only the files (and row groups) whose
-//!    key bounds may hold it (`ScopeView::lookup`). Batches have a
+//!    has none newer than the files, only the files (and row groups and
+//!    pages) whose key bounds may hold it (`ScopeView::lookup`, through the
+//!    file cache). Batches have a
 //!    bounded size; DataFusion filters, joins and aggregates above the scan,
 //!    so filters run after version resolution and a stale version never
 //!    matches.

@@ -11,13 +11,13 @@
 //! once written and their names are never reused, so a block never goes
 //! stale.
 
+use crate::clock_cache::ClockCache;
 use bytes::{Bytes, BytesMut};
 use object_store::path::Path;
 use object_store::ObjectStore;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Bytes per block: a few pages of a typical file, one request's worth.
 pub const BLOCK_BYTES: u64 = 64 * 1024;
@@ -25,30 +25,16 @@ pub const BLOCK_BYTES: u64 = 64 * 1024;
 /// A block: which file (storage-qualified path and length) and where.
 type BlockKey = (Arc<str>, u64, u64);
 
-#[derive(Debug, Default)]
-struct Blocks {
-    held: HashMap<BlockKey, (Bytes, bool)>,
-    /// The clock's hand goes front to back.
-    clock: VecDeque<BlockKey>,
-    bytes: usize,
-}
-
 /// Blocks of files, at most `budget` bytes of them.
 #[derive(Debug)]
 pub struct BlockCache {
-    blocks: Mutex<Blocks>,
-    budget: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    blocks: ClockCache<BlockKey, Bytes>,
 }
 
 impl BlockCache {
     pub fn new(budget: usize) -> Self {
         Self {
-            blocks: Mutex::new(Blocks::default()),
-            budget,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            blocks: ClockCache::new(budget),
         }
     }
 
@@ -63,33 +49,19 @@ impl BlockCache {
         size: u64,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        if self.budget == 0 {
+        if !self.blocks.is_enabled() {
             return store.get_ranges(path, ranges).await;
         }
-        let wanted: BTreeSet<u64> = ranges
-            .iter()
-            .filter(|r| r.start < r.end)
-            .flat_map(|r| r.start / BLOCK_BYTES..=(r.end - 1) / BLOCK_BYTES)
-            .collect();
-        let mut found: HashMap<u64, Bytes> = HashMap::with_capacity(wanted.len());
-        {
-            let mut blocks = self.lock();
-            for &index in &wanted {
-                if let Some((bytes, referenced)) = blocks.held.get_mut(&(file.clone(), size, index))
-                {
-                    *referenced = true;
-                    found.insert(index, bytes.clone());
+        let mut found: HashMap<u64, Bytes> = HashMap::new();
+        let mut missing: Vec<u64> = Vec::new();
+        for index in block_indexes(ranges) {
+            match self.blocks.get(&(file.clone(), size, index)) {
+                Some(block) => {
+                    found.insert(index, block);
                 }
+                None => missing.push(index),
             }
         }
-        let missing: Vec<u64> = wanted
-            .iter()
-            .copied()
-            .filter(|i| !found.contains_key(i))
-            .collect();
-        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
-        self.misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         if !missing.is_empty() {
             // Runs of neighbouring missing blocks, one request each.
             let mut runs: Vec<Range<u64>> = Vec::new();
@@ -104,7 +76,6 @@ impl BlockCache {
                 .map(|run| run.start * BLOCK_BYTES..(run.end * BLOCK_BYTES).min(size))
                 .collect();
             let fetched = store.get_ranges(path, &requests).await?;
-            let mut fresh = Vec::with_capacity(missing.len());
             for (run, bytes) in runs.iter().zip(fetched) {
                 for index in run.clone() {
                     let from = ((index - run.start) * BLOCK_BYTES) as usize;
@@ -115,11 +86,11 @@ impl BlockCache {
                     // A copy per block: a slice would keep the whole
                     // request's buffer alive after its neighbours go.
                     let block = Bytes::copy_from_slice(&bytes[from..to]);
-                    found.insert(index, block.clone());
-                    fresh.push((index, block));
+                    self.blocks
+                        .insert((file.clone(), size, index), block.clone(), block.len());
+                    found.insert(index, block);
                 }
             }
-            self.insert(file, size, fresh);
         }
         ranges
             .iter()
@@ -135,70 +106,30 @@ impl BlockCache {
         ranges: &[Range<u64>],
     ) -> Option<Vec<Bytes>> {
         let mut found: HashMap<u64, Bytes> = HashMap::new();
-        {
-            let mut blocks = self.lock();
-            for range in ranges.iter().filter(|r| r.start < r.end) {
-                for index in range.start / BLOCK_BYTES..=(range.end - 1) / BLOCK_BYTES {
-                    if found.contains_key(&index) {
-                        continue;
-                    }
-                    let (bytes, referenced) = blocks.held.get_mut(&(file.clone(), size, index))?;
-                    *referenced = true;
-                    found.insert(index, bytes.clone());
-                }
-            }
+        for index in block_indexes(ranges) {
+            found.insert(index, self.blocks.get(&(file.clone(), size, index))?);
         }
-        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
         ranges.iter().map(|range| assemble(&found, range)).collect()
-    }
-
-    fn insert(&self, file: &Arc<str>, size: u64, fresh: Vec<(u64, Bytes)>) {
-        let mut blocks = self.lock();
-        for (index, bytes) in fresh {
-            let key = (file.clone(), size, index);
-            if blocks.held.contains_key(&key) {
-                continue;
-            }
-            blocks.bytes += bytes.len();
-            blocks.held.insert(key.clone(), (bytes, false));
-            blocks.clock.push_back(key);
-        }
-        while blocks.bytes > self.budget {
-            let Some(key) = blocks.clock.pop_front() else {
-                break;
-            };
-            let Some((bytes, referenced)) = blocks.held.get_mut(&key) else {
-                continue;
-            };
-            if *referenced {
-                *referenced = false;
-                blocks.clock.push_back(key);
-            } else {
-                let freed = bytes.len();
-                blocks.held.remove(&key);
-                blocks.bytes -= freed;
-            }
-        }
     }
 
     /// Blocks found here and blocks fetched, so far.
     pub fn hits_and_misses(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        self.blocks.hits_and_misses()
     }
 
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
-        self.lock().bytes
+        self.blocks.bytes()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Blocks> {
-        // Every change completes under the lock without calls that panic
-        // halfway, so a poisoned lock still guards consistent entries.
-        self.blocks.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The blocks `ranges` touch, each once, in file order.
+fn block_indexes(ranges: &[Range<u64>]) -> BTreeSet<u64> {
+    ranges
+        .iter()
+        .filter(|r| r.start < r.end)
+        .flat_map(|r| r.start / BLOCK_BYTES..=(r.end - 1) / BLOCK_BYTES)
+        .collect()
 }
 
 /// `range` out of the blocks that cover it.
@@ -244,6 +175,7 @@ mod tests {
     use crate::faulty::{Faults, FaultyStore};
     use object_store::memory::InMemory;
     use object_store::ObjectStoreExt;
+    use std::sync::atomic::Ordering;
 
     /// A file of `len` bytes whose every byte tells its offset, in a store
     /// that counts the bytes fetched.

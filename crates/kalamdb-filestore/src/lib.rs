@@ -8,6 +8,7 @@
 //! range in its key-value metadata. It knows nothing of SQL or RocksDB.
 
 mod block_cache;
+mod clock_cache;
 mod error;
 pub mod faulty;
 mod file_cache;

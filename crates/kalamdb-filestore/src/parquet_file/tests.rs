@@ -104,6 +104,16 @@ async fn batches_without_seq_are_refused() {
     );
 }
 
+/// `store` behind a wrapper that counts the bytes read through it.
+fn counting(store: &Arc<dyn ObjectStore>) -> (Arc<dyn ObjectStore>, Arc<crate::faulty::Faults>) {
+    let faults = Arc::new(crate::faulty::Faults::default());
+    let counted = Arc::new(crate::faulty::FaultyStore::new(
+        store.clone(),
+        faults.clone(),
+    ));
+    (counted, faults)
+}
+
 #[tokio::test]
 async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     use crate::block_cache::BlockCache;
@@ -197,11 +207,7 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     assert_eq!(rows(text), 0, "above every row group's max");
     // Through ranged reads: the footer, the page index and one page of
     // each column, not the whole file.
-    let faults = Arc::new(crate::faulty::Faults::default());
-    let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
-        store.clone(),
-        faults.clone(),
-    ));
+    let (counted, faults) = counting(&store);
     let point = read_row_groups_for_keys(
         &through(&counted, &cache),
         &path,
@@ -240,11 +246,7 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     let kept = Arc::new(FileCache::new(FILE_CACHE_BYTES));
     let mut fetched = Vec::new();
     for _ in 0..2 {
-        let faults = Arc::new(crate::faulty::Faults::default());
-        let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
-            store.clone(),
-            faults.clone(),
-        ));
+        let (counted, faults) = counting(&store);
         let point = read_row_groups_for_keys(
             &through(&counted, &kept),
             &path,
@@ -272,11 +274,7 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     .expect("every byte is cached");
     assert!(ids(&cached).contains(&140_000));
     assert!(rows(cached) <= page);
-    let faults = Arc::new(crate::faulty::Faults::default());
-    let counted: Arc<dyn ObjectStore> = Arc::new(crate::faulty::FaultyStore::new(
-        store.clone(),
-        faults.clone(),
-    ));
+    let (counted, faults) = counting(&store);
     for (cache, key) in [(&kept, 5), (&Arc::new(FileCache::default()), 140_000)] {
         let missing = read_row_groups_for_keys_cached(
             &through(&counted, cache),
