@@ -190,7 +190,7 @@ mod tests {
     }
 
     fn fetched(faults: &Faults) -> u64 {
-        faults.bytes_read.load(Ordering::SeqCst) as u64
+        faults.bytes_read.load(Ordering::SeqCst)
     }
 
     #[tokio::test]
@@ -232,7 +232,13 @@ mod tests {
         assert_eq!(cache.bytes() as u64, len);
         // Another file of the same path but another length is another file.
         let other = cache
-            .get_ranges(store.as_ref(), &name, &path, len + 1, &[0..4])
+            .get_ranges(
+                store.as_ref(),
+                &name,
+                &path,
+                len + 1,
+                std::slice::from_ref(&(0..4)),
+            )
             .await;
         assert_eq!(other.unwrap()[0].as_ref(), &content[..4]);
         assert_eq!(cache.hits_and_misses().1, 7);
@@ -282,7 +288,7 @@ mod tests {
                 &name,
                 &path,
                 2 * BLOCK_BYTES,
-                &[0..BLOCK_BYTES + 1],
+                std::slice::from_ref(&(0..BLOCK_BYTES + 1)),
             )
             .await;
         assert!(result.is_err());
