@@ -1,6 +1,7 @@
 //! `kalamdb-bench load`: N concurrent clients, each a user of its own,
 //! write batches and read (point lookups and counts) for a fixed time while
-//! flushes run (table policy plus a manual FLUSH every second). Reports
+//! flushes run (table policy plus a manual FLUSH every second, or every
+//! `--manual-flush-secs`; 0 for none). Reports
 //! throughput, p50/p99 latency per kind, errors and back-pressure, then
 //! checks that every acknowledged row is there.
 //!
@@ -29,6 +30,8 @@ struct Options {
     users: usize,
     mixed: bool,
     flush_policy: String,
+    /// Seconds between the manual `FLUSH ALL`s; 0: none (the policy alone).
+    manual_flush_secs: u64,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -39,6 +42,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         users: 0,
         mixed: false,
         flush_policy: "rows:2000,interval:2".into(),
+        manual_flush_secs: 1,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -57,6 +61,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--seconds" => options.seconds = value.max(1) as u64,
             "--batch" => options.batch = value.max(1),
             "--users" => options.users = value.max(1),
+            "--manual-flush-secs" => options.manual_flush_secs = value as u64,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -299,12 +304,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         })
         .collect();
     let flusher = {
-        let (addr, stop) = (server.addr.clone(), stop.clone());
+        let (addr, stop, every) = (server.addr.clone(), stop.clone(), options.manual_flush_secs);
         std::thread::spawn(move || -> Result<u64, String> {
             let mut client = Client::connect(&addr, ROOT_AUTH)?;
             let mut flushes = 0;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_secs(1));
+            while every > 0 && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(every));
                 if sql(&mut client, "FLUSH ALL TABLES IN load")?.0 == 200 {
                     flushes += 1;
                 }

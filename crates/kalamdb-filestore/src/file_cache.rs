@@ -1,8 +1,9 @@
 //! What readers keep of files between reads: parsed metadata
-//! ([`MetadataCache`]) and bytes ([`BlockCache`]), under one budget.
+//! ([`MetadataCache`]), parsed key filters ([`KeyFilterCache`]) and bytes
+//! ([`BlockCache`]), under one budget.
 
 use crate::block_cache::BlockCache;
-use crate::metadata_cache::MetadataCache;
+use crate::metadata_cache::{KeyFilterCache, MetadataCache};
 use object_store::path::Path;
 use object_store::ObjectStore;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ pub const FILE_CACHE_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug)]
 pub struct FileCache {
     pub metadata: MetadataCache,
+    pub key_filters: KeyFilterCache,
     pub blocks: BlockCache,
 }
 
@@ -23,12 +25,14 @@ impl Default for FileCache {
 }
 
 impl FileCache {
-    /// A cache of at most `bytes`: a quarter for parsed metadata (a file's
-    /// is tens of KiB), the rest for blocks. 0 keeps nothing.
+    /// A cache of at most `bytes`: an eighth for parsed metadata (a
+    /// file's is tens of KiB), an eighth for key filters (about 10 bits a
+    /// row), the rest for blocks. 0 keeps nothing.
     pub fn new(bytes: usize) -> Self {
         Self {
-            metadata: MetadataCache::new(bytes / 4),
-            blocks: BlockCache::new(bytes - bytes / 4),
+            metadata: MetadataCache::new(bytes / 8),
+            key_filters: KeyFilterCache::new(bytes / 8),
+            blocks: BlockCache::new(bytes - bytes / 8 * 2),
         }
     }
 }

@@ -23,7 +23,7 @@ pub use block_cache::{BlockCache, BLOCK_BYTES};
 pub use error::FileStoreError;
 pub use file_cache::{CachedFiles, FileCache, FILE_CACHE_BYTES};
 pub use manifest::{ManifestDocument, ManifestEntry, MANIFEST_FILE};
-pub use metadata_cache::MetadataCache;
+pub use metadata_cache::{KeyFilterCache, MetadataCache};
 pub use parquet_file::{
     file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
     META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,

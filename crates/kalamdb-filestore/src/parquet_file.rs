@@ -36,6 +36,9 @@ pub const PAGE_ROWS: usize = 1024;
 /// back to plain encoding for the rest of the chunk.
 pub const DICTIONARY_PAGE_BYTES: usize = 16 * 1024;
 
+/// False-positive rate of the key's Bloom filters: about 10 bits a key.
+pub const KEY_FILTER_FPP: f64 = 0.01;
+
 /// A file's name: `batch-<seq>-t<table uid>.parquet`. Callers pass a
 /// `_seq` no other file of the scope can carry (a flush uses its snapshot
 /// watermark, and `_seq` numbers are never reused), so a name is never
@@ -112,9 +115,15 @@ impl ParquetFileWriter {
             .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
             .set_column_dictionary_enabled(ColumnPath::from(SEQ_COLUMN), false);
         let properties = match &meta.primary_key {
-            Some(pk) => {
-                properties.set_column_dictionary_enabled(ColumnPath::from(pk.as_str()), false)
-            }
+            // A Bloom filter of the key per row group: a key check in a
+            // file whose key range spans the key (files of one scope
+            // overlap when several clients write it) then decodes nothing
+            // when the key is not there. Sized for a full row group and
+            // folded down to the target rate when the group is smaller.
+            Some(pk) => properties
+                .set_column_dictionary_enabled(ColumnPath::from(pk.as_str()), false)
+                .set_column_bloom_filter_enabled(ColumnPath::from(pk.as_str()), true)
+                .set_column_bloom_filter_fpp(ColumnPath::from(pk.as_str()), KEY_FILTER_FPP),
             None => properties,
         }
         .build();

@@ -18,6 +18,8 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::basic::Type as PhysicalType;
+use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
@@ -125,7 +127,7 @@ async fn read_keys(
             parsed
         }
     };
-    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
         .with_batch_size(crate::parquet_file::READ_BATCH_ROWS);
     let metadata = builder.metadata().clone();
     let index = metadata
@@ -142,6 +144,7 @@ async fn read_keys(
                         .any(|k| may_hold(metadata.row_group(g), index, k))
                 })
                 .collect();
+            let groups = filtered(files, &name, size, &mut builder, index, groups, keys).await?;
             if groups.is_empty() {
                 return Ok(Vec::new());
             }
@@ -156,6 +159,74 @@ async fn read_keys(
         None => builder,
     };
     Ok(builder.build()?.try_collect().await?)
+}
+
+/// Of row groups `groups`, those whose Bloom filter of column `index` may
+/// hold one of `keys` (a group without one stays). Filters are parsed once
+/// and kept in the file cache.
+async fn filtered(
+    files: &CachedFiles,
+    name: &Arc<str>,
+    size: u64,
+    builder: &mut ParquetRecordBatchStreamBuilder<RangeReader>,
+    index: usize,
+    groups: Vec<usize>,
+    keys: &[KeyProbe],
+) -> Result<Vec<usize>, FileStoreError> {
+    let metadata = builder.metadata().clone();
+    let physical = metadata
+        .file_metadata()
+        .schema_descr()
+        .column(index)
+        .physical_type();
+    let mut kept = Vec::with_capacity(groups.len());
+    for g in groups {
+        if metadata
+            .row_group(g)
+            .column(index)
+            .bloom_filter_offset()
+            .is_none()
+        {
+            kept.push(g);
+            continue;
+        }
+        let filter = match files.cache.key_filters.get(name, size, index, g) {
+            Some(filter) => filter,
+            None => match builder.get_row_group_column_bloom_filter(g, index).await? {
+                Some(filter) => {
+                    let filter = Arc::new(filter);
+                    files
+                        .cache
+                        .key_filters
+                        .insert(name, size, index, g, &filter);
+                    filter
+                }
+                None => {
+                    kept.push(g);
+                    continue;
+                }
+            },
+        };
+        if keys.iter().any(|k| filter_may_hold(&filter, physical, k)) {
+            kept.push(g);
+        }
+    }
+    Ok(kept)
+}
+
+/// Whether a Bloom filter of a column of physical type `physical` may hold
+/// `key`: the writer hashes each value's plain encoding (little-endian
+/// integers of the physical width, the bytes of a byte array).
+fn filter_may_hold(filter: &Sbbf, physical: PhysicalType, key: &KeyProbe) -> bool {
+    match (physical, key) {
+        (PhysicalType::INT64, KeyProbe::Int(k)) => filter.check(k),
+        // A value out of the column's range cannot be in it.
+        (PhysicalType::INT32, KeyProbe::Int(k)) => {
+            i32::try_from(*k).is_ok_and(|k| filter.check(&k))
+        }
+        (PhysicalType::BYTE_ARRAY, KeyProbe::Bytes(k)) => filter.check(k.as_slice()),
+        _ => true,
+    }
 }
 
 /// The rows of row groups `groups` (in that order) whose page of column

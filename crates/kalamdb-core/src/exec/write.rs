@@ -2,11 +2,13 @@
 
 use super::Session;
 use crate::catalog::TableDef;
+use crate::cold::ColdStore;
 use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
-use crate::read::{ScopeFiles, ScopeView};
+use crate::read::{ScopeFiles, ScopeView, Versions};
 use kalamdb_commons::Value;
 use kalamdb_store::{ChangeKind, RowChange, RowVersion, ScopeKey};
+use std::sync::Arc;
 
 /// How a value reads in an error message.
 pub fn display_value(value: &Value) -> String {
@@ -176,8 +178,28 @@ async fn live_in_cold(
     let pk = def.pk_index();
     let wanted: Vec<Value> = candidates.iter().map(|&i| rows[i][pk].clone()).collect();
     let cold = s.services.storages.for_table(def)?;
+    // In place when the file cache answers (the usual case once the
+    // scope's files were read: their key filters say "not here"),
+    // otherwise on a blocking thread, as reading may wait.
+    let found = match files.lookup_cached(&cold, def, scope, &wanted, &mut 0)? {
+        Some(found) => found,
+        None => lookup_blocking(cold, def, scope, files, wanted).await?,
+    };
+    Ok(candidates
+        .iter()
+        .copied()
+        .find(|&i| found.get(prefixes[i]).is_some_and(|v| !v.deleted)))
+}
+
+async fn lookup_blocking(
+    cold: Arc<ColdStore>,
+    def: &TableDef,
+    scope: &ScopeKey,
+    files: ScopeFiles,
+    wanted: Vec<Value>,
+) -> Result<Versions> {
     let (def_owned, scope_owned) = (def.clone(), scope.clone());
-    let found = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
         files.lookup(&cold, &handle, &def_owned, &scope_owned, &wanted)
     })
@@ -185,11 +207,7 @@ async fn live_in_cold(
     .map_err(|source| CoreError::Task {
         what: "cold lookup",
         source,
-    })??;
-    Ok(candidates
-        .iter()
-        .copied()
-        .find(|&i| found.get(prefixes[i]).is_some_and(|v| !v.deleted)))
+    })?
 }
 
 /// A row's new version (values for an update, a tombstone for a delete)

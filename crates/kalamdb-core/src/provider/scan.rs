@@ -171,12 +171,65 @@ impl ScopeScan {
 }
 
 impl ScopeScan {
+    /// A point lookup answered by the hot tier and the file cache alone
+    /// (nothing waits, so on the caller's task): UPDATE and DELETE by key
+    /// find their rows so under the scope's lock without a thread hop.
+    /// `None` when a file would have to be read, or for a scan.
+    fn lookup_in_place(
+        &self,
+        metrics: &ScanMetrics,
+    ) -> Result<Option<Vec<RecordBatch>>, CoreError> {
+        let Some(keys) = &self.points else {
+            return Ok(None);
+        };
+        let snapshot = self.services.hot.store().snapshot();
+        let view =
+            ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
+        let cold = self.services.storages.for_table(&self.def)?;
+        let Some(found) = view.lookup_in_place(&cold, keys)? else {
+            return Ok(None);
+        };
+        let mut batches = Vec::new();
+        let mut keep = |batch: RecordBatch| {
+            batches.push(batch);
+            true
+        };
+        let mut sink = ProjectingSink::new(
+            &self.def,
+            &self.projection,
+            &self.schema,
+            self.limit,
+            self.tombstones,
+            &mut keep,
+        );
+        for version in found.into_values() {
+            if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
+                break;
+            }
+        }
+        sink.flush()?;
+        drop(sink);
+        metrics.keys_sought.add(keys.len());
+        metrics
+            .rows_read
+            .add(batches.iter().map(RecordBatch::num_rows).sum());
+        let (read, of) = view.files_read();
+        metrics.files_read.add(read);
+        metrics.files_pruned.add(of.saturating_sub(read));
+        Ok(Some(batches))
+    }
+
     /// Runs the scan on a blocking thread; its batches arrive through a
-    /// bounded channel.
+    /// bounded channel. A point lookup the caches answer runs in place.
     pub fn stream(&self, metrics: ScanMetrics) -> SendableRecordBatchStream {
         self.services
             .reads
             .record(self.def.uid, self.points.is_some());
+        // An error here is met again (and reported) on the blocking path.
+        if let Ok(Some(batches)) = self.lookup_in_place(&metrics) {
+            let batches = futures::stream::iter(batches.into_iter().map(Ok));
+            return Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches));
+        }
         let (tx, rx) = mpsc::channel(2);
         let scan = self.clone();
         let handle = Handle::current();

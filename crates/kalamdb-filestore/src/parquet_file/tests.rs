@@ -117,7 +117,7 @@ fn counting(store: &Arc<dyn ObjectStore>) -> (Arc<dyn ObjectStore>, Arc<crate::f
 #[tokio::test]
 async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     use crate::block_cache::BlockCache;
-    use crate::metadata_cache::MetadataCache;
+    use crate::metadata_cache::{KeyFilterCache, MetadataCache};
     use crate::{
         read_row_groups_for_keys, read_row_groups_for_keys_cached, CachedFiles, FileCache,
         KeyProbe, FILE_CACHE_BYTES,
@@ -293,6 +293,7 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     // Bounded: a budget of one file's metadata holds one file.
     let one_file = Arc::new(FileCache {
         metadata: MetadataCache::new(kept.metadata.bytes()),
+        key_filters: KeyFilterCache::new(0),
         blocks: BlockCache::new(0),
     });
     let copy = Path::from("t/batch-2.parquet");
@@ -374,4 +375,106 @@ async fn the_file_metadata_is_frozen() {
         ],
         "a SHARED table's file has no user id"
     );
+}
+
+/// A file of even keys `0, 2, .. 2(rows-1)` of `key_type` (as `key`
+/// renders them), with its key's Bloom filters.
+async fn even_keys(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    key_type: DataType,
+    rows: i64,
+) -> u64 {
+    use arrow::array::{ArrayRef, Int16Array, Int32Array};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", key_type.clone(), false),
+        Field::new(SEQ_COLUMN, DataType::Int64, false),
+    ]));
+    let evens = (0..rows).map(|i| 2 * i);
+    let keys: ArrayRef = match key_type {
+        DataType::Int16 => Arc::new(Int16Array::from_iter_values(evens.map(|k| k as i16))),
+        DataType::Int32 => Arc::new(Int32Array::from_iter_values(evens.map(|k| k as i32))),
+        DataType::Int64 => Arc::new(Int64Array::from_iter_values(evens)),
+        _ => Arc::new(StringArray::from_iter_values(evens.map(text_key))),
+    };
+    let seqs = Arc::new(Int64Array::from_iter_values(0..rows));
+    let meta = FileMeta {
+        table_id: "a.t".into(),
+        user_id: None,
+        schema_version: 1,
+        primary_key: Some("k".into()),
+    };
+    let mut writer =
+        ParquetFileWriter::create(store.clone(), path.clone(), schema.clone(), meta).unwrap();
+    writer
+        .write(&RecordBatch::try_new(schema, vec![keys, seqs]).unwrap())
+        .await
+        .unwrap();
+    writer.finish().await.unwrap().bytes
+}
+
+fn text_key(k: i64) -> String {
+    format!("user-{k:06}")
+}
+
+#[tokio::test]
+async fn a_key_inside_a_files_range_but_not_in_it_decodes_nothing() {
+    use crate::{read_row_groups_for_keys, CachedFiles, FileCache, KeyProbe, FILE_CACHE_BYTES};
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let cache = Arc::new(FileCache::new(FILE_CACHE_BYTES));
+    let files = CachedFiles {
+        store: store.clone(),
+        cache: cache.clone(),
+        storage: "local".into(),
+    };
+    let rows = 3_000;
+    for (n, key_type) in [
+        DataType::Int16,
+        DataType::Int32,
+        DataType::Int64,
+        DataType::Utf8,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = Path::from(format!("t/batch-{n}.parquet"));
+        let size = even_keys(&store, &path, key_type.clone(), rows).await;
+        let probe = |k: i64| match key_type {
+            DataType::Utf8 => KeyProbe::Bytes(text_key(k).into_bytes()),
+            _ => KeyProbe::Int(k),
+        };
+        let mut false_positives = 0;
+        for k in (1..2 * rows).step_by(2).take(500) {
+            let absent = read_row_groups_for_keys(&files, &path, Some(size), "k", &[probe(k)])
+                .await
+                .unwrap();
+            if absent.iter().any(|b| b.num_rows() > 0) {
+                false_positives += 1;
+            }
+            let present = read_row_groups_for_keys(&files, &path, Some(size), "k", &[probe(k - 1)])
+                .await
+                .unwrap();
+            assert!(
+                present.iter().any(|b| b.num_rows() > 0),
+                "{key_type}: key {} is in the file",
+                k - 1
+            );
+        }
+        // 1% expected; the hash is fixed, so this is deterministic.
+        assert!(
+            false_positives <= 20,
+            "{key_type}: {false_positives} of 500 absent keys decoded a page"
+        );
+        // Out of an INT32 column's range: never there.
+        if key_type == DataType::Int32 {
+            let wide =
+                read_row_groups_for_keys(&files, &path, Some(size), "k", &[KeyProbe::Int(1 << 40)])
+                    .await
+                    .unwrap();
+            assert!(wide.is_empty());
+        }
+    }
+    let (hits, misses) = cache.key_filters.hits_and_misses();
+    assert_eq!(misses, 4, "each file's one filter parsed once");
+    assert!(hits > 3_000, "{hits}");
 }
