@@ -6,7 +6,9 @@ use super::ColdStore;
 use crate::error::{CoreError, Result};
 #[cfg(feature = "test-support")]
 use kalamdb_filestore::faulty::{Faults, FaultyStore};
-use kalamdb_filestore::{CachedFiles, FileCache, StorageDef, LOCAL_STORAGE};
+#[cfg(feature = "test-support")]
+use kalamdb_filestore::CachedFiles;
+use kalamdb_filestore::{FileCache, StorageDef, LOCAL_STORAGE};
 use kalamdb_store::{meta_keys, HotStore};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};

@@ -29,7 +29,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct CheckedArithmetic;
 
-fn checked(expr: Arc<dyn PhysicalExpr>) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
+/// `expr` with its `+`, `-` and `*` failing on overflow.
+pub(super) fn checked(expr: Arc<dyn PhysicalExpr>) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
     expr.transform_up(|e| {
         let Some(binary) = e.downcast_ref::<BinaryExpr>() else {
             return Ok(Transformed::no(e));

@@ -10,6 +10,7 @@ mod flush;
 mod guarded_fns;
 mod insert;
 pub mod kalam_fns;
+mod key_plan;
 pub mod limits;
 mod live;
 pub use live::LiveTarget;

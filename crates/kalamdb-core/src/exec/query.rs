@@ -109,13 +109,16 @@ impl PlannedQuery<'_> {
     /// Starts the query, with this statement's own share of the query
     /// memory.
     pub async fn execute(self, env: &QueryEnv) -> Result<SendableRecordBatchStream> {
+        let task = Arc::new(TaskContext::from(self.state.as_ref()).with_runtime(env.runtime()?));
+        if let Some(rows) = super::key_plan::execute(&self.plan, &self.state, task.clone()).await? {
+            return Ok(rows);
+        }
         let physical = self
             .state
             .query_planner()
             .create_physical_plan(&self.plan, self.state.as_ref())
             .await?;
-        let task = TaskContext::from(self.state.as_ref()).with_runtime(env.runtime()?);
-        Ok(execute_stream(physical, Arc::new(task))?)
+        Ok(execute_stream(physical, task)?)
     }
 }
 
