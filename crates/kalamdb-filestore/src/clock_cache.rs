@@ -1,7 +1,8 @@
 //! A map bounded by the bytes its values weigh, evicting by a clock
 //! (second chance): an entry read since the hand last passed it is passed
-//! over once more. Both file caches ([`crate::MetadataCache`],
-//! [`crate::BlockCache`]) are one of these.
+//! over once more. The file caches ([`crate::MetadataCache`],
+//! [`crate::KeyFilterCache`], [`crate::BlockCache`]) are one of these, and
+//! so is the server's cache of parsed manifest entries.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -19,7 +20,7 @@ struct Entries<K, V> {
 }
 
 #[derive(Debug)]
-pub(crate) struct ClockCache<K, V> {
+pub struct ClockCache<K, V> {
     entries: Mutex<Entries<K, V>>,
     budget: usize,
     hits: AtomicU64,
@@ -28,7 +29,7 @@ pub(crate) struct ClockCache<K, V> {
 
 impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
     /// A cache of at most `budget` bytes; 0 keeps nothing.
-    pub(crate) fn new(budget: usize) -> Self {
+    pub fn new(budget: usize) -> Self {
         Self {
             entries: Mutex::new(Entries {
                 held: HashMap::new(),
@@ -41,11 +42,11 @@ impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
         }
     }
 
-    pub(crate) fn is_enabled(&self) -> bool {
+    pub fn is_enabled(&self) -> bool {
         self.budget > 0
     }
 
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
+    pub fn get(&self, key: &K) -> Option<V> {
         let found = self.lock().held.get_mut(key).map(|(value, _, read)| {
             *read = true;
             value.clone()
@@ -59,19 +60,20 @@ impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
         found
     }
 
-    /// Keeps `value`, weighing `bytes`, evicting others as the budget
-    /// needs; a value heavier than the whole budget is not kept.
-    pub(crate) fn insert(&self, key: K, value: V, bytes: usize) {
+    /// Keeps `value`, weighing `bytes`, in place of any value `key` had,
+    /// evicting others as the budget needs; a value heavier than the whole
+    /// budget is not kept.
+    pub fn insert(&self, key: K, value: V, bytes: usize) {
         if bytes > self.budget {
             return;
         }
         let mut entries = self.lock();
-        if entries.held.contains_key(&key) {
-            return;
-        }
         entries.bytes += bytes;
-        entries.held.insert(key.clone(), (value, bytes, false));
-        entries.hand.push_back(key);
+        match entries.held.insert(key.clone(), (value, bytes, false)) {
+            // Replaced: the key keeps its place before the hand.
+            Some((_, old, _)) => entries.bytes -= old,
+            None => entries.hand.push_back(key),
+        }
         while entries.bytes > self.budget {
             let Some(key) = entries.hand.pop_front() else {
                 break;
@@ -91,7 +93,7 @@ impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
     }
 
     /// Reads that found their entry, and those that did not.
-    pub(crate) fn hits_and_misses(&self) -> (u64, u64) {
+    pub fn hits_and_misses(&self) -> (u64, u64) {
         (
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
@@ -99,7 +101,7 @@ impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
     }
 
     /// Bytes held now.
-    pub(crate) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
 
@@ -129,6 +131,8 @@ mod tests {
         assert_eq!(cache.get(&"huge"), None, "heavier than the budget");
         assert_eq!(cache.bytes(), 30);
         assert_eq!(cache.hits_and_misses(), (2, 2));
+        cache.insert("a", 7, 5);
+        assert_eq!((cache.get(&"a"), cache.bytes()), (Some(7), 25), "replaced");
         let none = ClockCache::new(0);
         none.insert("a", 1, 1);
         assert!(!none.is_enabled() && none.get(&"a").is_none());

@@ -8,7 +8,7 @@
 //! range in its key-value metadata. It knows nothing of SQL or RocksDB.
 
 mod block_cache;
-mod clock_cache;
+pub mod clock_cache;
 mod error;
 pub mod faulty;
 mod file_cache;
@@ -20,6 +20,7 @@ mod storage;
 mod template;
 
 pub use block_cache::{BlockCache, BLOCK_BYTES};
+pub use clock_cache::ClockCache;
 pub use error::FileStoreError;
 pub use file_cache::{CachedFiles, FileCache, FILE_CACHE_BYTES};
 pub use manifest::{ManifestDocument, ManifestEntry, MANIFEST_FILE};

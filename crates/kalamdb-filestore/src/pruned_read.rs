@@ -127,37 +127,37 @@ async fn read_keys(
             parsed
         }
     };
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
-        .with_batch_size(crate::parquet_file::READ_BATCH_ROWS);
-    let metadata = builder.metadata().clone();
+    let metadata = parsed.metadata().clone();
     let index = metadata
         .file_metadata()
         .schema_descr()
         .columns()
         .iter()
         .position(|c| c.name() == column);
-    let builder = match index {
-        Some(index) => {
-            let groups: Vec<usize> = (0..metadata.num_row_groups())
-                .filter(|&g| {
-                    keys.iter()
-                        .any(|k| may_hold(metadata.row_group(g), index, k))
-                })
-                .collect();
-            let groups = filtered(files, &name, size, &mut builder, index, groups, keys).await?;
-            if groups.is_empty() {
-                return Ok(Vec::new());
-            }
-            let selection = select_pages(&metadata, &groups, index, keys);
-            if !selection.selects_any() {
-                return Ok(Vec::new());
-            }
-            builder
-                .with_row_groups(groups)
-                .with_row_selection(selection)
-        }
-        None => builder,
+    let Some(index) = index else {
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
+            .with_batch_size(crate::parquet_file::READ_BATCH_ROWS);
+        return Ok(builder.build()?.try_collect().await?);
     };
+    let groups: Vec<usize> = (0..metadata.num_row_groups())
+        .filter(|&g| {
+            keys.iter()
+                .any(|k| may_hold(metadata.row_group(g), index, k))
+        })
+        .collect();
+    // Before building a reader: most files asked are ruled out here.
+    let groups = filtered(files, &name, &mut reader, &metadata, index, groups, keys).await?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selection = select_pages(&metadata, &groups, index, keys);
+    if !selection.selects_any() {
+        return Ok(Vec::new());
+    }
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
+        .with_batch_size(crate::parquet_file::READ_BATCH_ROWS)
+        .with_row_groups(groups)
+        .with_row_selection(selection);
     Ok(builder.build()?.try_collect().await?)
 }
 
@@ -167,13 +167,12 @@ async fn read_keys(
 async fn filtered(
     files: &CachedFiles,
     name: &Arc<str>,
-    size: u64,
-    builder: &mut ParquetRecordBatchStreamBuilder<RangeReader>,
+    reader: &mut RangeReader,
+    metadata: &ParquetMetaData,
     index: usize,
     groups: Vec<usize>,
     keys: &[KeyProbe],
 ) -> Result<Vec<usize>, FileStoreError> {
-    let metadata = builder.metadata().clone();
     let physical = metadata
         .file_metadata()
         .schema_descr()
@@ -181,37 +180,40 @@ async fn filtered(
         .physical_type();
     let mut kept = Vec::with_capacity(groups.len());
     for g in groups {
-        if metadata
-            .row_group(g)
-            .column(index)
-            .bloom_filter_offset()
-            .is_none()
-        {
+        let chunk = metadata.row_group(g).column(index);
+        // The writer records the filter's length; without it, no filter
+        // is asked.
+        let (Some(offset), Some(length)) =
+            (chunk.bloom_filter_offset(), chunk.bloom_filter_length())
+        else {
             kept.push(g);
             continue;
-        }
-        let filter = match files.cache.key_filters.get(name, size, index, g) {
+        };
+        let filter = match files.cache.key_filters.get(name, reader.size, index, g) {
             Some(filter) => filter,
-            None => match builder.get_row_group_column_bloom_filter(g, index).await? {
-                Some(filter) => {
-                    let filter = Arc::new(filter);
-                    files
-                        .cache
-                        .key_filters
-                        .insert(name, size, index, g, &filter);
-                    filter
-                }
-                None => {
-                    kept.push(g);
-                    continue;
-                }
-            },
+            None => {
+                let start = u64::try_from(offset).map_err(|_| bad_filter(name))?;
+                let end = start + u64::try_from(length).map_err(|_| bad_filter(name))?;
+                let bytes = reader.get_bytes(start..end).await?;
+                let filter = Arc::new(Sbbf::from_bytes(&bytes)?);
+                files
+                    .cache
+                    .key_filters
+                    .insert(name, reader.size, index, g, &filter);
+                filter
+            }
         };
         if keys.iter().any(|k| filter_may_hold(&filter, physical, k)) {
             kept.push(g);
         }
     }
     Ok(kept)
+}
+
+fn bad_filter(name: &str) -> FileStoreError {
+    FileStoreError::Parquet(parquet::errors::ParquetError::General(format!(
+        "{name}: a Bloom filter's offset or length is negative"
+    )))
 }
 
 /// Whether a Bloom filter of a column of physical type `physical` may hold

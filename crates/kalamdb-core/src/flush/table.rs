@@ -579,7 +579,9 @@ fn write_manifest_copy(
     let result = (|| -> Result<()> {
         let files = ScopeFiles::read(&env.hot.store().snapshot(), scope)?
             .entries()
-            .to_vec();
+            .iter()
+            .map(|e| ManifestEntry::clone(e))
+            .collect();
         let document = ManifestDocument {
             table: def.qualified_name(),
             user_id: user.map(String::from),

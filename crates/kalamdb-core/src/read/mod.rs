@@ -28,6 +28,7 @@ mod counts;
 mod cursor;
 mod decode;
 mod lookup;
+mod manifests;
 mod merge;
 mod project;
 
@@ -43,6 +44,7 @@ use crate::error::{CoreError, Result};
 use kalamdb_commons::Value;
 use kalamdb_filestore::ManifestEntry;
 use kalamdb_store::{meta_keys, LatestIter, RowVersion, ScopeKey, StoreSnapshot};
+use std::sync::Arc;
 use tokio::runtime::Handle;
 
 /// One version of a row, from either tier.
@@ -82,7 +84,7 @@ pub trait RowSink {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeFiles {
     /// Oldest first.
-    entries: Vec<ManifestEntry>,
+    entries: Vec<Arc<ManifestEntry>>,
     flushed_through: u64,
 }
 
@@ -91,7 +93,7 @@ impl ScopeFiles {
         let mut entries = snapshot
             .meta_scan(&meta_keys::scope_manifest(scope))?
             .into_iter()
-            .map(|(_, raw)| serde_json::from_slice::<ManifestEntry>(&raw).map_err(CoreError::from))
+            .map(|(key, raw)| manifests::parse(key, raw))
             .collect::<Result<Vec<_>>>()?;
         entries.sort_by_key(|e| e.max_seq);
         let flushed_through = entries.iter().map(|e| e.flushed_through).max().unwrap_or(0);
@@ -101,7 +103,7 @@ impl ScopeFiles {
         })
     }
 
-    pub fn entries(&self) -> &[ManifestEntry] {
+    pub fn entries(&self) -> &[Arc<ManifestEntry>] {
         &self.entries
     }
 
