@@ -130,7 +130,11 @@ impl ScopeFiles {
 
     /// The newest version of each of `keys` in the files whose key range
     /// may hold one, each file's candidate rows from `read` (`None`: give
-    /// up, the whole lookup is `None`).
+    /// up, the whole lookup is `None`). Files are asked newest first and a
+    /// key found is not asked of older files: each flush writes only
+    /// versions newer than every file before it (its `_seq` range starts
+    /// above theirs), so a key updated between many flushes costs one
+    /// page decoded, not one per file.
     fn lookup_with(
         &self,
         def: &TableDef,
@@ -143,18 +147,26 @@ impl ScopeFiles {
             .iter()
             .map(|k| Ok(scope.pk_prefix(k)?))
             .collect::<Result<Vec<Vec<u8>>>>()?;
-        let probes: Vec<KeyProbe> = keys.iter().map(probe).collect();
         let mut found = Versions::new();
-        for entry in &self.entries {
-            if !encoded.iter().any(|k| entry.may_contain(k)) {
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        // Entries are in `max_seq` order.
+        for entry in self.entries.iter().rev() {
+            let asked: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&i| entry.may_contain(&encoded[i]))
+                .collect();
+            if asked.is_empty() {
                 continue;
             }
+            let probes: Vec<KeyProbe> = asked.iter().map(|&i| probe(&keys[i])).collect();
             let Some(batches) = read(entry, &probes)? else {
                 return Ok(None);
             };
             *files_read += 1;
+            let asked_keys: Vec<Value> = asked.iter().map(|&i| keys[i].clone()).collect();
             for batch in batches {
-                let batch = select_keys(&batch, def, keys)?;
+                let batch = select_keys(&batch, def, &asked_keys)?;
                 if batch.num_rows() == 0 {
                     continue;
                 }
@@ -166,6 +178,10 @@ impl ScopeFiles {
                         found.insert(key, version);
                     }
                 }
+            }
+            pending.retain(|&i| !found.contains_key(&encoded[i]));
+            if pending.is_empty() {
+                break;
             }
         }
         Ok(Some(found))

@@ -306,3 +306,43 @@ fn a_file_of_many_batches_merges_with_a_hot_row_in_its_middle() {
         got.passed_through
     );
 }
+
+#[test]
+fn a_key_found_in_a_newer_file_is_not_asked_of_older_ones() {
+    let mut f = Fixture::new();
+    // Key 1 updated between three flushes, deleted in the fourth file; key
+    // 2 only in the first; key 3 nowhere (inside every file's range).
+    f.file(&[(1, 1, Some("a")), (2, 2, Some("b")), (4, 3, Some("d"))]);
+    f.file(&[(1, 4, Some("a2")), (4, 5, Some("d2"))]);
+    f.file(&[(1, 6, Some("a3")), (4, 7, Some("d3"))]);
+    let snapshot = f.store.snapshot();
+    let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
+    let found = view
+        .lookup(&f.cold, f.runtime.handle(), &[Value::I64(1)])
+        .unwrap();
+    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
+    assert_eq!(summary, vec![(6, false)]);
+    assert_eq!(view.files_read(), (1, 3), "the newest file answered");
+    // Key 2 is only in the oldest file: every file is asked.
+    let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
+    let keys = [Value::I64(1), Value::I64(2), Value::I64(3)];
+    let found = view.lookup(&f.cold, f.runtime.handle(), &keys).unwrap();
+    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
+    assert_eq!(summary, vec![(6, false), (2, false)]);
+    assert_eq!(view.files_read(), (3, 3));
+    drop(view);
+    drop(snapshot);
+    f.file(&[(1, 8, None), (4, 9, Some("d4"))]);
+    let snapshot = f.store.snapshot();
+    let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
+    let found = view
+        .lookup(&f.cold, f.runtime.handle(), &[Value::I64(1)])
+        .unwrap();
+    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
+    assert_eq!(
+        summary,
+        vec![(8, true)],
+        "the newest version is its tombstone"
+    );
+    assert_eq!(view.files_read(), (1, 4));
+}
