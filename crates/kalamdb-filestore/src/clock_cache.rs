@@ -4,6 +4,7 @@
 //! [`crate::KeyFilterCache`], [`crate::BlockCache`]) are one of these, and
 //! so is the server's cache of parsed manifest entries.
 
+use foldhash::fast::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 struct Entries<K, V> {
     /// Value, its weight in bytes, whether it was read since the hand
     /// passed.
-    held: HashMap<K, (V, usize, bool)>,
+    held: HashMap<K, (V, usize, bool), RandomState>,
     /// The hand goes front to back.
     hand: VecDeque<K>,
     bytes: usize,
@@ -32,7 +33,7 @@ impl<K: Clone + Eq + Hash, V: Clone> ClockCache<K, V> {
     pub fn new(budget: usize) -> Self {
         Self {
             entries: Mutex::new(Entries {
-                held: HashMap::new(),
+                held: HashMap::default(),
                 hand: VecDeque::new(),
                 bytes: 0,
             }),
