@@ -183,8 +183,11 @@ async fn filtered(
         let chunk = metadata.row_group(g).column(index);
         // The writer records the filter's length; without it, no filter
         // is asked.
-        let (Some(offset), Some(length)) =
-            (chunk.bloom_filter_offset(), chunk.bloom_filter_length())
+        let Some(range) = filter_range(
+            name,
+            chunk.bloom_filter_offset(),
+            chunk.bloom_filter_length(),
+        )?
         else {
             kept.push(g);
             continue;
@@ -192,9 +195,7 @@ async fn filtered(
         let filter = match files.cache.key_filters.get(name, reader.size, index, g) {
             Some(filter) => filter,
             None => {
-                let start = u64::try_from(offset).map_err(|_| bad_filter(name))?;
-                let end = start + u64::try_from(length).map_err(|_| bad_filter(name))?;
-                let bytes = reader.get_bytes(start..end).await?;
+                let bytes = reader.get_bytes(range).await?;
                 let filter = Arc::new(Sbbf::from_bytes(&bytes)?);
                 files
                     .cache
@@ -210,10 +211,34 @@ async fn filtered(
     Ok(kept)
 }
 
-fn bad_filter(name: &str) -> FileStoreError {
-    FileStoreError::Parquet(parquet::errors::ParquetError::General(format!(
-        "{name}: a Bloom filter's offset or length is negative"
-    )))
+/// Bytes of one key filter read at most. Ours hold about 10 bits a row,
+/// at most 128 KiB for a full row group; a footer claiming more (a
+/// damaged or foreign file) is not believed, and the row group is read
+/// as if it had no filter.
+pub(crate) const MAX_KEY_FILTER_BYTES: i32 = 4 * 1024 * 1024;
+
+/// Where a row group's key filter lies, from its footer: `None` when it
+/// has none (the writer records the length; without it, none is asked)
+/// or claims more than [`MAX_KEY_FILTER_BYTES`].
+fn filter_range(
+    name: &str,
+    offset: Option<i64>,
+    length: Option<i32>,
+) -> Result<Option<Range<u64>>, FileStoreError> {
+    let (Some(offset), Some(length)) = (offset, length) else {
+        return Ok(None);
+    };
+    if length > MAX_KEY_FILTER_BYTES {
+        return Ok(None);
+    }
+    let (Ok(start), Ok(length)) = (u64::try_from(offset), u64::try_from(length)) else {
+        return Err(FileStoreError::Parquet(
+            parquet::errors::ParquetError::General(format!(
+                "{name}: a Bloom filter's offset or length is negative"
+            )),
+        ));
+    };
+    Ok(Some(start..start.saturating_add(length)))
 }
 
 /// Whether a Bloom filter of a column of physical type `physical` may hold
@@ -413,5 +438,22 @@ impl AsyncFileReader for RangeReader {
             Ok(Arc::new(metadata))
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_filter_is_read_only_within_its_bound() {
+        assert_eq!(filter_range("f", Some(10), Some(32)).unwrap(), Some(10..42));
+        assert_eq!(filter_range("f", None, Some(32)).unwrap(), None);
+        assert_eq!(filter_range("f", Some(10), None).unwrap(), None);
+        let most = MAX_KEY_FILTER_BYTES;
+        assert!(filter_range("f", Some(0), Some(most)).unwrap().is_some());
+        assert_eq!(filter_range("f", Some(0), Some(most + 1)).unwrap(), None);
+        assert!(filter_range("f", Some(-1), Some(32)).is_err());
+        assert!(filter_range("f", Some(0), Some(-1)).is_err());
     }
 }

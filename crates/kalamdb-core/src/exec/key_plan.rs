@@ -11,7 +11,7 @@
 //! them ([`super::checked_math`]), so the results are the planned ones.
 
 use crate::error::Result;
-use crate::provider::{KalamTableProvider, ScopeScanExec};
+use crate::provider::KalamTableProvider;
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -61,18 +61,17 @@ pub(super) async fn execute(
         }
     }
     let provider = source_as_provider(&scan.source)?;
-    if provider.downcast_ref::<KalamTableProvider>().is_none() {
+    // Asked before scanning: a plan that does not qualify is planned, and
+    // the planner makes its own scan.
+    if !provider
+        .downcast_ref::<KalamTableProvider>()
+        .is_some_and(|table| table.seeks_keys(&scan.filters))
+    {
         return Ok(None);
     }
     let exec = provider
         .scan(state, scan.projection.as_ref(), &scan.filters, scan.fetch)
         .await?;
-    if !exec
-        .downcast_ref::<ScopeScanExec>()
-        .is_some_and(ScopeScanExec::seeks_keys)
-    {
-        return Ok(None);
-    }
     let props = state.execution_props();
     // Outside physical planning: a subquery would be an error (none passed
     // `is_row_local`).

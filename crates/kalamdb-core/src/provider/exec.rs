@@ -23,11 +23,6 @@ pub struct ScopeScanExec {
 }
 
 impl ScopeScanExec {
-    /// Whether the scan reads given keys (a bounded lookup), not a range.
-    pub fn seeks_keys(&self) -> bool {
-        self.scan.keys().is_some()
-    }
-
     /// `orderings`: the orders its rows come in (primary key ascending).
     pub fn new(scan: ScopeScan, orderings: Vec<LexOrdering>) -> Self {
         let properties = PlanProperties::new(

@@ -5,7 +5,6 @@ mod exec;
 mod scan;
 mod table;
 
-pub(crate) use exec::ScopeScanExec;
 pub use table::{scope_key_for, KalamTableProvider};
 
 /// The one catalog name statements see.

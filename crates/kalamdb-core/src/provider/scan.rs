@@ -6,7 +6,7 @@
 
 use crate::catalog::TableDef;
 use crate::error::CoreError;
-use crate::read::{ProjectingSink, ScopeView};
+use crate::read::{ProjectingSink, ScopeView, Versions};
 use crate::services::Services;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -15,7 +15,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::metrics::Count;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use kalamdb_commons::Value;
-use kalamdb_store::ScopeKey;
+use kalamdb_store::{ScopeKey, StoreSnapshot};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -133,13 +133,37 @@ impl ScopeScan {
         metrics: &ScanMetrics,
     ) -> Result<(), CoreError> {
         let snapshot = self.services.hot.store().snapshot();
-        let view =
-            ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
+        let view = self.view(&snapshot)?;
         let cold = self.services.storages.for_table(&self.def)?;
+        // A point lookup reads its keys, from the files that may hold them.
+        let found = match &self.points {
+            Some(keys) => Some(view.lookup(&cold, handle, keys)?),
+            None => None,
+        };
         // A bounded channel: the scan waits while the query is busy.
-        let mut send = |batch: RecordBatch| {
+        let mut send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+        self.answer(&view, found, metrics, &mut send, |sink| {
+            view.scan(&cold, handle, sink)
+        })
+    }
+
+    fn view<'s>(&'s self, snapshot: &'s StoreSnapshot<'s>) -> Result<ScopeView<'s>, CoreError> {
+        Ok(ScopeView::open(snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones))
+    }
+
+    /// Sends the rows through `send`, counted in `metrics`: the versions a
+    /// lookup `found`, or (no lookup) what `scan` puts into the sink.
+    fn answer(
+        &self,
+        view: &ScopeView<'_>,
+        found: Option<Versions>,
+        metrics: &ScanMetrics,
+        send: &mut dyn FnMut(RecordBatch) -> bool,
+        scan: impl FnOnce(&mut ProjectingSink<'_>) -> Result<(), CoreError>,
+    ) -> Result<(), CoreError> {
+        let mut counted = |batch: RecordBatch| {
             metrics.rows_read.add(batch.num_rows());
-            tx.blocking_send(Ok(batch)).is_ok()
+            send(batch)
         };
         let mut sink = ProjectingSink::new(
             &self.def,
@@ -147,20 +171,16 @@ impl ScopeScan {
             &self.schema,
             self.limit,
             self.tombstones,
-            &mut send,
+            &mut counted,
         );
-        match &self.points {
-            // A point lookup reads its keys, from the files that may hold them.
-            Some(keys) => {
-                metrics.keys_sought.add(keys.len());
-                let found = view.lookup(&cold, handle, keys)?;
-                for version in found.into_values() {
-                    if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
-                        break;
-                    }
-                }
+        match found {
+            Some(found) => {
+                metrics
+                    .keys_sought
+                    .add(self.points.as_ref().map_or(0, Vec::len));
+                view.emit_found(&mut sink, found)?;
             }
-            None => view.scan(&cold, handle, &mut sink)?,
+            None => scan(&mut sink)?,
         }
         sink.flush()?;
         let (read, of) = view.files_read();
@@ -183,8 +203,7 @@ impl ScopeScan {
             return Ok(None);
         };
         let snapshot = self.services.hot.store().snapshot();
-        let view =
-            ScopeView::open(&snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones);
+        let view = self.view(&snapshot)?;
         let cold = self.services.storages.for_table(&self.def)?;
         let Some(found) = view.lookup_in_place(&cold, keys)? else {
             return Ok(None);
@@ -194,28 +213,7 @@ impl ScopeScan {
             batches.push(batch);
             true
         };
-        let mut sink = ProjectingSink::new(
-            &self.def,
-            &self.projection,
-            &self.schema,
-            self.limit,
-            self.tombstones,
-            &mut keep,
-        );
-        for version in found.into_values() {
-            if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
-                break;
-            }
-        }
-        sink.flush()?;
-        drop(sink);
-        metrics.keys_sought.add(keys.len());
-        metrics
-            .rows_read
-            .add(batches.iter().map(RecordBatch::num_rows).sum());
-        let (read, of) = view.files_read();
-        metrics.files_read.add(read);
-        metrics.files_pruned.add(of.saturating_sub(read));
+        self.answer(&view, Some(found), metrics, &mut keep, |_| Ok(()))?;
         Ok(Some(batches))
     }
 

@@ -82,6 +82,12 @@ impl KalamTableProvider {
     /// `pk IN (literals)` and ORs of those, as stored. `None` when the
     /// filter is anything else, or a value cannot be a key (then the scan
     /// reads the scope and the filter decides).
+    /// Whether a scan with these (bound) filters reads given keys, not a
+    /// range: what [`TableProvider::scan`] decides from the same filters.
+    pub fn seeks_keys(&self, filters: &[Expr]) -> bool {
+        filters.iter().any(|f| self.point_keys(f).is_some())
+    }
+
     fn point_keys(&self, filter: &Expr) -> Option<Vec<Value>> {
         let pk = &self.def.columns[self.def.pk_index()];
         let mut operands = Vec::new();

@@ -140,4 +140,15 @@ impl ScopeView<'_> {
             (true, false) => Ok(true),
         }
     }
+
+    /// Hands a lookup's versions to `sink` in key order, as [`Self::emit`]
+    /// would one by one, until the sink wants no more.
+    pub fn emit_found(&self, sink: &mut dyn RowSink, found: super::Versions) -> Result<()> {
+        for version in found.into_values() {
+            if !self.emit(sink, version.seq, version.deleted, &version.values)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }

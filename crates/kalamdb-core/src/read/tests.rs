@@ -2,7 +2,7 @@
 //! disk: the merge's precedence rules, its Arrow pass-through, and point
 //! lookups.
 
-use super::{FileBatch, RowSink, ScopeView};
+use super::{FileBatch, RowSink, ScopeView, Versions};
 use crate::catalog::{ColumnDef, TableDef};
 use crate::cold::ColdStore;
 use crate::error::Result;
@@ -199,6 +199,11 @@ impl RowSink for Collected {
     }
 }
 
+/// `(_seq, deleted)` of each version a lookup found, in key order.
+fn seqs(found: &Versions) -> Vec<(u64, bool)> {
+    found.values().map(|v| (v.seq, v.deleted)).collect()
+}
+
 fn owned(rows: &[(i64, u64, Option<&str>)]) -> Vec<(i64, u64, Option<String>)> {
     rows.iter()
         .map(|(id, seq, v)| (*id, *seq, v.map(String::from)))
@@ -275,8 +280,7 @@ fn point_lookups_see_both_tiers_and_tombstones() {
     let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
     let keys = [Value::I64(1), Value::I64(2), Value::I64(3), Value::I64(4)];
     let found = view.lookup(&f.cold, f.runtime.handle(), &keys).unwrap();
-    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
-    assert_eq!(summary, vec![(1, false), (3, true), (4, false)]);
+    assert_eq!(seqs(&found), vec![(1, false), (3, true), (4, false)]);
     // The INSERT check's view: key 2's tombstone is hot, key 1 only in a file.
     let k1 = f.scope.pk_prefix(&Value::I64(1)).unwrap();
     let k2 = f.scope.pk_prefix(&Value::I64(2)).unwrap();
@@ -320,15 +324,13 @@ fn a_key_found_in_a_newer_file_is_not_asked_of_older_ones() {
     let found = view
         .lookup(&f.cold, f.runtime.handle(), &[Value::I64(1)])
         .unwrap();
-    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
-    assert_eq!(summary, vec![(6, false)]);
+    assert_eq!(seqs(&found), vec![(6, false)]);
     assert_eq!(view.files_read(), (1, 3), "the newest file answered");
     // Key 2 is only in the oldest file: every file is asked.
     let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
     let keys = [Value::I64(1), Value::I64(2), Value::I64(3)];
     let found = view.lookup(&f.cold, f.runtime.handle(), &keys).unwrap();
-    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
-    assert_eq!(summary, vec![(6, false), (2, false)]);
+    assert_eq!(seqs(&found), vec![(6, false), (2, false)]);
     assert_eq!(view.files_read(), (3, 3));
     drop(view);
     drop(snapshot);
@@ -338,9 +340,8 @@ fn a_key_found_in_a_newer_file_is_not_asked_of_older_ones() {
     let found = view
         .lookup(&f.cold, f.runtime.handle(), &[Value::I64(1)])
         .unwrap();
-    let summary: Vec<(u64, bool)> = found.values().map(|v| (v.seq, v.deleted)).collect();
     assert_eq!(
-        summary,
+        seqs(&found),
         vec![(8, true)],
         "the newest version is its tombstone"
     );

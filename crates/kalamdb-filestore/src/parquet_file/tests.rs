@@ -104,6 +104,15 @@ async fn batches_without_seq_are_refused() {
     );
 }
 
+/// `store` as lookups read it, through `cache`.
+fn through(store: &Arc<dyn ObjectStore>, cache: &Arc<crate::FileCache>) -> crate::CachedFiles {
+    crate::CachedFiles {
+        store: store.clone(),
+        cache: cache.clone(),
+        storage: "local".into(),
+    }
+}
+
 /// `store` behind a wrapper that counts the bytes read through it.
 fn counting(store: &Arc<dyn ObjectStore>) -> (Arc<dyn ObjectStore>, Arc<crate::faulty::Faults>) {
     let faults = Arc::new(crate::faulty::Faults::default());
@@ -119,13 +128,8 @@ async fn point_reads_decode_only_the_pages_that_may_hold_the_key() {
     use crate::block_cache::BlockCache;
     use crate::metadata_cache::{KeyFilterCache, MetadataCache};
     use crate::{
-        read_row_groups_for_keys, read_row_groups_for_keys_cached, CachedFiles, FileCache,
-        KeyProbe, FILE_CACHE_BYTES,
-    };
-    let through = |store: &Arc<dyn ObjectStore>, cache: &Arc<FileCache>| CachedFiles {
-        store: store.clone(),
-        cache: cache.clone(),
-        storage: "local".into(),
+        read_row_groups_for_keys, read_row_groups_for_keys_cached, FileCache, KeyProbe,
+        FILE_CACHE_BYTES,
     };
     // Nothing kept: every read parses the file's metadata.
     let cache = Arc::new(FileCache::new(0));
@@ -419,14 +423,10 @@ fn text_key(k: i64) -> String {
 
 #[tokio::test]
 async fn a_key_inside_a_files_range_but_not_in_it_decodes_nothing() {
-    use crate::{read_row_groups_for_keys, CachedFiles, FileCache, KeyProbe, FILE_CACHE_BYTES};
+    use crate::{read_row_groups_for_keys, FileCache, KeyProbe, FILE_CACHE_BYTES};
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let cache = Arc::new(FileCache::new(FILE_CACHE_BYTES));
-    let files = CachedFiles {
-        store: store.clone(),
-        cache: cache.clone(),
-        storage: "local".into(),
-    };
+    let files = through(&store, &cache);
     let rows = 3_000;
     for (n, key_type) in [
         DataType::Int16,

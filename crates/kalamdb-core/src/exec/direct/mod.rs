@@ -290,13 +290,7 @@ fn execute(
         &mut keep,
     );
     match found {
-        Some(found) => {
-            for version in found.into_values() {
-                if !view.emit(&mut sink, version.seq, version.deleted, &version.values)? {
-                    break;
-                }
-            }
-        }
+        Some(found) => view.emit_found(&mut sink, found)?,
         None if limit == Some(0) => {}
         None => view.scan(&cold, &handle, &mut sink)?,
     }
