@@ -43,8 +43,12 @@
 //!    table becomes a `KalamTableProvider` scan of exactly one scope's key
 //!    range. The plan is kept when it reads only user tables.
 //!    The physical plan runs with a memory pool that is the statement's
-//!    share of the query memory (`exec::limits`).
-//! 3. The scan (`provider::scan`) runs in a blocking task. It opens a
+//!    share of the query memory (`exec::limits`). A plan that is only a
+//!    projection and a filter over one scan seeking keys (the query behind
+//!    UPDATE/DELETE by key) skips the physical planner (`exec::key_plan`):
+//!    the optimizer's expressions run on the scan's rows.
+//! 3. The scan (`provider::scan`) runs in a blocking task (a key lookup
+//!    the hot tier and the file cache answer runs in place). It opens a
 //!    `read::ScopeView` on one RocksDB snapshot: the scope's manifest
 //!    entries (its committed Parquet files), their `flushed_through`, and
 //!    the hot versions. With no files it streams the newest hot version of
@@ -55,8 +59,8 @@
 //!    nothing else overrides go out as Arrow columns. A `pk = literal`
 //!    (or `IN`) filter reads only those keys: its hot version, or, when the hot tier
 //!    has none newer than the files, only the files (and row groups and
-//!    pages) whose key bounds may hold it (`ScopeView::lookup`, through the
-//!    file cache). Batches have a
+//!    pages) whose key bounds and key Bloom filter may hold it, newest
+//!    file first (`ScopeView::lookup`, through the file cache). Batches have a
 //!    bounded size; DataFusion filters, joins and aggregates above the scan,
 //!    so filters run after version resolution and a stale version never
 //!    matches.
