@@ -36,3 +36,36 @@ pub(super) fn parse(key: Vec<u8>, raw: Vec<u8>) -> Result<Arc<ManifestEntry>> {
     PARSED.insert(key, (raw.into(), entry.clone()), weight);
     Ok(entry)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(rows: u64) -> Vec<u8> {
+        serde_json::to_vec(&ManifestEntry {
+            path: "t/u/batch-1-t1.parquet".into(),
+            rows,
+            bytes: 10,
+            min_seq: 1,
+            max_seq: 2,
+            schema_version: 1,
+            min_pk: vec![1],
+            max_pk: vec![2],
+            committed_at: 0,
+            flushed_through: 2,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_kept_entry_is_used_only_for_the_same_bytes() {
+        // A key no other test uses: the cache is process-wide.
+        let key = b"test/manifests/kept-entry".to_vec();
+        let first = parse(key.clone(), entry(5)).unwrap();
+        assert!(Arc::ptr_eq(&first, &parse(key.clone(), entry(5)).unwrap()));
+        // Other bytes under the same key (another engine, a rewrite): the
+        // snapshot's bytes win.
+        assert_eq!(parse(key.clone(), entry(6)).unwrap().rows, 6);
+        assert_eq!(parse(key, entry(5)).unwrap().rows, 5);
+    }
+}
