@@ -220,6 +220,37 @@ impl<'a> Entry<'a> {
     }
 }
 
+impl<'a> Entry<'a> {
+    /// The entry's changes with `after < _seq <= through`, and whether a
+    /// change above `through` ended the read.
+    fn changes(
+        mut self,
+        after: u64,
+        through: u64,
+    ) -> Result<(Vec<(u64, RawChange<'a>)>, bool), StoreError> {
+        let mut out = Vec::with_capacity(self.left as usize);
+        while let Some(seq) = self.next_seq()? {
+            if seq > through {
+                return Ok((out, true));
+            }
+            let raw = self.raw()?;
+            if seq > after {
+                out.push((seq, raw));
+            }
+        }
+        Ok((out, false))
+    }
+}
+
+/// The references among `changes`: primary key and `_seq`, in order.
+fn refs_of<'a>(changes: &[(u64, RawChange<'a>)]) -> Vec<(&'a [u8], u64)> {
+    changes
+        .iter()
+        .filter(|(_, raw)| raw.is_ref)
+        .map(|(seq, raw)| (raw.new, *seq))
+        .collect()
+}
+
 /// One logged change before decoding. For a reference, `new` is the
 /// primary key it refers by; otherwise `new` and `old` are encoded
 /// versions (empty: none).
@@ -237,23 +268,95 @@ fn decode_version(bytes: &[u8]) -> Result<Option<RowVersion>, StoreError> {
         .transpose()
 }
 
-/// The encoded hot version a reference stands for, read from `snapshot`.
-fn referenced_bytes(
-    store: &HotStore,
-    snapshot: &rocksdb::Snapshot<'_>,
-    scope: &ScopeKey,
-    pk: &[u8],
-    seq: u64,
-) -> Result<Vec<u8>, StoreError> {
-    let mut key = Vec::with_capacity(scope.as_bytes().len() + pk.len() + 8);
-    key.extend_from_slice(scope.as_bytes());
-    key.extend_from_slice(pk);
-    crate::keys::push_seq(&mut key, seq);
-    snapshot.get_cf(store.rows_cf(), &key)?.ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "the change log refers to a missing row version (_seq {seq})"
-        ))
-    })
+/// Reads the hot versions that references stand for, through one iterator
+/// over the scope's versions. An entry's references are read in key order,
+/// and a write's rows usually sit side by side in it (one statement's
+/// rows, often consecutive keys), so most versions are a step or two
+/// forward from the last one, not a seek: a flush resolves every insert
+/// it covers, and a point read per row cost it more than the flush's own
+/// work did.
+struct Referenced<'s> {
+    iter: rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>,
+    /// Versions read, in the order of the entry's references.
+    values: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+    order: Vec<(Vec<u8>, usize)>,
+}
+
+/// Forward steps tried before a seek: a step costs a fraction of a seek,
+/// and versions of other keys (or older versions) may lie in between.
+const STEPS_BEFORE_SEEK: usize = 4;
+
+impl<'s> Referenced<'s> {
+    fn new(store: &'s HotStore, snapshot: &'s rocksdb::Snapshot<'s>, scope: &ScopeKey) -> Self {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = prefix_end(scope.as_bytes()) {
+            opts.set_iterate_upper_bound(end);
+        }
+        Self {
+            iter: snapshot.raw_iterator_cf_opt(store.rows_cf(), opts),
+            values: Vec::new(),
+            ranges: Vec::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Reads the versions of `refs` (primary key, `_seq`); then
+    /// [`Referenced::value`] `i` is the version of `refs[i]`.
+    fn read(&mut self, scope: &ScopeKey, refs: &[(&[u8], u64)]) -> Result<(), StoreError> {
+        self.order.clear();
+        for (i, (pk, seq)) in refs.iter().enumerate() {
+            let mut key = Vec::with_capacity(scope.as_bytes().len() + pk.len() + 8);
+            key.extend_from_slice(scope.as_bytes());
+            key.extend_from_slice(pk);
+            crate::keys::push_seq(&mut key, *seq);
+            self.order.push((key, i));
+        }
+        if !self.order.is_sorted_by(|a, b| a.0 <= b.0) {
+            self.order.sort_unstable();
+        }
+        self.values.clear();
+        self.ranges.clear();
+        self.ranges.resize(refs.len(), 0..0);
+        for (key, i) in std::mem::take(&mut self.order) {
+            self.seek(&key);
+            match (self.iter.key(), self.iter.value()) {
+                (Some(found), Some(value)) if found == key.as_slice() => {
+                    let start = self.values.len();
+                    self.values.extend_from_slice(value);
+                    self.ranges[i] = start..self.values.len();
+                }
+                _ => {
+                    self.iter.status()?;
+                    return Err(StoreError::Corrupt(format!(
+                        "the change log refers to a missing row version (_seq {})",
+                        refs[i].1
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the iterator at the first version at or after `key`.
+    fn seek(&mut self, key: &[u8]) {
+        if self.iter.key().is_some_and(|at| at <= key) {
+            for _ in 0..STEPS_BEFORE_SEEK {
+                match self.iter.key() {
+                    Some(at) if at < key => self.iter.next(),
+                    _ => return,
+                }
+            }
+            if self.iter.key().is_some_and(|at| at >= key) {
+                return;
+            }
+        }
+        self.iter.seek(key);
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        &self.values[self.ranges[i].clone()]
+    }
 }
 
 /// The entries of `scope` from the first that holds a change above
@@ -321,6 +424,7 @@ impl HotStore {
         // One snapshot for the log and the versions its references name.
         let snapshot = self.db().snapshot();
         let iter = scope_entries(self, &snapshot, scope, after);
+        let mut referenced = Referenced::new(self, &snapshot, scope);
         let mut out: Vec<Vec<RowChange>> = Vec::new();
         let mut read = 0;
         for item in iter {
@@ -331,27 +435,19 @@ impl HotStore {
             if !key.starts_with(scope.as_bytes()) {
                 break;
             }
-            let mut entry = Entry::new(&value)?;
-            let mut write = Vec::new();
-            let mut done = false;
-            while let Some(seq) = entry.next_seq()? {
-                if seq > through {
-                    done = true;
-                    break;
-                }
-                if seq <= after {
-                    entry.raw()?;
-                    continue;
-                }
-                let raw = entry.raw()?;
+            let (raws, done) = Entry::new(&value)?.changes(after, through)?;
+            referenced.read(scope, &refs_of(&raws))?;
+            let mut write = Vec::with_capacity(raws.len());
+            let mut refs = 0;
+            for (seq, raw) in &raws {
                 let new = if raw.is_ref {
-                    let bytes = referenced_bytes(self, &snapshot, scope, raw.new, seq)?;
-                    Some(RowVersion::decode(&bytes)?)
+                    refs += 1;
+                    Some(RowVersion::decode(referenced.value(refs - 1))?)
                 } else {
                     decode_version(raw.new)?
                 };
                 write.push(RowChange {
-                    seq,
+                    seq: *seq,
                     kind: raw.kind,
                     new,
                     old: decode_version(raw.old)?,
@@ -359,7 +455,7 @@ impl HotStore {
                 });
             }
             read += write.len();
-            done |= write.last().is_some_and(|c| c.seq == through);
+            let done = done || write.last().is_some_and(|c| c.seq == through);
             if !write.is_empty() {
                 out.push(write);
             }
@@ -387,34 +483,39 @@ impl HotStore {
         }
         let snapshot = self.db().snapshot();
         let iter = scope_entries(self, &snapshot, scope, after);
+        let mut referenced = Referenced::new(self, &snapshot, scope);
         let mut batch = rocksdb::WriteBatch::default();
         let mut rewritten = 0;
         for item in iter {
             let (key, value) = item?;
-            let mut entry = Entry::new(&value)?;
+            let (raws, _) = Entry::new(&value)?.changes(0, u64::MAX)?;
+            // Entries come in `_seq` order: from one that starts above
+            // `through`, the rest are newer.
+            if raws.first().is_none_or(|(seq, _)| *seq > through) {
+                break;
+            }
+            let refs = refs_of(&raws);
+            if refs.is_empty() {
+                continue;
+            }
+            referenced.read(scope, &refs)?;
             let mut out = PendingChanges::default();
             out.value.extend_from_slice(&[0; 4]);
             let mut refs = 0;
-            while let Some(seq) = entry.next_seq()? {
-                if out.is_empty() && seq > through {
-                    // Entries come in `_seq` order: the rest are newer.
-                    break;
-                }
-                // Versions are copied as stored, never decoded.
-                let raw = entry.raw()?;
+            // Versions are copied as stored, never decoded.
+            for (seq, raw) in &raws {
                 if raw.is_ref {
                     refs += 1;
-                    let new = referenced_bytes(self, &snapshot, scope, raw.new, seq)?;
-                    out.push(seq, raw.kind, raw.old_seq, &new, raw.old);
+                    out.push(
+                        *seq,
+                        raw.kind,
+                        raw.old_seq,
+                        referenced.value(refs - 1),
+                        raw.old,
+                    );
                 } else {
-                    out.push(seq, raw.kind, raw.old_seq, raw.new, raw.old);
+                    out.push(*seq, raw.kind, raw.old_seq, raw.new, raw.old);
                 }
-            }
-            if out.is_empty() {
-                break;
-            }
-            if refs == 0 {
-                continue;
             }
             out.value[..4].copy_from_slice(&out.count.to_le_bytes());
             batch.put_cf(self.changes_cf(), &key, &out.value);
@@ -427,6 +528,35 @@ impl HotStore {
             self.db().write(batch)?;
         }
         Ok(rewritten)
+    }
+
+    /// Whether a write to `scope` committed after `_seq` `seq`: the log
+    /// holds every committed write (module docs), so its last entry of the
+    /// scope says. `None` when the log cannot tell: the floor is above
+    /// `seq`, so changes after it may be gone. The caller keeps the scope's
+    /// writers out for as long as the answer must hold.
+    pub fn written_since(&self, scope: &ScopeKey, seq: u64) -> Result<Option<bool>, StoreError> {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = prefix_end(scope.as_bytes()) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.db().raw_iterator_cf_opt(self.changes_cf(), opts);
+        iter.seek_to_last();
+        let last = match iter.key() {
+            Some(key) if key.starts_with(scope.as_bytes()) => Some(u64::from_be_bytes(
+                key[key.len() - 8..].try_into().expect("8 bytes"),
+            )),
+            _ => {
+                iter.status()?;
+                None
+            }
+        };
+        // Read after the log: a trim raises the floor before it deletes,
+        // so an entry gone from the read shows as a floor above `seq`.
+        if self.changes_floor() > seq {
+            return Ok(None);
+        }
+        Ok(Some(last.is_some_and(|last| last > seq)))
     }
 
     /// Every change at or below this `_seq` may be gone from the log.

@@ -567,6 +567,112 @@ mod change_log {
     }
 
     #[test]
+    fn references_in_any_key_order_read_the_same_before_and_after_inlining() {
+        // Writes whose keys come in scattered order, with newer versions of
+        // some keys between them (they lie between a reference and the
+        // next in key order): the reader steps and seeks over them.
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let scope = ScopeKey::new(1, Some("alice"));
+        let other = ScopeKey::new(1, Some("alicf"));
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut used = std::collections::HashSet::new();
+        let mut written: Vec<(i64, u64)> = Vec::new();
+        for round in 0..40 {
+            // Half the writes take a run of consecutive keys, half keys
+            // scattered among the others' (gaps of many versions).
+            let start = 10_000 * (round + 1);
+            let mut pks: Vec<i64> = (0..1 + next(30) as i64)
+                .map(|i| match round % 2 {
+                    0 => start + i,
+                    _ => loop {
+                        let pk = next(400_000) as i64;
+                        if pk % 10_000 >= 100 && used.insert(pk) {
+                            break pk;
+                        }
+                    },
+                })
+                .collect();
+            match next(3) {
+                0 => pks.reverse(),
+                1 => pks.sort_by_key(|p| (p * 7919) % 31),
+                _ => {}
+            }
+            let seqs = insert(&store, &scope, &pks, "r");
+            insert(&store, &other, &pks, "o");
+            written.extend(pks.iter().copied().zip(seqs));
+            // A newer version of an earlier key, not in the log (as an
+            // update's version is not referenced).
+            let (old_pk, _) = written[next(written.len() as u64) as usize];
+            let seq = store.next_seqs(1).unwrap();
+            let mut batch = store.batch();
+            let version = RowVersion {
+                deleted: false,
+                schema_version: 1,
+                values: vec![Value::I64(old_pk), Value::Text("newer".into())],
+            };
+            batch
+                .put_version(&scope, &Value::I64(old_pk), seq, &version)
+                .unwrap();
+            store.write(batch).unwrap();
+        }
+        let before = store.changes(&scope, 0, u64::MAX, usize::MAX).unwrap();
+        assert_eq!(before.len(), written.len());
+        for (change, (pk, seq)) in before.iter().zip(&written) {
+            assert_eq!(change.seq, *seq);
+            assert_eq!(
+                change.new.as_ref().unwrap().values,
+                vec![Value::I64(*pk), Value::Text(format!("r{pk}"))]
+            );
+        }
+        // A resume from the middle of a write reads the same tail.
+        let (_, mid) = written[written.len() / 2];
+        assert_eq!(
+            store.changes(&scope, mid, u64::MAX, usize::MAX).unwrap(),
+            before[written.len() / 2 + 1..]
+        );
+
+        assert!(store.inline_changes(&scope, 0, u64::MAX).unwrap() >= 40);
+        let mut batch = store.batch();
+        for (pk, seq) in &written {
+            batch.delete_row_key(&scope.version_key(&Value::I64(*pk), *seq).unwrap());
+        }
+        store.write(batch).unwrap();
+        assert_eq!(
+            store.changes(&scope, 0, u64::MAX, usize::MAX).unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn the_log_tells_whether_a_scope_was_written_since_a_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let alice = ScopeKey::new(1, Some("alice"));
+        let alicia = ScopeKey::new(1, Some("alicia"));
+        let first = insert(&store, &alice, &[1, 2], "a");
+        assert_eq!(store.written_since(&alice, first[1]).unwrap(), Some(false));
+        assert_eq!(store.written_since(&alice, first[0]).unwrap(), Some(true));
+        assert_eq!(store.written_since(&alicia, 0).unwrap(), Some(false));
+        // Another scope's writes, even one whose name extends this one's,
+        // are not this scope's.
+        insert(&store, &alicia, &[1], "b");
+        assert_eq!(store.written_since(&alice, first[1]).unwrap(), Some(false));
+        let later = insert(&store, &alice, &[3], "c");
+        assert_eq!(store.written_since(&alice, first[1]).unwrap(), Some(true));
+        // Once the floor passes a seq, the log cannot tell any more.
+        store.trim_changes(later[0]).unwrap();
+        assert_eq!(store.written_since(&alice, first[1]).unwrap(), None);
+        assert_eq!(store.written_since(&alice, later[0]).unwrap(), Some(false));
+    }
+
+    #[test]
     fn an_entry_of_references_is_bounded_by_the_rows_they_stand_for() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());

@@ -360,8 +360,24 @@ impl<'a> ScopeFlush<'a> {
         snapshot: &StoreSnapshot<'_>,
         fail_at: Option<FailPoint>,
     ) -> Result<u64> {
+        let chunk_fail_point = fail_at == Some(FailPoint::AfterFirstDeleteChunk);
+        if self.versions_read >= RANGE_DELETE_MIN_VERSIONS && !chunk_fail_point {
+            let store = env.hot.store();
+            // With the scope's writers kept out, a scope nobody wrote since
+            // the snapshot holds exactly the versions this flush read: one
+            // range delete removes them, instead of a delete per version
+            // (and a second pass over them when they were too many to keep
+            // their keys). Writes after it are not covered by it.
+            let _guard = env.hot.lock_scope_blocking(&self.scope);
+            if store.written_since(&self.scope, self.max_seq_read)? == Some(false) {
+                let mut batch = store.batch();
+                batch.delete_rows_with_prefix(self.scope.as_bytes());
+                store.write(batch)?;
+                return Ok(self.versions_read);
+            }
+        }
         let mut deleter = ChunkedDelete::new(env.hot.store(), DELETE_CHUNK);
-        deleter.stop_after_first_chunk = fail_at == Some(FailPoint::AfterFirstDeleteChunk);
+        deleter.stop_after_first_chunk = chunk_fail_point;
         match self.keys.take() {
             Some(keys) => {
                 for key in &keys {
@@ -563,6 +579,11 @@ const PROGRESS_EVERY: u64 = 100_000;
 /// Keys kept in memory per scope for the deletes after its commit (about
 /// 40 bytes each); a larger scope is read again from the snapshot.
 const MAX_KEPT_KEYS: usize = 65_536;
+/// A scope of at least this many hot versions that nobody wrote since the
+/// flush's snapshot loses them in one range delete. Smaller scopes delete
+/// versions one by one: a range tombstone costs reads more than a point
+/// one, so they are kept few.
+const RANGE_DELETE_MIN_VERSIONS: u64 = 4_096;
 /// Hot versions deleted per RocksDB batch.
 const DELETE_CHUNK: usize = 16_384;
 

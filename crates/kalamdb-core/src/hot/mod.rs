@@ -109,10 +109,18 @@ impl HotTier {
     /// write" and "read rows, then write new versions" are atomic, and `_seq`
     /// order is commit order within a scope. Readers never take it.
     pub async fn lock_scope(&self, scope: &ScopeKey) -> MutexGuard<'_, ()> {
+        self.write_lock(scope).lock().await
+    }
+
+    /// [`HotTier::lock_scope`] for blocking threads (a flush).
+    pub fn lock_scope_blocking(&self, scope: &ScopeKey) -> MutexGuard<'_, ()> {
+        self.write_lock(scope).blocking_lock()
+    }
+
+    fn write_lock(&self, scope: &ScopeKey) -> &Mutex<()> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         scope.hash(&mut hasher);
-        let stripe = hasher.finish() as usize % WRITE_STRIPES;
-        self.write_locks[stripe].lock().await
+        &self.write_locks[hasher.finish() as usize % WRITE_STRIPES]
     }
 
     /// Refuses a write while the hot tier is far above its budget.

@@ -205,12 +205,25 @@ async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
     run(&db, "u1", "UPDATE c.kv SET v = -1 WHERE id < 100").await;
     run(&db, "u1", "DELETE FROM c.kv WHERE id >= 79990").await;
     assert_eq!(hot_versions(&db), 80_000 + 100 + 10);
-    let stats = db
-        .flush_table("c", "kv", FlushHooks::default())
-        .await
-        .unwrap();
+    // A write during the flush: the scope's versions cannot go in one
+    // range delete, they are deleted one by one.
+    let db = Arc::new(db);
+    let writer = db.clone();
+    let handle = tokio::runtime::Handle::current();
+    let hooks = FlushHooks {
+        after_snapshot: Some(Arc::new(move || {
+            handle.block_on(run(
+                &writer,
+                "u1",
+                "INSERT INTO c.kv (id, v) VALUES (200000, 7)",
+            ))
+        })),
+        ..FlushHooks::default()
+    };
+    let stats = db.flush_table("c", "kv", hooks).await.unwrap();
     assert_eq!(stats.rows_flushed, 79_990);
-    assert_eq!(hot_versions(&db), 0);
+    assert_eq!(hot_versions(&db), 1, "only the write made during the flush");
+    run(&db, "u1", "DELETE FROM c.kv WHERE id = 200000").await;
     let result = db
         .execute(
             "SELECT COUNT(*), SUM(v) FROM c.kv",
@@ -239,6 +252,70 @@ async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
         let got = rows.first().map(|r| r[0].parse::<i64>().unwrap());
         assert_eq!(got, want, "id {id}");
     }
+}
+
+/// Inserts `rows` rows of ids from `first` as `user`, then updates every
+/// tenth and deletes every seventh: three kinds of versions, several per key.
+async fn write_many(db: &KalamDb, user: &str, first: i64, rows: i64) {
+    let values: Vec<String> = (first..first + rows)
+        .map(|id| format!("({id}, {id})"))
+        .collect();
+    let sql = format!("INSERT INTO c.kv (id, v) VALUES {}", values.join(","));
+    run(db, user, &sql).await;
+    run(db, user, "UPDATE c.kv SET v = -v WHERE id % 10 = 0").await;
+    run(db, user, "DELETE FROM c.kv WHERE id % 7 = 0").await;
+}
+
+/// A large scope that nobody wrote during its flush loses its hot versions
+/// in one range delete; a large scope written meanwhile, beside it in the
+/// same flush, keeps the new writes. Neither touches the other's rows,
+/// before or after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_scopes_lose_their_flushed_versions_and_keep_newer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(open(dir.path()));
+    setup(&db).await;
+    for user in USERS {
+        write_many(&db, user, 1_000, 6_000).await;
+    }
+    let writer = db.clone();
+    let handle = tokio::runtime::Handle::current();
+    let hooks = FlushHooks {
+        after_snapshot: Some(Arc::new(move || {
+            handle.block_on(async {
+                run(&writer, "u2", "INSERT INTO c.kv (id, v) VALUES (99999, 9)").await;
+                run(&writer, "u2", "UPDATE c.kv SET v = 11 WHERE id = 1002").await;
+            })
+        })),
+        ..FlushHooks::default()
+    };
+    let mut expected = contents(&db).await;
+    expected.get_mut("u2").unwrap().insert(99_999, 9);
+    expected.get_mut("u2").unwrap().insert(1_002, 11);
+    db.flush_table("c", "kv", hooks).await.unwrap();
+    assert_eq!(
+        hot_versions(&db),
+        2,
+        "every flushed version is gone, the two written meanwhile stay"
+    );
+    assert_eq!(contents(&db).await, expected);
+
+    // Written again after the range deletes: the new versions are not
+    // covered by them, hot or flushed.
+    write_many(&db, "u1", 10_000, 5_000).await;
+    let mut expected = contents(&db).await;
+    assert!(expected["u1"].contains_key(&14_999));
+    db.flush_table("c", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    assert_eq!(hot_versions(&db), 0);
+    assert_eq!(contents(&db).await, expected);
+    run(&db, "u3", "INSERT INTO c.kv (id, v) VALUES (1001, 5)").await;
+    expected.get_mut("u3").unwrap().insert(1_001, 5);
+    let db = Arc::try_unwrap(db).unwrap_or_else(|_| panic!("engine still shared"));
+    db.close().await;
+    let db = open(dir.path());
+    assert_eq!(contents(&db).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
