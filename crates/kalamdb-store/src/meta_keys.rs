@@ -34,6 +34,7 @@ pub const SESSIONS: &[u8] = b"session/";
 pub const JOBS: &[u8] = b"job/";
 pub const LAST_FLUSH: &[u8] = b"lastflush/";
 pub const MANIFESTS: &[u8] = b"mf/";
+pub const MANIFEST_VERSIONS: &[u8] = b"mv/";
 pub const PENDING_FILES: &[u8] = b"pf/";
 pub const STORAGES: &[u8] = b"stg/";
 pub const AUDIT: &[u8] = b"audit/";
@@ -80,6 +81,20 @@ pub fn audit_entry(micros: i64, n: u64) -> Vec<u8> {
 /// Every manifest entry of one scope.
 pub fn scope_manifest(scope: &ScopeKey) -> Vec<u8> {
     [MANIFESTS, scope.as_bytes(), b"/"].concat()
+}
+
+/// A number that changes with every commit that changes a scope's manifest
+/// entries (never taking a value it had before), so that a reader can
+/// tell from one point read whether the entries it listed before are still
+/// the ones its snapshot holds. Beside the entries, not among them: a scan
+/// of a table's entries reads entries only.
+pub fn scope_manifest_version(scope: &ScopeKey) -> Vec<u8> {
+    [MANIFEST_VERSIONS, scope.as_bytes()].concat()
+}
+
+/// The manifest versions of every scope of one table.
+pub fn table_manifest_versions(table_uid: u64) -> Vec<u8> {
+    [MANIFEST_VERSIONS, &ScopeKey::table_prefix(table_uid)].concat()
 }
 
 /// Every manifest entry of one table, whatever the scope.
@@ -143,6 +158,10 @@ mod tests {
             ),
             (table_manifests(7), b"mf/\0\0\0\0\0\0\0\x07"),
             (
+                scope_manifest_version(&user_scope),
+                b"mv/\0\0\0\0\0\0\0\x07al\0\xffice\0\x01",
+            ),
+            (
                 pending_file("local", "app/notes/f.parquet"),
                 b"pf/local\0app/notes/f.parquet",
             ),
@@ -159,6 +178,8 @@ mod tests {
         let shared = manifest_entry(&ScopeKey::new(7, None), "f");
         assert!(!alicia.starts_with(&alice));
         assert!(!shared.starts_with(&alice));
+        assert!(scope_manifest_version(&ScopeKey::new(7, Some("alice")))
+            .starts_with(&table_manifest_versions(7)));
         assert!(alicia.starts_with(&table_manifests(7)));
         assert!(!alicia.starts_with(&table_manifests(8)));
     }

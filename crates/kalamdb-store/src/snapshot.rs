@@ -37,6 +37,16 @@ impl StoreSnapshot<'_> {
         opts
     }
 
+    /// The meta entry under `key` in this view.
+    pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshot.get_cf(self.store.meta_cf(), key)?)
+    }
+
+    /// The store this view reads ([`HotStore::id`]).
+    pub fn store_id(&self) -> u64 {
+        self.store.id()
+    }
+
     /// Every meta entry whose key starts with `prefix`, in key order.
     pub fn meta_scan(&self, prefix: &[u8]) -> Result<MetaEntries, StoreError> {
         let db = self.store.db();

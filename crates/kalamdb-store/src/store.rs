@@ -6,7 +6,7 @@ use crate::changes::CF_CHANGES;
 use crate::keys::{prefix_end, push_seq, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
 use crate::snapshot::StoreSnapshot;
-use crate::{RowVersion, StoreError};
+use crate::{meta_keys, RowVersion, StoreError};
 use kalamdb_commons::Value;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
@@ -50,7 +50,11 @@ pub struct HotStore {
     seq: SeqAllocator,
     /// See [`crate::changes`]: changes at or below it may be gone.
     pub(crate) changes_floor: std::sync::atomic::AtomicU64,
+    id: u64,
 }
+
+/// Numbers the stores opened in this process (see [`HotStore::id`]).
+static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for HotStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,7 +144,15 @@ impl HotStore {
             write_opts,
             seq: SeqAllocator::new(persisted_limit),
             changes_floor: changes_floor.into(),
+            id: OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Tells this open store from every other one opened in the process
+    /// (another data directory, or the same one opened again): caches
+    /// shared by the process key what they keep from a store by it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn meta(&self) -> &ColumnFamily {
@@ -318,6 +330,31 @@ impl WriteBatch<'_> {
         self.inner
             .put_cf(self.store.rows(), &buf[..key_len], &buf[key_len..]);
         buf.len() as u64
+    }
+
+    /// Commits the manifest entry of one file of `scope` (its JSON), with
+    /// the scope's new manifest version ([`meta_keys::scope_manifest_version`]):
+    /// `version` must be a number the scope never had, such as a fresh
+    /// `_seq`.
+    pub fn put_manifest_entry(
+        &mut self,
+        scope: &ScopeKey,
+        file_name: &str,
+        entry: &[u8],
+        version: u64,
+    ) {
+        self.put_meta(&meta_keys::manifest_entry(scope, file_name), entry);
+        self.put_meta(
+            &meta_keys::scope_manifest_version(scope),
+            &version.to_be_bytes(),
+        );
+    }
+
+    /// Removes every manifest entry of a table, and its scopes' manifest
+    /// versions.
+    pub fn delete_table_manifests(&mut self, table_uid: u64) {
+        self.delete_meta_with_prefix(&meta_keys::table_manifests(table_uid));
+        self.delete_meta_with_prefix(&meta_keys::table_manifest_versions(table_uid));
     }
 
     /// Removes every row version whose key starts with `prefix`.

@@ -206,6 +206,38 @@ fn batched_latest_versions_match_one_lookup_per_key() {
     });
 }
 
+#[test]
+fn a_tables_manifests_go_with_their_versions_and_no_other_tables() {
+    use crate::meta_keys;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut batch = store.batch();
+    for uid in [1, 2] {
+        for user in ["alice", "bob"] {
+            let scope = ScopeKey::new(uid, Some(user));
+            batch.put_manifest_entry(&scope, "f.parquet", b"{}", uid * 10);
+        }
+    }
+    store.write(batch).unwrap();
+    let listed = |prefix: &[u8]| store.meta_scan(prefix).unwrap().len();
+    assert_eq!(listed(meta_keys::MANIFESTS), 4);
+    assert_eq!(listed(meta_keys::MANIFEST_VERSIONS), 4);
+    let mut batch = store.batch();
+    batch.delete_table_manifests(1);
+    store.write(batch).unwrap();
+    assert_eq!(listed(&meta_keys::table_manifests(1)), 0);
+    assert_eq!(listed(&meta_keys::table_manifest_versions(1)), 0);
+    assert_eq!(listed(&meta_keys::table_manifests(2)), 2);
+    assert_eq!(listed(&meta_keys::table_manifest_versions(2)), 2);
+    let version = store
+        .meta_get(&meta_keys::scope_manifest_version(&ScopeKey::new(
+            2,
+            Some("bob"),
+        )))
+        .unwrap();
+    assert_eq!(version, Some(20u64.to_be_bytes().to_vec()));
+}
+
 mod change_log {
     use super::*;
     use crate::{ChangeKind, RowChange};

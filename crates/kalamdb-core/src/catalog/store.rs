@@ -140,7 +140,7 @@ impl Catalog {
             batch.delete_meta(&meta_keys::table(name, table.name.as_str()));
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
             batch.delete_changes_of_table(table.uid);
-            batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
+            batch.delete_table_manifests(table.uid);
         }
         batch.delete_meta(&meta_keys::namespace(name));
         self.store.write(batch)?;
@@ -209,7 +209,7 @@ impl Catalog {
         batch.delete_meta(&meta_keys::table(ns, name));
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
         batch.delete_changes_of_table(table.uid);
-        batch.delete_meta_with_prefix(&meta_keys::table_manifests(table.uid));
+        batch.delete_table_manifests(table.uid);
         self.store.write(batch)?;
         self.state
             .write()

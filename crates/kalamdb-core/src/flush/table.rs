@@ -531,11 +531,16 @@ impl<'a> ScopeFlush<'a> {
             });
         }
         if let Some(entry) = &entry {
-            let mut batch = env.hot.store().batch();
+            let store = env.hot.store();
+            let mut batch = store.batch();
             let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
-            batch.put_meta(
-                &kalamdb_store::meta_keys::manifest_entry(&self.scope, name),
+            // A `_seq` is never handed out twice, so the scope's manifest
+            // version never repeats, even across restarts.
+            batch.put_manifest_entry(
+                &self.scope,
+                name,
                 &serde_json::to_vec(entry)?,
+                store.next_seqs(1)?,
             );
             batch.delete_meta(&pending_key(&self.cold.id, &self.path));
             env.hot.store().write(batch)?;

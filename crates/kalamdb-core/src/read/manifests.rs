@@ -11,8 +11,10 @@
 //! alone, nothing in it belongs to one engine, and one bounded cache serves
 //! the process (several engines in one test process share it safely).
 
+use super::ScopeFiles;
 use crate::error::{CoreError, Result};
 use kalamdb_filestore::{ClockCache, ManifestEntry};
+use kalamdb_store::ScopeKey;
 use std::sync::{Arc, LazyLock};
 
 /// Bytes of parsed entries kept at most (an entry weighs about 1 KiB with
@@ -35,6 +37,38 @@ pub(super) fn parse(key: Vec<u8>, raw: Vec<u8>) -> Result<Arc<ManifestEntry>> {
         key.len() + raw.len() * 2 + entry.path.len() + std::mem::size_of::<ManifestEntry>();
     PARSED.insert(key, (raw.into(), entry.clone()), weight);
     Ok(entry)
+}
+
+/// Bytes of listings kept at most: a listing weighs its entries' handles,
+/// the entries themselves are shared with [`PARSED`].
+const LISTED_BUDGET: usize = 8 * 1024 * 1024;
+
+/// (store, scope) -> (manifest version, the scope's files at it).
+type Listing = (Arc<[u8]>, ScopeFiles);
+
+static LISTED: LazyLock<ClockCache<(u64, Vec<u8>), Listing>> =
+    LazyLock::new(|| ClockCache::new(LISTED_BUDGET));
+
+/// The files of `scope` of store `store` as listed at manifest version
+/// `version`, if a read listed them before. Listing a scope's entries
+/// (an iterator over the meta column family, the entries copied out and
+/// compared with the parsed ones) cost a mixed load more than a tenth of
+/// its CPU; the version is one point read of the reader's own snapshot,
+/// and every commit that changes the entries changes it, so a listing kept
+/// under it is exactly what the snapshot holds.
+pub(super) fn listed(store: u64, scope: &ScopeKey, version: &[u8]) -> Option<ScopeFiles> {
+    let (kept_version, files) = LISTED.get(&(store, scope.as_bytes().to_vec()))?;
+    (*kept_version == *version).then_some(files)
+}
+
+/// Keeps a listing made at manifest version `version`.
+pub(super) fn keep_listed(store: u64, scope: &ScopeKey, version: Vec<u8>, files: &ScopeFiles) {
+    let key = scope.as_bytes().to_vec();
+    let weight = 2 * key.len()
+        + version.len()
+        + std::mem::size_of_val(files.entries())
+        + std::mem::size_of::<Listing>();
+    LISTED.insert((store, key), (version.into(), files.clone()), weight);
 }
 
 #[cfg(test)]

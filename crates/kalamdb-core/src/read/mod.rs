@@ -83,13 +83,20 @@ pub trait RowSink {
 /// a blocking thread without the snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeFiles {
-    /// Oldest first.
-    entries: Vec<Arc<ManifestEntry>>,
+    /// Oldest first. Shared: a listing is kept between reads.
+    entries: Arc<[Arc<ManifestEntry>]>,
     flushed_through: u64,
 }
 
 impl ScopeFiles {
     pub fn read(snapshot: &StoreSnapshot<'_>, scope: &ScopeKey) -> Result<Self> {
+        let version = snapshot.meta_get(&meta_keys::scope_manifest_version(scope))?;
+        if let Some(files) = version
+            .as_deref()
+            .and_then(|v| manifests::listed(snapshot.store_id(), scope, v))
+        {
+            return Ok(files);
+        }
         let mut entries = snapshot
             .meta_scan(&meta_keys::scope_manifest(scope))?
             .into_iter()
@@ -97,10 +104,14 @@ impl ScopeFiles {
             .collect::<Result<Vec<_>>>()?;
         entries.sort_by_key(|e| e.max_seq);
         let flushed_through = entries.iter().map(|e| e.flushed_through).max().unwrap_or(0);
-        Ok(Self {
-            entries,
+        let files = Self {
+            entries: entries.into(),
             flushed_through,
-        })
+        };
+        if let Some(version) = version {
+            manifests::keep_listed(snapshot.store_id(), scope, version, &files);
+        }
+        Ok(files)
     }
 
     pub fn entries(&self) -> &[Arc<ManifestEntry>] {

@@ -52,7 +52,7 @@ struct Fixture {
     cold: ColdStore,
     def: TableDef,
     scope: ScopeKey,
-    files: usize,
+    files: std::cell::Cell<usize>,
 }
 
 impl Fixture {
@@ -68,7 +68,7 @@ impl Fixture {
             cold,
             def: table(),
             scope: ScopeKey::new(7, Some("alice")),
-            files: 0,
+            files: std::cell::Cell::new(0),
         }
     }
 
@@ -78,9 +78,9 @@ impl Fixture {
     }
 
     /// Writes `rows` (ascending ids) as a committed file of the scope.
-    fn file(&mut self, rows: &[Row]) {
-        self.files += 1;
-        let path = Path::from(format!("t/alice/batch-{}.parquet", self.files));
+    fn file(&self, rows: &[Row]) {
+        self.files.set(self.files.get() + 1);
+        let path = Path::from(format!("t/alice/batch-{}.parquet", self.files.get()));
         let schema = file_schema(&self.def);
         let mut builder = BatchBuilder::new(&self.def, &[0, 1, 2, 3]);
         for row in rows {
@@ -114,9 +114,11 @@ impl Fixture {
             flushed_through: rows.iter().map(|r| r.1).max().unwrap(),
         };
         let mut batch = self.store.batch();
-        batch.put_meta(
-            &meta_keys::manifest_entry(&self.scope, &format!("batch-{}.parquet", self.files)),
+        batch.put_manifest_entry(
+            &self.scope,
+            &format!("batch-{}.parquet", self.files.get()),
             &serde_json::to_vec(&entry).unwrap(),
+            self.store.next_seqs(1).unwrap(),
         );
         self.store.write(batch).unwrap();
     }
@@ -212,7 +214,7 @@ fn owned(rows: &[(i64, u64, Option<&str>)]) -> Vec<(i64, u64, Option<String>)> {
 
 #[test]
 fn the_newest_version_wins_across_files_and_hot_rows() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     f.file(&[(1, 1, Some("a")), (2, 2, Some("b")), (3, 3, Some("c"))]);
     // A newer file deletes 2 and adds 4; the hot tier updates 3, adds 5,
     // and deletes 1, all newer than every file.
@@ -227,7 +229,7 @@ fn the_newest_version_wins_across_files_and_hot_rows() {
 
 #[test]
 fn hot_versions_a_flush_already_moved_are_not_read_twice() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     // Hot versions up to seq 2 are in the file (flushed_through 2) but not
     // yet deleted; a stale copy must not override the file's.
     f.hot(&[(1, 1, Some("old")), (2, 2, Some("b"))]);
@@ -239,7 +241,7 @@ fn hot_versions_a_flush_already_moved_are_not_read_twice() {
 
 #[test]
 fn a_file_nothing_overrides_passes_through_as_arrow_without_its_tombstones() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     f.file(&[(1, 1, Some("a")), (2, 2, None), (3, 3, Some("c"))]);
     let got = f.scan();
     assert_eq!(got.rows, owned(&[(1, 1, Some("a")), (3, 3, Some("c"))]));
@@ -248,7 +250,7 @@ fn a_file_nothing_overrides_passes_through_as_arrow_without_its_tombstones() {
 
 #[test]
 fn only_the_stretch_below_every_other_source_passes_through() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     f.file(&[(1, 1, Some("a")), (2, 2, Some("b")), (8, 3, Some("h"))]);
     f.file(&[(5, 4, Some("e")), (9, 5, Some("i"))]);
     let got = f.scan();
@@ -273,7 +275,7 @@ fn only_the_stretch_below_every_other_source_passes_through() {
 
 #[test]
 fn point_lookups_see_both_tiers_and_tombstones() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     f.file(&[(1, 1, Some("a")), (2, 2, Some("b"))]);
     f.hot(&[(2, 3, None), (3, 4, Some("c"))]);
     let snapshot = f.store.snapshot();
@@ -291,7 +293,7 @@ fn point_lookups_see_both_tiers_and_tombstones() {
 
 #[test]
 fn a_file_of_many_batches_merges_with_a_hot_row_in_its_middle() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     let rows: Vec<Row> = (0..10_000).map(|i| (i, i as u64 + 1, Some("x"))).collect();
     f.file(&rows);
     f.hot(&[(5_000, 20_000, Some("new")), (20_000, 20_001, Some("end"))]);
@@ -313,7 +315,7 @@ fn a_file_of_many_batches_merges_with_a_hot_row_in_its_middle() {
 
 #[test]
 fn a_key_found_in_a_newer_file_is_not_asked_of_older_ones() {
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     // Key 1 updated between three flushes, deleted in the fourth file; key
     // 2 only in the first; key 3 nowhere (inside every file's range).
     f.file(&[(1, 1, Some("a")), (2, 2, Some("b")), (4, 3, Some("d"))]);
@@ -346,4 +348,64 @@ fn a_key_found_in_a_newer_file_is_not_asked_of_older_ones() {
         "the newest version is its tombstone"
     );
     assert_eq!(view.files_read(), (1, 4));
+}
+
+/// A scope's listing is kept between reads under its manifest version:
+/// a snapshot from before a commit still lists exactly its own files after
+/// a newer listing was kept, and another store with the same scope and the
+/// same version numbers never gets this store's listing.
+#[test]
+fn a_kept_listing_serves_only_snapshots_at_its_manifest_version() {
+    use super::ScopeFiles;
+    let files = |snapshot: &kalamdb_store::StoreSnapshot<'_>, scope: &ScopeKey| {
+        ScopeFiles::read(snapshot, scope)
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| e.path.clone())
+            .collect::<Vec<_>>()
+    };
+    let fx = Fixture::new();
+    fx.file(&[(1, 1, Some("a"))]);
+    let before = fx.store.snapshot();
+    assert_eq!(files(&before, &fx.scope), ["t/alice/batch-1.parquet"]);
+    fx.file(&[(2, 2, Some("b"))]);
+    let after = fx.store.snapshot();
+    let both = ["t/alice/batch-1.parquet", "t/alice/batch-2.parquet"];
+    assert_eq!(files(&after, &fx.scope), both);
+    assert_eq!(
+        files(&after, &fx.scope),
+        both,
+        "served from the kept listing"
+    );
+    assert_eq!(
+        files(&before, &fx.scope),
+        ["t/alice/batch-1.parquet"],
+        "the older snapshot's version is not the kept one"
+    );
+
+    // Same scope bytes, same version numbers (both stores hand out the
+    // same `_seq`s), other files.
+    let other = Fixture::new();
+    other.files.set(10);
+    other.file(&[(3, 3, Some("c"))]);
+    other.file(&[(4, 4, Some("d"))]);
+    assert_eq!(
+        files(&other.store.snapshot(), &other.scope),
+        ["t/alice/batch-11.parquet", "t/alice/batch-12.parquet"]
+    );
+    assert_eq!(files(&fx.store.snapshot(), &fx.scope), both);
+
+    // A scope without a version (written before versions existed) is
+    // listed every time.
+    let mut batch = fx.store.batch();
+    batch.delete_meta(&meta_keys::scope_manifest_version(&fx.scope));
+    fx.store.write(batch).unwrap();
+    let mut batch = fx.store.batch();
+    batch.delete_meta(&meta_keys::manifest_entry(&fx.scope, "batch-2.parquet"));
+    fx.store.write(batch).unwrap();
+    assert_eq!(
+        files(&fx.store.snapshot(), &fx.scope),
+        ["t/alice/batch-1.parquet"]
+    );
 }
