@@ -72,6 +72,7 @@
 // The engine's parts are private; what the server, the benchmarks and the
 // tests use is re-exported below.
 mod audit;
+mod background;
 pub mod backup;
 mod catalog;
 mod cold;

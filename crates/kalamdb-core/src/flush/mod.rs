@@ -23,7 +23,7 @@ pub use stats::{FlushStats, ScopeFailure};
 
 use crate::catalog::TableDef;
 use crate::cold::Storages;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::hot::HotTier;
 use kalamdb_commons::Clock;
 use parking_lot::Mutex;
@@ -114,17 +114,13 @@ impl Flusher {
         let flusher = self.clone();
         // The caller's span (a job's `job_id`) follows onto the thread.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let handle = tokio::runtime::Handle::current();
+        crate::background::run("kalamdb-flush", move || {
             let _entered = span.enter();
-            let handle = tokio::runtime::Handle::current();
             let cold = flusher.storages.for_table(&def)?;
             table::flush_table(&flusher, &cold, &handle, &def, &options, &hooks)
         })
         .await
-        .map_err(|source| CoreError::Task {
-            what: "flush task",
-            source,
-        })?
     }
 }
 
