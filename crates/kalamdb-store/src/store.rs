@@ -237,6 +237,18 @@ impl HotStore {
         })
     }
 
+    /// Compacts the row versions under `prefix` now, so that what was
+    /// deleted there is gone from RocksDB's files too: until then a seek
+    /// into the range steps over every deleted version (RocksDB 7.8 skips
+    /// them one by one below the iterator's upper bound), which took point
+    /// lookups in a scope just emptied by a flush of a million versions
+    /// from microseconds to 5-35 ms. Versions a live snapshot can still see
+    /// stay; blocks until done.
+    pub fn compact_rows(&self, prefix: &[u8]) {
+        self.db
+            .compact_range_cf(self.rows(), Some(prefix), prefix_end(prefix));
+    }
+
     /// A consistent read view of catalog and rows, with the highest `_seq`
     /// any version in it can carry.
     pub fn snapshot(&self) -> StoreSnapshot<'_> {

@@ -58,6 +58,7 @@ pub fn flush_table(
     let mut stop: Option<CoreError> = None;
     let mut scanned: u64 = 0;
     let mut failing_in_a_row = 0;
+    let mut to_compact = Vec::new();
     debug!(table = %def.qualified_name(), watermark = snapshot.watermark, "snapshot taken");
     snapshot.scan_versions(&ScopeKey::table_prefix(def.uid), &mut |v| {
         scanned += 1;
@@ -73,7 +74,9 @@ pub fn flush_table(
             if let Some(done) = current.take() {
                 let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
                 let failed_before = stats.failed.len();
-                if let Err(e) = done.commit(env, cold, &snapshot, handle, fail_at, &mut stats) {
+                if let Err(e) =
+                    done.commit(env, cold, &snapshot, handle, fail_at, &mut stats, &mut to_compact)
+                {
                     stop = Some(e);
                     return Ok(false);
                 }
@@ -137,11 +140,24 @@ pub fn flush_table(
             // Stopped inside the scope: its file is never committed.
             done.abandon(env, handle);
         } else {
-            done.commit(env, cold, &snapshot, handle, fail_at, &mut stats)?;
+            done.commit(
+                env,
+                cold,
+                &snapshot,
+                handle,
+                fail_at,
+                &mut stats,
+                &mut to_compact,
+            )?;
             if let Some(hook) = &hooks.after_commit {
                 hook();
             }
         }
+    }
+    // Released first: RocksDB keeps what a live snapshot can see.
+    drop(snapshot);
+    for scope in &to_compact {
+        env.hot.store().compact_rows(scope.as_bytes());
     }
     stats.duration_ms = started.elapsed().as_millis() as u64;
     if !stats.cancelled {
@@ -465,6 +481,7 @@ impl<'a> ScopeFlush<'a> {
         handle: &Handle,
         fail_at: Option<FailPoint>,
         stats: &mut FlushStats,
+        to_compact: &mut Vec<ScopeKey>,
     ) -> Result<()> {
         let held = (self.versions_read, self.bytes_read);
         if self.waiting {
@@ -552,6 +569,9 @@ impl<'a> ScopeFlush<'a> {
             }
         }
         let deleted = self.delete_read_versions(env, snapshot, fail_at)?;
+        if deleted >= COMPACT_AFTER_DELETING {
+            to_compact.push(self.scope.clone());
+        }
         env.hot
             .removed(self.def.uid, self.versions_read, self.bytes_read);
         env.backoff.succeeded(self.def.uid, self.user.as_deref());
@@ -589,6 +609,11 @@ const MAX_KEPT_KEYS: usize = 65_536;
 /// versions one by one: a range tombstone costs reads more than a point
 /// one, so they are kept few.
 const RANGE_DELETE_MIN_VERSIONS: u64 = 4_096;
+/// A scope that lost at least this many hot versions in a flush has its
+/// key range compacted once the flush's snapshot is released
+/// ([`kalamdb_store::HotStore::compact_rows`]): seeks there would step over
+/// each deleted version until RocksDB got to it.
+const COMPACT_AFTER_DELETING: u64 = 4_096;
 /// Hot versions deleted per RocksDB batch.
 const DELETE_CHUNK: usize = 16_384;
 
