@@ -50,8 +50,9 @@
 //! 3. The scan (`provider::scan`) runs in a blocking task (a key lookup
 //!    the hot tier and the file cache answer runs in place). It opens a
 //!    `read::ScopeView` on one RocksDB snapshot: the scope's manifest
-//!    entries (its committed Parquet files), their `flushed_through`, and
-//!    the hot versions. With no files it streams the newest hot version of
+//!    entries (its committed Parquet files; a listing kept from an earlier
+//!    read when the snapshot's manifest version is the same), their
+//!    `flushed_through`, and the hot versions. With no files it streams the newest hot version of
 //!    each key. Otherwise `ScopeView::scan` opens a `read` file cursor on
 //!    each file (each sorted by key) and merges them with the hot versions
 //!    newer than `flushed_through` in a k-way merge by key: the highest
