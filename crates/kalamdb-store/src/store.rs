@@ -243,10 +243,14 @@ impl HotStore {
     /// them one by one below the iterator's upper bound), which took point
     /// lookups in a scope just emptied by a flush of a million versions
     /// from microseconds to 5-35 ms. Versions a live snapshot can still see
-    /// stay; blocks until done.
+    /// stay; blocks until done. Not exclusive: RocksDB's own compactions
+    /// go on beside it (an exclusive one would hold them back, and L0 files
+    /// piling up meanwhile stall writes).
     pub fn compact_rows(&self, prefix: &[u8]) {
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_exclusive_manual_compaction(false);
         self.db
-            .compact_range_cf(self.rows(), Some(prefix), prefix_end(prefix));
+            .compact_range_cf_opt(self.rows(), Some(prefix), prefix_end(prefix), &opts);
     }
 
     /// A consistent read view of catalog and rows, with the highest `_seq`
