@@ -301,8 +301,8 @@ impl<'s> Referenced<'s> {
         }
     }
 
-    /// Reads the versions of `refs` (primary key, `_seq`); then
-    /// [`Referenced::value`] `i` is the version of `refs[i]`.
+    /// Reads the versions of `refs` (primary key, `_seq`), for
+    /// [`Referenced::values`].
     fn read(&mut self, scope: &ScopeKey, refs: &[(&[u8], u64)]) -> Result<(), StoreError> {
         self.order.clear();
         for (i, (pk, seq)) in refs.iter().enumerate() {
@@ -354,8 +354,10 @@ impl<'s> Referenced<'s> {
         self.iter.seek(key);
     }
 
-    fn value(&self, i: usize) -> &[u8] {
-        &self.values[self.ranges[i].clone()]
+    /// The versions read, in the order of the references given to
+    /// [`Referenced::read`].
+    fn values(&self) -> impl Iterator<Item = &[u8]> {
+        self.ranges.iter().map(|range| &self.values[range.clone()])
     }
 }
 
@@ -438,11 +440,11 @@ impl HotStore {
             let (raws, done) = Entry::new(&value)?.changes(after, through)?;
             referenced.read(scope, &refs_of(&raws))?;
             let mut write = Vec::with_capacity(raws.len());
-            let mut refs = 0;
+            let mut values = referenced.values();
             for (seq, raw) in &raws {
                 let new = if raw.is_ref {
-                    refs += 1;
-                    Some(RowVersion::decode(referenced.value(refs - 1))?)
+                    let value = values.next().expect("a version per reference");
+                    Some(RowVersion::decode(value)?)
                 } else {
                     decode_version(raw.new)?
                 };
@@ -501,21 +503,14 @@ impl HotStore {
             referenced.read(scope, &refs)?;
             let mut out = PendingChanges::default();
             out.value.extend_from_slice(&[0; 4]);
-            let mut refs = 0;
+            let mut values = referenced.values();
             // Versions are copied as stored, never decoded.
             for (seq, raw) in &raws {
-                if raw.is_ref {
-                    refs += 1;
-                    out.push(
-                        *seq,
-                        raw.kind,
-                        raw.old_seq,
-                        referenced.value(refs - 1),
-                        raw.old,
-                    );
-                } else {
-                    out.push(*seq, raw.kind, raw.old_seq, raw.new, raw.old);
-                }
+                let new = match raw.is_ref {
+                    true => values.next().expect("a version per reference"),
+                    false => raw.new,
+                };
+                out.push(*seq, raw.kind, raw.old_seq, new, raw.old);
             }
             out.value[..4].copy_from_slice(&out.count.to_le_bytes());
             batch.put_cf(self.changes_cf(), &key, &out.value);

@@ -208,18 +208,10 @@ async fn a_scope_larger_than_the_kept_keys_is_flushed_and_emptied() {
     // A write during the flush: the scope's versions cannot go in one
     // range delete, they are deleted one by one.
     let db = Arc::new(db);
-    let writer = db.clone();
-    let handle = tokio::runtime::Handle::current();
-    let hooks = FlushHooks {
-        after_snapshot: Some(Arc::new(move || {
-            handle.block_on(run(
-                &writer,
-                "u1",
-                "INSERT INTO c.kv (id, v) VALUES (200000, 7)",
-            ))
-        })),
-        ..FlushHooks::default()
-    };
+    let hooks = writing_after_snapshot(
+        &db,
+        &[("u1", "INSERT INTO c.kv (id, v) VALUES (200000, 7)")],
+    );
     let stats = db.flush_table("c", "kv", hooks).await.unwrap();
     assert_eq!(stats.rows_flushed, 79_990);
     assert_eq!(hot_versions(&db), 1, "only the write made during the flush");
@@ -278,17 +270,13 @@ async fn large_scopes_lose_their_flushed_versions_and_keep_newer_writes() {
     for user in USERS {
         write_many(&db, user, 1_000, 6_000).await;
     }
-    let writer = db.clone();
-    let handle = tokio::runtime::Handle::current();
-    let hooks = FlushHooks {
-        after_snapshot: Some(Arc::new(move || {
-            handle.block_on(async {
-                run(&writer, "u2", "INSERT INTO c.kv (id, v) VALUES (99999, 9)").await;
-                run(&writer, "u2", "UPDATE c.kv SET v = 11 WHERE id = 1002").await;
-            })
-        })),
-        ..FlushHooks::default()
-    };
+    let hooks = writing_after_snapshot(
+        &db,
+        &[
+            ("u2", "INSERT INTO c.kv (id, v) VALUES (99999, 9)"),
+            ("u2", "UPDATE c.kv SET v = 11 WHERE id = 1002"),
+        ],
+    );
     let mut expected = contents(&db).await;
     expected.get_mut("u2").unwrap().insert(99_999, 9);
     expected.get_mut("u2").unwrap().insert(1_002, 11);
@@ -337,22 +325,17 @@ async fn writes_during_a_flush_survive_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(open(dir.path()));
     setup(&db).await;
-    let writer = db.clone();
-    let handle = tokio::runtime::Handle::current();
-    // Runs after the flush took its snapshot: these versions are newer than
+    // Run after the flush took its snapshot: these versions are newer than
     // anything the flush moves and must stay (hot) and visible.
-    let hooks = FlushHooks {
-        fail_at: None,
-        after_snapshot: Some(Arc::new(move || {
-            handle.block_on(async {
-                run(&writer, "u1", "INSERT INTO c.kv (id, v) VALUES (6, 60)").await;
-                run(&writer, "u1", "UPDATE c.kv SET v = 555 WHERE id = 5").await;
-                run(&writer, "u2", "DELETE FROM c.kv WHERE id = 3").await;
-                run(&writer, "u3", "UPDATE c.kv SET v = 444 WHERE id = 4").await;
-            })
-        })),
-        ..FlushHooks::default()
-    };
+    let hooks = writing_after_snapshot(
+        &db,
+        &[
+            ("u1", "INSERT INTO c.kv (id, v) VALUES (6, 60)"),
+            ("u1", "UPDATE c.kv SET v = 555 WHERE id = 5"),
+            ("u2", "DELETE FROM c.kv WHERE id = 3"),
+            ("u3", "UPDATE c.kv SET v = 444 WHERE id = 4"),
+        ],
+    );
     let mut expected = contents(&db).await;
     expected.get_mut("u1").unwrap().insert(6, 60);
     expected.get_mut("u1").unwrap().insert(5, 555);
@@ -368,6 +351,27 @@ async fn writes_during_a_flush_survive_it() {
     db.close().await;
     let db = open(dir.path());
     assert_eq!(contents(&db).await, expected);
+}
+
+/// Hooks that run `writes` (user, statement) in order right after the
+/// flush takes its snapshot: writes the flush must not move or delete.
+fn writing_after_snapshot(db: &Arc<KalamDb>, writes: &[(&str, &str)]) -> FlushHooks {
+    let writer = db.clone();
+    let writes: Vec<(String, String)> = writes
+        .iter()
+        .map(|(user, sql)| (user.to_string(), sql.to_string()))
+        .collect();
+    let handle = tokio::runtime::Handle::current();
+    FlushHooks {
+        after_snapshot: Some(Arc::new(move || {
+            handle.block_on(async {
+                for (user, sql) in &writes {
+                    run(&writer, user, sql).await;
+                }
+            })
+        })),
+        ..FlushHooks::default()
+    }
 }
 
 /// Hot versions per primary key of the table (all users).
