@@ -15,6 +15,8 @@ pub struct EngineConfig {
     pub root_password: Option<String>,
     pub jobs: JobsConfig,
     pub scheduler: SchedulerConfig,
+    /// Compaction thresholds and file size for tables that set none.
+    pub compaction: crate::compact::CompactionPolicy,
     pub limits: QueryLimits,
     pub live: LiveConfig,
     /// The server's effective configuration (`section.key`, value; secrets
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
             root_password: None,
             jobs: JobsConfig::default(),
             scheduler: SchedulerConfig::default(),
+            compaction: Default::default(),
             limits: QueryLimits::default(),
             live: LiveConfig::default(),
             settings: Vec::new(),

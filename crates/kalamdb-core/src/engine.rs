@@ -204,6 +204,27 @@ impl KalamDb {
             .await
     }
 
+    /// Compacts every scope of `namespace.table` that needs it, as
+    /// `STORAGE COMPACT TABLE` does, and waits for it. `hooks` are for
+    /// tests (fail points).
+    #[cfg(feature = "test-support")]
+    pub async fn compact_table(
+        &self,
+        namespace: &str,
+        table: &str,
+        hooks: crate::compact::CompactHooks,
+    ) -> Result<crate::compact::CompactStats> {
+        let def = self
+            .services
+            .catalog
+            .table(namespace, table)
+            .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
+        self.services
+            .flusher
+            .compact_now(def, None, crate::compact::Mode::Full, None, hooks)
+            .await
+    }
+
     /// Finishes a restore that this start applied to the hot tier: writes
     /// the backup's cold files into their storages. Returns how many it
     /// wrote (`None`: no restore). Call once after `open`, before

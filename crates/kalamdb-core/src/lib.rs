@@ -77,6 +77,7 @@ mod background;
 pub mod backup;
 mod catalog;
 mod cold;
+mod compact;
 mod config;
 mod engine;
 mod error;
@@ -99,6 +100,9 @@ mod values;
 pub use audit::{AuditEntry, AuditEvent};
 #[cfg(feature = "test-support")]
 pub use cold::table_manifest_entries;
+pub use compact::CompactionPolicy;
+#[cfg(feature = "test-support")]
+pub use compact::{CompactFailPoint, CompactHooks, CompactStats};
 pub use config::{EngineConfig, QueryLimits};
 pub use engine::{literal_inserts, KalamDb, LiteralInserts, ShutdownOptions, StatementError};
 pub use error::{CoreError, Result};

@@ -122,6 +122,7 @@ impl Services {
                 scheduler_config.failed_scope_backoff_max,
             ),
             clock.clone(),
+            config.compaction,
         ));
         let ids = Arc::new(SnowflakeGen::new(clock.clone(), 0));
         let audit = Arc::new(AuditLog::open(

@@ -26,8 +26,9 @@ pub use file_cache::{CachedFiles, FileCache, FILE_CACHE_BYTES};
 pub use manifest::{ManifestDocument, ManifestEntry, MANIFEST_FILE};
 pub use metadata_cache::{KeyFilterCache, MetadataCache};
 pub use parquet_file::{
-    file_name, file_reader, read_file, FileMeta, ParquetFileWriter, WrittenFile, META_MAX_SEQ,
-    META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER, SEQ_COLUMN,
+    compacted_file_name, file_name, file_reader, read_file, FileMeta, ParquetFileWriter,
+    WrittenFile, META_MAX_SEQ, META_MIN_SEQ, META_SCHEMA_VERSION, META_TABLE, META_USER,
+    SEQ_COLUMN,
 };
 pub use pruned_read::{
     read_footer, read_row_groups_for_keys, read_row_groups_for_keys_cached, Footer, KeyProbe,

@@ -36,6 +36,15 @@ pub struct ManifestEntry {
     /// entries from before this field, whose flush deleted them at once.
     #[serde(default)]
     pub flushed_through: u64,
+    /// Rows of the file that are tombstones (deleted keys kept so that an
+    /// older file's version stays hidden), until a compaction can drop
+    /// them. Left out of the JSON when 0, as entries before it were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tombstones: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ManifestEntry {
@@ -120,6 +129,7 @@ mod tests {
             max_pk: vec![0x20],
             committed_at: 0,
             flushed_through: 2,
+            tombstones: 0,
         }
     }
 
@@ -144,5 +154,19 @@ mod tests {
         let read: ManifestEntry = serde_json::from_str(old).unwrap();
         assert_eq!(read.flushed_through, 0);
         assert!(serde_json::from_str::<ManifestEntry>(&old.replace("\"10\"", "\"1g\"")).is_err());
+        // Tombstones are written only where a file has them.
+        let with_tombstones = ManifestEntry {
+            tombstones: 3,
+            ..entry()
+        };
+        let text = serde_json::to_string(&with_tombstones).unwrap();
+        assert!(
+            text.ends_with(r#""flushed_through":2,"tombstones":3}"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ManifestEntry>(&text).unwrap(),
+            with_tombstones
+        );
     }
 }

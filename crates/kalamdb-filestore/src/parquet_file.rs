@@ -52,6 +52,13 @@ pub fn file_name(seq: u64, table_uid: u64) -> String {
     format!("batch-{seq}-t{table_uid}.parquet")
 }
 
+/// The name of part `part` of a compaction's output:
+/// `compacted-<seq>-<part>-t<table uid>.parquet`, with a `_seq` allocated
+/// for that compaction alone, so names are never reused either.
+pub fn compacted_file_name(seq: u64, part: u32, table_uid: u64) -> String {
+    format!("compacted-{seq}-{part}-t{table_uid}.parquet")
+}
+
 /// What a file is, written into its metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {

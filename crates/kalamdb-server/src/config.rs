@@ -32,6 +32,7 @@ pub struct ServerConfig {
     pub storage: StorageSection,
     pub logging: LoggingSection,
     pub flush: FlushSection,
+    pub compaction: CompactionSection,
     pub jobs: JobsSection,
     pub shutdown: ShutdownSection,
     pub auth: AuthSection,
@@ -89,6 +90,30 @@ pub struct FlushSection {
     pub hot_budget_rows: u64,
     /// Writes are refused (503, retryable) above this multiple of a budget.
     pub hard_limit_factor: f64,
+}
+
+/// When the scheduler compacts a scope's files, and into what.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionSection {
+    /// A scope with more files than this is compacted (0: never by count).
+    pub max_files: u32,
+    /// A scope with more small files (under a quarter of the target) than
+    /// this is compacted (0: never).
+    pub max_small_files: u32,
+    /// Size a compacted file aims at, in MiB.
+    pub target_file_mb: u64,
+}
+
+impl Default for CompactionSection {
+    fn default() -> Self {
+        let defaults = kalamdb_core::CompactionPolicy::default();
+        Self {
+            max_files: defaults.max_files,
+            max_small_files: defaults.max_small_files,
+            target_file_mb: defaults.target_file_bytes >> 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -539,6 +564,11 @@ impl ServerConfig {
                 ws_url: format!("ws://{}/v1/ws", self.http_addr()),
                 // At least every 10 ms: each poll reads the whole table.
                 system_poll: Duration::from_millis(self.live.system_poll_ms.max(10)),
+            },
+            compaction: kalamdb_core::CompactionPolicy {
+                max_files: self.compaction.max_files,
+                max_small_files: self.compaction.max_small_files,
+                target_file_bytes: self.compaction.target_file_mb.max(1) << 20,
             },
             settings: self.settings(),
             audit_log_entries: self.limits.audit_log_entries,

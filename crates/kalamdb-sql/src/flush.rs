@@ -1,4 +1,6 @@
-//! `FLUSH TABLE`, `STORAGE FLUSH TABLE`, `FLUSH ALL TABLES`, `STORAGE FLUSH ALL`.
+//! `FLUSH TABLE`, `STORAGE FLUSH TABLE`, `FLUSH ALL TABLES`, `STORAGE FLUSH ALL`,
+//! and their compaction twins `[STORAGE] COMPACT TABLE`, `[STORAGE] COMPACT
+//! ALL [TABLES] [IN [NAMESPACE] ns]`.
 
 use crate::error::err;
 use crate::parse::{expect_word, parse_name, parse_table_ref, parse_word};
@@ -25,6 +27,26 @@ pub fn parse(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
         return Ok(KalamStatement::FlushAll { namespace });
     }
     err("expected FLUSH TABLE <table> or FLUSH ALL TABLES [IN <namespace>]")
+}
+
+pub fn parse_compact(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    let _ = parse_word(parser, "STORAGE");
+    expect_word(parser, "COMPACT")?;
+    if parser.parse_keyword(Keyword::TABLE) {
+        let table = parse_table_ref(parser)?;
+        return Ok(KalamStatement::CompactTable { table });
+    }
+    if parser.parse_keyword(Keyword::ALL) {
+        let _ = parser.parse_keyword(Keyword::TABLES);
+        let namespace = if parser.parse_keyword(Keyword::IN) {
+            let _ = parse_word(parser, "NAMESPACE");
+            Some(parse_name(parser)?)
+        } else {
+            None
+        };
+        return Ok(KalamStatement::CompactAll { namespace });
+    }
+    err("expected COMPACT TABLE <table> or COMPACT ALL [IN <namespace>]")
 }
 
 #[cfg(test)]
@@ -61,5 +83,43 @@ mod tests {
         assert!(parse_statement("FLUSH").is_err());
         assert!(parse_statement("FLUSH TABLE").is_err());
         assert!(parse_statement("FLUSH ALL TABLES IN").is_err());
+    }
+
+    #[test]
+    fn compaction_spellings() {
+        let table = KalamStatement::CompactTable {
+            table: TableRef {
+                namespace: Some("app".into()),
+                table: "t".into(),
+            },
+        };
+        assert_eq!(
+            parse_statement("STORAGE COMPACT TABLE app.t").unwrap(),
+            table
+        );
+        assert_eq!(parse_statement("compact table App.T").unwrap(), table);
+        for sql in ["STORAGE COMPACT ALL", "COMPACT ALL TABLES"] {
+            assert_eq!(
+                parse_statement(sql).unwrap(),
+                KalamStatement::CompactAll { namespace: None },
+                "{sql}"
+            );
+        }
+        for sql in [
+            "STORAGE COMPACT ALL IN NAMESPACE app",
+            "STORAGE COMPACT ALL IN app",
+            "COMPACT ALL TABLES IN app",
+        ] {
+            assert_eq!(
+                parse_statement(sql).unwrap(),
+                KalamStatement::CompactAll {
+                    namespace: Some("app".into())
+                },
+                "{sql}"
+            );
+        }
+        assert!(parse_statement("COMPACT").is_err());
+        assert!(parse_statement("STORAGE COMPACT TABLE").is_err());
+        assert!(parse_statement("COMPACT ALL IN").is_err());
     }
 }

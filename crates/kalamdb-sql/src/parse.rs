@@ -138,6 +138,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["SHOW", "STATS", ..] => table::parse_show_stats(&mut parser)?,
         ["DESCRIBE" | "DESC", ..] => table::parse_describe(&mut parser)?,
         ["FLUSH", ..] | ["STORAGE", "FLUSH", ..] => crate::flush::parse(&mut parser)?,
+        ["COMPACT", ..] | ["STORAGE", "COMPACT", ..] => crate::flush::parse_compact(&mut parser)?,
         ["EXPORT", ..] => crate::export::parse_export(&mut parser)?,
         ["BACKUP", ..] => crate::backup::parse_backup(&mut parser)?,
         ["RESTORE", ..] => crate::backup::parse_restore(&mut parser)?,

@@ -61,6 +61,12 @@ pub struct CreateTable {
     pub storage_id: Option<String>,
     pub ttl_seconds: Option<u64>,
     pub access_level: Option<AccessLevel>,
+    /// `COMPACTION_MAX_FILES`: compact a scope with more files (0: never
+    /// by count).
+    pub compaction_max_files: Option<u32>,
+    /// `COMPACTION_MAX_SMALL_FILES`: compact a scope with more small files
+    /// (0: never).
+    pub compaction_max_small_files: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +128,14 @@ pub enum KalamStatement {
     },
     /// Start a flush job for every table (of one namespace).
     FlushAll {
+        namespace: Option<String>,
+    },
+    /// Start a compaction job for one table.
+    CompactTable {
+        table: TableRef,
+    },
+    /// Start a compaction job for every table (of one namespace).
+    CompactAll {
         namespace: Option<String>,
     },
     CreateStorage {
@@ -211,6 +225,8 @@ impl KalamStatement {
             KalamStatement::DropUser { .. } => "DROP USER",
             KalamStatement::FlushTable { .. } => "FLUSH TABLE",
             KalamStatement::FlushAll { .. } => "FLUSH ALL TABLES",
+            KalamStatement::CompactTable { .. } => "COMPACT TABLE",
+            KalamStatement::CompactAll { .. } => "COMPACT ALL",
             KalamStatement::CreateStorage { .. } => "CREATE STORAGE",
             KalamStatement::AlterStorage { .. } => "ALTER STORAGE",
             KalamStatement::DropStorage { .. } => "DROP STORAGE",

@@ -118,6 +118,8 @@ pub fn parse_create(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseErro
         storage_id: options.storage_id,
         ttl_seconds: options.ttl_seconds,
         access_level: options.access_level,
+        compaction_max_files: options.compaction_max_files,
+        compaction_max_small_files: options.compaction_max_small_files,
     })))
 }
 
@@ -128,6 +130,8 @@ struct Options {
     storage_id: Option<String>,
     ttl_seconds: Option<u64>,
     access_level: Option<AccessLevel>,
+    compaction_max_files: Option<u32>,
+    compaction_max_small_files: Option<u32>,
 }
 
 fn option_value(parser: &mut Parser<'_>) -> Result<String, ParseError> {
@@ -144,6 +148,13 @@ fn parse_u64(key: &str, value: &str) -> Result<u64, ParseError> {
     value
         .trim()
         .trim_end_matches('s')
+        .parse()
+        .map_err(|_| ParseError(format!("{key} expects a whole number, got '{value}'")))
+}
+
+fn parse_u32(key: &str, value: &str) -> Result<u32, ParseError> {
+    value
+        .trim()
         .parse()
         .map_err(|_| ParseError(format!("{key} expects a whole number, got '{value}'")))
 }
@@ -180,6 +191,10 @@ fn parse_with_options(
             "FLUSH_ROWS" | "ROW_LIMIT" => options.rows = Some(parse_u64(&key, &value)?),
             "FLUSH_INTERVAL" | "TIME_INTERVAL" => options.interval = Some(parse_u64(&key, &value)?),
             "TTL_SECONDS" => options.ttl_seconds = Some(parse_u64(&key, &value)?),
+            "COMPACTION_MAX_FILES" => options.compaction_max_files = Some(parse_u32(&key, &value)?),
+            "COMPACTION_MAX_SMALL_FILES" => {
+                options.compaction_max_small_files = Some(parse_u32(&key, &value)?)
+            }
             "ACCESS_LEVEL" => {
                 options.access_level = Some(match value.to_ascii_uppercase().as_str() {
                     "PUBLIC" => AccessLevel::Public,

@@ -11,6 +11,7 @@ pub mod changes;
 mod error;
 pub mod keys;
 pub mod meta_keys;
+mod pins;
 #[cfg(test)]
 mod proptests;
 pub mod row;
@@ -23,6 +24,7 @@ mod store_tests;
 pub use changes::{ChangeKind, RowChange};
 pub use error::StoreError;
 pub use keys::ScopeKey;
+pub use pins::{ReadPin, ReadPins};
 pub use row::RowVersion;
 pub use snapshot::{LatestIter, StoreSnapshot, VersionRef};
 pub use store::{HotStore, MetaEntries, StoreOptions, WriteBatch, BLOCK_CACHE_BYTES};

@@ -13,6 +13,9 @@ pub struct StoreSnapshot<'a> {
     pub(crate) snapshot: SnapshotWithThreadMode<'a, DB>,
     /// No version in this view has a `_seq` above this.
     pub watermark: u64,
+    /// Keeps files this view's manifests name from being removed
+    /// ([`crate::ReadPins`]).
+    pub(crate) pin: crate::ReadPin,
 }
 
 /// One stored version, as a full scan of a snapshot sees it.
@@ -40,6 +43,11 @@ impl StoreSnapshot<'_> {
     /// The meta entry under `key` in this view.
     pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.snapshot.get_cf(self.store.meta_cf(), key)?)
+    }
+
+    /// This view's read pin, for what outlives the view (a file list).
+    pub fn pin(&self) -> crate::ReadPin {
+        self.pin.clone()
     }
 
     /// The store this view reads ([`HotStore::id`]).

@@ -6,7 +6,7 @@ use crate::changes::CF_CHANGES;
 use crate::keys::{prefix_end, push_seq, split_version_key, ScopeKey};
 use crate::seq::SeqAllocator;
 use crate::snapshot::StoreSnapshot;
-use crate::{meta_keys, RowVersion, StoreError};
+use crate::{meta_keys, ReadPins, RowVersion, StoreError};
 use kalamdb_commons::Value;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
@@ -51,6 +51,7 @@ pub struct HotStore {
     /// See [`crate::changes`]: changes at or below it may be gone.
     pub(crate) changes_floor: std::sync::atomic::AtomicU64,
     id: u64,
+    pins: ReadPins,
 }
 
 /// Numbers the stores opened in this process (see [`HotStore::id`]).
@@ -145,6 +146,7 @@ impl HotStore {
             seq: SeqAllocator::new(persisted_limit),
             changes_floor: changes_floor.into(),
             id: OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            pins: ReadPins::default(),
         }
     }
 
@@ -256,6 +258,9 @@ impl HotStore {
     /// A consistent read view of catalog and rows, with the highest `_seq`
     /// any version in it can carry.
     pub fn snapshot(&self) -> StoreSnapshot<'_> {
+        // Pinned first: a commit that retires files and then advances the
+        // pins' generation is seen by every snapshot pinned after it.
+        let pin = self.pins.pin();
         let snapshot = self.db.snapshot();
         // Read after the snapshot: every version it holds had its `_seq`
         // allocated before, so none is above this watermark.
@@ -264,7 +269,13 @@ impl HotStore {
             store: self,
             snapshot,
             watermark,
+            pin,
         }
+    }
+
+    /// The pins of this store's readers (see [`ReadPins`]).
+    pub fn pins(&self) -> &ReadPins {
+        &self.pins
     }
 
     pub(crate) fn meta_cf(&self) -> &ColumnFamily {
@@ -360,6 +371,29 @@ impl WriteBatch<'_> {
         version: u64,
     ) {
         self.put_meta(&meta_keys::manifest_entry(scope, file_name), entry);
+        self.put_meta(
+            &meta_keys::scope_manifest_version(scope),
+            &version.to_be_bytes(),
+        );
+    }
+
+    /// Replaces manifest entries of `scope` (a compaction's commit): the
+    /// files named `removed` leave it and `added` (name, JSON) join it, in
+    /// this batch, with the scope's new manifest `version` as for
+    /// [`Self::put_manifest_entry`].
+    pub fn replace_manifest_entries(
+        &mut self,
+        scope: &ScopeKey,
+        removed: &[&str],
+        added: &[(&str, Vec<u8>)],
+        version: u64,
+    ) {
+        for name in removed {
+            self.delete_meta(&meta_keys::manifest_entry(scope, name));
+        }
+        for (name, entry) in added {
+            self.put_meta(&meta_keys::manifest_entry(scope, name), entry);
+        }
         self.put_meta(
             &meta_keys::scope_manifest_version(scope),
             &version.to_be_bytes(),

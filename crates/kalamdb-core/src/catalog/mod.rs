@@ -7,7 +7,7 @@
 mod model;
 mod store;
 
-pub use model::{is_public, ColumnDef, DefaultSpec, NamespaceDef, TableDef};
+pub use model::{is_public, ColumnDef, CompactionOptions, DefaultSpec, NamespaceDef, TableDef};
 pub use store::Catalog;
 
 /// The namespace that exists from the first start and is the default for

@@ -76,6 +76,25 @@ pub struct TableDef {
     pub schema_version: u32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Thresholds of automatic compaction where the table sets its own.
+    #[serde(default, skip_serializing_if = "CompactionOptions::is_default")]
+    pub compaction: CompactionOptions,
+}
+
+/// A table's own compaction thresholds (`COMPACTION_MAX_FILES`,
+/// `COMPACTION_MAX_SMALL_FILES`); `None`: the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_small_files: Option<u32>,
+}
+
+impl CompactionOptions {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl TableDef {

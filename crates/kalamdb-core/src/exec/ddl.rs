@@ -2,7 +2,8 @@
 
 use super::{Session, StatementResult};
 use crate::catalog::{
-    is_public, ColumnDef, NamespaceDef, TableDef, DEFAULT_NAMESPACE, LOCAL_STORAGE,
+    is_public, ColumnDef, CompactionOptions, NamespaceDef, TableDef, DEFAULT_NAMESPACE,
+    LOCAL_STORAGE,
 };
 use crate::cold::{pending_key, remove_table_files, table_file_paths, table_manifest_entries};
 use crate::error::{CoreError, Result};
@@ -84,12 +85,20 @@ pub async fn drop_namespace(
             tables.len()
         )));
     }
-    // Holding every table's flush lock: no flush commits a file while its
-    // table goes away, and the files listed below are all there are.
+    // Holding every table's flush and compaction locks: nothing commits a
+    // file while its table goes away, and the files listed below are all
+    // there are.
     let mut held = Vec::with_capacity(tables.len());
     let mut files = Vec::with_capacity(tables.len());
     for table in &tables {
         held.push(s.services.flusher.table_lock(table.uid).lock_owned().await);
+        held.push(
+            s.services
+                .flusher
+                .compact_lock(table.uid)
+                .lock_owned()
+                .await,
+        );
         files.push(table_manifest_entries(s.services.hot.store(), table.uid)?);
     }
     let doomed: Vec<Vec<u8>> = tables
@@ -139,6 +148,15 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
     if create.ttl_seconds.is_some() {
         return Err(CoreError::exec("TTL_SECONDS applies to STREAM tables only"));
     }
+    let compaction = CompactionOptions {
+        max_files: create.compaction_max_files,
+        max_small_files: create.compaction_max_small_files,
+    };
+    if !compaction.is_default() && create.table_type == TableType::Stream {
+        return Err(CoreError::exec(
+            "COMPACTION options apply to USER and SHARED tables only (STREAM tables have no files)",
+        ));
+    }
     if create.access_level.is_some() && create.table_type != TableType::Shared {
         return Err(CoreError::exec(
             "ACCESS_LEVEL applies to SHARED tables only",
@@ -171,6 +189,7 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         schema_version: 1,
         created_at: now,
         updated_at: now,
+        compaction,
     };
     let qualified = def.qualified_name();
     let (created, def) = s
@@ -209,9 +228,13 @@ pub async fn drop_table(
     let ns = s.namespace_of(table);
     let qualified = format!("{ns}.{}", table.table);
     let existing = s.services.catalog.table(&ns, &table.table);
-    // See drop_namespace: no flush may commit while the table is dropped.
-    let _flushing = match &existing {
-        Some(def) => Some(s.services.flusher.table_lock(def.uid).lock_owned().await),
+    // See drop_namespace: no flush or compaction may commit while the
+    // table is dropped.
+    let _moving = match &existing {
+        Some(def) => Some((
+            s.services.flusher.table_lock(def.uid).lock_owned().await,
+            s.services.flusher.compact_lock(def.uid).lock_owned().await,
+        )),
         None => None,
     };
     let files = match &existing {

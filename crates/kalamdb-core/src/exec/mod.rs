@@ -244,32 +244,34 @@ impl Session<'_> {
             let ns = t.namespace.as_deref().unwrap_or(&self.default_namespace);
             format!("{ns}.{}", t.table)
         };
-        let target = match statement {
-            KalamStatement::CreateNamespace { name, .. }
-            | KalamStatement::DropNamespace { name, .. }
-            | KalamStatement::CreateUser { name, .. }
-            | KalamStatement::AlterUser { name, .. }
-            | KalamStatement::DropUser { name, .. } => name.clone(),
-            KalamStatement::CreateTable(create) => table(&create.table),
-            KalamStatement::DropTable { table: t, .. }
-            | KalamStatement::FlushTable { table: t } => table(t),
-            KalamStatement::FlushAll { namespace } => namespace.clone().unwrap_or_default(),
-            KalamStatement::CreateStorage { id, .. }
-            | KalamStatement::AlterStorage { id, .. }
-            | KalamStatement::DropStorage { id, .. } => id.clone(),
-            KalamStatement::KillJob { job_id } => job_id.clone(),
-            KalamStatement::ExportUserData { user, .. } => user.clone(),
-            KalamStatement::BackupDatabase { path } | KalamStatement::RestoreDatabase { path } => {
-                path.clone()
-            }
-            KalamStatement::KillLiveQuery { live_id } => live_id.clone(),
-            KalamStatement::KillQuery { query_id } => query_id.clone(),
-            KalamStatement::ExecuteAs { user, statement } => {
-                let (action, target, _) = self.audited(statement)?;
-                return Some((action, target, Some(user.clone())));
-            }
-            _ => return None,
-        };
+        let target =
+            match statement {
+                KalamStatement::CreateNamespace { name, .. }
+                | KalamStatement::DropNamespace { name, .. }
+                | KalamStatement::CreateUser { name, .. }
+                | KalamStatement::AlterUser { name, .. }
+                | KalamStatement::DropUser { name, .. } => name.clone(),
+                KalamStatement::CreateTable(create) => table(&create.table),
+                KalamStatement::DropTable { table: t, .. }
+                | KalamStatement::FlushTable { table: t }
+                | KalamStatement::CompactTable { table: t } => table(t),
+                KalamStatement::FlushAll { namespace }
+                | KalamStatement::CompactAll { namespace } => namespace.clone().unwrap_or_default(),
+                KalamStatement::CreateStorage { id, .. }
+                | KalamStatement::AlterStorage { id, .. }
+                | KalamStatement::DropStorage { id, .. } => id.clone(),
+                KalamStatement::KillJob { job_id } => job_id.clone(),
+                KalamStatement::ExportUserData { user, .. } => user.clone(),
+                KalamStatement::BackupDatabase { path }
+                | KalamStatement::RestoreDatabase { path } => path.clone(),
+                KalamStatement::KillLiveQuery { live_id } => live_id.clone(),
+                KalamStatement::KillQuery { query_id } => query_id.clone(),
+                KalamStatement::ExecuteAs { user, statement } => {
+                    let (action, target, _) = self.audited(statement)?;
+                    return Some((action, target, Some(user.clone())));
+                }
+                _ => return None,
+            };
         Some((statement.kind(), target, None))
     }
 
@@ -317,6 +319,10 @@ impl Session<'_> {
             KalamStatement::FlushTable { table } => flush::flush_table(self, &table).await,
             KalamStatement::FlushAll { namespace } => {
                 flush::flush_all(self, namespace.as_deref()).await
+            }
+            KalamStatement::CompactTable { table } => flush::compact_table(self, &table).await,
+            KalamStatement::CompactAll { namespace } => {
+                flush::compact_all(self, namespace.as_deref()).await
             }
             KalamStatement::CreateStorage {
                 id,

@@ -12,12 +12,16 @@
 mod backoff;
 mod cancel;
 mod chunked_delete;
+mod gate;
 mod hooks;
 mod stats;
 mod table;
 
+pub(crate) use table::write_manifest_copy;
+
 pub use backoff::ScopeBackoff;
 pub use cancel::CancelFlag;
+pub use gate::ScopeGate;
 pub use hooks::{FailPoint, FlushHooks, FlushOptions};
 pub use stats::{FlushStats, ScopeFailure};
 
@@ -41,6 +45,19 @@ pub struct Flusher {
     table_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// Hooks every job's flush runs with (tests: pause or fail jobs).
     hooks: Mutex<FlushHooks>,
+    /// Scopes being flushed or compacted now: never both at once.
+    pub(crate) gate: ScopeGate,
+    /// Held while a table is being compacted, and by DROP (as the flush
+    /// lock): compactions and flushes of one table run side by side.
+    compact_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Files compactions replaced, removed once no reader can need them.
+    pub(crate) retired: crate::compact::Retired,
+    /// Scopes whose file count calls for a compaction (found by flushes).
+    pub(crate) due: crate::compact::Due,
+    /// Hooks every job's compaction runs with (tests).
+    compact_hooks: Mutex<crate::compact::CompactHooks>,
+    /// Compaction thresholds of tables that set none, and the file size.
+    compaction: crate::compact::CompactionPolicy,
 }
 
 impl std::fmt::Debug for Flusher {
@@ -55,6 +72,7 @@ impl Flusher {
         storages: Arc<Storages>,
         backoff: ScopeBackoff,
         clock: Arc<dyn Clock>,
+        compaction: crate::compact::CompactionPolicy,
     ) -> Self {
         Self {
             hot,
@@ -63,6 +81,12 @@ impl Flusher {
             clock,
             table_locks: Mutex::new(HashMap::new()),
             hooks: Mutex::new(FlushHooks::default()),
+            gate: ScopeGate::default(),
+            compact_locks: Mutex::new(HashMap::new()),
+            retired: Default::default(),
+            due: Default::default(),
+            compact_hooks: Mutex::new(Default::default()),
+            compaction,
         }
     }
 
@@ -80,12 +104,60 @@ impl Flusher {
             .clone()
     }
 
+    /// The lock that makes compactions of one table run one at a time
+    /// (DROP takes it too).
+    pub fn compact_lock(&self, table_uid: u64) -> Arc<tokio::sync::Mutex<()>> {
+        self.compact_locks
+            .lock()
+            .entry(table_uid)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
+    }
+
+    /// Sets the hooks that compaction jobs started from now on run with.
+    #[cfg(feature = "test-support")]
+    pub fn set_compact_hooks(&self, hooks: crate::compact::CompactHooks) {
+        *self.compact_hooks.lock() = hooks;
+    }
+
+    /// The hooks compaction jobs run with (none outside tests).
+    pub fn compact_job_hooks(&self) -> crate::compact::CompactHooks {
+        self.compact_hooks.lock().clone()
+    }
+
+    /// The compaction policy of `def`: its own thresholds over the
+    /// server's.
+    pub(crate) fn compaction_policy(&self, def: &TableDef) -> crate::compact::CompactionPolicy {
+        let mut policy = self.compaction;
+        if let Some(files) = def.compaction.max_files {
+            policy.max_files = files;
+        }
+        if let Some(small) = def.compaction.max_small_files {
+            policy.max_small_files = small;
+        }
+        policy
+    }
+
+    /// The storages files are written to.
+    pub(crate) fn storages(&self) -> &Arc<Storages> {
+        &self.storages
+    }
+
+    pub(crate) fn hot(&self) -> &Arc<HotTier> {
+        &self.hot
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// A dropped table: forgets its failing scopes. Its flush lock stays:
     /// DROP holds it while it calls this, and a flush that queued behind
     /// it must find the same lock, not a fresh one (uids are never reused,
     /// so the entry is only a few bytes).
     pub fn forget_table(&self, table_uid: u64) {
         self.backoff.forget_table(table_uid);
+        self.due.forget_table(table_uid);
     }
 
     /// Sets the hooks that jobs started from now on run their flush with.
@@ -119,6 +191,40 @@ impl Flusher {
             let _entered = span.enter();
             let cold = flusher.storages.for_table(&def)?;
             table::flush_table(&flusher, &cold, &handle, &def, &options, &hooks)
+        })
+        .await
+    }
+
+    /// Compacts `def` now, waiting for it: `scopes` (all with files when
+    /// `None`) as `mode` says. Compactions of one table never overlap;
+    /// its flushes go on, each scope waiting only while that scope is
+    /// being compacted.
+    pub async fn compact_now(
+        self: &Arc<Self>,
+        def: Arc<TableDef>,
+        scopes: Option<Vec<kalamdb_store::ScopeKey>>,
+        mode: crate::compact::Mode,
+        cancel: Option<Arc<CancelFlag>>,
+        hooks: crate::compact::CompactHooks,
+    ) -> Result<crate::compact::CompactStats> {
+        let table_lock = self.compact_lock(def.uid);
+        let _compacting = table_lock.lock().await;
+        let flusher = self.clone();
+        let span = tracing::Span::current();
+        let handle = tokio::runtime::Handle::current();
+        crate::background::run("kalamdb-compact", move || {
+            let _entered = span.enter();
+            let cold = flusher.storages.for_table(&def)?;
+            crate::compact::compact_table(
+                &flusher,
+                &cold,
+                &handle,
+                &def,
+                scopes,
+                mode,
+                cancel.as_deref(),
+                &hooks,
+            )
         })
         .await
     }

@@ -17,6 +17,7 @@
 //! 5. A scope that fails keeps its hot rows; the others still commit.
 
 use super::chunked_delete::ChunkedDelete;
+use super::gate::ScopeTurn;
 use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
 use crate::cold::{bridge, mark_pending, pending_key, ColdStore};
@@ -183,11 +184,15 @@ pub fn flush_table(
 
 /// One scope's part of a flush.
 struct ScopeFlush<'a> {
+    /// No compaction of the scope runs meanwhile.
+    _turn: ScopeTurn<'a>,
     def: &'a TableDef,
     scope: ScopeKey,
     user: Option<String>,
     /// The scope already has files, so tombstones must be written.
     has_cold: bool,
+    /// The scope's files as of the snapshot.
+    files: ScopeFiles,
     /// Hot versions at or below this are already in the scope's files.
     already_flushed: u64,
     schema: SchemaRef,
@@ -207,6 +212,8 @@ struct ScopeFlush<'a> {
     versions_read: u64,
     bytes_read: u64,
     rows: u64,
+    /// Rows written that are tombstones.
+    tombstones: u64,
     pk_range: Option<(Vec<u8>, Vec<u8>)>,
     error: Option<ScopeFailure>,
     /// Left out: the scope waits after a permanent failure.
@@ -224,7 +231,7 @@ struct ScopeFlush<'a> {
 impl<'a> ScopeFlush<'a> {
     #[allow(clippy::too_many_arguments)]
     fn start(
-        env: &Flusher,
+        env: &'a Flusher,
         cold: &std::sync::Arc<ColdStore>,
         def: &'a TableDef,
         scope: ScopeKey,
@@ -238,6 +245,10 @@ impl<'a> ScopeFlush<'a> {
                 .backoff
                 .waiting(def.uid, user.as_deref(), env.clock.now_micros());
         let refuse = hooks.refuse_user.is_some() && hooks.refuse_user == user;
+        // Waits out a compaction of the scope. What it committed meanwhile
+        // does not matter here: it keeps the files' `flushed_through`, and
+        // leaves files (so tombstones are still written) where it had any.
+        let turn = env.gate.enter(&scope);
         let files = ScopeView::open(snapshot, def, &scope)?.into_files();
         let has_cold = !files.is_empty();
         let already_flushed = files.flushed_through();
@@ -246,6 +257,7 @@ impl<'a> ScopeFlush<'a> {
         let columns = def.columns.len();
         let projection: Vec<usize> = (0..columns + 2).collect();
         Ok(Self {
+            _turn: turn,
             def,
             meta: FileMeta {
                 table_id: def.qualified_name(),
@@ -257,6 +269,7 @@ impl<'a> ScopeFlush<'a> {
             user,
             has_cold,
             already_flushed,
+            files,
             schema: file_schema(def),
             builder: BatchBuilder::new(def, &projection),
             writer: None,
@@ -267,6 +280,7 @@ impl<'a> ScopeFlush<'a> {
             versions_read: 0,
             bytes_read: 0,
             rows: 0,
+            tombstones: 0,
             pk_range: None,
             error: None,
             waiting,
@@ -324,6 +338,7 @@ impl<'a> ScopeFlush<'a> {
             .push(v.seq, row.deleted, &row.values)
             .map_err(|e| bad_data(&e))?;
         self.rows += 1;
+        self.tombstones += u64::from(row.deleted);
         self.pk_range = Some(match self.pk_range.take() {
             None => (v.pk_prefix.to_vec(), v.pk_prefix.to_vec()),
             // Keys arrive in order: the first is the smallest.
@@ -545,6 +560,7 @@ impl<'a> ScopeFlush<'a> {
                 max_pk,
                 committed_at: env.clock.now_micros(),
                 flushed_through: self.max_seq_read,
+                tombstones: self.tombstones,
             });
         }
         if let Some(entry) = &entry {
@@ -581,6 +597,13 @@ impl<'a> ScopeFlush<'a> {
             stats.bytes_written += entry.bytes;
             stats.parquet_files += 1;
             stats.users_count += 1;
+            // The scheduler compacts scopes whose files its policy says
+            // are too many.
+            let mut entries = self.files.entries().to_vec();
+            entries.push(std::sync::Arc::new(entry));
+            if env.compaction_policy(self.def).is_due(&entries) {
+                env.due.note(self.def.uid, &self.scope);
+            }
             write_manifest_copy(
                 env,
                 cold,
@@ -619,7 +642,7 @@ const DELETE_CHUNK: usize = 16_384;
 
 /// Writes `manifest.json` beside the scope's files. The hot tier holds the
 /// authoritative manifest, so a failure here is logged, not fatal.
-fn write_manifest_copy(
+pub(crate) fn write_manifest_copy(
     env: &Flusher,
     cold: &ColdStore,
     handle: &Handle,

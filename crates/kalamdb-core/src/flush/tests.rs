@@ -39,7 +39,13 @@ impl Fixture {
             Storages::load(store.clone(), dir.path().to_path_buf(), 0, Arc::default()).unwrap(),
         );
         let backoff = ScopeBackoff::new(Duration::from_secs(60), Duration::from_secs(3600));
-        let flusher = Arc::new(Flusher::new(hot, storages.clone(), backoff, clock));
+        let flusher = Arc::new(Flusher::new(
+            hot,
+            storages.clone(),
+            backoff,
+            clock,
+            Default::default(),
+        ));
         Self {
             _dir: dir,
             runtime: tokio::runtime::Runtime::new().unwrap(),

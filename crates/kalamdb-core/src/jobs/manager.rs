@@ -1,15 +1,17 @@
-//! Running flush jobs in the background: at most one queued or running
-//! flush per table (a second request gets the existing job's id), a bounded
-//! number running at once, every state change persisted first.
+//! Running flush and compaction jobs in the background: at most one queued
+//! or running job of each kind per table (a second request gets the
+//! existing job's id), a bounded number running at once, every state
+//! change persisted first.
 
 use super::{JobRecord, JobStatus, NODE_ID};
 use crate::catalog::{Catalog, TableDef};
+use crate::compact::{CompactStats, Mode};
 use crate::error::{CoreError, Result};
 use crate::flush::{CancelFlag, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::ids::SnowflakeGen;
 use kalamdb_commons::Clock;
 use kalamdb_store::meta_keys;
-use kalamdb_store::HotStore;
+use kalamdb_store::{HotStore, ScopeKey};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,7 +24,7 @@ use tracing::{error, info, warn, Instrument};
 /// How jobs run.
 #[derive(Debug, Clone)]
 pub struct JobsConfig {
-    /// Flush jobs that may run at the same time.
+    /// Jobs (flushes and compactions) that may run at the same time.
     pub max_parallel: usize,
     /// Times a failed flush is tried again before the job fails.
     pub max_retries: u32,
@@ -47,8 +49,8 @@ pub struct JobManager {
     flusher: Arc<Flusher>,
     ids: Arc<SnowflakeGen>,
     clock: Arc<dyn Clock>,
-    /// Table uid → its queued or running flush.
-    active: Mutex<HashMap<u64, ActiveJob>>,
+    /// (kind, table uid) → its queued or running job.
+    active: Mutex<HashMap<(JobKind, u64), ActiveJob>>,
     permits: Arc<Semaphore>,
     config: JobsConfig,
     /// The earliest `finished_at` among kept finished jobs (`i64::MAX`:
@@ -57,6 +59,48 @@ pub struct JobManager {
     oldest_finished: Mutex<Option<i64>>,
     /// Every spawned job task; the manager owns them and can wait for them.
     tasks: tokio::sync::Mutex<JoinSet<()>>,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum JobKind {
+    Flush,
+    Compact,
+}
+
+impl JobKind {
+    fn of(job_type: &str) -> Option<Self> {
+        match job_type {
+            "flush" => Some(Self::Flush),
+            "compact" => Some(Self::Compact),
+            _ => None,
+        }
+    }
+
+    fn job_type(&self) -> &'static str {
+        match self {
+            Self::Flush => "flush",
+            Self::Compact => "compact",
+        }
+    }
+
+    fn id_prefix(&self) -> &'static str {
+        match self {
+            Self::Flush => "FL",
+            Self::Compact => "CO",
+        }
+    }
+}
+
+/// What a job is asked to do beyond its table.
+#[derive(Debug, Clone)]
+struct Work {
+    kind: JobKind,
+    /// Compactions: every scope that needs it (by hand), or only those
+    /// the policy says are due.
+    mode: Mode,
+    /// Compactions: these scopes only (the due ones a flush found).
+    scopes: Option<Vec<ScopeKey>>,
 }
 
 struct ActiveJob {
@@ -135,10 +179,6 @@ impl JobManager {
         Ok(())
     }
 
-    fn new_job_id(&self) -> String {
-        format!("FL-{:x}", self.ids.next_id())
-    }
-
     /// Records a job that runs outside the manager (a backup runs within
     /// its statement) so `system.jobs` shows it like any other.
     pub fn record(&self, record: &JobRecord) -> Result<()> {
@@ -157,20 +197,66 @@ impl JobManager {
         def: Arc<TableDef>,
         trigger: &str,
     ) -> Result<(String, bool)> {
+        let work = Work {
+            kind: JobKind::Flush,
+            mode: Mode::Full,
+            scopes: None,
+        };
+        self.submit(def, trigger, work).await
+    }
+
+    /// Queues a compaction of `def`: of every scope that needs one
+    /// (`Mode::Full`, by hand), or of the due ones among `scopes` (`None`:
+    /// all). Returns the job id and whether it is new (false: a
+    /// compaction of this table was already queued or running).
+    pub async fn submit_compact(
+        self: &Arc<Self>,
+        def: Arc<TableDef>,
+        trigger: &str,
+        mode: Mode,
+        scopes: Option<Vec<ScopeKey>>,
+    ) -> Result<(String, bool)> {
+        let work = Work {
+            kind: JobKind::Compact,
+            mode,
+            scopes,
+        };
+        self.submit(def, trigger, work).await
+    }
+
+    /// Whether a compaction of the table is queued or running.
+    pub fn compacting(&self, table_uid: u64) -> bool {
+        self.active
+            .lock()
+            .contains_key(&(JobKind::Compact, table_uid))
+    }
+
+    async fn submit(
+        self: &Arc<Self>,
+        def: Arc<TableDef>,
+        trigger: &str,
+        work: Work,
+    ) -> Result<(String, bool)> {
         let record = {
             let mut active = self.active.lock();
-            if let Some(existing) = active.get(&def.uid) {
+            if let Some(existing) = active.get(&(work.kind.clone(), def.uid)) {
                 return Ok((existing.job_id.clone(), false));
             }
+            let mut parameters = json!({ "table_id": def.qualified_name(), "table_uid": def.uid });
+            if work.kind == JobKind::Compact {
+                parameters["mode"] = json!(mode_name(work.mode));
+                if let Some(scopes) = &work.scopes {
+                    parameters["scopes"] = json!(scopes.len());
+                }
+            }
             let record = JobRecord {
-                job_id: self.new_job_id(),
-                job_type: "flush".into(),
+                job_id: self.new_id(work.kind.id_prefix()),
+                job_type: work.kind.job_type().into(),
                 status: JobStatus::Queued,
                 namespace_id: def.namespace.to_string(),
                 table_name: def.name.to_string(),
                 trigger: trigger.to_string(),
-                parameters: json!({ "table_id": def.qualified_name(), "table_uid": def.uid })
-                    .to_string(),
+                parameters: parameters.to_string(),
                 message: None,
                 result: None,
                 error: None,
@@ -180,37 +266,38 @@ impl JobManager {
                 node_id: NODE_ID.into(),
             };
             self.save(&record)?;
-            active.insert(def.uid, ActiveJob::new(&record.job_id));
+            active.insert((work.kind.clone(), def.uid), ActiveJob::new(&record.job_id));
             record
         };
         let job_id = record.job_id.clone();
-        self.spawn(def, record).await;
+        self.spawn(def, record, work).await;
         Ok((job_id, true))
     }
 
-    async fn spawn(self: &Arc<Self>, def: Arc<TableDef>, record: JobRecord) {
+    async fn spawn(self: &Arc<Self>, def: Arc<TableDef>, record: JobRecord, work: Work) {
         let manager = self.clone();
         let mut tasks = self.tasks.lock().await;
         // Reap finished tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move { manager.run(def, record).await });
+        tasks.spawn(async move { manager.run(def, record, work).await });
     }
 
-    async fn run(self: Arc<Self>, def: Arc<TableDef>, mut record: JobRecord) {
-        let cancel = self.cancel_flag(def.uid);
+    async fn run(self: Arc<Self>, def: Arc<TableDef>, mut record: JobRecord, work: Work) {
+        let key = (work.kind.clone(), def.uid);
+        let cancel = self.cancel_flag(&key);
         let permit = tokio::select! {
             permit = self.permits.clone().acquire_owned() => permit,
             () = cancel.cancelled() => {
-                self.end_cancelled(&def, &mut record);
+                self.end_cancelled(&def, &mut record, &key);
                 return;
             }
         };
         let _permit = permit;
         if cancel.is_set() {
-            self.end_cancelled(&def, &mut record);
+            self.end_cancelled(&def, &mut record, &key);
             return;
         }
-        if let Some(active) = self.active.lock().get_mut(&def.uid) {
+        if let Some(active) = self.active.lock().get_mut(&key) {
             active.running = true;
         }
         record.status = JobStatus::Running;
@@ -218,35 +305,91 @@ impl JobManager {
         if let Err(e) = self.save(&record) {
             error!(job_id = %record.job_id, error = %e, "cannot record job start");
         }
-        info!(job_id = %record.job_id, table = %def.qualified_name(), trigger = %record.trigger, "flush job started");
+        info!(job_id = %record.job_id, job_type = %record.job_type, table = %def.qualified_name(), trigger = %record.trigger, "job started");
         let still_exists = self
             .catalog
             .table(def.namespace.as_str(), def.name.as_str())
             .is_some_and(|t| t.uid == def.uid);
         let options = FlushOptions {
-            cancel: Some(cancel),
+            cancel: Some(cancel.clone()),
             include_waiting: record.trigger == "manual",
         };
-        if still_exists {
-            let span = tracing::info_span!("flush_job", job_id = %record.job_id);
-            let outcome = self
-                .flush_with_retries(&def, &mut record, options)
-                .instrument(span)
-                .await;
-            self.finish(&def, &mut record, outcome);
-        } else {
-            record.status = JobStatus::Skipped;
-            record.finished_at = Some(self.clock.now_micros());
-            record.message = Some(format!(
-                "Skipped: {} was dropped before its flush ran",
-                def.qualified_name()
-            ));
-            info!(job_id = %record.job_id, table = %def.qualified_name(), "flush job skipped: table dropped");
+        match (still_exists, work.kind) {
+            (true, JobKind::Flush) => {
+                let span = tracing::info_span!("flush_job", job_id = %record.job_id);
+                let outcome = self
+                    .flush_with_retries(&def, &mut record, options)
+                    .instrument(span)
+                    .await;
+                self.finish(&def, &mut record, outcome);
+            }
+            (true, JobKind::Compact) => {
+                let span = tracing::info_span!("compact_job", job_id = %record.job_id);
+                let hooks = self.flusher.compact_job_hooks();
+                let outcome = self
+                    .flusher
+                    .compact_now(def.clone(), work.scopes, work.mode, Some(cancel), hooks)
+                    .instrument(span)
+                    .await;
+                self.finish_compaction(&def, &mut record, outcome);
+            }
+            (false, kind) => {
+                record.status = JobStatus::Skipped;
+                record.finished_at = Some(self.clock.now_micros());
+                record.message = Some(format!(
+                    "Skipped: {} was dropped before its {} ran",
+                    def.qualified_name(),
+                    kind.job_type()
+                ));
+                info!(job_id = %record.job_id, table = %def.qualified_name(), "job skipped: table dropped");
+            }
         }
         if let Err(e) = self.save(&record) {
             error!(job_id = %record.job_id, error = %e, "cannot record job end");
         }
-        self.active.lock().remove(&def.uid);
+        self.active.lock().remove(&key);
+    }
+
+    fn finish_compaction(
+        &self,
+        def: &TableDef,
+        record: &mut JobRecord,
+        outcome: Result<CompactStats>,
+    ) {
+        record.finished_at = Some(self.clock.now_micros());
+        match outcome {
+            Ok(stats) => {
+                record.result = serde_json::to_string(&stats).ok();
+                if stats.cancelled {
+                    record.status = JobStatus::Cancelled;
+                    record.message = Some(format!(
+                        "Cancelled while compacting {}: {} scope(s) were compacted before it \
+                         stopped",
+                        def.qualified_name(),
+                        stats.scopes
+                    ));
+                } else {
+                    record.status = JobStatus::Completed;
+                    record.message = Some(format!(
+                        "Compacted {} ({} files into {}, {} tombstones dropped)",
+                        def.qualified_name(),
+                        stats.files_in,
+                        stats.files_out,
+                        stats.tombstones_dropped
+                    ));
+                }
+                info!(job_id = %record.job_id, table = %def.qualified_name(), status = record.status.as_str(), result = ?record.result, "compaction job finished");
+            }
+            Err(e) => {
+                record.status = JobStatus::Failed;
+                record.message = Some(format!(
+                    "Compaction of {} failed; its files are as they were",
+                    def.qualified_name()
+                ));
+                record.error = Some(e.to_string());
+                error!(job_id = %record.job_id, table = %def.qualified_name(), error = %e, "compaction job failed");
+            }
+        }
     }
 
     /// Runs the flush, and again after a failure (a flush is idempotent:
@@ -382,24 +525,30 @@ impl JobManager {
             .is_ok()
     }
 
-    fn cancel_flag(&self, table_uid: u64) -> Arc<CancelFlag> {
+    fn cancel_flag(&self, key: &(JobKind, u64)) -> Arc<CancelFlag> {
         self.active
             .lock()
-            .get(&table_uid)
+            .get(key)
             .map(|a| a.cancel.clone())
             .unwrap_or_default()
     }
 
     /// Ends a job that was cancelled before it ran.
-    fn end_cancelled(&self, def: &TableDef, record: &mut JobRecord) {
+    fn end_cancelled(&self, def: &TableDef, record: &mut JobRecord, key: &(JobKind, u64)) {
         record.status = JobStatus::Cancelled;
         record.finished_at = Some(self.clock.now_micros());
-        record.message = Some(cancel_message(def, None));
+        record.message = Some(match key.0 {
+            JobKind::Flush => cancel_message(def, None),
+            JobKind::Compact => format!(
+                "Cancelled before it ran; {} was not compacted",
+                def.qualified_name()
+            ),
+        });
         if let Err(e) = self.save(record) {
             error!(job_id = %record.job_id, error = %e, "cannot record job cancellation");
         }
-        self.active.lock().remove(&def.uid);
-        info!(job_id = %record.job_id, table = %def.qualified_name(), "queued flush job cancelled");
+        self.active.lock().remove(key);
+        info!(job_id = %record.job_id, table = %def.qualified_name(), "queued job cancelled");
     }
 
     /// Cancels a queued or running job (`KILL JOB`).
@@ -514,14 +663,14 @@ impl JobManager {
                 self.save(&record)?;
                 continue;
             }
-            if record.job_type != "flush" {
+            let Some(kind) = JobKind::of(&record.job_type) else {
                 // Backups run within their statement: nothing re-runs them.
                 record.status = JobStatus::Failed;
                 record.error = Some("the server stopped before it finished".into());
                 record.finished_at = Some(self.clock.now_micros());
                 self.save(&record)?;
                 continue;
-            }
+            };
             let Some(def) = self.catalog.table(&record.namespace_id, &record.table_name) else {
                 record.status = JobStatus::Failed;
                 record.error = Some("the table no longer exists".into());
@@ -531,14 +680,30 @@ impl JobManager {
             };
             {
                 let mut active = self.active.lock();
-                if active.contains_key(&def.uid) {
+                if active.contains_key(&(kind.clone(), def.uid)) {
                     continue;
                 }
-                active.insert(def.uid, ActiveJob::new(&record.job_id));
+                active.insert((kind.clone(), def.uid), ActiveJob::new(&record.job_id));
             }
             info!(job_id = %record.job_id, table = %def.qualified_name(), "re-running job interrupted by a restart");
             record.status = JobStatus::Queued;
-            self.spawn(def, record).await;
+            // A compaction re-runs over every scope of the table (the due
+            // scopes it was given are not recorded): it merges only what
+            // still needs it.
+            let mode = match serde_json::from_str::<serde_json::Value>(&record.parameters)
+                .ok()
+                .and_then(|p| p["mode"].as_str().map(String::from))
+                .as_deref()
+            {
+                Some("due") => Mode::Due,
+                _ => Mode::Full,
+            };
+            let work = Work {
+                kind,
+                mode,
+                scopes: None,
+            };
+            self.spawn(def, record, work).await;
             resumed += 1;
         }
         Ok(resumed)
@@ -574,6 +739,13 @@ fn cancel_message(def: &TableDef, stats: Option<&FlushStats>) -> String {
             stats.rows_flushed,
             stats.parquet_files
         ),
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Full => "full",
+        Mode::Due => "due",
     }
 }
 

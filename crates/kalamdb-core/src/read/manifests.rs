@@ -87,6 +87,7 @@ mod tests {
             max_pk: vec![2],
             committed_at: 0,
             flushed_through: 2,
+            tombstones: 0,
         })
         .unwrap()
     }

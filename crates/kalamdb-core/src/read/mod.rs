@@ -43,7 +43,7 @@ use crate::cold::ColdStore;
 use crate::error::{CoreError, Result};
 use kalamdb_commons::Value;
 use kalamdb_filestore::ManifestEntry;
-use kalamdb_store::{meta_keys, LatestIter, RowVersion, ScopeKey, StoreSnapshot};
+use kalamdb_store::{meta_keys, LatestIter, ReadPin, RowVersion, ScopeKey, StoreSnapshot};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 
@@ -86,6 +86,9 @@ pub struct ScopeFiles {
     /// Oldest first. Shared: a listing is kept between reads.
     entries: Arc<[Arc<ManifestEntry>]>,
     flushed_through: u64,
+    /// Keeps the files from removal by a compaction while this list (of
+    /// the snapshot it was read from) is held; `None` in kept listings.
+    pin: Option<ReadPin>,
 }
 
 impl ScopeFiles {
@@ -95,7 +98,7 @@ impl ScopeFiles {
             .as_deref()
             .and_then(|v| manifests::listed(snapshot.store_id(), scope, v))
         {
-            return Ok(files);
+            return Ok(files.pinned(snapshot));
         }
         let mut entries = snapshot
             .meta_scan(&meta_keys::scope_manifest(scope))?
@@ -107,11 +110,29 @@ impl ScopeFiles {
         let files = Self {
             entries: entries.into(),
             flushed_through,
+            pin: None,
         };
         if let Some(version) = version {
             manifests::keep_listed(snapshot.store_id(), scope, version, &files);
         }
-        Ok(files)
+        Ok(files.pinned(snapshot))
+    }
+
+    fn pinned(mut self, snapshot: &StoreSnapshot<'_>) -> Self {
+        self.pin = Some(snapshot.pin());
+        self
+    }
+
+    /// The files of this list for which `keep` holds, oldest first, with
+    /// the same pin. `flushed_through` stays the whole list's: it says
+    /// which hot versions the scope's files replaced, whichever of them
+    /// are read.
+    pub fn only(&self, keep: impl Fn(&ManifestEntry) -> bool) -> Self {
+        Self {
+            entries: self.entries.iter().filter(|e| keep(e)).cloned().collect(),
+            flushed_through: self.flushed_through,
+            pin: self.pin.clone(),
+        }
     }
 
     pub fn entries(&self) -> &[Arc<ManifestEntry>] {
@@ -136,6 +157,9 @@ pub struct ScopeView<'a> {
     files: ScopeFiles,
     /// Whether [`ScopeView::scan`] hands deleted rows to the sink too.
     tombstones: bool,
+    /// Whether the view leaves the hot tier out (a compaction merges files
+    /// only).
+    files_only: bool,
     /// Files read so far by lookups and scans of this view (for EXPLAIN
     /// ANALYZE).
     files_read: std::cell::Cell<usize>,
@@ -153,8 +177,28 @@ impl<'a> ScopeView<'a> {
             def,
             scope,
             tombstones: false,
+            files_only: false,
             files_read: std::cell::Cell::new(0),
         })
+    }
+
+    /// A view of `files` alone (some of a scope's files, as of
+    /// `snapshot`), without the hot tier: its scan merges only them.
+    pub fn of_files(
+        snapshot: &'a StoreSnapshot<'a>,
+        def: &'a TableDef,
+        scope: &'a ScopeKey,
+        files: ScopeFiles,
+    ) -> Self {
+        Self {
+            files,
+            snapshot,
+            def,
+            scope,
+            tombstones: false,
+            files_only: true,
+            files_read: std::cell::Cell::new(0),
+        }
     }
 
     /// How many of the scope's files lookups and scans of this view have
@@ -189,7 +233,7 @@ impl<'a> ScopeView<'a> {
     /// files.
     pub fn live_hot(&self, prefix: &[u8]) -> LiveHot<'a> {
         LiveHot {
-            inner: self.snapshot.latest_iter(prefix),
+            inner: (!self.files_only).then(|| self.snapshot.latest_iter(prefix)),
             flushed: self.files.flushed_through,
         }
     }
@@ -291,7 +335,8 @@ impl<'a> ScopeView<'a> {
 
 /// See [`ScopeView::live_hot`]: yields `(encoded key, _seq, version)`.
 pub struct LiveHot<'a> {
-    inner: LatestIter<'a>,
+    /// `None` for a files-only view.
+    inner: Option<LatestIter<'a>>,
     flushed: u64,
 }
 
@@ -300,7 +345,7 @@ impl Iterator for LiveHot<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.inner.next()? {
+            match self.inner.as_mut()?.next()? {
                 Ok((_, seq, _)) if seq <= self.flushed => continue,
                 other => return Some(other.map_err(CoreError::from)),
             }

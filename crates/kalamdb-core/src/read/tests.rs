@@ -39,6 +39,7 @@ pub(crate) fn table() -> TableDef {
         schema_version: 1,
         created_at: 0,
         updated_at: 0,
+        compaction: Default::default(),
     }
 }
 
@@ -112,6 +113,7 @@ impl Fixture {
             max_pk: key(rows[rows.len() - 1].0),
             committed_at: 0,
             flushed_through: rows.iter().map(|r| r.1).max().unwrap(),
+            tombstones: 0,
         };
         let mut batch = self.store.batch();
         batch.put_manifest_entry(

@@ -1,5 +1,6 @@
-//! The flush scheduler: turns flush policies and the hot-tier budget into
-//! flush jobs, and prunes old job history.
+//! The scheduler: turns flush policies and the hot-tier budget into flush
+//! jobs, scopes with too many files into compaction jobs, and prunes old
+//! job history.
 //!
 //! A table is flushed when its buffered versions reach its row limit, or
 //! when its interval has passed since its last flush while it has buffered
@@ -10,6 +11,7 @@
 //! without sleeping; the server runs it in a loop.
 
 use crate::catalog::{Catalog, TableDef};
+use crate::compact::Mode;
 use crate::error::Result;
 use crate::flush::Flusher;
 use crate::hot::{Buffered, HotTier};
@@ -157,12 +159,47 @@ impl Scheduler {
             }
         }
         self.flush_for_budget(sizes, freed, &mut started).await?;
+        self.compact_due(&mut started).await?;
+        if self.flusher.retired.waiting() > 0 {
+            let removed = self
+                .flusher
+                .retired
+                .sweep(self.hot.store(), self.flusher.storages(), false)
+                .await?;
+            if removed > 0 {
+                debug!(removed, "removed files compactions replaced");
+            }
+        }
         let ttl = self.config.job_history_ttl.as_micros() as i64;
         let pruned = self.jobs.prune_finished_before(now.saturating_sub(ttl))?;
         if pruned > 0 {
             debug!(pruned, "removed old job history");
         }
         Ok(started)
+    }
+
+    /// Starts a compaction of each table whose flushes found scopes with
+    /// more files than its policy allows (trigger `files`). A table being
+    /// compacted keeps its due scopes for a later tick.
+    async fn compact_due(&self, started: &mut Started) -> Result<()> {
+        for uid in self.flusher.due.tables() {
+            if self.jobs.compacting(uid) {
+                continue;
+            }
+            let scopes = self.flusher.due.take(uid);
+            let Some(def) = self.catalog.tables().into_iter().find(|t| t.uid == uid) else {
+                continue;
+            };
+            let (job_id, new) = self
+                .jobs
+                .submit_compact(def.clone(), "files", Mode::Due, Some(scopes))
+                .await?;
+            if new {
+                info!(table = %def.qualified_name(), %job_id, "scheduled compaction");
+                started.push((def.qualified_name(), "files", job_id));
+            }
+        }
+        Ok(())
     }
 
     async fn start_flush(

@@ -6,8 +6,11 @@
 //! - `RESTART`: close the engine and reopen it from the same data directory;
 //! - `FLUSH <namespace>.<table>`: move the table's hot rows to Parquet now
 //!   and wait (the SQL `FLUSH TABLE` starts a background job instead);
+//! - `COMPACT <namespace>.<table>`: compact the table's files now and wait
+//!   (the SQL `COMPACT TABLE` starts a background job instead);
 //! - `WAIT JOBS`: wait until every background job has finished.
 
+mod compaction;
 mod direct_reads;
 mod faults;
 mod flush_crash;
@@ -130,6 +133,21 @@ impl sqllogictest::AsyncDB for Harness {
                 return Err(HarnessError(format!("flush failed: {:?}", stats.failed)));
             }
             return Ok(DBOutput::StatementComplete(stats.rows_flushed));
+        }
+        if let Some(name) = command
+            .strip_prefix("COMPACT ")
+            .filter(|n| !n.contains(' '))
+        {
+            let (ns, table) = name
+                .trim()
+                .split_once('.')
+                .ok_or_else(|| HarnessError("COMPACT ns.table".into()))?;
+            let stats = self
+                .db()
+                .compact_table(ns, table, Default::default())
+                .await
+                .map_err(|e| HarnessError(e.to_string()))?;
+            return Ok(DBOutput::StatementComplete(stats.files_in));
         }
         if command == "RESTART" {
             if let Some(db) = self.db.take() {
