@@ -32,18 +32,21 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
     let entries = table_manifest_entries(s.services.hot.store(), def.uid)?;
     let cold_rows: u64 = entries.iter().map(|e| e.rows).sum();
     let cold_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
-    let last_flush = s
-        .services
-        .jobs
-        .list()?
-        .into_iter()
-        .filter(|j| {
-            j.namespace_id == def.namespace.as_str()
-                && j.table_name == def.name.as_str()
-                && j.job_type == "flush"
-                && j.status == JobStatus::Completed
-        })
-        .max_by_key(|j| j.finished_at);
+    let cold_tombstones: u64 = entries.iter().map(|e| e.tombstones).sum();
+    let jobs = s.services.jobs.list()?;
+    let last = |job_type: &str| {
+        jobs.iter()
+            .filter(|j| {
+                j.namespace_id == def.namespace.as_str()
+                    && j.table_name == def.name.as_str()
+                    && j.job_type == job_type
+                    && j.status == JobStatus::Completed
+            })
+            .max_by_key(|j| j.finished_at)
+            .cloned()
+    };
+    let last_flush = last("flush");
+    let last_compaction = last("compact");
     let schema = Arc::new(Schema::new(vec![
         field("table_id", KalamType::Text, false),
         field("table_type", KalamType::Text, false),
@@ -59,6 +62,9 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
         field("failing_scopes", KalamType::Text, true),
         field("scope_scans", KalamType::BigInt, false),
         field("key_lookups", KalamType::BigInt, false),
+        field("cold_tombstones", KalamType::BigInt, false),
+        field("last_compaction_at", KalamType::Timestamp, true),
+        field("last_compaction_job", KalamType::Text, true),
     ]));
     let (scope_scans, key_lookups) = s.services.reads.of(def.uid);
     let text = |v: String| Arc::new(StringArray::from(vec![v])) as ArrayRef;
@@ -82,6 +88,11 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
             Arc::new(StringArray::from(vec![failing_scopes(s, def.uid)])),
             int(scope_scans),
             int(key_lookups),
+            int(cold_tombstones),
+            Arc::new(TimestampMicrosecondArray::from(vec![last_compaction
+                .as_ref()
+                .and_then(|j| j.finished_at)])),
+            Arc::new(StringArray::from(vec![last_compaction.map(|j| j.job_id)])),
         ],
     )?;
     Ok(StatementResult {

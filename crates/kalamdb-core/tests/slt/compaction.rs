@@ -485,3 +485,96 @@ async fn merging_only_the_newest_files_keeps_tombstones_an_older_file_needs() {
     assert_eq!(answers(&db).await, before);
     assert_eq!(entries().iter().map(|e| e.tombstones).sum::<u64>(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_compact_gets_the_running_job_and_kill_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    history(&db, 2).await;
+    let before = answers(&db).await;
+    // The job waits after its first batch until the gate opens.
+    let (arrived, arrivals) = std::sync::mpsc::channel();
+    let arrived = std::sync::Mutex::new(arrived);
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let hook_gate = gate.clone();
+    db.services().flusher().set_compact_hooks(CompactHooks {
+        after_batch: Some(Arc::new(move || {
+            let _ = arrived.lock().unwrap().send(());
+            let (open, opened) = &*hook_gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
+        })),
+        ..CompactHooks::default()
+    });
+    let first = job_id(&message(&db, "root", "STORAGE COMPACT TABLE c.kv").await);
+    arrivals.recv().unwrap();
+    let second = message(&db, "root", "COMPACT TABLE c.kv").await;
+    assert!(second.contains("already running"), "{second}");
+    assert_eq!(job_id(&second), first);
+    let killed = message(&db, "root", &format!("KILL JOB '{first}'")).await;
+    assert!(killed.contains("stopping"), "{killed}");
+    {
+        let (open, opened) = &*gate;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+    }
+    db.wait_for_jobs().await;
+    let rows = query(
+        &db,
+        "root",
+        &format!("SELECT status FROM system.jobs WHERE job_id = '{first}'"),
+    )
+    .await;
+    assert_eq!(rows, [["cancelled"]]);
+    // Stopped inside the first scope: nothing of it was committed, and its
+    // unfinished file is gone.
+    assert_eq!(files(&db, dir.path()), (6, 6));
+    assert_eq!(answers(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_stats_tells_files_tombstones_and_the_last_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    history(&db, 3).await;
+    let before = query(&db, "root", "SHOW STATS FOR TABLE c.kv").await;
+    let column = |rows: &[Vec<String>], name: &str| -> String {
+        let i = [
+            "table_id",
+            "table_type",
+            "storage_id",
+            "flush_policy",
+            "hot_rows",
+            "hot_bytes",
+            "cold_rows",
+            "parquet_files",
+            "cold_bytes",
+            "last_flush_at",
+            "last_flush_job",
+            "failing_scopes",
+            "scope_scans",
+            "key_lookups",
+            "cold_tombstones",
+            "last_compaction_at",
+            "last_compaction_job",
+        ]
+        .iter()
+        .position(|c| *c == name)
+        .unwrap();
+        rows[0][i].clone()
+    };
+    assert_eq!(column(&before, "parquet_files"), "9");
+    // Per user: the tombstones of ids 7 and 14.
+    assert_eq!(column(&before, "cold_tombstones"), "6");
+    assert_eq!(column(&before, "last_compaction_job"), "NULL");
+    let id = job_id(&message(&db, "root", "COMPACT TABLE c.kv").await);
+    db.wait_for_jobs().await;
+    let after = query(&db, "root", "SHOW STATS FOR TABLE c.kv").await;
+    assert_eq!(column(&after, "parquet_files"), "3");
+    assert_eq!(column(&after, "cold_tombstones"), "0");
+    assert_eq!(column(&after, "last_compaction_job"), id);
+    assert_ne!(column(&after, "last_compaction_at"), "NULL");
+    assert!(column(&after, "cold_bytes").parse::<u64>().unwrap() > 0);
+}

@@ -214,3 +214,69 @@ async fn a_drop_whose_file_removal_is_interrupted_finishes_at_the_next_start() {
     .await;
     assert!(query(&db, "u1", "SELECT id FROM f.kv").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_survives_a_refused_write_and_a_failed_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let faults = setup(&db).await;
+    let on_disk = || {
+        walk(&dir.path().join("storage"))
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count()
+    };
+    let two_files_each = || async {
+        db.flush_table("f", "kv", FlushHooks::default())
+            .await
+            .unwrap();
+        for user in USERS {
+            run(&db, user, "UPDATE f.kv SET v = v || '+' WHERE id = 1").await;
+            run(&db, user, "DELETE FROM f.kv WHERE id = 2").await;
+            run(&db, user, "INSERT INTO f.kv VALUES (3, 'c')").await;
+        }
+        db.flush_table("f", "kv", FlushHooks::default())
+            .await
+            .unwrap();
+    };
+    two_files_each().await;
+    let before = contents(&db).await;
+    assert_eq!(manifest_files_exist(&db).await, 6);
+    // The first new file is refused: the job fails, every scope keeps its
+    // files, nothing is left behind.
+    faults.fail_writes.store(1, Ordering::SeqCst);
+    let failed = db
+        .compact_table("f", "kv", kalamdb_core::CompactHooks::default())
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(manifest_files_exist(&db).await, 6);
+    assert_eq!(on_disk(), 6);
+    let stats = db
+        .compact_table("f", "kv", kalamdb_core::CompactHooks::default())
+        .await
+        .unwrap();
+    assert_eq!((stats.files_in, stats.files_out), (6, 3));
+    assert_eq!(contents(&db).await, before);
+    assert_eq!(on_disk(), 3);
+    // A replaced file that cannot be deleted stays queued and goes at the
+    // next sweep.
+    for user in USERS {
+        run(&db, user, "INSERT INTO f.kv VALUES (4, 'd')").await;
+    }
+    db.flush_table("f", "kv", FlushHooks::default())
+        .await
+        .unwrap();
+    let before = contents(&db).await;
+    faults.fail_deletes.store(1, Ordering::SeqCst);
+    let stats = db
+        .compact_table("f", "kv", kalamdb_core::CompactHooks::default())
+        .await
+        .unwrap();
+    assert_eq!((stats.files_in, stats.files_removed), (6, 5));
+    assert_eq!(manifest_files_exist(&db).await, 3);
+    assert_eq!(on_disk(), 4);
+    assert_eq!(contents(&db).await, before);
+    db.scheduler_tick().await.unwrap();
+    assert_eq!(on_disk(), 3);
+}

@@ -1,9 +1,10 @@
 //! A seeded, randomized workload against the real binary with an oracle of
 //! every acknowledged operation. Users and a service write USER and SHARED
 //! tables (inserts, duplicate inserts, updates, deletes, point and range),
-//! read them back, flush by hand while short policies flush on their own,
+//! read them back, flush and compact by hand while short policies (and the
+//! compaction thresholds) act on their own,
 //! and the server is killed with `kill -9` at random moments (also right
-//! after FLUSH returns). After every restart each scope's full contents
+//! after FLUSH or COMPACT returns). After every restart each scope's full contents
 //! must equal the oracle's.
 //!
 //! Replay a failure with `KALAMDB_TEST_SEED=<seed>`; run longer with
@@ -189,10 +190,18 @@ impl Run {
                 }
             }
             _ => {
-                let (status, body) =
-                    server.sql_as("root", "", json!({ "sql": format!("FLUSH TABLE {table}") }));
+                let verb = if self.rng.below(2) == 0 {
+                    "FLUSH"
+                } else {
+                    "STORAGE COMPACT"
+                };
+                let (status, body) = server.sql_as(
+                    "root",
+                    "",
+                    json!({ "sql": format!("{verb} TABLE {table}") }),
+                );
                 if status != 200 {
-                    self.fail(format!("flush {table}: {body}"));
+                    self.fail(format!("{verb} {table}: {body}"));
                 }
             }
         }
@@ -251,8 +260,10 @@ fn random_operations_survive_kill_9_at_random_moments() {
     // key-only tombstones that the files must hold.
     server.root(&format!(
         "CREATE NAMESPACE c; \
-         CREATE USER TABLE c.u {COLUMNS} WITH (FLUSH_POLICY='rows:15,interval:1'); \
-         CREATE SHARED TABLE c.s {COLUMNS} WITH (FLUSH_POLICY='rows:10')"
+         CREATE USER TABLE c.u {COLUMNS} WITH (FLUSH_POLICY='rows:15,interval:1', \
+             COMPACTION_MAX_SMALL_FILES = 2); \
+         CREATE SHARED TABLE c.s {COLUMNS} WITH (FLUSH_POLICY='rows:10', \
+             COMPACTION_MAX_SMALL_FILES = 2)"
     ));
     for user in USERS {
         create_user(&server, user, PASSWORD, "user");
@@ -271,14 +282,27 @@ fn random_operations_survive_kill_9_at_random_moments() {
             run.step(&server);
         }
         if run.rng.below(3) == 0 {
-            // Right after FLUSH returns, while its job runs.
+            // Right after FLUSH or COMPACT returns, while its job runs.
             let table = if run.rng.below(2) == 0 { "c.u" } else { "c.s" };
-            server.root(&format!("FLUSH TABLE {table}"));
+            let verb = if run.rng.below(2) == 0 {
+                "FLUSH"
+            } else {
+                "STORAGE COMPACT"
+            };
+            server.root(&format!("{verb} TABLE {table}"));
         }
         server.kill9();
         server = start(dir.path());
         run.check(&server, cycle);
     }
+    // The workload did compact (by hand, or by the thresholds).
+    let compactions = server.root(
+        "SELECT COUNT(*) FROM system.jobs WHERE job_type = 'compact' AND status = 'completed'",
+    );
+    assert!(
+        int(&rows(&compactions)[0][0]) > 0,
+        "no compaction completed: {compactions}"
+    );
     eprintln!(
         "chaos seed {seed}: {cycles} kill -9 cycles, {} operations, every scope equal to the oracle",
         run.ops
