@@ -275,3 +275,74 @@ fn storage_cut_in_the_middle_of_a_flush_keeps_every_row_and_the_retry_finishes()
         .count();
     assert!(in_bucket >= 24, "{in_bucket}");
 }
+
+#[test]
+fn compaction_on_s3_replaces_a_users_files_in_the_bucket() {
+    let moto = Moto::start(0);
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    create_storage(&server, &moto);
+    server.root("CREATE NAMESPACE s3");
+    server.root(
+        "CREATE USER TABLE s3.notes (id INT PRIMARY KEY, body TEXT NOT NULL) STORAGE s3_test",
+    );
+    for user in ["ann", "bob"] {
+        create_user(&server, user, "pw-123456", "user");
+    }
+    for round in 0..3 {
+        for user in ["ann", "bob"] {
+            server.ok_as(
+                user,
+                "pw-123456",
+                &format!(
+                    "INSERT INTO s3.notes VALUES ({}, '{user} {round}'); \
+                     UPDATE s3.notes SET body = body || '!' WHERE id = 0; \
+                     DELETE FROM s3.notes WHERE id = 1",
+                    10 + round
+                ),
+            );
+            if round == 0 {
+                server.ok_as(
+                    user,
+                    "pw-123456",
+                    "INSERT INTO s3.notes VALUES (0, 'a'), (1, 'b')",
+                );
+            }
+        }
+        let id = job_id(&server.root("FLUSH TABLE s3.notes"));
+        assert_eq!(wait_for_job(&server, &id).0, "completed");
+    }
+    let before: Vec<_> = ["ann", "bob"]
+        .iter()
+        .map(|u| notes_of(&server, u))
+        .collect();
+    let parquet = || {
+        let mut keys: Vec<String> = moto
+            .keys(BUCKET)
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(parquet().len(), 6);
+    let id = job_id(&server.root("STORAGE COMPACT TABLE s3.notes"));
+    assert!(id.starts_with("CO-"), "{id}");
+    let (status, row) = wait_for_job(&server, &id);
+    assert_eq!(status, "completed", "{row}");
+    let keys = parquet();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for (key, user) in keys.iter().zip(["ann", "bob"]) {
+        assert!(
+            key.starts_with(&format!("tenant-a/s3/notes/{user}/compacted-")),
+            "{key}"
+        );
+    }
+    let after: Vec<_> = ["ann", "bob"]
+        .iter()
+        .map(|u| notes_of(&server, u))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(before[0].len(), 4, "{:?}", before[0]);
+}
