@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const TABLE_SQL: &str = "CREATE NAMESPACE b; CREATE USER TABLE b.t (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP)";
 
-fn caller(name: &str) -> Caller {
+pub(crate) fn caller(name: &str) -> Caller {
     Caller {
         user_id: UserId::new(name).expect("valid user"),
         role: if name == "root" {
@@ -27,12 +27,12 @@ fn caller(name: &str) -> Caller {
     }
 }
 
-fn body(id: i64) -> String {
+pub(crate) fn body(id: i64) -> String {
     format!("message body number {id} with some text")
 }
 
 /// Resident set size and its peak, in bytes (Linux).
-fn rss() -> (u64, u64) {
+pub(crate) fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -47,7 +47,7 @@ fn rss() -> (u64, u64) {
 }
 
 /// Resets the peak-RSS counter so the next peak belongs to what follows.
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
@@ -56,12 +56,12 @@ struct Case {
     rows: usize,
 }
 
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// The number after `flag`, if given.
-fn number_after(args: &[String], flag: &str) -> Option<usize> {
+pub(crate) fn number_after(args: &[String], flag: &str) -> Option<usize> {
     args.iter()
         .position(|a| a == flag)
         .and_then(|i| args.get(i + 1))
@@ -158,7 +158,7 @@ fn batches(case: &Case) -> Vec<Vec<RecordBatch>> {
     out
 }
 
-fn table_schema() -> kalamdb_core::arrow::datatypes::SchemaRef {
+pub(crate) fn table_schema() -> kalamdb_core::arrow::datatypes::SchemaRef {
     use kalamdb_core::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
@@ -195,7 +195,7 @@ async fn raw_parquet(data: &[Vec<RecordBatch>]) -> Result<(Duration, u64), Strin
     Ok((started.elapsed(), bytes))
 }
 
-async fn query_latency(db: &KalamDb, user: &str, sql: &str) -> Result<Duration, String> {
+pub(crate) async fn query_latency(db: &KalamDb, user: &str, sql: &str) -> Result<Duration, String> {
     let mut times = Vec::new();
     for _ in 0..9 {
         let started = Instant::now();

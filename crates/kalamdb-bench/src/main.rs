@@ -18,10 +18,16 @@
 //! `LIMIT 10`, `COUNT(*)`) at 1 and 16 clients, hot and cold, beside
 //! PostgreSQL (pgbench) with the same data in the same run.
 //!
+//! `kalamdb-bench compact`: a scope of many small files with updates and
+//! deletes: scans and a lookup before and after compaction, beside one
+//! file of the same rows and DuckDB over the compacted files; the
+//! compaction rate beside the raw Parquet write rate; its memory.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 // Measuring real time is what a benchmark is for.
 #![allow(clippy::disallowed_methods)]
 
+mod compact;
 mod flush;
 mod http;
 mod ingest;
@@ -39,8 +45,9 @@ fn main() {
         Some("load") => load::run(&args[1..]),
         Some("live") => live::run(&args[1..]),
         Some("read") => read::run(&args[1..]),
+        Some("compact") => compact::run(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}'; try: ingest, flush, load, live, read"
+            "unknown benchmark '{other}'; try: ingest, flush, load, live, read, compact"
         )),
     };
     if let Err(e) = result {
