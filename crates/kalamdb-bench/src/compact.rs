@@ -341,7 +341,7 @@ files = "[" + ",".join("'%s'" % f for f in sys.argv[1:]) + "]"
 con = duckdb.connect()
 out = []
 for sql in ["SELECT COUNT(*) FROM read_parquet(%s)" % files,
-            "SELECT n %% 10, COUNT(*), MAX(at) FROM read_parquet(%s) GROUP BY n %% 10" % files]:
+            "SELECT n %% 10, COUNT(*), MAX(\"at\") FROM read_parquet(%s) GROUP BY n %% 10" % files]:
     times = []
     for _ in range(9):
         t = time.perf_counter()

@@ -38,19 +38,20 @@ pub struct ManifestEntry {
     pub flushed_through: u64,
     /// Rows of the file that are tombstones (deleted keys kept so that an
     /// older file's version stays hidden), until a compaction can drop
-    /// them. Left out of the JSON when 0, as entries before it were.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub tombstones: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+    /// them; `None` for entries written before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tombstones: Option<u64>,
 }
 
 impl ManifestEntry {
     /// Whether the file may hold the primary key with this encoding.
     pub fn may_contain(&self, pk: &[u8]) -> bool {
         self.min_pk.as_slice() <= pk && pk <= self.max_pk.as_slice()
+    }
+
+    /// The tombstones the file is known to hold (0 when not counted).
+    pub fn held_tombstones(&self) -> u64 {
+        self.tombstones.unwrap_or(0)
     }
 }
 
@@ -129,7 +130,7 @@ mod tests {
             max_pk: vec![0x20],
             committed_at: 0,
             flushed_through: 2,
-            tombstones: 0,
+            tombstones: None,
         }
     }
 
@@ -156,7 +157,7 @@ mod tests {
         assert!(serde_json::from_str::<ManifestEntry>(&old.replace("\"10\"", "\"1g\"")).is_err());
         // Tombstones are written only where a file has them.
         let with_tombstones = ManifestEntry {
-            tombstones: 3,
+            tombstones: Some(3),
             ..entry()
         };
         let text = serde_json::to_string(&with_tombstones).unwrap();

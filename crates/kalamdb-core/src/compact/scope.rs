@@ -141,7 +141,7 @@ impl ScopeJob<'_> {
                 max_pk: f.max_pk.clone(),
                 committed_at: now,
                 flushed_through,
-                tombstones: f.tombstones,
+                tombstones: Some(f.tombstones),
             })
             .collect();
         let added = entries

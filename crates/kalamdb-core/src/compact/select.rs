@@ -38,7 +38,7 @@ impl CompactionPolicy {
         let small = entries.iter().filter(|e| self.is_small(e)).count();
         let bytes: u64 = entries.iter().map(|e| e.bytes).sum();
         let rows: u64 = entries.iter().map(|e| e.rows).sum();
-        let tombstones: u64 = entries.iter().map(|e| e.tombstones).sum();
+        let tombstones: u64 = entries.iter().map(|e| e.held_tombstones()).sum();
         let by_count = self.max_files > 0
             && entries.len() > self.max_files as usize
             && (bytes / self.target_file_bytes.max(1) + 1) * 2 <= entries.len() as u64;
@@ -87,7 +87,7 @@ pub fn select(
                 .rev()
                 .take_while(|e| policy.is_small(e))
                 .count();
-            let tombstones: u64 = entries.iter().map(|e| e.tombstones).sum();
+            let tombstones: u64 = entries.iter().map(|e| e.held_tombstones()).sum();
             // The newest small files, where they are what made it due;
             // else everything (which also drops tombstones).
             if small_suffix > policy.max_small_files as usize
@@ -110,9 +110,10 @@ pub fn select(
 fn is_settled(entries: &[Arc<ManifestEntry>], policy: &CompactionPolicy) -> bool {
     match entries {
         [] => true,
-        [only] => only.tombstones == 0 || only.rows <= 1,
+        // Files not known to be free of tombstones are merged once.
+        [only] => only.tombstones == Some(0) || only.rows <= 1,
         _ => {
-            if entries.iter().any(|e| e.tombstones > 0) {
+            if entries.iter().any(|e| e.tombstones != Some(0)) {
                 return false;
             }
             if entries.iter().filter(|e| policy.is_small(e)).count() > 1 {
@@ -144,7 +145,7 @@ mod tests {
             max_pk: vec![keys.1],
             committed_at: 0,
             flushed_through: 2,
-            tombstones,
+            tombstones: Some(tombstones),
         })
     }
 
@@ -159,6 +160,13 @@ mod tests {
         assert_eq!(
             select(&[small(1), small(5)], &policy, Mode::Full),
             Some(0..2)
+        );
+        // A file from before tombstones were counted is merged once.
+        let mut unknown = (*file(MIB, (1, 9), 0)).clone();
+        unknown.tombstones = None;
+        assert_eq!(
+            select(&[Arc::new(unknown)], &policy, Mode::Full),
+            Some(0..1)
         );
         // One file with tombstones: they can go.
         assert_eq!(

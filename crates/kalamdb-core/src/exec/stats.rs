@@ -32,7 +32,7 @@ pub fn show_stats(s: &Session<'_>, table: &TableRef) -> Result<StatementResult> 
     let entries = table_manifest_entries(s.services.hot.store(), def.uid)?;
     let cold_rows: u64 = entries.iter().map(|e| e.rows).sum();
     let cold_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
-    let cold_tombstones: u64 = entries.iter().map(|e| e.tombstones).sum();
+    let cold_tombstones: u64 = entries.iter().map(|e| e.held_tombstones()).sum();
     let jobs = s.services.jobs.list()?;
     let last = |job_type: &str| {
         jobs.iter()

@@ -560,7 +560,7 @@ impl<'a> ScopeFlush<'a> {
                 max_pk,
                 committed_at: env.clock.now_micros(),
                 flushed_through: self.max_seq_read,
-                tombstones: self.tombstones,
+                tombstones: Some(self.tombstones),
             });
         }
         if let Some(entry) = &entry {

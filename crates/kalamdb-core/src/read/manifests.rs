@@ -87,7 +87,7 @@ mod tests {
             max_pk: vec![2],
             committed_at: 0,
             flushed_through: 2,
-            tombstones: 0,
+            tombstones: Some(0),
         })
         .unwrap()
     }

@@ -257,6 +257,36 @@ impl<'a> ScopeView<'a> {
         Ok(Some(rows))
     }
 
+    /// The scope's visible rows when counting them needs no merge: only
+    /// hot rows ([`Self::count_hot_only`]), or only files (no hot version
+    /// newer than them) whose key ranges are apart and whose tombstones are
+    /// counted: then every key is in one file once, and the count is the
+    /// files' rows less their tombstones, from the manifest alone (a
+    /// compacted scope is so). `None` otherwise.
+    pub fn count_without_merge(&self) -> Result<Option<u64>> {
+        if let Some(rows) = self.count_hot_only()? {
+            return Ok(Some(rows));
+        }
+        if let Some(first) = self.live_hot(self.scope.as_bytes()).next() {
+            first?;
+            return Ok(None);
+        }
+        let mut files: Vec<&ManifestEntry> = self.files.entries.iter().map(|e| &**e).collect();
+        if files.iter().any(|e| e.tombstones.is_none()) {
+            return Ok(None);
+        }
+        files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
+        if !files.windows(2).all(|w| w[0].max_pk < w[1].min_pk) {
+            return Ok(None);
+        }
+        Ok(Some(
+            files
+                .iter()
+                .map(|e| e.rows.saturating_sub(e.held_tombstones()))
+                .sum(),
+        ))
+    }
+
     /// The newest hot version of each encoded key (tombstones included),
     /// `None` where the hot tier has none newer than the files.
     pub fn hot_versions(&self, prefixes: &[&[u8]]) -> Result<Vec<Option<Version>>> {

@@ -113,7 +113,7 @@ impl Fixture {
             max_pk: key(rows[rows.len() - 1].0),
             committed_at: 0,
             flushed_through: rows.iter().map(|r| r.1).max().unwrap(),
-            tombstones: 0,
+            tombstones: Some(rows.iter().filter(|r| r.2.is_none()).count() as u64),
         };
         let mut batch = self.store.batch();
         batch.put_manifest_entry(
@@ -410,4 +410,34 @@ fn a_kept_listing_serves_only_snapshots_at_its_manifest_version() {
         files(&fx.store.snapshot(), &fx.scope),
         ["t/alice/batch-1.parquet"]
     );
+}
+
+#[test]
+fn a_count_needs_no_merge_only_when_each_key_is_in_one_file() {
+    let count = |f: &Fixture| {
+        let snapshot = f.store.snapshot();
+        let view = ScopeView::open(&snapshot, &f.def, &f.scope).unwrap();
+        view.count_without_merge().unwrap()
+    };
+    let f = Fixture::new();
+    f.file(&[(1, 1, Some("a")), (2, 2, None), (3, 3, Some("c"))]);
+    f.file(&[(5, 4, Some("e")), (6, 5, Some("f"))]);
+    // Five rows, one of them a tombstone: what a scan sees too.
+    assert_eq!(count(&f), Some(4));
+    assert_eq!(f.scan().rows.len(), 4);
+    // A hot version the files already hold changes nothing.
+    f.hot(&[(3, 3, Some("c"))]);
+    assert_eq!(count(&f), Some(4));
+    // A newer one needs the merge.
+    f.hot(&[(9, 6, Some("x"))]);
+    assert_eq!(count(&f), None);
+    // So do files over the same keys.
+    let g = Fixture::new();
+    g.file(&[(1, 1, Some("a")), (5, 2, Some("b"))]);
+    g.file(&[(3, 3, Some("c"))]);
+    assert_eq!(count(&g), None);
+    // Hot rows alone are counted as before.
+    let h = Fixture::new();
+    h.hot(&[(1, 1, Some("a")), (2, 2, None)]);
+    assert_eq!(count(&h), Some(1));
 }

@@ -259,7 +259,7 @@ fn execute(
     if let Plan::Count | Plan::CountKeys(_) = bound.plan {
         let rows = match &found {
             Some(found) => found.values().filter(|v| !v.deleted).count() as u64,
-            None => match view.count_hot_only()? {
+            None => match view.count_without_merge()? {
                 Some(rows) => rows,
                 None => {
                     let mut counter = CountingSink::default();
