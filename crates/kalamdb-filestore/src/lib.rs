@@ -16,6 +16,7 @@ mod manifest;
 mod metadata_cache;
 mod parquet_file;
 mod pruned_read;
+mod scan_read;
 mod storage;
 mod template;
 
@@ -33,6 +34,7 @@ pub use parquet_file::{
 pub use pruned_read::{
     read_footer, read_row_groups_for_keys, read_row_groups_for_keys_cached, Footer, KeyProbe,
 };
+pub use scan_read::{FileScan, KeyRange};
 pub use storage::{Credentials, StorageDef, StorageType, LOCAL_STORAGE};
 pub use template::{shard_of, PathTemplate, TemplateKind};
 

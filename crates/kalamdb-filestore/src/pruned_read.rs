@@ -360,17 +360,17 @@ pub async fn read_footer(
 
 /// Reads a Parquet file through ranged requests: the footer first, then only
 /// the column chunks of the row groups asked for.
-struct RangeReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
+pub(crate) struct RangeReader {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: Path,
+    pub(crate) size: u64,
     /// Read the page index with the footer (lookups select pages by it).
-    page_index: bool,
+    pub(crate) page_index: bool,
     /// Where bytes are kept between reads, and this file's name there.
-    cache: Option<(Arc<FileCache>, Arc<str>)>,
+    pub(crate) cache: Option<(Arc<FileCache>, Arc<str>)>,
     /// Set: fetch nothing, fail when the cache lacks a byte and raise this
     /// flag (the caller then reads the file where it may wait).
-    cached_only: Option<Arc<AtomicBool>>,
+    pub(crate) cached_only: Option<Arc<AtomicBool>>,
 }
 
 impl RangeReader {

@@ -6,7 +6,7 @@
 
 use crate::catalog::TableDef;
 use crate::error::CoreError;
-use crate::read::{ProjectingSink, ScopeView, Versions};
+use crate::read::{table_columns, FileRead, ProjectingSink, ScopeView, Versions};
 use crate::services::Services;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -148,7 +148,12 @@ impl ScopeScan {
     }
 
     fn view<'s>(&'s self, snapshot: &'s StoreSnapshot<'s>) -> Result<ScopeView<'s>, CoreError> {
-        Ok(ScopeView::open(snapshot, &self.def, &self.scope)?.with_tombstones(self.tombstones))
+        Ok(ScopeView::open(snapshot, &self.def, &self.scope)?
+            .with_tombstones(self.tombstones)
+            .reading(FileRead {
+                columns: Some(table_columns(&self.def, &self.projection)),
+                range: None,
+            }))
     }
 
     /// Sends the rows through `send`, counted in `metrics`: the versions a

@@ -1,24 +1,37 @@
 //! Reading one committed file in key order, a batch at a time (a flush
 //! writes each file sorted by key, one version per key), so a scan holds
-//! one batch per file in memory. Keys are encoded only where the merge
-//! compares them: the current row's, and the last row's of the batch.
+//! one batch per file in memory, fetched by ranged reads of only the
+//! columns the scan needs (`kalamdb_filestore::FileScan`). Keys are
+//! encoded only where the merge compares them: the current row's, and the
+//! last row's of the batch.
 
 use super::decode::{unreadable_file, FileBatch};
 use super::Version;
 use crate::catalog::TableDef;
 use crate::cold::{bridge, ColdStore};
 use crate::error::Result;
+use crate::schema::DELETED_COLUMN;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::{file_reader, ManifestEntry};
+use kalamdb_filestore::{FileScan, KeyRange, ManifestEntry, SEQ_COLUMN};
 use kalamdb_store::ScopeKey;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use tokio::runtime::Handle;
+
+/// What a scan reads of each file.
+#[derive(Debug, Clone, Default)]
+pub struct FileRead {
+    /// The table's columns the scan needs (indices); `None`: all. The
+    /// key, `_seq` and `_deleted` are always read.
+    pub columns: Option<Vec<usize>>,
+    /// Keys outside it are not needed: row groups without one are skipped.
+    pub range: Option<KeyRange>,
+}
 
 pub struct FileCursor<'a> {
     def: &'a TableDef,
     scope: &'a ScopeKey,
     path: String,
-    reader: ParquetRecordBatchReader,
+    handle: Handle,
+    scan: FileScan,
     /// The current batch and the next row of it; `None` at the end.
     batch: Option<FileBatch>,
     row: usize,
@@ -35,17 +48,32 @@ impl<'a> FileCursor<'a> {
         def: &'a TableDef,
         scope: &'a ScopeKey,
         entry: &ManifestEntry,
+        read: &FileRead,
     ) -> Result<Self> {
-        let reader = bridge::wait(
+        let names: Option<Vec<&str>> = read.columns.as_ref().map(|columns| {
+            columns
+                .iter()
+                .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
+                .chain([def.primary_key.as_str(), SEQ_COLUMN, DELETED_COLUMN])
+                .collect()
+        });
+        let scan = bridge::wait(
             handle,
-            file_reader(cold.store.clone(), &Path::from(entry.path.as_str())),
+            FileScan::open(
+                &cold.files,
+                &Path::from(entry.path.as_str()),
+                Some(entry.bytes),
+                names.as_deref(),
+                read.range.as_ref(),
+            ),
         )
         .map_err(|e| unreadable_file(def, &entry.path, e))?;
         let mut cursor = Self {
             def,
             scope,
             path: entry.path.clone(),
-            reader,
+            handle: handle.clone(),
+            scan,
             batch: None,
             row: 0,
             key: None,
@@ -60,7 +88,7 @@ impl<'a> FileCursor<'a> {
         self.row = 0;
         self.key = None;
         self.last_key = None;
-        for batch in self.reader.by_ref() {
+        while let Some(batch) = bridge::wait(&self.handle, self.scan.next_batch()) {
             let batch = batch.map_err(|e| unreadable_file(self.def, &self.path, e))?;
             if batch.num_rows() > 0 {
                 self.batch = Some(FileBatch::decode(self.def, &batch, &self.path)?);

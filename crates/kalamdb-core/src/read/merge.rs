@@ -39,7 +39,7 @@ impl ScopeView<'_> {
             .files
             .entries
             .iter()
-            .map(|e| FileCursor::open(cold, handle, self.def, self.scope, e))
+            .map(|e| FileCursor::open(cold, handle, self.def, self.scope, e, &self.read))
             .collect::<Result<Vec<_>>>()?;
         // (current key, file index) of every file not at its end.
         let mut heap = BinaryHeap::with_capacity(files.len());

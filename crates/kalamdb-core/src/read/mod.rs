@@ -34,6 +34,7 @@ mod project;
 
 pub use batch::{BatchBuilder, BATCH_ROWS};
 pub use counts::ReadCounts;
+pub use cursor::FileRead;
 pub use decode::FileBatch;
 pub use lookup::Versions;
 pub use project::{CountingSink, ProjectingSink};
@@ -46,6 +47,16 @@ use kalamdb_filestore::ManifestEntry;
 use kalamdb_store::{meta_keys, LatestIter, ReadPin, RowVersion, ScopeKey, StoreSnapshot};
 use std::sync::Arc;
 use tokio::runtime::Handle;
+
+/// The table's columns (indices) among a scan's `projection`, which may
+/// also name `_seq` and `_deleted` (indices past the table's columns).
+pub fn table_columns(def: &TableDef, projection: &[usize]) -> Vec<usize> {
+    projection
+        .iter()
+        .copied()
+        .filter(|&i| i < def.columns.len())
+        .collect()
+}
 
 /// One version of a row, from either tier.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +171,8 @@ pub struct ScopeView<'a> {
     /// Whether the view leaves the hot tier out (a compaction merges files
     /// only).
     files_only: bool,
+    /// What scans read of each file.
+    read: FileRead,
     /// Files read so far by lookups and scans of this view (for EXPLAIN
     /// ANALYZE).
     files_read: std::cell::Cell<usize>,
@@ -178,6 +191,7 @@ impl<'a> ScopeView<'a> {
             scope,
             tombstones: false,
             files_only: false,
+            read: FileRead::default(),
             files_read: std::cell::Cell::new(0),
         })
     }
@@ -197,6 +211,7 @@ impl<'a> ScopeView<'a> {
             scope,
             tombstones: false,
             files_only: true,
+            read: FileRead::default(),
             files_read: std::cell::Cell::new(0),
         }
     }
@@ -211,6 +226,13 @@ impl<'a> ScopeView<'a> {
     /// (its tombstone) to [`RowSink::tombstone`].
     pub fn with_tombstones(mut self, yes: bool) -> Self {
         self.tombstones = yes;
+        self
+    }
+
+    /// A view whose scans read only `read` of each file: the columns the
+    /// sink uses, the key range the query wants.
+    pub fn reading(mut self, read: FileRead) -> Self {
+        self.read = read;
         self
     }
 

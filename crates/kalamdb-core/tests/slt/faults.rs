@@ -280,3 +280,65 @@ async fn compaction_survives_a_refused_write_and_a_failed_delete() {
     db.scheduler_tick().await.unwrap();
     assert_eq!(on_disk(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_fetches_only_the_columns_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    run(
+        &db,
+        "root",
+        "CREATE NAMESPACE w; CREATE USER TABLE w.wide (id INT PRIMARY KEY, n INT, body TEXT)",
+    )
+    .await;
+    create_users(&db, &["u1"]).await;
+    // Bodies of 400 pseudo-random hex digits: they do not compress away.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut digits = || {
+        (0..400)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from_digit((state % 16) as u32, 16).unwrap()
+            })
+            .collect::<String>()
+    };
+    for chunk in 0..3 {
+        let values: Vec<String> = (0..1000)
+            .map(|i| format!("({}, {i}, '{}')", chunk * 1000 + i, digits()))
+            .collect();
+        run(
+            &db,
+            "u1",
+            &format!("INSERT INTO w.wide VALUES {}", values.join(",")),
+        )
+        .await;
+    }
+    db.flush_table("w", "wide", FlushHooks::default())
+        .await
+        .unwrap();
+    let faults = db.services().storages().inject_faults("local").unwrap();
+    let fetched = |sql: &'static str| {
+        let (db, faults) = (&db, faults.clone());
+        async move {
+            faults.bytes_read.store(0, Ordering::SeqCst);
+            let rows = query(db, "u1", sql).await;
+            (rows, faults.bytes_read.load(Ordering::SeqCst))
+        }
+    };
+    let (sum, narrow) = fetched("SELECT SUM(n) FROM w.wide").await;
+    assert_eq!(sum, [["1498500"]]);
+    let (longest, wide) = fetched("SELECT MAX(length(body)) FROM w.wide").await;
+    assert_eq!(longest, [["400"]]);
+    let uid = db.services().catalog().table("w", "wide").unwrap().uid;
+    let size = table_manifest_entries(db.services().store(), uid).unwrap()[0].bytes;
+    assert!(
+        wide > size / 2,
+        "the bodies are most of the file: {wide} of {size}"
+    );
+    assert!(
+        narrow * 10 < wide,
+        "a scan of n fetched {narrow} bytes, of body {wide}"
+    );
+}

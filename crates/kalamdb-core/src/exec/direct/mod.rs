@@ -18,7 +18,7 @@ use super::{Session, StatementResult};
 use crate::catalog::TableDef;
 use crate::error::{CoreError, Result};
 use crate::provider::scope_key_for;
-use crate::read::{CountingSink, ProjectingSink, ScopeView};
+use crate::read::{table_columns, CountingSink, FileRead, ProjectingSink, ScopeView};
 use crate::schema::table_schema;
 use crate::system::{INFORMATION_SCHEMA, SYSTEM_SCHEMA};
 use crate::values::{coerce_scalar, param_to_scalar};
@@ -237,7 +237,10 @@ fn execute(
     at: Where,
 ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
     let snapshot = services.hot.store().snapshot();
-    let view = ScopeView::open(&snapshot, &bound.def, &bound.scope)?;
+    let view = ScopeView::open(&snapshot, &bound.def, &bound.scope)?.reading(FileRead {
+        columns: Some(table_columns(&bound.def, &bound.projection)),
+        range: None,
+    });
     // Files are read only on a blocking thread (`Where::Blocking`).
     let handle = tokio::runtime::Handle::current();
     let cold = services.storages.for_table(&bound.def)?;

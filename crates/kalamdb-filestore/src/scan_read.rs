@@ -1,0 +1,172 @@
+//! Reading a file for a scan: batch by batch through ranged requests, only
+//! the columns asked for, only the row groups whose key statistics may
+//! hold a key of the scan's range. Memory per open file is one row group's
+//! asked column chunks, not the file; columns a query does not name are
+//! neither fetched nor decoded. The parsed footer comes from the file
+//! cache (and goes into it); data pages do not, so a scan does not push
+//! out what point lookups keep there.
+
+use crate::pruned_read::RangeReader;
+use crate::{CachedFiles, FileStoreError, KeyProbe};
+use arrow::array::RecordBatch;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::file::metadata::PageIndexPolicy;
+
+/// The key range a scan reads: row groups whose key column statistics lie
+/// wholly outside it are skipped. Bounds are inclusive; `None` is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub column: String,
+    pub low: Option<KeyProbe>,
+    pub high: Option<KeyProbe>,
+}
+
+/// One file being scanned.
+pub struct FileScan {
+    stream: ParquetRecordBatchStream<RangeReader>,
+    /// Row groups skipped by the key range, of all the file has.
+    pub skipped_groups: usize,
+    pub row_groups: usize,
+}
+
+impl FileScan {
+    /// Opens `path` (`size` bytes when known) for a scan of `columns` (by
+    /// name; every column when `None`; names the file lacks are left out),
+    /// over `range` when given.
+    pub async fn open(
+        files: &CachedFiles,
+        path: &Path,
+        size: Option<u64>,
+        columns: Option<&[&str]>,
+        range: Option<&KeyRange>,
+    ) -> Result<Self, FileStoreError> {
+        let size = match size {
+            Some(size) if size > 0 => size,
+            _ => files.store.head(path).await?.size,
+        };
+        let name = files.cache_name(path);
+        let mut reader = RangeReader {
+            store: files.store.clone(),
+            path: path.clone(),
+            size,
+            page_index: true,
+            cache: None,
+            cached_only: None,
+        };
+        let parsed = match files.cache.metadata.get(&name, size) {
+            Some(parsed) => parsed,
+            None => {
+                // As lookups load it, so either may use the other's.
+                let options =
+                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+                let parsed = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+                files.cache.metadata.insert(&name, size, &parsed);
+                parsed
+            }
+        };
+        let metadata = parsed.metadata().clone();
+        let schema = metadata.file_metadata().schema_descr();
+        let leaf = |wanted: &str| schema.columns().iter().position(|c| c.name() == wanted);
+        let projection = match columns {
+            Some(names) => ProjectionMask::leaves(schema, names.iter().filter_map(|n| leaf(n))),
+            None => ProjectionMask::all(),
+        };
+        let row_groups = metadata.num_row_groups();
+        let groups: Vec<usize> = match range.and_then(|r| Some((r, leaf(&r.column)?))) {
+            Some((range, index)) => (0..row_groups)
+                .filter(|&g| overlaps(&metadata, g, index, range))
+                .collect(),
+            None => (0..row_groups).collect(),
+        };
+        let skipped_groups = row_groups - groups.len();
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
+            .with_batch_size(crate::parquet_file::READ_BATCH_ROWS)
+            .with_projection(projection)
+            .with_row_groups(groups)
+            .build()?;
+        Ok(Self {
+            stream,
+            skipped_groups,
+            row_groups,
+        })
+    }
+
+    /// The next batch, `None` at the end.
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch, FileStoreError>> {
+        self.stream
+            .next()
+            .await
+            .map(|batch| batch.map_err(FileStoreError::from))
+    }
+}
+
+/// Whether row group `g`'s statistics of column `index` may hold a key in
+/// `range`: its minimum is not above the high bound and its maximum not
+/// below the low one (a row group without statistics may).
+fn overlaps(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    g: usize,
+    index: usize,
+    range: &KeyRange,
+) -> bool {
+    let group = metadata.row_group(g);
+    // "Holds a key <= high" and "holds a key >= low", each asked of the
+    // statistics as a bound: the group's min <= high, max >= low.
+    let below_high = range
+        .high
+        .as_ref()
+        .is_none_or(|high| may_hold_at_most(group, index, high));
+    let above_low = range
+        .low
+        .as_ref()
+        .is_none_or(|low| may_hold_at_least(group, index, low));
+    below_high && above_low
+}
+
+fn may_hold_at_most(
+    group: &parquet::file::metadata::RowGroupMetaData,
+    index: usize,
+    high: &KeyProbe,
+) -> bool {
+    use parquet::file::statistics::Statistics;
+    let Some(stats) = group.column(index).statistics() else {
+        return true;
+    };
+    match (stats, high) {
+        (Statistics::Int64(s), KeyProbe::Int(k)) => s.min_opt().is_none_or(|min| *min <= *k),
+        (Statistics::Int32(s), KeyProbe::Int(k)) => {
+            s.min_opt().is_none_or(|min| i64::from(*min) <= *k)
+        }
+        (Statistics::ByteArray(s), KeyProbe::Bytes(k)) => {
+            s.min_opt().is_none_or(|min| min.data() <= k.as_slice())
+        }
+        _ => true,
+    }
+}
+
+fn may_hold_at_least(
+    group: &parquet::file::metadata::RowGroupMetaData,
+    index: usize,
+    low: &KeyProbe,
+) -> bool {
+    use parquet::file::statistics::Statistics;
+    let Some(stats) = group.column(index).statistics() else {
+        return true;
+    };
+    match (stats, low) {
+        (Statistics::Int64(s), KeyProbe::Int(k)) => s.max_opt().is_none_or(|max| *max >= *k),
+        (Statistics::Int32(s), KeyProbe::Int(k)) => {
+            s.max_opt().is_none_or(|max| i64::from(*max) >= *k)
+        }
+        // A truncated maximum of byte statistics is still an upper bound.
+        (Statistics::ByteArray(s), KeyProbe::Bytes(k)) => {
+            s.max_opt().is_none_or(|max| max.data() >= k.as_slice())
+        }
+        _ => true,
+    }
+}
