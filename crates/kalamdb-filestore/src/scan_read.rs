@@ -12,10 +12,13 @@ use arrow::array::RecordBatch;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
 /// The key range a scan reads: row groups whose key column statistics lie
 /// wholly outside it are skipped. Bounds are inclusive; `None` is open.
@@ -77,18 +80,23 @@ impl FileScan {
             None => ProjectionMask::all(),
         };
         let row_groups = metadata.num_row_groups();
-        let groups: Vec<usize> = match range.and_then(|r| Some((r, leaf(&r.column)?))) {
+        let keyed = range.and_then(|r| Some((r, leaf(&r.column)?)));
+        let groups: Vec<usize> = match keyed {
             Some((range, index)) => (0..row_groups)
                 .filter(|&g| overlaps(&metadata, g, index, range))
                 .collect(),
             None => (0..row_groups).collect(),
         };
         let skipped_groups = row_groups - groups.len();
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
+        let selection = keyed.map(|(range, index)| select_pages(&metadata, &groups, index, range));
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)
             .with_batch_size(crate::parquet_file::READ_BATCH_ROWS)
             .with_projection(projection)
-            .with_row_groups(groups)
-            .build()?;
+            .with_row_groups(groups);
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let stream = builder.build()?;
         Ok(Self {
             stream,
             skipped_groups,
@@ -102,6 +110,94 @@ impl FileScan {
             .next()
             .await
             .map(|batch| batch.map_err(FileStoreError::from))
+    }
+}
+
+/// The rows of row groups `groups` whose page of the key column `index`
+/// may hold a key in `range`, by the page index (a row group without one
+/// is selected whole). Pages are a thousand rows; a narrow range in a
+/// large file then decodes a few of them.
+fn select_pages(
+    metadata: &ParquetMetaData,
+    groups: &[usize],
+    index: usize,
+    range: &KeyRange,
+) -> RowSelection {
+    let mut selectors = Vec::new();
+    for &g in groups {
+        let rows = metadata.row_group(g).num_rows().max(0) as usize;
+        let pages = metadata
+            .column_index()
+            .zip(metadata.offset_index())
+            .and_then(|(columns, offsets)| {
+                Some((columns.get(g)?.get(index)?, offsets.get(g)?.get(index)?))
+            });
+        let Some((column, offsets)) = pages else {
+            selectors.push(RowSelector::select(rows));
+            continue;
+        };
+        let locations = offsets.page_locations();
+        let mut at = 0;
+        for (p, location) in locations.iter().enumerate() {
+            let start = (location.first_row_index.max(0) as usize).min(rows);
+            let end = locations.get(p + 1).map_or(rows, |next| {
+                (next.first_row_index.max(0) as usize).min(rows)
+            });
+            if end <= start || !page_overlaps(column, p, range) {
+                continue;
+            }
+            if start > at {
+                selectors.push(RowSelector::skip(start - at));
+            }
+            selectors.push(RowSelector::select(end - start));
+            at = end;
+        }
+        if at < rows {
+            selectors.push(RowSelector::skip(rows - at));
+        }
+    }
+    RowSelection::from(selectors)
+}
+
+/// Whether page `page`'s bounds meet `range` (missing bounds: they may).
+fn page_overlaps(column: &ColumnIndexMetaData, page: usize, range: &KeyRange) -> bool {
+    let int = |min: Option<i64>, max: Option<i64>| {
+        let (Some(min), Some(max)) = (min, max) else {
+            return true;
+        };
+        let low_ok = match &range.low {
+            Some(KeyProbe::Int(low)) => max >= *low,
+            _ => true,
+        };
+        let high_ok = match &range.high {
+            Some(KeyProbe::Int(high)) => min <= *high,
+            _ => true,
+        };
+        low_ok && high_ok
+    };
+    match column {
+        ColumnIndexMetaData::INT64(c) => {
+            int(c.min_value(page).copied(), c.max_value(page).copied())
+        }
+        ColumnIndexMetaData::INT32(c) => int(
+            c.min_value(page).map(|v| i64::from(*v)),
+            c.max_value(page).map(|v| i64::from(*v)),
+        ),
+        ColumnIndexMetaData::BYTE_ARRAY(c) => {
+            let (Some(min), Some(max)) = (c.min_value(page), c.max_value(page)) else {
+                return true;
+            };
+            let low_ok = match &range.low {
+                Some(KeyProbe::Bytes(low)) => max >= low.as_slice(),
+                _ => true,
+            };
+            let high_ok = match &range.high {
+                Some(KeyProbe::Bytes(high)) => min <= high.as_slice(),
+                _ => true,
+            };
+            low_ok && high_ok
+        }
+        _ => true,
     }
 }
 

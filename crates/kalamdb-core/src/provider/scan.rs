@@ -15,6 +15,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::metrics::Count;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use kalamdb_commons::Value;
+use kalamdb_filestore::KeyRange;
 use kalamdb_store::{ScopeKey, StoreSnapshot};
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -42,6 +43,9 @@ pub struct ScopeScan {
     points: Option<Vec<Value>>,
     /// Deleted rows too, with `_deleted` true.
     tombstones: bool,
+    /// The key range the query's filters allow (files' parts outside it
+    /// are skipped).
+    range: Option<KeyRange>,
 }
 
 impl ScopeScan {
@@ -63,7 +67,14 @@ impl ScopeScan {
             limit,
             points,
             tombstones: false,
+            range: None,
         }
+    }
+
+    /// A scan whose files are read only where keys may lie in `range`.
+    pub fn with_key_range(mut self, range: Option<KeyRange>) -> Self {
+        self.range = range;
+        self
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -152,7 +163,7 @@ impl ScopeScan {
             .with_tombstones(self.tombstones)
             .reading(FileRead {
                 columns: Some(table_columns(&self.def, &self.projection)),
-                range: None,
+                range: self.range.clone(),
             }))
     }
 

@@ -20,6 +20,7 @@ use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use kalamdb_commons::Value;
 use kalamdb_commons::{KalamType, Role, TableType};
+use kalamdb_filestore::{KeyProbe, KeyRange};
 use kalamdb_store::ScopeKey;
 use std::sync::Arc;
 
@@ -149,6 +150,87 @@ impl KalamTableProvider {
         }
     }
 
+    /// The key range filters limit a scan to (`pk > v`, `pk <= v`,
+    /// `pk BETWEEN a AND b`, their mirror images, several of them), as
+    /// inclusive bounds; `None` when none does. A scan skips the parts of
+    /// files whose keys all lie outside it: every version of such a key is
+    /// outside it too, and the filter (still applied) drops them anyway.
+    fn key_range(&self, filters: &[Expr]) -> Option<KeyRange> {
+        let mut range = KeyRange {
+            column: self.def.primary_key.clone(),
+            low: None,
+            high: None,
+        };
+        for filter in filters {
+            for (low, high) in self.key_bounds(filter) {
+                if let Some(low) = low {
+                    range.low = Some(match range.low.take() {
+                        Some(old) => tighter(old, low, std::cmp::Ordering::Greater),
+                        None => low,
+                    });
+                }
+                if let Some(high) = high {
+                    range.high = Some(match range.high.take() {
+                        Some(old) => tighter(old, high, std::cmp::Ordering::Less),
+                        None => high,
+                    });
+                }
+            }
+        }
+        (range.low.is_some() || range.high.is_some()).then_some(range)
+    }
+
+    /// The (low, high) bounds one filter puts on the key.
+    fn key_bounds(&self, filter: &Expr) -> Vec<(Option<KeyProbe>, Option<KeyProbe>)> {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, value) = if self.is_key(left) {
+                    (*op, right.as_ref())
+                } else if self.is_key(right) {
+                    match op.swap() {
+                        Some(op) => (op, left.as_ref()),
+                        None => return Vec::new(),
+                    }
+                } else if *op == Operator::And {
+                    let mut both = self.key_bounds(left);
+                    both.extend(self.key_bounds(right));
+                    return both;
+                } else {
+                    return Vec::new();
+                };
+                let Some(value) = self.key_probe(value) else {
+                    return Vec::new();
+                };
+                match op {
+                    Operator::Gt | Operator::GtEq => vec![(Some(value), None)],
+                    Operator::Lt | Operator::LtEq => vec![(None, Some(value))],
+                    Operator::Eq => vec![(Some(value.clone()), Some(value))],
+                    _ => Vec::new(),
+                }
+            }
+            Expr::Between(between) if !between.negated && self.is_key(&between.expr) => {
+                match (self.key_probe(&between.low), self.key_probe(&between.high)) {
+                    (Some(low), Some(high)) => vec![(Some(low), Some(high))],
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A literal as a key statistics can compare, when it is one.
+    fn key_probe(&self, value: &Expr) -> Option<KeyProbe> {
+        let pk = &self.def.columns[self.def.pk_index()];
+        let Expr::Literal(v, _) = value else {
+            return None;
+        };
+        let value = coerce_scalar(v, pk.data_type, &pk.name).ok()?;
+        match crate::read::probe(&value) {
+            KeyProbe::Unknown => None,
+            known => Some(known),
+        }
+    }
+
     /// Whether `column` is the primary key, perhaps widened by a cast (as
     /// type coercion does to an INT key compared with a BIGINT literal).
     fn is_key(&self, column: &Expr) -> bool {
@@ -167,6 +249,22 @@ impl KalamTableProvider {
             other => other,
         };
         matches!(column, Expr::Column(c) if c.name == self.def.primary_key)
+    }
+}
+
+/// Of two bounds, the one further in direction `way` (`Greater`: the
+/// higher low bound; `Less`: the lower high bound). Bounds of different
+/// kinds (cannot happen for one key column) keep the first.
+fn tighter(old: KeyProbe, new: KeyProbe, way: std::cmp::Ordering) -> KeyProbe {
+    let order = match (&old, &new) {
+        (KeyProbe::Int(a), KeyProbe::Int(b)) => b.cmp(a),
+        (KeyProbe::Bytes(a), KeyProbe::Bytes(b)) => b.cmp(a),
+        _ => return old,
+    };
+    if order == way {
+        new
+    } else {
+        old
     }
 }
 
@@ -208,7 +306,10 @@ impl TableProvider for KalamTableProvider {
         Ok(filters
             .iter()
             .map(|f| {
-                if self.point_keys(f).is_some() || self.seeks_once_bound(f) {
+                if self.point_keys(f).is_some()
+                    || self.seeks_once_bound(f)
+                    || !self.key_bounds(f).is_empty()
+                {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -230,6 +331,7 @@ impl TableProvider for KalamTableProvider {
         };
         let projected = Arc::new(self.schema.project(&projection)?);
         let points = filters.iter().find_map(|f| self.point_keys(f));
+        let range = self.key_range(filters);
         // Rows come in primary-key order (scans merge by key, lookups
         // return keys in order), so ORDER BY pk needs no sort and
         // ORDER BY pk LIMIT n reads n rows.
@@ -266,7 +368,8 @@ impl TableProvider for KalamTableProvider {
             limit,
             points,
         )
-        .with_tombstones(self.tombstones);
+        .with_tombstones(self.tombstones)
+        .with_key_range(range);
         let exec = super::exec::ScopeScanExec::new(scan, ordering);
         Ok(Arc::new(exec))
     }

@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 pub type Versions = BTreeMap<Vec<u8>, Version>;
 
 /// A key as row-group statistics compare it.
-fn probe(key: &Value) -> KeyProbe {
+pub(crate) fn probe(key: &Value) -> KeyProbe {
     match key {
         Value::I16(v) => KeyProbe::Int(i64::from(*v)),
         Value::I32(v) | Value::Date(v) => KeyProbe::Int(i64::from(*v)),

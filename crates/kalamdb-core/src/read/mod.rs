@@ -36,6 +36,7 @@ pub use batch::{BatchBuilder, BATCH_ROWS};
 pub use counts::ReadCounts;
 pub use cursor::FileRead;
 pub use decode::FileBatch;
+pub(crate) use lookup::probe;
 pub use lookup::Versions;
 pub use project::{CountingSink, ProjectingSink};
 

@@ -282,7 +282,7 @@ async fn compaction_survives_a_refused_write_and_a_failed_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scan_fetches_only_the_columns_it_needs() {
+async fn a_scan_fetches_only_the_columns_and_key_ranges_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
     run(
@@ -341,4 +341,62 @@ async fn a_scan_fetches_only_the_columns_it_needs() {
         narrow * 10 < wide,
         "a scan of n fetched {narrow} bytes, of body {wide}"
     );
+    // A key range reads the pages (of a thousand rows) that may hold it;
+    // updated and deleted rows in a newer file and in the hot tier are
+    // still merged in.
+    run(
+        &db,
+        "root",
+        "CREATE USER TABLE w.keys (id INT PRIMARY KEY, n INT)",
+    )
+    .await;
+    for chunk in 0..30 {
+        let values: Vec<String> = (0..1000)
+            .map(|i| format!("({}, {})", chunk * 1000 + i, chunk * 1000 + i))
+            .collect();
+        let sql = format!("INSERT INTO w.keys VALUES {}", values.join(","));
+        run(&db, "u1", &sql).await;
+    }
+    db.flush_table("w", "keys", FlushHooks::default())
+        .await
+        .unwrap();
+    run(
+        &db,
+        "u1",
+        "UPDATE w.keys SET n = n + 1000000 WHERE id IN (150, 25000)",
+    )
+    .await;
+    run(&db, "u1", "DELETE FROM w.keys WHERE id IN (151, 25001)").await;
+    db.flush_table("w", "keys", FlushHooks::default())
+        .await
+        .unwrap();
+    run(&db, "u1", "UPDATE w.keys SET n = n + 1 WHERE id = 152").await;
+    let (range, ranged) =
+        fetched("SELECT SUM(n), COUNT(*) FROM w.keys WHERE id BETWEEN 100 AND 199").await;
+    let expected: i64 = (100..200).sum::<i64>() + 1_000_000 - 151 + 1;
+    assert_eq!(range, [[expected.to_string(), "99".to_string()]]);
+    // (What a range saves is decoding: object_store joins ranges less than
+    // a megabyte apart into one read, so in a file this small the bytes
+    // fetched are the same; the file store's own test counts the rows.)
+    let (_, all) = fetched("SELECT SUM(n) FROM w.keys").await;
+    assert!(
+        ranged <= all,
+        "a range fetched {ranged} bytes, the whole key space {all}"
+    );
+    for (sql, want) in [
+        ("SELECT COUNT(*) FROM w.keys WHERE id > 29990", "9"),
+        ("SELECT COUNT(*) FROM w.keys WHERE 29990 < id", "9"),
+        (
+            "SELECT COUNT(*) FROM w.keys WHERE id >= 1000 AND id < 2000",
+            "1000",
+        ),
+        ("SELECT COUNT(*) FROM w.keys WHERE id <= 151", "151"),
+        ("SELECT COUNT(*) FROM w.keys WHERE id > 50000", "0"),
+        (
+            "SELECT SUM(n) FROM w.keys WHERE id > 24999 AND id < 25002",
+            "1025000",
+        ),
+    ] {
+        assert_eq!(query(&db, "u1", sql).await, [[want]], "{sql}");
+    }
 }
