@@ -9,6 +9,10 @@
 //! INSERTs, primary-key SELECTs, UPDATEs and DELETEs of their own rows
 //! (4:3:2:1); at the end each user's row count must equal what its
 //! clients inserted minus what they deleted.
+//!
+//! With `--window S`, latencies are also reported per S seconds of the
+//! run, and the last window's p99 beside the first's: over a long run
+//! with short flush policies, files pile up unless compaction keeps up.
 
 use crate::http::Client;
 use crate::ingest::start_server_with;
@@ -32,6 +36,8 @@ struct Options {
     flush_policy: String,
     /// Seconds between the manual `FLUSH ALL`s; 0: none (the policy alone).
     manual_flush_secs: u64,
+    /// Seconds per reported window of the run; 0: no windows.
+    window_secs: u64,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -43,6 +49,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         mixed: false,
         flush_policy: "rows:2000,interval:2".into(),
         manual_flush_secs: 1,
+        window_secs: 0,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -62,6 +69,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--batch" => options.batch = value.max(1),
             "--users" => options.users = value.max(1),
             "--manual-flush-secs" => options.manual_flush_secs = value as u64,
+            "--window" => options.window_secs = value as u64,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -79,6 +87,8 @@ struct ClientReport {
     rows_acknowledged: u64,
     back_pressure: u64,
     errors: Vec<String>,
+    /// (second of the run it ended in, latency) of every request.
+    timeline: Vec<(u32, Duration)>,
 }
 
 fn sql(client: &mut Client, sql: &str) -> Result<(u16, String), String> {
@@ -94,7 +104,13 @@ fn connect_as(addr: &str, user: &str) -> Result<Client, String> {
     Client::connect(addr, &auth)
 }
 
-fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> ClientReport {
+fn run_client(
+    addr: &str,
+    user: &str,
+    batch: usize,
+    stop: &AtomicBool,
+    run_started: Instant,
+) -> ClientReport {
     let mut report = ClientReport::default();
     let mut client = match connect_as(addr, user) {
         Ok(c) => c,
@@ -137,6 +153,9 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
         match sql(&mut client, &text) {
             Ok((200, _)) => {
                 let took = started.elapsed();
+                report
+                    .timeline
+                    .push((run_started.elapsed().as_secs() as u32, took));
                 if is_write {
                     report.writes.push(took);
                     report.rows_acknowledged += batch as u64;
@@ -168,7 +187,13 @@ fn run_client(addr: &str, user: &str, batch: usize, stop: &AtomicBool) -> Client
 
 /// A `--mixed` client: single-row INSERT, SELECT, UPDATE, DELETE of its
 /// own rows (ids `client * 10^9 + n`, so clients of one user never collide).
-fn run_mixed_client(addr: &str, user: &str, client_no: u64, stop: &AtomicBool) -> ClientReport {
+fn run_mixed_client(
+    addr: &str,
+    user: &str,
+    client_no: u64,
+    stop: &AtomicBool,
+    run_started: Instant,
+) -> ClientReport {
     let mut report = ClientReport::default();
     let mut client = match connect_as(addr, user) {
         Ok(c) => c,
@@ -210,6 +235,9 @@ fn run_mixed_client(addr: &str, user: &str, client_no: u64, stop: &AtomicBool) -
         match client.post("/v1/api/sql", &body.to_string()) {
             Ok((200, _)) => {
                 let took = started.elapsed();
+                report
+                    .timeline
+                    .push((run_started.elapsed().as_secs() as u32, took));
                 match kind {
                     0 => {
                         live.push(base + next);
@@ -296,9 +324,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let (mixed, user) = (options.mixed, format!("c{}", i % options.users));
             std::thread::spawn(move || {
                 if mixed {
-                    run_mixed_client(&addr, &user, i as u64, &stop)
+                    run_mixed_client(&addr, &user, i as u64, &stop, started)
                 } else {
-                    run_client(&addr, &user, batch, &stop)
+                    run_client(&addr, &user, batch, &stop, started)
                 }
             })
         })
@@ -365,6 +393,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for e in errors.iter().take(5) {
         println!("    error: {e}");
     }
+    if options.window_secs > 0 {
+        windows(&reports, options.window_secs);
+    }
     // Nothing lost: each user has exactly the rows acknowledged to them.
     let mut lost = 0i64;
     for user in 0..options.users {
@@ -382,10 +413,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     root = Client::connect(&server.addr, ROOT_AUTH)?;
     let (_, jobs) = sql(
         &mut root,
-        "SELECT status, COUNT(*) FROM system.jobs GROUP BY status ORDER BY status",
+        "SELECT job_type, status, COUNT(*) FROM system.jobs GROUP BY job_type, status \
+         ORDER BY job_type, status",
     )?;
     let jobs: serde_json::Value = serde_json::from_str(&jobs).map_err(|e| e.to_string())?;
-    println!("  flush jobs by status: {}", jobs["results"][0]["rows"]);
+    println!("  jobs by type and status: {}", jobs["results"][0]["rows"]);
+    let (_, files) = sql(
+        &mut root,
+        "SELECT COUNT(*), SUM(file_count), SUM(total_bytes) FROM system.manifest \
+         WHERE table_name = 'events'",
+    )?;
+    let files: serde_json::Value = serde_json::from_str(&files).map_err(|e| e.to_string())?;
+    println!(
+        "  at the end: users with files, their committed files, bytes: {}",
+        files["results"][0]["rows"]
+    );
     println!(
         "  acknowledged rows {rows}, stored rows differ by {lost} ({})",
         if lost == 0 {
@@ -398,4 +440,38 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Err("the load test found errors or lost rows".into());
     }
     Ok(())
+}
+
+/// Latency per window of the run, and the last full window's p99 beside
+/// the first's.
+fn windows(reports: &[ClientReport], window_secs: u64) {
+    let mut by_window: std::collections::BTreeMap<u32, Vec<Duration>> = Default::default();
+    for (second, took) in reports.iter().flat_map(|r| r.timeline.iter()) {
+        by_window
+            .entry(*second / window_secs as u32)
+            .or_default()
+            .push(*took);
+    }
+    println!("  per {window_secs} s window: ops/s, p50 us, p99 us");
+    let mut p99s = Vec::new();
+    for (window, mut times) in by_window {
+        times.sort();
+        let p99 = micros(percentile(&times, 99.0));
+        println!(
+            "    {:>5} s  {:>8.0}  {:>8.1}  {:>8.1}",
+            u64::from(window) * window_secs,
+            times.len() as f64 / window_secs as f64,
+            micros(percentile(&times, 50.0)),
+            p99
+        );
+        p99s.push(p99);
+    }
+    // The last window may be cut short by the end of the run.
+    if p99s.len() >= 3 {
+        let (first, last) = (p99s[0], p99s[p99s.len() - 2]);
+        println!(
+            "  last full window's p99 / first window's: {:.2} (target: at most 2)",
+            last / first
+        );
+    }
 }
