@@ -64,9 +64,20 @@ pub enum Mode {
     Due,
 }
 
-/// Files merged at once at most: each open file holds its bytes and a
-/// decoded batch. A longer run is merged in several rounds.
-pub const MAX_MERGE_FILES: usize = 64;
+/// Files merged at once at most. A longer run is merged in rounds.
+pub const MAX_MERGE_FILES: usize = 256;
+
+/// Memory a merge may plan for its open files: each holds about one row
+/// group's fetched column chunks (at most its size, at most
+/// [`ROW_GROUP_BYTES`]) and a decoded batch ([`BATCH_BYTES`]).
+const MERGE_MEMORY: u64 = 160 * 1024 * 1024;
+const ROW_GROUP_BYTES: u64 = 8 * 1024 * 1024;
+const BATCH_BYTES: u64 = 512 * 1024;
+
+/// What merging `entry` costs in memory while its file is open.
+fn open_cost(entry: &ManifestEntry) -> u64 {
+    entry.bytes.min(ROW_GROUP_BYTES) + BATCH_BYTES
+}
 
 /// The files to merge next: a range of `entries` (oldest first, as
 /// `ScopeFiles` lists them), or `None` when the scope needs nothing.
@@ -76,7 +87,20 @@ pub fn select(
     mode: Mode,
 ) -> Option<Range<usize>> {
     let n = entries.len();
-    let capped = |start: usize| start..n.min(start + MAX_MERGE_FILES);
+    // From `start`, as many files as the fan-in and the memory allow (at
+    // least two, so every round makes progress).
+    let capped = |start: usize| {
+        let mut end = start;
+        let mut memory = 0;
+        while end < n && end - start < MAX_MERGE_FILES {
+            memory += open_cost(&entries[end]);
+            if memory > MERGE_MEMORY && end - start >= 2 {
+                break;
+            }
+            end += 1;
+        }
+        start..end
+    };
     match mode {
         Mode::Full if is_settled(entries, policy) => None,
         Mode::Full => Some(capped(0)),
@@ -183,9 +207,22 @@ mod tests {
         // Overlapping keys are not.
         let overlapping = [file(100 * MIB, (1, 5), 0), file(100 * MIB, (4, 6), 0)];
         assert_eq!(select(&overlapping, &policy, Mode::Full), Some(0..2));
-        // Long runs go in rounds of the oldest files.
-        let many: Vec<_> = (0..100).map(|_| small(1)).collect();
+        // Long runs go in rounds of the oldest files: as many as the
+        // fan-in allows, fewer when their row groups would take too much
+        // memory (but always two).
+        let many: Vec<_> = (0..300)
+            .map(|k| file(10 * 1024, (k as u8, k as u8), 0))
+            .collect();
+        assert_eq!(select(&many[..100], &policy, Mode::Full), Some(0..100));
+        let megabytes: Vec<_> = (0..300).map(|_| small(1)).collect();
+        assert_eq!(select(&megabytes, &policy, Mode::Full), Some(0..106));
         assert_eq!(select(&many, &policy, Mode::Full), Some(0..MAX_MERGE_FILES));
+        let big: Vec<_> = (0..40).map(|k| file(100 * MIB, (k, k + 1), 0)).collect();
+        let run = select(&big, &policy, Mode::Full).unwrap();
+        assert_eq!(run.start, 0);
+        assert!((2..40).contains(&run.end), "{run:?}");
+        let huge = [file(10_000 * MIB, (0, 9), 1), file(10_000 * MIB, (0, 9), 1)];
+        assert_eq!(select(&huge, &policy, Mode::Full), Some(0..2));
     }
 
     #[test]

@@ -103,9 +103,9 @@ pub fn compact_table(
     Ok(stats)
 }
 
-/// Rounds one scope gets in one job: enough for 64 rounds of
-/// [`MAX_MERGE_FILES`] files, each leaving at least one file fewer than
-/// it read; a scope that still needs more is continued by the next job.
+/// Rounds one scope gets in one job (each merges up to
+/// [`MAX_MERGE_FILES`] files into fewer); a scope that still needs more is
+/// continued by the next job.
 const ROUNDS_PER_SCOPE: usize = 64;
 
 const _: () = assert!(MAX_MERGE_FILES >= 2);
