@@ -1,6 +1,8 @@
 //! Reading a file for a scan: batch by batch through ranged requests, only
-//! the columns asked for, only the row groups whose key statistics may
-//! hold a key of the scan's range. Memory per open file is one row group's
+//! the columns asked for, only the row groups (and pages) whose statistics
+//! may hold a key of the scan's range, only the row groups whose
+//! statistics may meet the other columns' ranges the caller says are
+//! safe to prune by. Memory per open file is one row group's
 //! asked column chunks, not the file; columns a query does not name are
 //! neither fetched nor decoded. The parsed footer comes from the file
 //! cache (and goes into it); data pages do not, so a scan does not push
@@ -20,8 +22,9 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
-/// The key range a scan reads: row groups whose key column statistics lie
-/// wholly outside it are skipped. Bounds are inclusive; `None` is open.
+/// A range of one column's values a scan needs (the key's, or another
+/// column's): row groups whose statistics of the column lie wholly outside
+/// it are skipped. Bounds are inclusive; `None` is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRange {
     pub column: String,
@@ -40,13 +43,15 @@ pub struct FileScan {
 impl FileScan {
     /// Opens `path` (`size` bytes when known) for a scan of `columns` (by
     /// name; every column when `None`; names the file lacks are left out),
-    /// over `range` when given.
+    /// over the key range `range` when given (row groups and pages), and
+    /// only row groups that may meet every one of `also` (other columns).
     pub async fn open(
         files: &CachedFiles,
         path: &Path,
         size: Option<u64>,
         columns: Option<&[&str]>,
         range: Option<&KeyRange>,
+        also: &[KeyRange],
     ) -> Result<Self, FileStoreError> {
         let size = match size {
             Some(size) if size > 0 => size,
@@ -81,12 +86,18 @@ impl FileScan {
         };
         let row_groups = metadata.num_row_groups();
         let keyed = range.and_then(|r| Some((r, leaf(&r.column)?)));
-        let groups: Vec<usize> = match keyed {
-            Some((range, index)) => (0..row_groups)
-                .filter(|&g| overlaps(&metadata, g, index, range))
-                .collect(),
-            None => (0..row_groups).collect(),
-        };
+        let others: Vec<(&KeyRange, usize)> = also
+            .iter()
+            .filter_map(|r| Some((r, leaf(&r.column)?)))
+            .collect();
+        let groups: Vec<usize> = (0..row_groups)
+            .filter(|&g| {
+                keyed
+                    .iter()
+                    .chain(&others)
+                    .all(|(range, index)| overlaps(&metadata, g, *index, range))
+            })
+            .collect();
         let skipped_groups = row_groups - groups.len();
         let selection = keyed.map(|(range, index)| select_pages(&metadata, &groups, index, range));
         let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, parsed)

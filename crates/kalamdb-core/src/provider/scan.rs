@@ -44,8 +44,9 @@ pub struct ScopeScan {
     /// Deleted rows too, with `_deleted` true.
     tombstones: bool,
     /// The key range the query's filters allow (files' parts outside it
-    /// are skipped).
+    /// are skipped), and the ranges they allow other columns.
     range: Option<KeyRange>,
+    values: Vec<KeyRange>,
 }
 
 impl ScopeScan {
@@ -68,12 +69,15 @@ impl ScopeScan {
             points,
             tombstones: false,
             range: None,
+            values: Vec::new(),
         }
     }
 
-    /// A scan whose files are read only where keys may lie in `range`.
-    pub fn with_key_range(mut self, range: Option<KeyRange>) -> Self {
+    /// A scan whose files are read only where keys may lie in `range`
+    /// (and, where that is safe, where other columns may lie in `values`).
+    pub fn with_ranges(mut self, range: Option<KeyRange>, values: Vec<KeyRange>) -> Self {
         self.range = range;
+        self.values = values;
         self
     }
 
@@ -164,6 +168,7 @@ impl ScopeScan {
             .reading(FileRead {
                 columns: Some(table_columns(&self.def, &self.projection)),
                 range: self.range.clone(),
+                values: self.values.clone(),
             }))
     }
 

@@ -156,61 +156,94 @@ impl KalamTableProvider {
     /// files whose keys all lie outside it: every version of such a key is
     /// outside it too, and the filter (still applied) drops them anyway.
     fn key_range(&self, filters: &[Expr]) -> Option<KeyRange> {
-        let mut range = KeyRange {
-            column: self.def.primary_key.clone(),
-            low: None,
-            high: None,
-        };
-        for filter in filters {
-            for (low, high) in self.key_bounds(filter) {
-                if let Some(low) = low {
-                    range.low = Some(match range.low.take() {
-                        Some(old) => tighter(old, low, std::cmp::Ordering::Greater),
-                        None => low,
-                    });
-                }
-                if let Some(high) = high {
-                    range.high = Some(match range.high.take() {
-                        Some(old) => tighter(old, high, std::cmp::Ordering::Less),
-                        None => high,
-                    });
-                }
-            }
-        }
-        (range.low.is_some() || range.high.is_some()).then_some(range)
+        self.column_ranges(filters)
+            .into_iter()
+            .find(|r| r.column == self.def.primary_key)
     }
 
-    /// The (low, high) bounds one filter puts on the key.
-    fn key_bounds(&self, filter: &Expr) -> Vec<(Option<KeyProbe>, Option<KeyProbe>)> {
+    /// The ranges filters put on other columns. Only a scope whose files
+    /// hold each key once may skip row groups by them (see `FileRead`).
+    fn value_ranges(&self, filters: &[Expr]) -> Vec<KeyRange> {
+        self.column_ranges(filters)
+            .into_iter()
+            .filter(|r| r.column != self.def.primary_key)
+            .collect()
+    }
+
+    /// Per column, the inclusive range its comparisons with literals in
+    /// `filters` allow.
+    fn column_ranges(&self, filters: &[Expr]) -> Vec<KeyRange> {
+        let mut ranges: Vec<KeyRange> = Vec::new();
+        for (column, low, high) in filters.iter().flat_map(|f| self.bounds(f)) {
+            let name = &self.def.columns[column].name;
+            let at = match ranges.iter().position(|r| r.column == *name) {
+                Some(at) => at,
+                None => {
+                    ranges.push(KeyRange {
+                        column: name.clone(),
+                        low: None,
+                        high: None,
+                    });
+                    ranges.len() - 1
+                }
+            };
+            let range = &mut ranges[at];
+            if let Some(low) = low {
+                range.low = Some(match range.low.take() {
+                    Some(old) => tighter(old, low, std::cmp::Ordering::Greater),
+                    None => low,
+                });
+            }
+            if let Some(high) = high {
+                range.high = Some(match range.high.take() {
+                    Some(old) => tighter(old, high, std::cmp::Ordering::Less),
+                    None => high,
+                });
+            }
+        }
+        ranges
+    }
+
+    /// The (column, low, high) bounds one filter puts on columns.
+    fn bounds(&self, filter: &Expr) -> Vec<(usize, Option<KeyProbe>, Option<KeyProbe>)> {
         match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
+                let mut both = self.bounds(left);
+                both.extend(self.bounds(right));
+                both
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (op, value) = if self.is_key(left) {
-                    (*op, right.as_ref())
-                } else if self.is_key(right) {
-                    match op.swap() {
-                        Some(op) => (op, left.as_ref()),
+                let (column, op, value) = match (self.column_of(left), self.column_of(right)) {
+                    (Some(column), None) => (column, *op, right.as_ref()),
+                    (None, Some(column)) => match op.swap() {
+                        Some(op) => (column, op, left.as_ref()),
                         None => return Vec::new(),
-                    }
-                } else if *op == Operator::And {
-                    let mut both = self.key_bounds(left);
-                    both.extend(self.key_bounds(right));
-                    return both;
-                } else {
-                    return Vec::new();
+                    },
+                    _ => return Vec::new(),
                 };
-                let Some(value) = self.key_probe(value) else {
+                let Some(value) = self.probe_of(column, value) else {
                     return Vec::new();
                 };
                 match op {
-                    Operator::Gt | Operator::GtEq => vec![(Some(value), None)],
-                    Operator::Lt | Operator::LtEq => vec![(None, Some(value))],
-                    Operator::Eq => vec![(Some(value.clone()), Some(value))],
+                    Operator::Gt | Operator::GtEq => vec![(column, Some(value), None)],
+                    Operator::Lt | Operator::LtEq => vec![(column, None, Some(value))],
+                    Operator::Eq => vec![(column, Some(value.clone()), Some(value))],
                     _ => Vec::new(),
                 }
             }
-            Expr::Between(between) if !between.negated && self.is_key(&between.expr) => {
-                match (self.key_probe(&between.low), self.key_probe(&between.high)) {
-                    (Some(low), Some(high)) => vec![(Some(low), Some(high))],
+            Expr::Between(between) if !between.negated => {
+                let Some(column) = self.column_of(&between.expr) else {
+                    return Vec::new();
+                };
+                match (
+                    self.probe_of(column, &between.low),
+                    self.probe_of(column, &between.high),
+                ) {
+                    (Some(low), Some(high)) => vec![(column, Some(low), Some(high))],
                     _ => Vec::new(),
                 }
             }
@@ -218,16 +251,42 @@ impl KalamTableProvider {
         }
     }
 
-    /// A literal as a key statistics can compare, when it is one.
-    fn key_probe(&self, value: &Expr) -> Option<KeyProbe> {
-        let pk = &self.def.columns[self.def.pk_index()];
+    /// A literal as column `column`'s statistics can compare it, when it
+    /// is one.
+    fn probe_of(&self, column: usize, value: &Expr) -> Option<KeyProbe> {
+        let def = &self.def.columns[column];
         let Expr::Literal(v, _) = value else {
             return None;
         };
-        let value = coerce_scalar(v, pk.data_type, &pk.name).ok()?;
+        let value = coerce_scalar(v, def.data_type, &def.name).ok()?;
         match crate::read::probe(&value) {
             KeyProbe::Unknown => None,
             known => Some(known),
+        }
+    }
+
+    /// The table column an expression is, perhaps widened by a cast (as
+    /// type coercion does to an integer column compared with a wider
+    /// literal).
+    fn column_of(&self, expr: &Expr) -> Option<usize> {
+        let widened = |to: &DataType, from: KalamType| {
+            matches!(to, DataType::Int16 | DataType::Int32 | DataType::Int64)
+                && matches!(
+                    from,
+                    KalamType::SmallInt | KalamType::Int | KalamType::BigInt
+                )
+        };
+        let (inner, cast_to) = match expr {
+            Expr::Cast(cast) => (cast.expr.as_ref(), Some(cast.field.data_type())),
+            other => (other, None),
+        };
+        let Expr::Column(c) = inner else {
+            return None;
+        };
+        let index = self.def.column_index(&c.name)?;
+        match cast_to {
+            Some(to) if !widened(to, self.def.columns[index].data_type) => None,
+            _ => Some(index),
         }
     }
 
@@ -308,7 +367,7 @@ impl TableProvider for KalamTableProvider {
             .map(|f| {
                 if self.point_keys(f).is_some()
                     || self.seeks_once_bound(f)
-                    || !self.key_bounds(f).is_empty()
+                    || !self.bounds(f).is_empty()
                 {
                     TableProviderFilterPushDown::Inexact
                 } else {
@@ -332,6 +391,7 @@ impl TableProvider for KalamTableProvider {
         let projected = Arc::new(self.schema.project(&projection)?);
         let points = filters.iter().find_map(|f| self.point_keys(f));
         let range = self.key_range(filters);
+        let values = self.value_ranges(filters);
         // Rows come in primary-key order (scans merge by key, lookups
         // return keys in order), so ORDER BY pk needs no sort and
         // ORDER BY pk LIMIT n reads n rows.
@@ -369,7 +429,7 @@ impl TableProvider for KalamTableProvider {
             points,
         )
         .with_tombstones(self.tombstones)
-        .with_key_range(range);
+        .with_ranges(range, values);
         let exec = super::exec::ScopeScanExec::new(scan, ordering);
         Ok(Arc::new(exec))
     }

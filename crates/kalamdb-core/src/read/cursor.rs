@@ -24,6 +24,11 @@ pub struct FileRead {
     pub columns: Option<Vec<usize>>,
     /// Keys outside it are not needed: row groups without one are skipped.
     pub range: Option<KeyRange>,
+    /// Ranges of other columns the query needs. Only where every key is in
+    /// one file once may a row group be skipped by them: elsewhere a row
+    /// outside them may be the newest version that hides an older one
+    /// inside them (the scan decides, `ScopeView::scan`).
+    pub values: Vec<KeyRange>,
 }
 
 pub struct FileCursor<'a> {
@@ -65,6 +70,7 @@ impl<'a> FileCursor<'a> {
                 Some(entry.bytes),
                 names.as_deref(),
                 read.range.as_ref(),
+                &read.values,
             ),
         )
         .map_err(|e| unreadable_file(def, &entry.path, e))?;

@@ -9,7 +9,7 @@
 //! columns; a scope with one file and no newer hot rows is read that way
 //! from end to end.
 
-use super::cursor::FileCursor;
+use super::cursor::{FileCursor, FileRead};
 use super::{RowSink, ScopeView, Version};
 use crate::cold::ColdStore;
 use crate::error::Result;
@@ -35,11 +35,22 @@ impl ScopeView<'_> {
         }
         self.files_read
             .set(self.files_read.get() + self.files.entries.len());
+        // Other columns' ranges may skip rows only where no file holds an
+        // older version of their keys.
+        let unsafe_values = !self.read.values.is_empty() && !self.files.keys_apart();
+        let read = if unsafe_values {
+            FileRead {
+                values: Vec::new(),
+                ..self.read.clone()
+            }
+        } else {
+            self.read.clone()
+        };
         let mut files = self
             .files
             .entries
             .iter()
-            .map(|e| FileCursor::open(cold, handle, self.def, self.scope, e, &self.read))
+            .map(|e| FileCursor::open(cold, handle, self.def, self.scope, e, &read))
             .collect::<Result<Vec<_>>>()?;
         // (current key, file index) of every file not at its end.
         let mut heap = BinaryHeap::with_capacity(files.len());

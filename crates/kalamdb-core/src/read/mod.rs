@@ -159,6 +159,14 @@ impl ScopeFiles {
     pub fn flushed_through(&self) -> u64 {
         self.flushed_through
     }
+
+    /// Whether no two files' key ranges meet: then every key is in one
+    /// file at most, once.
+    pub fn keys_apart(&self) -> bool {
+        let mut files: Vec<&ManifestEntry> = self.entries.iter().map(|e| &**e).collect();
+        files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
+        files.windows(2).all(|w| w[0].max_pk < w[1].min_pk)
+    }
 }
 
 /// One scope as of one snapshot.
@@ -294,12 +302,8 @@ impl<'a> ScopeView<'a> {
             first?;
             return Ok(None);
         }
-        let mut files: Vec<&ManifestEntry> = self.files.entries.iter().map(|e| &**e).collect();
-        if files.iter().any(|e| e.tombstones.is_none()) {
-            return Ok(None);
-        }
-        files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
-        if !files.windows(2).all(|w| w[0].max_pk < w[1].min_pk) {
+        let files = &self.files.entries;
+        if files.iter().any(|e| e.tombstones.is_none()) || !self.files.keys_apart() {
             return Ok(None);
         }
         Ok(Some(

@@ -485,6 +485,14 @@ async fn scanned(
     columns: Option<&[&str]>,
     range: Option<crate::KeyRange>,
 ) -> (Vec<RecordBatch>, crate::FileScan) {
+    scanned_also(columns, range, Vec::new()).await
+}
+
+async fn scanned_also(
+    columns: Option<&[&str]>,
+    range: Option<crate::KeyRange>,
+    also: Vec<crate::KeyRange>,
+) -> (Vec<RecordBatch>, crate::FileScan) {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let path = Path::from("t/u/batch-1-t1.parquet");
     let meta = FileMeta {
@@ -504,10 +512,16 @@ async fn scanned(
         cache: Arc::new(crate::FileCache::new(1 << 20)),
         storage: "local".into(),
     };
-    let mut scan =
-        crate::FileScan::open(&files, &path, Some(written.bytes), columns, range.as_ref())
-            .await
-            .unwrap();
+    let mut scan = crate::FileScan::open(
+        &files,
+        &path,
+        Some(written.bytes),
+        columns,
+        range.as_ref(),
+        &also,
+    )
+    .await
+    .unwrap();
     let mut batches = Vec::new();
     while let Some(batch) = scan.next_batch().await {
         batches.push(batch.unwrap());
@@ -562,4 +576,23 @@ async fn a_scan_reads_the_asked_columns_of_the_pages_a_key_range_may_hit() {
     assert_eq!(scan.skipped_groups, 1);
     let (batches, _) = scanned(None, Some(range(None, Some(-1)))).await;
     assert!(ids(&batches).is_empty());
+    // Another column's range prunes row groups (not pages): `_seq` is
+    // 1000 + id here.
+    let seq = |low: Option<i64>, high: Option<i64>| crate::KeyRange {
+        column: SEQ_COLUMN.into(),
+        low: low.map(crate::KeyProbe::Int),
+        high: high.map(crate::KeyProbe::Int),
+    };
+    let (batches, scan) = scanned_also(None, None, vec![seq(Some(20_000), None)]).await;
+    assert!(ids(&batches).is_empty());
+    assert_eq!(scan.skipped_groups, 1);
+    let (batches, _) = scanned_also(None, None, vec![seq(None, Some(1500))]).await;
+    assert_eq!(ids(&batches).len(), 10_000);
+    let (batches, _) = scanned_also(
+        None,
+        Some(range(Some(2100), Some(2199))),
+        vec![seq(Some(0), None)],
+    )
+    .await;
+    assert!(ids(&batches).len() <= 2048);
 }

@@ -240,6 +240,7 @@ fn execute(
     let view = ScopeView::open(&snapshot, &bound.def, &bound.scope)?.reading(FileRead {
         columns: Some(table_columns(&bound.def, &bound.projection)),
         range: None,
+        values: Vec::new(),
     });
     // Files are read only on a blocking thread (`Where::Blocking`).
     let handle = tokio::runtime::Handle::current();
