@@ -57,7 +57,10 @@
 //!    each file (each sorted by key) and merges them with the hot versions
 //!    newer than `flushed_through` in a k-way merge by key: the highest
 //!    `_seq` wins, a tombstone hides its key, and stretches of a file that
-//!    nothing else overrides go out as Arrow columns. A `pk = literal`
+//!    nothing else overrides go out as Arrow columns. Each cursor reads
+//!    its file by ranged requests, a row group at a time, only the columns
+//!    the query needs, skipping row groups and pages outside the key range
+//!    its filters allow. A `pk = literal`
 //!    (or `IN`) filter reads only those keys: its hot version, or, when the hot tier
 //!    has none newer than the files, only the files (and row groups and
 //!    pages) whose key bounds and key Bloom filter may hold it, newest
