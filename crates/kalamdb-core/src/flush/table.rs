@@ -339,11 +339,15 @@ impl<'a> ScopeFlush<'a> {
             .map_err(|e| bad_data(&e))?;
         self.rows += 1;
         self.tombstones += u64::from(row.deleted);
-        self.pk_range = Some(match self.pk_range.take() {
-            None => (v.pk_prefix.to_vec(), v.pk_prefix.to_vec()),
-            // Keys arrive in order: the first is the smallest.
-            Some((min, _)) => (min, v.pk_prefix.to_vec()),
-        });
+        match &mut self.pk_range {
+            None => self.pk_range = Some((v.pk_prefix.to_vec(), v.pk_prefix.to_vec())),
+            // Keys arrive in order: the first is the smallest, the latest
+            // the largest (its buffer reused: this runs once a row).
+            Some((_, max)) => {
+                max.clear();
+                max.extend_from_slice(v.pk_prefix);
+            }
+        }
         if self.builder.rows >= BATCH_ROWS {
             self.write_batch(env, handle)?;
         }
