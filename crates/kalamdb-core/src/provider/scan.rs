@@ -169,6 +169,7 @@ impl ScopeScan {
                 columns: Some(table_columns(&self.def, &self.projection)),
                 range: self.range.clone(),
                 values: self.values.clone(),
+                seq: self.projection.contains(&self.def.columns.len()),
             }))
     }
 

@@ -17,7 +17,7 @@ use kalamdb_store::ScopeKey;
 use tokio::runtime::Handle;
 
 /// What a scan reads of each file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FileRead {
     /// The table's columns the scan needs (indices); `None`: all. The
     /// key, `_seq` and `_deleted` are always read.
@@ -29,6 +29,45 @@ pub struct FileRead {
     /// outside them may be the newest version that hides an older one
     /// inside them (the scan decides, `ScopeView::scan`).
     pub values: Vec<KeyRange>,
+    /// Whether the scan's rows need `_seq` (a merge reads it anyway).
+    pub seq: bool,
+}
+
+impl Default for FileRead {
+    fn default() -> Self {
+        Self {
+            columns: None,
+            range: None,
+            values: Vec::new(),
+            seq: true,
+        }
+    }
+}
+
+impl FileRead {
+    /// The names of the columns to read of each file: the asked ones and
+    /// what the merge needs (key, `_seq`, `_deleted`); `None`: all.
+    fn merge_columns<'d>(&self, def: &'d TableDef) -> Option<Vec<&'d str>> {
+        self.columns.as_ref().map(|columns| {
+            columns
+                .iter()
+                .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
+                .chain([def.primary_key.as_str(), SEQ_COLUMN, DELETED_COLUMN])
+                .collect()
+        })
+    }
+
+    /// The names of the columns a scan that needs no merge reads: only the
+    /// asked ones (and `_seq` when its rows need it).
+    pub(super) fn plain_columns<'d>(&self, def: &'d TableDef) -> Option<Vec<&'d str>> {
+        self.columns.as_ref().map(|columns| {
+            columns
+                .iter()
+                .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
+                .chain(self.seq.then_some(SEQ_COLUMN))
+                .collect()
+        })
+    }
 }
 
 pub struct FileCursor<'a> {
@@ -55,13 +94,7 @@ impl<'a> FileCursor<'a> {
         entry: &ManifestEntry,
         read: &FileRead,
     ) -> Result<Self> {
-        let names: Option<Vec<&str>> = read.columns.as_ref().map(|columns| {
-            columns
-                .iter()
-                .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
-                .chain([def.primary_key.as_str(), SEQ_COLUMN, DELETED_COLUMN])
-                .collect()
-        });
+        let names = read.merge_columns(def);
         let scan = bridge::wait(
             handle,
             FileScan::open(

@@ -34,16 +34,28 @@ pub struct FileBatch {
     /// The table's columns by name, cast to their current types; `None`
     /// for a column the file does not have (added after it was written).
     columns: Vec<Option<ArrayRef>>,
-    seqs: Int64Array,
+    /// `None` only for a batch read without `_seq` ([`Self::decode_columns`]).
+    seqs: Option<Int64Array>,
     deleted: Option<BooleanArray>,
 }
 
 impl FileBatch {
     pub fn decode(def: &TableDef, batch: &RecordBatch, path: &str) -> Result<Self> {
+        let decoded = Self::decode_columns(def, batch)?;
+        if decoded.seqs.is_none() {
+            return Err(unreadable_file(def, path, "it has no _seq column"));
+        }
+        if decoded.columns[def.pk_index()].is_none() {
+            return Err(unreadable_file(def, path, "it has no primary key column"));
+        }
+        Ok(decoded)
+    }
+
+    /// A batch of whichever columns were read (a scan that needs neither
+    /// keys nor `_seq` reads neither): only for [`Self::project`] and
+    /// [`Self::is_deleted`].
+    pub fn decode_columns(def: &TableDef, batch: &RecordBatch) -> Result<Self> {
         let schema = batch.schema();
-        let seq = schema
-            .index_of(SEQ_COLUMN)
-            .map_err(|_| unreadable_file(def, path, "it has no _seq column"))?;
         let columns = def
             .columns
             .iter()
@@ -52,13 +64,13 @@ impl FileBatch {
                 Err(_) => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        if columns[def.pk_index()].is_none() {
-            return Err(unreadable_file(def, path, "it has no primary key column"));
-        }
         Ok(Self {
             rows: batch.num_rows(),
             columns,
-            seqs: batch.column(seq).as_primitive::<Int64Type>().clone(),
+            seqs: schema
+                .index_of(SEQ_COLUMN)
+                .ok()
+                .map(|i| batch.column(i).as_primitive::<Int64Type>().clone()),
             deleted: schema
                 .index_of(DELETED_COLUMN)
                 .ok()
@@ -95,7 +107,7 @@ impl FileBatch {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Version {
-            seq: self.seqs.value(r) as u64,
+            seq: self.seqs.as_ref().map_or(0, |s| s.value(r) as u64),
             deleted: self.is_deleted(r),
             values,
         })
@@ -128,7 +140,10 @@ impl FileBatch {
                         None => new_null_array(field.data_type(), len),
                     }
                 } else if i == n {
-                    Arc::new(self.seqs.slice(from, len)) as ArrayRef
+                    match &self.seqs {
+                        Some(seqs) => Arc::new(seqs.slice(from, len)) as ArrayRef,
+                        None => new_null_array(field.data_type(), len),
+                    }
                 } else {
                     match (&deleted, tombstones) {
                         // A NULL `_deleted` is a live row, as `is_deleted` reads it.

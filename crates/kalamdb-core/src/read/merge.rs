@@ -10,10 +10,14 @@
 //! from end to end.
 
 use super::cursor::{FileCursor, FileRead};
+use super::decode::{unreadable_file, FileBatch};
 use super::{RowSink, ScopeView, Version};
+use crate::cold::bridge;
 use crate::cold::ColdStore;
 use crate::error::Result;
 use kalamdb_commons::Value;
+use kalamdb_filestore::object_store::path::Path;
+use kalamdb_filestore::{FileScan, ManifestEntry};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tokio::runtime::Handle;
@@ -35,6 +39,9 @@ impl ScopeView<'_> {
         }
         self.files_read
             .set(self.files_read.get() + self.files.entries.len());
+        if self.files.settled() && !self.has_live_hot()? {
+            return self.scan_settled(cold, handle, sink);
+        }
         // Other columns' ranges may skip rows only where no file holds an
         // older version of their keys.
         let unsafe_values = !self.read.values.is_empty() && !self.files.keys_apart();
@@ -130,6 +137,47 @@ impl ScopeView<'_> {
             if let Some(version) = best {
                 if !self.emit(sink, version.seq, version.deleted, &version.values)? {
                     break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::scan`] of a scope whose files hold each key once, with no
+    /// tombstones and no hot version newer than them: every row of every
+    /// file is visible as it is, so the files are read one after another
+    /// in key order, only the asked columns, with no merge (no keys
+    /// compared, no `_seq` unless asked).
+    fn scan_settled(
+        &self,
+        cold: &ColdStore,
+        handle: &Handle,
+        sink: &mut dyn RowSink,
+    ) -> Result<()> {
+        let mut files: Vec<&ManifestEntry> = self.files.entries.iter().map(|e| &**e).collect();
+        files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
+        let names = self.read.plain_columns(self.def);
+        for entry in files {
+            let mut scan = bridge::wait(
+                handle,
+                FileScan::open(
+                    &cold.files,
+                    &Path::from(entry.path.as_str()),
+                    Some(entry.bytes),
+                    names.as_deref(),
+                    self.read.range.as_ref(),
+                    &self.read.values,
+                ),
+            )
+            .map_err(|e| unreadable_file(self.def, &entry.path, e))?;
+            while let Some(batch) = bridge::wait(handle, scan.next_batch()) {
+                let batch = batch.map_err(|e| unreadable_file(self.def, &entry.path, e))?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let rows = FileBatch::decode_columns(self.def, &batch)?;
+                if !sink.file_rows(&rows, 0)? {
+                    return Ok(());
                 }
             }
         }

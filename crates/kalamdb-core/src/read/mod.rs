@@ -160,6 +160,15 @@ impl ScopeFiles {
         self.flushed_through
     }
 
+    /// Whether every file's rows are all visible as they are (but for newer
+    /// hot versions): their key ranges are apart and they hold no
+    /// tombstones (known: counted when written).
+    pub fn settled(&self) -> bool {
+        !self.entries.is_empty()
+            && self.entries.iter().all(|e| e.tombstones == Some(0))
+            && self.keys_apart()
+    }
+
     /// Whether no two files' key ranges meet: then every key is in one
     /// file at most, once.
     pub fn keys_apart(&self) -> bool {
@@ -269,6 +278,15 @@ impl<'a> ScopeView<'a> {
         }
     }
 
+    /// Whether the hot tier holds a version of the scope newer than its
+    /// files (a files-only view never does).
+    pub(crate) fn has_live_hot(&self) -> Result<bool> {
+        match self.live_hot(self.scope.as_bytes()).next() {
+            Some(first) => first.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
     /// The scope's visible rows when it has no files: its newest hot
     /// versions that are not tombstones, counted without decoding them.
     /// `None` when the scope has files (their rows count too).
@@ -298,8 +316,7 @@ impl<'a> ScopeView<'a> {
         if let Some(rows) = self.count_hot_only()? {
             return Ok(Some(rows));
         }
-        if let Some(first) = self.live_hot(self.scope.as_bytes()).next() {
-            first?;
+        if self.has_live_hot()? {
             return Ok(None);
         }
         let files = &self.files.entries;

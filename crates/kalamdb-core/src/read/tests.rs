@@ -441,3 +441,22 @@ fn a_count_needs_no_merge_only_when_each_key_is_in_one_file() {
     h.hot(&[(1, 1, Some("a")), (2, 2, None)]);
     assert_eq!(count(&h), Some(1));
 }
+
+#[test]
+fn files_that_hold_each_key_once_are_read_one_after_another() {
+    let f = Fixture::new();
+    // Written out of key order: the scan still goes by key.
+    f.file(&[(5, 4, Some("e")), (6, 5, Some("f"))]);
+    f.file(&[(1, 1, Some("a")), (3, 3, Some("c"))]);
+    let settled = f.scan();
+    let ids: Vec<i64> = settled.rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids, [1, 3, 5, 6]);
+    assert_eq!(settled.passed_through, 4, "no row merged one by one");
+    assert_eq!(settled.rows[2], (5, 4, Some("e".to_string())));
+    // A newer hot version: the merge decides, the same way.
+    f.hot(&[(3, 7, Some("C"))]);
+    let merged = f.scan();
+    let ids: Vec<i64> = merged.rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids, [1, 3, 5, 6]);
+    assert_eq!(merged.rows[1], (3, 7, Some("C".to_string())));
+}

@@ -241,6 +241,7 @@ fn execute(
         columns: Some(table_columns(&bound.def, &bound.projection)),
         range: None,
         values: Vec::new(),
+        seq: bound.projection.contains(&bound.def.columns.len()),
     });
     // Files are read only on a blocking thread (`Where::Blocking`).
     let handle = tokio::runtime::Handle::current();
