@@ -193,11 +193,7 @@ impl KalamDb {
         table: &str,
         hooks: FlushHooks,
     ) -> Result<FlushStats> {
-        let def = self
-            .services
-            .catalog
-            .table(namespace, table)
-            .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
+        let def = self.table_def(namespace, table)?;
         self.services
             .flusher
             .flush_now(def, FlushOptions::default(), hooks)
@@ -214,15 +210,19 @@ impl KalamDb {
         table: &str,
         hooks: crate::compact::CompactHooks,
     ) -> Result<crate::compact::CompactStats> {
-        let def = self
-            .services
-            .catalog
-            .table(namespace, table)
-            .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))?;
+        let def = self.table_def(namespace, table)?;
         self.services
             .flusher
             .compact_now(def, None, crate::compact::Mode::Full, None, hooks)
             .await
+    }
+
+    #[cfg(feature = "test-support")]
+    fn table_def(&self, namespace: &str, table: &str) -> Result<Arc<crate::catalog::TableDef>> {
+        self.services
+            .catalog
+            .table(namespace, table)
+            .ok_or_else(|| CoreError::TableNotFound(format!("{namespace}.{table}")))
     }
 
     /// Finishes a restore that this start applied to the hot tier: writes

@@ -265,6 +265,20 @@ fn select_pages(
     index: usize,
     keys: &[KeyProbe],
 ) -> RowSelection {
+    select_pages_where(metadata, groups, index, |column, page| {
+        keys.iter().any(|k| page_may_hold(column, page, k))
+    })
+}
+
+/// The rows of row groups `groups` (in that order) whose page of column
+/// `index` passes `wanted` (its column index and the page's number); a row
+/// group without a page index is selected whole.
+pub(crate) fn select_pages_where(
+    metadata: &ParquetMetaData,
+    groups: &[usize],
+    index: usize,
+    wanted: impl Fn(&ColumnIndexMetaData, usize) -> bool,
+) -> RowSelection {
     let mut selectors = Vec::new();
     for &g in groups {
         let rows = metadata.row_group(g).num_rows().max(0) as usize;
@@ -285,7 +299,7 @@ fn select_pages(
             let end = locations.get(p + 1).map_or(rows, |next| {
                 (next.first_row_index.max(0) as usize).min(rows)
             });
-            if end <= start || !keys.iter().any(|k| page_may_hold(column, p, k)) {
+            if end <= start || !wanted(column, p) {
                 continue;
             }
             if start > at {

@@ -8,15 +8,13 @@
 //! cache (and goes into it); data pages do not, so a scan does not push
 //! out what point lookups keep there.
 
-use crate::pruned_read::RangeReader;
+use crate::pruned_read::{select_pages_where, RangeReader};
 use crate::{CachedFiles, FileStoreError, KeyProbe};
 use arrow::array::RecordBatch;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
@@ -125,49 +123,17 @@ impl FileScan {
 }
 
 /// The rows of row groups `groups` whose page of the key column `index`
-/// may hold a key in `range`, by the page index (a row group without one
-/// is selected whole). Pages are a thousand rows; a narrow range in a
-/// large file then decodes a few of them.
+/// may hold a key in `range`, by the page index. Pages are a thousand
+/// rows; a narrow range in a large file then decodes a few of them.
 fn select_pages(
     metadata: &ParquetMetaData,
     groups: &[usize],
     index: usize,
     range: &KeyRange,
 ) -> RowSelection {
-    let mut selectors = Vec::new();
-    for &g in groups {
-        let rows = metadata.row_group(g).num_rows().max(0) as usize;
-        let pages = metadata
-            .column_index()
-            .zip(metadata.offset_index())
-            .and_then(|(columns, offsets)| {
-                Some((columns.get(g)?.get(index)?, offsets.get(g)?.get(index)?))
-            });
-        let Some((column, offsets)) = pages else {
-            selectors.push(RowSelector::select(rows));
-            continue;
-        };
-        let locations = offsets.page_locations();
-        let mut at = 0;
-        for (p, location) in locations.iter().enumerate() {
-            let start = (location.first_row_index.max(0) as usize).min(rows);
-            let end = locations.get(p + 1).map_or(rows, |next| {
-                (next.first_row_index.max(0) as usize).min(rows)
-            });
-            if end <= start || !page_overlaps(column, p, range) {
-                continue;
-            }
-            if start > at {
-                selectors.push(RowSelector::skip(start - at));
-            }
-            selectors.push(RowSelector::select(end - start));
-            at = end;
-        }
-        if at < rows {
-            selectors.push(RowSelector::skip(rows - at));
-        }
-    }
-    RowSelection::from(selectors)
+    select_pages_where(metadata, groups, index, |column, page| {
+        page_overlaps(column, page, range)
+    })
 }
 
 /// Whether page `page`'s bounds meet `range` (missing bounds: they may).

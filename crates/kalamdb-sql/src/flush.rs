@@ -4,37 +4,38 @@
 
 use crate::error::err;
 use crate::parse::{expect_word, parse_name, parse_table_ref, parse_word};
-use crate::{KalamStatement, ParseError};
+use crate::{KalamStatement, ParseError, TableRef};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 
 pub fn parse(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
-    // The STORAGE prefix is an alias existing clients use.
-    let _ = parse_word(parser, "STORAGE");
-    expect_word(parser, "FLUSH")?;
-    if parser.parse_keyword(Keyword::TABLE) {
-        let table = parse_table_ref(parser)?;
-        return Ok(KalamStatement::FlushTable { table });
-    }
-    if parser.parse_keyword(Keyword::ALL) {
-        let _ = parser.parse_keyword(Keyword::TABLES);
-        let namespace = if parser.parse_keyword(Keyword::IN) {
-            let _ = parse_word(parser, "NAMESPACE");
-            Some(parse_name(parser)?)
-        } else {
-            None
-        };
-        return Ok(KalamStatement::FlushAll { namespace });
-    }
-    err("expected FLUSH TABLE <table> or FLUSH ALL TABLES [IN <namespace>]")
+    Ok(match target(parser, "FLUSH")? {
+        Target::Table(table) => KalamStatement::FlushTable { table },
+        Target::All(namespace) => KalamStatement::FlushAll { namespace },
+    })
 }
 
 pub fn parse_compact(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseError> {
+    Ok(match target(parser, "COMPACT")? {
+        Target::Table(table) => KalamStatement::CompactTable { table },
+        Target::All(namespace) => KalamStatement::CompactAll { namespace },
+    })
+}
+
+/// What a FLUSH or COMPACT names.
+enum Target {
+    Table(TableRef),
+    All(Option<String>),
+}
+
+/// `[STORAGE] <verb> TABLE t` or `[STORAGE] <verb> ALL [TABLES] [IN
+/// [NAMESPACE] ns]`.
+fn target(parser: &mut Parser<'_>, verb: &str) -> Result<Target, ParseError> {
+    // The STORAGE prefix is an alias existing clients use.
     let _ = parse_word(parser, "STORAGE");
-    expect_word(parser, "COMPACT")?;
+    expect_word(parser, verb)?;
     if parser.parse_keyword(Keyword::TABLE) {
-        let table = parse_table_ref(parser)?;
-        return Ok(KalamStatement::CompactTable { table });
+        return Ok(Target::Table(parse_table_ref(parser)?));
     }
     if parser.parse_keyword(Keyword::ALL) {
         let _ = parser.parse_keyword(Keyword::TABLES);
@@ -44,9 +45,11 @@ pub fn parse_compact(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseErr
         } else {
             None
         };
-        return Ok(KalamStatement::CompactAll { namespace });
+        return Ok(Target::All(namespace));
     }
-    err("expected COMPACT TABLE <table> or COMPACT ALL [IN <namespace>]")
+    err(format!(
+        "expected {verb} TABLE <table> or {verb} ALL TABLES [IN <namespace>]"
+    ))
 }
 
 #[cfg(test)]

@@ -45,6 +45,30 @@ impl Default for FileRead {
 }
 
 impl FileRead {
+    /// Opens `entry`'s file for a scan of `names` (all when `None`) over
+    /// this read's ranges.
+    pub(super) fn open(
+        &self,
+        cold: &ColdStore,
+        handle: &Handle,
+        def: &TableDef,
+        entry: &ManifestEntry,
+        names: Option<&[&str]>,
+    ) -> Result<FileScan> {
+        bridge::wait(
+            handle,
+            FileScan::open(
+                &cold.files,
+                &Path::from(entry.path.as_str()),
+                Some(entry.bytes),
+                names,
+                self.range.as_ref(),
+                &self.values,
+            ),
+        )
+        .map_err(|e| unreadable_file(def, &entry.path, e))
+    }
+
     /// The names of the columns to read of each file: the asked ones and
     /// what the merge needs (key, `_seq`, `_deleted`); `None`: all.
     fn merge_columns<'d>(&self, def: &'d TableDef) -> Option<Vec<&'d str>> {
@@ -95,18 +119,7 @@ impl<'a> FileCursor<'a> {
         read: &FileRead,
     ) -> Result<Self> {
         let names = read.merge_columns(def);
-        let scan = bridge::wait(
-            handle,
-            FileScan::open(
-                &cold.files,
-                &Path::from(entry.path.as_str()),
-                Some(entry.bytes),
-                names.as_deref(),
-                read.range.as_ref(),
-                &read.values,
-            ),
-        )
-        .map_err(|e| unreadable_file(def, &entry.path, e))?;
+        let scan = read.open(cold, handle, def, entry, names.as_deref())?;
         let mut cursor = Self {
             def,
             scope,

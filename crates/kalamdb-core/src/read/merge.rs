@@ -16,8 +16,7 @@ use crate::cold::bridge;
 use crate::cold::ColdStore;
 use crate::error::Result;
 use kalamdb_commons::Value;
-use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::{FileScan, ManifestEntry};
+use kalamdb_filestore::ManifestEntry;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tokio::runtime::Handle;
@@ -158,18 +157,9 @@ impl ScopeView<'_> {
         files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
         let names = self.read.plain_columns(self.def);
         for entry in files {
-            let mut scan = bridge::wait(
-                handle,
-                FileScan::open(
-                    &cold.files,
-                    &Path::from(entry.path.as_str()),
-                    Some(entry.bytes),
-                    names.as_deref(),
-                    self.read.range.as_ref(),
-                    &self.read.values,
-                ),
-            )
-            .map_err(|e| unreadable_file(self.def, &entry.path, e))?;
+            let mut scan = self
+                .read
+                .open(cold, handle, self.def, entry, names.as_deref())?;
             while let Some(batch) = bridge::wait(handle, scan.next_batch()) {
                 let batch = batch.map_err(|e| unreadable_file(self.def, &entry.path, e))?;
                 if batch.num_rows() == 0 {
