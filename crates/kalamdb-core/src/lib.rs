@@ -1,9 +1,9 @@
 //! KalamDB's engine: catalog, users, SQL execution over both tiers.
 //!
 //! Owns what a statement means when it runs: the catalog, DataFusion table
-//! providers that scope every USER table to its caller, DML, system tables
-//! flush jobs and the scheduler that starts them. It never sees HTTP or
-//! sockets.
+//! providers that scope every USER table to its caller, DML, system tables,
+//! flush and compaction jobs and the scheduler that starts them. It never
+//! sees HTTP or sockets.
 //!
 //! # The life of an INSERT
 //! 1. The server authenticates the caller (`kalamdb-auth`) and calls [`KalamDb::execute`]
