@@ -173,6 +173,11 @@ impl Storages {
         self.removals.read().await
     }
 
+    /// [`Self::removing_files`] without waiting: `None` while a backup runs.
+    pub fn try_removing_files(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        self.removals.try_read().ok()
+    }
+
     /// Held by a backup: no committed file is deleted meanwhile.
     pub async fn pause_removals(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.removals.write().await

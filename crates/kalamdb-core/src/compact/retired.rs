@@ -5,7 +5,7 @@
 //! removes what a crash left), and queues it here under the read-pin
 //! generation that ended with the commit. A sweep removes the files of
 //! every generation no reader holds any more: at the end of each
-//! compaction, and at every scheduler tick.
+//! compaction, and at every scheduler tick; none while a backup runs.
 
 use crate::cold::{pending_key, Storages};
 use crate::error::Result;
@@ -66,8 +66,13 @@ impl Retired {
         if ready.is_empty() {
             return Ok(0);
         }
-        // A backup in progress keeps every file it may copy.
-        let _removing = storages.removing_files().await;
+        // A backup in progress keeps every file it may copy; the files
+        // wait for a later sweep rather than the sweep for the backup (the
+        // scheduler's tick must not stall behind one).
+        let Some(_removing) = storages.try_removing_files() else {
+            self.queue.lock().extend(ready);
+            return Ok(0);
+        };
         let mut removed = 0;
         let mut left = Vec::new();
         for mut files in ready {

@@ -650,3 +650,26 @@ async fn filters_on_other_columns_skip_row_groups_only_where_each_key_is_in_one_
         [["10"]]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_files_wait_for_a_running_backup_and_the_scheduler_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    history(&db, 2).await;
+    let before = answers(&db).await;
+    // What a backup holds while it copies files.
+    let paused = db.services().storages().pause_removals().await;
+    db.compact_table("c", "kv", CompactHooks::default())
+        .await
+        .unwrap();
+    assert_eq!(files(&db, dir.path()), (3, 9), "nothing removed meanwhile");
+    let tick = tokio::time::timeout(std::time::Duration::from_secs(30), db.scheduler_tick());
+    tick.await
+        .expect("the tick does not wait for the backup")
+        .unwrap();
+    assert_eq!(files(&db, dir.path()), (3, 9));
+    drop(paused);
+    db.scheduler_tick().await.unwrap();
+    assert_eq!(files(&db, dir.path()), (3, 3));
+    assert_eq!(answers(&db).await, before);
+}
