@@ -49,6 +49,12 @@ impl ManifestEntry {
         self.min_pk.as_slice() <= pk && pk <= self.max_pk.as_slice()
     }
 
+    /// The file's name: the last part of its path, and its key in the
+    /// scope's manifest.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
     /// The tombstones the file is known to hold (0 when not counted).
     pub fn held_tombstones(&self) -> u64 {
         self.tombstones.unwrap_or(0)

@@ -117,16 +117,7 @@ async fn read_keys(
         cache: Some((files.cache.clone(), name.clone())),
         cached_only,
     };
-    let parsed = match files.cache.metadata.get(&name, size) {
-        Some(parsed) => parsed,
-        None => {
-            let options =
-                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-            let parsed = ArrowReaderMetadata::load_async(&mut reader, options).await?;
-            files.cache.metadata.insert(&name, size, &parsed);
-            parsed
-        }
-    };
+    let parsed = cached_metadata(files, &name, &mut reader).await?;
     let metadata = parsed.metadata().clone();
     let index = metadata
         .file_metadata()
@@ -159,6 +150,23 @@ async fn read_keys(
         .with_row_groups(groups)
         .with_row_selection(selection);
     Ok(builder.build()?.try_collect().await?)
+}
+
+/// The parsed footer and page index of the file `reader` reads (`name` in
+/// the file cache), from the cache, or read and kept there. Lookups and
+/// scans load it the same way, so either may use the other's.
+pub(crate) async fn cached_metadata(
+    files: &CachedFiles,
+    name: &Arc<str>,
+    reader: &mut RangeReader,
+) -> Result<ArrowReaderMetadata, FileStoreError> {
+    if let Some(parsed) = files.cache.metadata.get(name, reader.size) {
+        return Ok(parsed);
+    }
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let parsed = ArrowReaderMetadata::load_async(reader, options).await?;
+    files.cache.metadata.insert(name, reader.size, &parsed);
+    Ok(parsed)
 }
 
 /// Of row groups `groups`, those whose Bloom filter of column `index` may

@@ -8,16 +8,16 @@
 //! cache (and goes into it); data pages do not, so a scan does not push
 //! out what point lookups keep there.
 
-use crate::pruned_read::{select_pages_where, RangeReader};
+use crate::pruned_read::{cached_metadata, select_pages_where, RangeReader};
 use crate::{CachedFiles, FileStoreError, KeyProbe};
 use arrow::array::RecordBatch;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
+use parquet::arrow::arrow_reader::RowSelection;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
 /// A range of one column's values a scan needs (the key's, or another
@@ -64,17 +64,7 @@ impl FileScan {
             cache: None,
             cached_only: None,
         };
-        let parsed = match files.cache.metadata.get(&name, size) {
-            Some(parsed) => parsed,
-            None => {
-                // As lookups load it, so either may use the other's.
-                let options =
-                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let parsed = ArrowReaderMetadata::load_async(&mut reader, options).await?;
-                files.cache.metadata.insert(&name, size, &parsed);
-                parsed
-            }
-        };
+        let parsed = cached_metadata(files, &name, &mut reader).await?;
         let metadata = parsed.metadata().clone();
         let schema = metadata.file_metadata().schema_descr();
         let leaf = |wanted: &str| schema.columns().iter().position(|c| c.name() == wanted);

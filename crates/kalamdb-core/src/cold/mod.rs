@@ -83,6 +83,27 @@ pub fn mark_pending(store: &HotStore, storage: &str, path: &Path) -> Result<()> 
     Ok(store.write(batch)?)
 }
 
+/// Best-effort removal of a file that will not be committed (a flush or a
+/// compaction gave it up), with its pending record; on a blocking thread.
+/// What cannot be removed now keeps its record and goes at the next start.
+pub fn discard_uncommitted(
+    store: &HotStore,
+    cold: &ColdStore,
+    handle: &tokio::runtime::Handle,
+    path: &Path,
+) {
+    match bridge::wait(handle, cold.store.delete(path)) {
+        Ok(()) | Err(kalamdb_filestore::object_store::Error::NotFound { .. }) => {
+            let mut batch = store.batch();
+            batch.delete_meta(&pending_key(&cold.id, path));
+            if let Err(e) = store.write(batch) {
+                warn!(error = %e, "cannot clear a pending-file record");
+            }
+        }
+        Err(e) => tracing::debug!(%path, error = %e, "cannot remove an unfinished file yet"),
+    }
+}
+
 /// Deletes the files that flushes started but never committed (they failed
 /// or the process died first). Readers never see them; this reclaims their
 /// space. A file that cannot be deleted now keeps its record for next time.

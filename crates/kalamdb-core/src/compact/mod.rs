@@ -37,6 +37,3 @@ pub use retired::Retired;
 pub use select::{CompactionPolicy, Mode};
 pub use stats::CompactStats;
 pub use table::compact_table;
-
-#[cfg(test)]
-mod tests;

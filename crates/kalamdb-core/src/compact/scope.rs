@@ -5,7 +5,7 @@
 use super::select::{select, CompactionPolicy, Mode};
 use super::{CompactFailPoint, CompactHooks, CompactStats};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, mark_pending, pending_key, ColdStore};
+use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore};
 use crate::error::{CoreError, Result};
 use crate::flush::{write_manifest_copy, CancelFlag, Flusher};
 use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeFiles, ScopeView, BATCH_ROWS};
@@ -15,13 +15,12 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::object_store::ObjectStoreExt;
 use kalamdb_filestore::{compacted_file_name, FileMeta, ManifestEntry, ParquetFileWriter};
 use kalamdb_store::ScopeKey;
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::runtime::Handle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// What a round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,9 +145,9 @@ impl ScopeJob<'_> {
             .collect();
         let added = entries
             .iter()
-            .map(|e| Ok((file_name_of(&e.path), serde_json::to_vec(e)?)))
+            .map(|e| Ok((e.file_name(), serde_json::to_vec(e)?)))
             .collect::<Result<Vec<_>>>()?;
-        let removed: Vec<&str> = run.iter().map(|e| file_name_of(&e.path)).collect();
+        let removed: Vec<&str> = run.iter().map(|e| e.file_name()).collect();
         let mut batch = store.batch();
         // A fresh `_seq` as the scope's manifest version: kept listings of
         // the old files are never used again.
@@ -208,10 +207,6 @@ impl ScopeJob<'_> {
     fn cancelled(&self) -> bool {
         self.cancel.is_some_and(|c| c.is_set())
     }
-}
-
-fn file_name_of(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// A new file, complete and not yet committed.
@@ -392,20 +387,7 @@ impl Output<'_> {
             paths.push(file.path);
         }
         for path in paths {
-            use kalamdb_filestore::object_store::Error as StoreError;
-            match bridge::wait(job.handle, job.cold.store.delete(&path)) {
-                Ok(()) | Err(StoreError::NotFound { .. }) => {
-                    let store = job.env.hot().store();
-                    let mut batch = store.batch();
-                    batch.delete_meta(&pending_key(&job.cold.id, &path));
-                    if let Err(e) = store.write(batch) {
-                        warn!(error = %e, "cannot clear a pending-file record");
-                    }
-                }
-                Err(e) => {
-                    debug!(file = %path, error = %e, "cannot remove an uncommitted compacted file yet")
-                }
-            }
+            discard_uncommitted(job.env.hot().store(), job.cold, job.handle, &path);
         }
     }
 }

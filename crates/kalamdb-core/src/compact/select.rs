@@ -143,12 +143,7 @@ fn is_settled(entries: &[Arc<ManifestEntry>], policy: &CompactionPolicy) -> bool
             if entries.iter().filter(|e| policy.is_small(e)).count() > 1 {
                 return false;
             }
-            let mut ranges: Vec<(&[u8], &[u8])> = entries
-                .iter()
-                .map(|e| (e.min_pk.as_slice(), e.max_pk.as_slice()))
-                .collect();
-            ranges.sort();
-            ranges.windows(2).all(|w| w[0].1 < w[1].0)
+            crate::read::keys_apart(entries)
         }
     }
 }

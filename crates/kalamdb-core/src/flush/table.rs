@@ -20,7 +20,7 @@ use super::chunked_delete::ChunkedDelete;
 use super::gate::ScopeTurn;
 use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, mark_pending, pending_key, ColdStore};
+use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore};
 use crate::error::{CoreError, Result};
 use crate::read::{BatchBuilder, ScopeFiles, ScopeView, BATCH_ROWS};
 use crate::schema::file_schema;
@@ -478,17 +478,7 @@ impl<'a> ScopeFlush<'a> {
     /// Best-effort removal of a file that will not be committed; what is
     /// left is removed at the next start (its pending record stays).
     fn discard(&self, env: &Flusher, handle: &Handle) {
-        use kalamdb_filestore::object_store::Error as StoreError;
-        match bridge::wait(handle, self.cold.store.delete(&self.path)) {
-            Ok(()) | Err(StoreError::NotFound { .. }) => {
-                let mut batch = env.hot.store().batch();
-                batch.delete_meta(&pending_key(&self.cold.id, &self.path));
-                if let Err(e) = env.hot.store().write(batch) {
-                    warn!(error = %e, "cannot clear a pending-file record");
-                }
-            }
-            Err(e) => debug!(path = %self.path, error = %e, "cannot remove an unfinished file yet"),
-        }
+        discard_uncommitted(env.hot.store(), &self.cold, handle, &self.path);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -570,7 +560,7 @@ impl<'a> ScopeFlush<'a> {
         if let Some(entry) = &entry {
             let store = env.hot.store();
             let mut batch = store.batch();
-            let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+            let name = entry.file_name();
             // A `_seq` is never handed out twice, so the scope's manifest
             // version never repeats, even across restarts.
             batch.put_manifest_entry(

@@ -267,7 +267,8 @@ impl KalamTableProvider {
 
     /// The table column an expression is, perhaps widened by a cast (as
     /// type coercion does to an integer column compared with a wider
-    /// literal).
+    /// literal). Only a widening of an integer column: other casts (to
+    /// text, to boolean) match values the literal does not name.
     fn column_of(&self, expr: &Expr) -> Option<usize> {
         let widened = |to: &DataType, from: KalamType| {
             matches!(to, DataType::Int16 | DataType::Int32 | DataType::Int64)
@@ -293,21 +294,7 @@ impl KalamTableProvider {
     /// Whether `column` is the primary key, perhaps widened by a cast (as
     /// type coercion does to an INT key compared with a BIGINT literal).
     fn is_key(&self, column: &Expr) -> bool {
-        let pk = &self.def.columns[self.def.pk_index()];
-        // Only a widening of an integer key: other casts (to text, to
-        // boolean) match values the literal does not name.
-        let widened = |to: &DataType| {
-            matches!(to, DataType::Int16 | DataType::Int32 | DataType::Int64)
-                && matches!(
-                    pk.data_type,
-                    KalamType::SmallInt | KalamType::Int | KalamType::BigInt
-                )
-        };
-        let column = match column {
-            Expr::Cast(cast) if widened(cast.field.data_type()) => cast.expr.as_ref(),
-            other => other,
-        };
-        matches!(column, Expr::Column(c) if c.name == self.def.primary_key)
+        self.column_of(column) == Some(self.def.pk_index())
     }
 }
 

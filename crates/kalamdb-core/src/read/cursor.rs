@@ -72,23 +72,24 @@ impl FileRead {
     /// The names of the columns to read of each file: the asked ones and
     /// what the merge needs (key, `_seq`, `_deleted`); `None`: all.
     fn merge_columns<'d>(&self, def: &'d TableDef) -> Option<Vec<&'d str>> {
-        self.columns.as_ref().map(|columns| {
-            columns
-                .iter()
-                .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
-                .chain([def.primary_key.as_str(), SEQ_COLUMN, DELETED_COLUMN])
-                .collect()
-        })
+        self.names(def, &[def.primary_key.as_str(), SEQ_COLUMN, DELETED_COLUMN])
     }
 
     /// The names of the columns a scan that needs no merge reads: only the
     /// asked ones (and `_seq` when its rows need it).
     pub(super) fn plain_columns<'d>(&self, def: &'d TableDef) -> Option<Vec<&'d str>> {
+        let seq: &[&str] = if self.seq { &[SEQ_COLUMN] } else { &[] };
+        self.names(def, seq)
+    }
+
+    /// The asked columns' names and `also`; `None` (every column) when
+    /// none were asked.
+    fn names<'d>(&self, def: &'d TableDef, also: &[&'d str]) -> Option<Vec<&'d str>> {
         self.columns.as_ref().map(|columns| {
             columns
                 .iter()
                 .filter_map(|&i| def.columns.get(i).map(|c| c.name.as_str()))
-                .chain(self.seq.then_some(SEQ_COLUMN))
+                .chain(also.iter().copied())
                 .collect()
         })
     }

@@ -16,7 +16,6 @@ use crate::cold::bridge;
 use crate::cold::ColdStore;
 use crate::error::Result;
 use kalamdb_commons::Value;
-use kalamdb_filestore::ManifestEntry;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tokio::runtime::Handle;
@@ -153,10 +152,8 @@ impl ScopeView<'_> {
         handle: &Handle,
         sink: &mut dyn RowSink,
     ) -> Result<()> {
-        let mut files: Vec<&ManifestEntry> = self.files.entries.iter().map(|e| &**e).collect();
-        files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
         let names = self.read.plain_columns(self.def);
-        for entry in files {
+        for entry in self.files.by_key() {
             let mut scan = self
                 .read
                 .open(cold, handle, self.def, entry, names.as_deref())?;

@@ -98,6 +98,10 @@ pub struct ScopeFiles {
     /// Oldest first. Shared: a listing is kept between reads.
     entries: Arc<[Arc<ManifestEntry>]>,
     flushed_through: u64,
+    /// No two files' key ranges meet: every key is in one file at most,
+    /// once. Worked out once per listing (kept listings keep it), not per
+    /// scan.
+    apart: bool,
     /// Keeps the files from removal by a compaction while this list (of
     /// the snapshot it was read from) is held; `None` in kept listings.
     pin: Option<ReadPin>,
@@ -120,6 +124,7 @@ impl ScopeFiles {
         entries.sort_by_key(|e| e.max_seq);
         let flushed_through = entries.iter().map(|e| e.flushed_through).max().unwrap_or(0);
         let files = Self {
+            apart: keys_apart(&entries),
             entries: entries.into(),
             flushed_through,
             pin: None,
@@ -140,8 +145,10 @@ impl ScopeFiles {
     /// which hot versions the scope's files replaced, whichever of them
     /// are read.
     pub fn only(&self, keep: impl Fn(&ManifestEntry) -> bool) -> Self {
+        let entries: Vec<_> = self.entries.iter().filter(|e| keep(e)).cloned().collect();
         Self {
-            entries: self.entries.iter().filter(|e| keep(e)).cloned().collect(),
+            apart: keys_apart(&entries),
+            entries: entries.into(),
             flushed_through: self.flushed_through,
             pin: self.pin.clone(),
         }
@@ -172,10 +179,26 @@ impl ScopeFiles {
     /// Whether no two files' key ranges meet: then every key is in one
     /// file at most, once.
     pub fn keys_apart(&self) -> bool {
+        self.apart
+    }
+
+    /// The files in key order (for a scope whose keys are apart: the order
+    /// of their rows).
+    pub fn by_key(&self) -> Vec<&ManifestEntry> {
         let mut files: Vec<&ManifestEntry> = self.entries.iter().map(|e| &**e).collect();
         files.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
-        files.windows(2).all(|w| w[0].max_pk < w[1].min_pk)
+        files
     }
+}
+
+/// Whether no two of `entries`' key ranges meet.
+pub(crate) fn keys_apart(entries: &[Arc<ManifestEntry>]) -> bool {
+    let mut ranges: Vec<(&[u8], &[u8])> = entries
+        .iter()
+        .map(|e| (e.min_pk.as_slice(), e.max_pk.as_slice()))
+        .collect();
+    ranges.sort();
+    ranges.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
 /// One scope as of one snapshot.
@@ -202,16 +225,8 @@ impl<'a> ScopeView<'a> {
         def: &'a TableDef,
         scope: &'a ScopeKey,
     ) -> Result<Self> {
-        Ok(Self {
-            files: ScopeFiles::read(snapshot, scope)?,
-            snapshot,
-            def,
-            scope,
-            tombstones: false,
-            files_only: false,
-            read: FileRead::default(),
-            files_read: std::cell::Cell::new(0),
-        })
+        let files = ScopeFiles::read(snapshot, scope)?;
+        Ok(Self::new(snapshot, def, scope, files, false))
     }
 
     /// A view of `files` alone (some of a scope's files, as of
@@ -222,13 +237,23 @@ impl<'a> ScopeView<'a> {
         scope: &'a ScopeKey,
         files: ScopeFiles,
     ) -> Self {
+        Self::new(snapshot, def, scope, files, true)
+    }
+
+    fn new(
+        snapshot: &'a StoreSnapshot<'a>,
+        def: &'a TableDef,
+        scope: &'a ScopeKey,
+        files: ScopeFiles,
+        files_only: bool,
+    ) -> Self {
         Self {
             files,
             snapshot,
             def,
             scope,
             tombstones: false,
-            files_only: true,
+            files_only,
             read: FileRead::default(),
             files_read: std::cell::Cell::new(0),
         }

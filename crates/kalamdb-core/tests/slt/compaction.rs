@@ -673,3 +673,71 @@ async fn replaced_files_wait_for_a_running_backup_and_the_scheduler_does_not() {
     assert_eq!(files(&db, dir.path()), (3, 3));
     assert_eq!(answers(&db).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_larger_than_the_target_size_writes_several_files_over_separate_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // A target far below one file's rows: every output file is cut at the
+    // least a file holds (64K rows, give or take a batch).
+    let config = kalamdb_core::EngineConfig {
+        compaction: kalamdb_core::CompactionPolicy {
+            target_file_bytes: 1024,
+            ..kalamdb_core::CompactionPolicy::default()
+        },
+        ..kalamdb_core::EngineConfig::default()
+    };
+    let db = crate::util::open_with(dir.path(), config, Arc::new(kalamdb_commons::SystemClock));
+    run(
+        &db,
+        "root",
+        "CREATE NAMESPACE c; CREATE USER TABLE c.big (id BIGINT PRIMARY KEY, n INT)",
+    )
+    .await;
+    create_users(&db, &["u1"]).await;
+    // Each flush holds every third key: the files overlap, so they merge.
+    for flush in 0..3 {
+        for chunk in 0..50 {
+            let first = chunk * 3000 + flush;
+            let values: Vec<String> = (0..1000)
+                .map(|i| first + i * 3)
+                .map(|id| format!("({id}, {})", id % 7))
+                .collect();
+            let sql = format!("INSERT INTO c.big VALUES {}", values.join(","));
+            run(&db, "u1", &sql).await;
+        }
+        db.flush_table("c", "big", FlushHooks::default())
+            .await
+            .unwrap();
+    }
+    let ask = [
+        "SELECT COUNT(*), SUM(n), MIN(id), MAX(id) FROM c.big",
+        "SELECT id, n FROM c.big WHERE id IN (0, 65535, 65536, 70000, 149999)",
+        "SELECT COUNT(*) FROM c.big WHERE id BETWEEN 60000 AND 70000",
+    ];
+    let mut before = Vec::new();
+    for sql in ask {
+        before.push(query(&db, "u1", sql).await);
+    }
+    let stats = db
+        .compact_table("c", "big", CompactHooks::default())
+        .await
+        .unwrap();
+    assert_eq!((stats.files_in, stats.rows_out), (3, 150_000));
+    assert_eq!(stats.files_out, 3, "{stats:?}");
+    let uid = db.services().catalog().table("c", "big").unwrap().uid;
+    let mut entries = kalamdb_core::table_manifest_entries(db.services().store(), uid).unwrap();
+    entries.sort_by(|a, b| a.min_pk.cmp(&b.min_pk));
+    for pair in entries.windows(2) {
+        assert!(pair[0].max_pk < pair[1].min_pk, "parts over separate keys");
+    }
+    for entry in &entries[..2] {
+        assert!(
+            (65_536..65_536 + 4096).contains(&entry.rows),
+            "{}",
+            entry.rows
+        );
+    }
+    for (sql, want) in ask.iter().zip(&before) {
+        assert_eq!(&query(&db, "u1", sql).await, want, "{sql}");
+    }
+}
