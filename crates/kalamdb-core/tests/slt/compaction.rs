@@ -741,3 +741,56 @@ async fn a_merge_larger_than_the_target_size_writes_several_files_over_separate_
         assert_eq!(&query(&db, "u1", sql).await, want, "{sql}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_of_a_scope_waits_while_that_scope_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(open(dir.path()));
+    // Every user has files and hot rows: the flush has u1's scope first.
+    history(&db, 2).await;
+    let (committed, commits) = std::sync::mpsc::channel::<()>();
+    let committed = std::sync::Mutex::new(committed);
+    let flusher = db.clone();
+    let handle = tokio::runtime::Handle::current();
+    let flush = Arc::new(std::sync::Mutex::new(None));
+    let started = flush.clone();
+    let overlapped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = overlapped.clone();
+    let commits = std::sync::Mutex::new(commits);
+    let hooks = CompactHooks {
+        after_batch: Some(Arc::new(move || {
+            if started.lock().unwrap().is_some() {
+                return;
+            }
+            let tx = committed.lock().unwrap().clone();
+            let flush_hooks = FlushHooks {
+                after_commit: Some(Arc::new(move || {
+                    let _ = tx.send(());
+                })),
+                ..FlushHooks::default()
+            };
+            let flusher = flusher.clone();
+            *started.lock().unwrap() = Some(
+                handle.spawn(async move { flusher.flush_table("c", "kv", flush_hooks).await }),
+            );
+            // While u1 is being compacted, no flush commit may happen: the
+            // flush waits at u1, its first scope. (Absence is only seen by
+            // waiting; the wait is bounded.)
+            let waited = commits
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(2));
+            seen.store(waited.is_ok(), std::sync::atomic::Ordering::SeqCst);
+        })),
+        ..CompactHooks::default()
+    };
+    let before = answers(&db).await;
+    db.compact_table("c", "kv", hooks).await.unwrap();
+    let flushed = flush.lock().unwrap().take().expect("the hook ran");
+    assert!(flushed.await.unwrap().unwrap().failed.is_empty());
+    assert!(
+        !overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "a flush committed while its first scope was being compacted"
+    );
+    assert_eq!(answers(&db).await, before);
+}
