@@ -39,6 +39,21 @@ pub async fn run<T: Send + 'static>(
     })?
 }
 
+/// Starts `work` on a new low-priority thread named `name`, for work that
+/// runs beside a background thread's own (its result is joined).
+pub fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            lower_priority();
+            work()
+        })
+        .map_err(|e| CoreError::Internal(format!("cannot start a {name} thread: {e}")))
+}
+
 /// Lowers the calling thread's priority; best effort (a failure leaves it
 /// at the server's priority, which is only slower for requests).
 fn lower_priority() {

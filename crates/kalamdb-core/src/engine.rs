@@ -310,8 +310,8 @@ impl KalamDb {
 
     /// Stops background work in order: the scheduler; then (optionally) a
     /// flush of every table with buffered rows; running jobs get `timeout`
-    /// to finish and are then stopped at a scope boundary; then scans
-    /// drain. Dropping the engine afterwards closes RocksDB.
+    /// to finish and are then stopped at a scope boundary; then scans and
+    /// range compactions after flushes drain. Dropping the engine afterwards closes RocksDB.
     pub async fn shutdown(&self, options: ShutdownOptions) {
         self.stop_scheduler().await;
         if options.flush_all {
@@ -346,6 +346,7 @@ impl KalamDb {
             self.services.jobs.wait_idle().await;
         }
         self.services.hot.scans().wait_idle().await;
+        self.services.hot.tidier().wait_idle().await;
     }
 
     /// Closes the engine: stops the scheduler, waits for background jobs and
@@ -354,6 +355,7 @@ impl KalamDb {
         self.stop_scheduler().await;
         self.services.jobs.wait_idle().await;
         self.services.hot.scans().wait_idle().await;
+        self.services.hot.tidier().wait_idle().await;
         drop(self);
     }
 

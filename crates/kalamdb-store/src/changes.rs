@@ -25,12 +25,18 @@
 //! without the scope and `_seq`). The values are the hot version
 //! `scope · pk · _seq` itself, written in the same batch, so an insert's
 //! bytes go into RocksDB once and ingest does not pay for the log twice.
-//! A reader resolves references from the snapshot it reads the log in.
-//! The only thing that deletes single hot versions is a flush, and before
-//! it commits it rewrites the scope's entries it covers with their
-//! references resolved ([`HotStore::inline_changes`]), so a reference
-//! always finds its version. Updates and deletes carry their values (the
-//! old ones are not in the hot tier after a flush).
+//! A reader resolves references from the snapshot it reads the log in:
+//! from the hot tier, or, once a flush moved the version, from the scope's
+//! Parquet files as of that snapshot ([`FlushedVersions`]). A flush writes
+//! the newest version of each key to its file, with its `_seq`, and
+//! commits that file before it deletes the hot versions; a version it
+//! deletes without writing (one an update or delete superseded), and a
+//! version a compaction drops, first has its references given their
+//! values ([`crate::inline::Inliner`]), before the commit that removes it.
+//! So in every snapshot a reference finds its version in one of the tiers
+//! or needs none, and the values of an insert are stored once, not in the
+//! file and again in the log. Updates and deletes carry their values (the
+//! old ones are not kept anywhere else).
 //!
 //! Retention: a single *floor*. Every change with `_seq` at or below it may
 //! be gone; every change above it is kept. The floor only rises, and it is
@@ -53,7 +59,7 @@ const FORMAT_KEY: &[u8] = b"\x00changes_format";
 const FORMAT: &[u8] = b"2";
 /// Set in a change's kind byte: `new` is the row's primary key, and its
 /// values are its hot version (see the module docs).
-const REF: u8 = 0x80;
+pub(crate) const REF: u8 = 0x80;
 
 /// What a change did to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,16 +103,16 @@ pub struct RowChange {
 /// An entry is closed once it is this large, so that a resume reading the
 /// log (one entry at a time) never holds much more than this, whatever the
 /// size of the write.
-const ENTRY_BYTES: usize = 1 << 20;
+pub(crate) const ENTRY_BYTES: usize = 1 << 20;
 
 /// The changes one batch logs for one scope, encoded as they come.
 #[derive(Debug, Default)]
 pub(crate) struct PendingChanges {
     scope: Vec<u8>,
-    value: Vec<u8>,
+    pub(crate) value: Vec<u8>,
     /// What the entry's references stand for: its size once inlined.
     referenced: usize,
-    count: u32,
+    pub(crate) count: u32,
     last_seq: u64,
 }
 
@@ -137,6 +143,17 @@ impl PendingChanges {
         self.referenced += row_bytes;
     }
 
+    /// Appends a change as read from an entry, with `inlined` as its
+    /// values in place of its reference when given.
+    pub(crate) fn push_raw(&mut self, seq: u64, raw: &RawChange<'_>, inlined: Option<&[u8]>) {
+        let (tag, new) = match inlined {
+            Some(values) => (raw.kind.tag(), values),
+            None if raw.is_ref => (raw.kind.tag() | REF, raw.new),
+            None => (raw.kind.tag(), raw.new),
+        };
+        self.push_tagged(seq, tag, raw.old_seq, new, raw.old);
+    }
+
     fn push_tagged(&mut self, seq: u64, tag: u8, old_seq: u64, new: &[u8], old: &[u8]) {
         let v = &mut self.value;
         v.extend_from_slice(&seq.to_le_bytes());
@@ -156,13 +173,13 @@ impl PendingChanges {
 }
 
 /// Reads an entry's value, front to back.
-struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     rest: &'a [u8],
     left: u32,
 }
 
 impl<'a> Entry<'a> {
-    fn new(value: &'a [u8]) -> Result<Self, StoreError> {
+    pub(crate) fn new(value: &'a [u8]) -> Result<Self, StoreError> {
         let mut entry = Self {
             rest: value,
             left: 1,
@@ -223,7 +240,7 @@ impl<'a> Entry<'a> {
 impl<'a> Entry<'a> {
     /// The entry's changes with `after < _seq <= through`, and whether a
     /// change above `through` ended the read.
-    fn changes(
+    pub(crate) fn changes(
         mut self,
         after: u64,
         through: u64,
@@ -254,12 +271,12 @@ fn refs_of<'a>(changes: &[(u64, RawChange<'a>)]) -> Vec<(&'a [u8], u64)> {
 /// One logged change before decoding. For a reference, `new` is the
 /// primary key it refers by; otherwise `new` and `old` are encoded
 /// versions (empty: none).
-struct RawChange<'a> {
-    kind: ChangeKind,
-    is_ref: bool,
-    old_seq: u64,
-    new: &'a [u8],
-    old: &'a [u8],
+pub(crate) struct RawChange<'a> {
+    pub(crate) kind: ChangeKind,
+    pub(crate) is_ref: bool,
+    pub(crate) old_seq: u64,
+    pub(crate) new: &'a [u8],
+    pub(crate) old: &'a [u8],
 }
 
 fn decode_version(bytes: &[u8]) -> Result<Option<RowVersion>, StoreError> {
@@ -272,17 +289,15 @@ fn decode_version(bytes: &[u8]) -> Result<Option<RowVersion>, StoreError> {
 /// over the scope's versions. An entry's references are read in key order,
 /// and a write's rows usually sit side by side in it (one statement's
 /// rows, often consecutive keys), so most versions are a step or two
-/// forward from the last one, not a seek: a flush resolves every insert
-/// it covers, and a point read per row cost it more than the flush's own
-/// work did.
+/// forward from the last one, not a seek.
 struct Referenced<'s> {
     iter: rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>,
     /// Versions read, in the order of the entry's references.
     values: Vec<u8>,
-    ranges: Vec<std::ops::Range<usize>>,
+    /// Per reference, where its version is in `values`; `None`: not hot.
+    ranges: Vec<Option<std::ops::Range<usize>>>,
     order: Vec<(Vec<u8>, usize)>,
 }
-
 /// Forward steps tried before a seek: a step costs a fraction of a seek,
 /// and versions of other keys (or older versions) may lie in between.
 const STEPS_BEFORE_SEEK: usize = 4;
@@ -301,9 +316,9 @@ impl<'s> Referenced<'s> {
         }
     }
 
-    /// Reads the versions of `refs` (primary key, `_seq`), for
-    /// [`Referenced::values`].
-    fn read(&mut self, scope: &ScopeKey, refs: &[(&[u8], u64)]) -> Result<(), StoreError> {
+    /// Reads the hot versions of `refs` (primary key, `_seq`), for
+    /// [`Referenced::values`]; returns the indices of those not hot.
+    fn read(&mut self, scope: &ScopeKey, refs: &[(&[u8], u64)]) -> Result<Vec<usize>, StoreError> {
         self.order.clear();
         for (i, (pk, seq)) in refs.iter().enumerate() {
             let mut key = Vec::with_capacity(scope.as_bytes().len() + pk.len() + 8);
@@ -317,25 +332,24 @@ impl<'s> Referenced<'s> {
         }
         self.values.clear();
         self.ranges.clear();
-        self.ranges.resize(refs.len(), 0..0);
+        self.ranges.resize(refs.len(), None);
+        let mut missing = Vec::new();
         for (key, i) in std::mem::take(&mut self.order) {
             self.seek(&key);
             match (self.iter.key(), self.iter.value()) {
                 (Some(found), Some(value)) if found == key.as_slice() => {
                     let start = self.values.len();
                     self.values.extend_from_slice(value);
-                    self.ranges[i] = start..self.values.len();
+                    self.ranges[i] = Some(start..self.values.len());
                 }
                 _ => {
                     self.iter.status()?;
-                    return Err(StoreError::Corrupt(format!(
-                        "the change log refers to a missing row version (_seq {})",
-                        refs[i].1
-                    )));
+                    missing.push(i);
                 }
             }
         }
-        Ok(())
+        missing.sort_unstable();
+        Ok(missing)
     }
 
     /// Puts the iterator at the first version at or after `key`.
@@ -355,9 +369,33 @@ impl<'s> Referenced<'s> {
     }
 
     /// The versions read, in the order of the references given to
-    /// [`Referenced::read`].
-    fn values(&self) -> impl Iterator<Item = &[u8]> {
-        self.ranges.iter().map(|range| &self.values[range.clone()])
+    /// [`Referenced::read`]; `None` for those not hot.
+    fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.ranges
+            .iter()
+            .map(|range| range.clone().map(|r| &self.values[r]))
+    }
+}
+
+/// Where a reader finds the versions that references name and the hot tier
+/// of its snapshot no longer holds: the scope's files as of that snapshot
+/// (see the module docs).
+pub trait FlushedVersions {
+    /// The versions of `refs` (primary key as in version keys, `_seq`),
+    /// in order; an error when one is found nowhere.
+    fn versions(&mut self, refs: &[(&[u8], u64)]) -> Result<Vec<RowVersion>, StoreError>;
+}
+
+/// For a reader with no files to look in: a reference whose version is not
+/// hot is an error, never a silent gap.
+pub struct HotOnly;
+
+impl FlushedVersions for HotOnly {
+    fn versions(&mut self, refs: &[(&[u8], u64)]) -> Result<Vec<RowVersion>, StoreError> {
+        Err(StoreError::Corrupt(format!(
+            "the change log refers to a missing row version (_seq {})",
+            refs.first().map_or(0, |r| r.1)
+        )))
     }
 }
 
@@ -392,7 +430,9 @@ pub(crate) fn change_key(scope: &ScopeKey, seq: u64) -> Vec<u8> {
 
 impl HotStore {
     /// Every change of `scope` with `after < _seq <= through`, in `_seq`
-    /// order, at most `limit` of them. The caller checks the floor first.
+    /// order, at most `limit` of them, read from a snapshot of its own with
+    /// no files to look in (tests; the engine reads with
+    /// [`HotStore::changes_by_write`]). The caller checks the floor first.
     pub fn changes(
         &self,
         scope: &ScopeKey,
@@ -401,7 +441,7 @@ impl HotStore {
         limit: usize,
     ) -> Result<Vec<RowChange>, StoreError> {
         let mut out: Vec<RowChange> = self
-            .changes_by_write(scope, after, through, limit)?
+            .changes_by_write(&self.snapshot(), scope, after, through, limit, &mut HotOnly)?
             .into_iter()
             .flatten()
             .collect();
@@ -409,24 +449,27 @@ impl HotStore {
         Ok(out)
     }
 
-    /// [`HotStore::changes`], grouped by the write that committed them
-    /// (a write of over [`ENTRY_BYTES`] may come as several groups). Stops
-    /// at a write's end once `limit` changes are read, so it may return a
-    /// write's worth more.
+    /// The changes of `scope` with `after < _seq <= through` in `snapshot`,
+    /// grouped by the write that committed them (a write of over
+    /// [`ENTRY_BYTES`] may come as several groups). References the hot tier
+    /// does not hold are read through `flushed`, from the same snapshot's
+    /// files. Stops at a write's end once `limit` changes are read, so it
+    /// may return a write's worth more.
     pub fn changes_by_write(
         &self,
+        snapshot: &crate::StoreSnapshot<'_>,
         scope: &ScopeKey,
         after: u64,
         through: u64,
         limit: usize,
+        flushed: &mut dyn FlushedVersions,
     ) -> Result<Vec<Vec<RowChange>>, StoreError> {
         if after >= through {
             return Ok(Vec::new());
         }
-        // One snapshot for the log and the versions its references name.
-        let snapshot = self.db().snapshot();
-        let iter = scope_entries(self, &snapshot, scope, after);
-        let mut referenced = Referenced::new(self, &snapshot, scope);
+        let snapshot = &snapshot.snapshot;
+        let iter = scope_entries(self, snapshot, scope, after);
+        let mut referenced = Referenced::new(self, snapshot, scope);
         let mut out: Vec<Vec<RowChange>> = Vec::new();
         let mut read = 0;
         for item in iter {
@@ -438,13 +481,31 @@ impl HotStore {
                 break;
             }
             let (raws, done) = Entry::new(&value)?.changes(after, through)?;
-            referenced.read(scope, &refs_of(&raws))?;
+            let refs = refs_of(&raws);
+            let missing = referenced.read(scope, &refs)?;
+            let mut from_files = if missing.is_empty() {
+                Vec::new()
+            } else {
+                let asked: Vec<(&[u8], u64)> = missing.iter().map(|&i| refs[i]).collect();
+                let found = flushed.versions(&asked)?;
+                if found.len() != asked.len() {
+                    return Err(StoreError::Flushed(format!(
+                        "{} versions asked, {} found",
+                        asked.len(),
+                        found.len()
+                    )));
+                }
+                found
+            }
+            .into_iter();
             let mut write = Vec::with_capacity(raws.len());
             let mut values = referenced.values();
             for (seq, raw) in &raws {
                 let new = if raw.is_ref {
-                    let value = values.next().expect("a version per reference");
-                    Some(RowVersion::decode(value)?)
+                    match values.next().expect("a version per reference") {
+                        Some(value) => Some(RowVersion::decode(value)?),
+                        None => Some(from_files.next().expect("one per missing reference")),
+                    }
                 } else {
                     decode_version(raw.new)?
                 };
@@ -466,63 +527,6 @@ impl HotStore {
             }
         }
         Ok(out)
-    }
-
-    /// Rewrites the entries of `scope` holding changes with `after < _seq
-    /// <= through` so that none refers to a hot version any more: a flush
-    /// calls it before it commits, as it is about to delete those versions.
-    /// Batches of about [`ENTRY_BYTES`] · 4 are written as they fill; an
-    /// entry rewritten twice (after a crash) is the same entry. Returns how
-    /// many entries it rewrote.
-    pub fn inline_changes(
-        &self,
-        scope: &ScopeKey,
-        after: u64,
-        through: u64,
-    ) -> Result<usize, StoreError> {
-        if after >= through {
-            return Ok(0);
-        }
-        let snapshot = self.db().snapshot();
-        let iter = scope_entries(self, &snapshot, scope, after);
-        let mut referenced = Referenced::new(self, &snapshot, scope);
-        let mut batch = rocksdb::WriteBatch::default();
-        let mut rewritten = 0;
-        for item in iter {
-            let (key, value) = item?;
-            let (raws, _) = Entry::new(&value)?.changes(0, u64::MAX)?;
-            // Entries come in `_seq` order: from one that starts above
-            // `through`, the rest are newer.
-            if raws.first().is_none_or(|(seq, _)| *seq > through) {
-                break;
-            }
-            let refs = refs_of(&raws);
-            if refs.is_empty() {
-                continue;
-            }
-            referenced.read(scope, &refs)?;
-            let mut out = PendingChanges::default();
-            out.value.extend_from_slice(&[0; 4]);
-            let mut values = referenced.values();
-            // Versions are copied as stored, never decoded.
-            for (seq, raw) in &raws {
-                let new = match raw.is_ref {
-                    true => values.next().expect("a version per reference"),
-                    false => raw.new,
-                };
-                out.push(*seq, raw.kind, raw.old_seq, new, raw.old);
-            }
-            out.value[..4].copy_from_slice(&out.count.to_le_bytes());
-            batch.put_cf(self.changes_cf(), &key, &out.value);
-            rewritten += 1;
-            if batch.size_in_bytes() >= 4 * ENTRY_BYTES {
-                self.db().write(std::mem::take(&mut batch))?;
-            }
-        }
-        if !batch.is_empty() {
-            self.db().write(batch)?;
-        }
-        Ok(rewritten)
     }
 
     /// Whether a write to `scope` committed after `_seq` `seq`: the log

@@ -8,4 +8,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("value cannot be used as a primary key: {0}")]
     InvalidKey(String),
+    /// A version the change log refers to could not be read from the
+    /// scope's files.
+    #[error("reading a flushed row version: {0}")]
+    Flushed(String),
 }

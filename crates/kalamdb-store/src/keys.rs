@@ -8,7 +8,7 @@
 //! sort first.
 
 use crate::StoreError;
-use kalamdb_commons::Value;
+use kalamdb_commons::{KalamType, Value};
 
 const ESCAPE: u8 = 0x00;
 const ESCAPED_ZERO: u8 = 0xFF;
@@ -166,9 +166,95 @@ pub fn encode_pk(out: &mut Vec<u8>, pk: &Value) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The value [`encode_pk`] encoded as `bytes` (exactly one key, nothing
+/// after it), for a key column of type `ty`.
+pub fn decode_pk(bytes: &[u8], ty: &KalamType) -> Result<Value, StoreError> {
+    let int = || -> Result<i64, StoreError> {
+        let raw: [u8; 8] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("integer key of the wrong length".into()))?;
+        Ok((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+    };
+    let narrow = |v: i64| StoreError::Corrupt(format!("key {v} out of its column's range"));
+    let escaped = || -> Result<Vec<u8>, StoreError> {
+        match take_escaped(bytes)? {
+            (value, []) => Ok(value),
+            _ => Err(StoreError::Corrupt("bytes after a key".into())),
+        }
+    };
+    Ok(match ty {
+        KalamType::Boolean => match bytes {
+            [b] => Value::Bool(*b != 0),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "boolean key of the wrong length".into(),
+                ))
+            }
+        },
+        KalamType::SmallInt => {
+            let v = int()?;
+            Value::I16(i16::try_from(v).map_err(|_| narrow(v))?)
+        }
+        KalamType::Int => {
+            let v = int()?;
+            Value::I32(i32::try_from(v).map_err(|_| narrow(v))?)
+        }
+        KalamType::Date => {
+            let v = int()?;
+            Value::Date(i32::try_from(v).map_err(|_| narrow(v))?)
+        }
+        KalamType::BigInt => Value::I64(int()?),
+        KalamType::Timestamp => Value::Timestamp(int()?),
+        KalamType::Time => Value::Time(int()?),
+        KalamType::Decimal { .. } => {
+            let raw: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("decimal key of the wrong length".into()))?;
+            Value::Decimal((u128::from_be_bytes(raw) ^ (1 << 127)) as i128)
+        }
+        KalamType::Text | KalamType::Uuid | KalamType::Json => Value::Text(
+            String::from_utf8(escaped()?)
+                .map_err(|_| StoreError::Corrupt("text key is not UTF-8".into()))?,
+        ),
+        KalamType::Bytes => Value::Bytes(escaped()?),
+        KalamType::Float | KalamType::Double => {
+            return Err(StoreError::InvalidKey("floating point".into()))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_type_decodes_to_what_was_encoded() {
+        let cases = [
+            (Value::Bool(true), KalamType::Boolean),
+            (Value::I16(-7), KalamType::SmallInt),
+            (Value::I32(i32::MIN), KalamType::Int),
+            (Value::I64(i64::MAX), KalamType::BigInt),
+            (Value::Timestamp(-1), KalamType::Timestamp),
+            (Value::Time(86_399_999_999), KalamType::Time),
+            (Value::Date(19_000), KalamType::Date),
+            (
+                Value::Decimal(-12_345),
+                KalamType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+            (Value::Text("a\0b\u{e9}".into()), KalamType::Text),
+            (Value::Bytes(vec![0, 255, 0, 1]), KalamType::Bytes),
+        ];
+        for (value, ty) in cases {
+            assert_eq!(decode_pk(&pk_bytes(&value), &ty).unwrap(), value);
+        }
+        assert!(decode_pk(&pk_bytes(&Value::I64(1 << 40)), &KalamType::Int).is_err());
+        let mut trailing = pk_bytes(&Value::Text("a".into()));
+        trailing.push(1);
+        assert!(decode_pk(&trailing, &KalamType::Text).is_err());
+    }
 
     fn pk_bytes(v: &Value) -> Vec<u8> {
         let mut out = Vec::new();

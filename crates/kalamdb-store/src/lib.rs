@@ -9,6 +9,7 @@
 
 pub mod changes;
 mod error;
+pub mod inline;
 pub mod keys;
 pub mod meta_keys;
 mod pins;
@@ -21,10 +22,11 @@ mod store;
 #[cfg(test)]
 mod store_tests;
 
-pub use changes::{ChangeKind, RowChange};
+pub use changes::{ChangeKind, FlushedVersions, HotOnly, RowChange};
 pub use error::StoreError;
+pub use inline::Inliner;
 pub use keys::ScopeKey;
 pub use pins::{ReadPin, ReadPins};
-pub use row::RowVersion;
+pub use row::{Cell, EncodedRow, RowVersion};
 pub use snapshot::{LatestIter, StoreSnapshot, VersionRef};
 pub use store::{HotStore, MetaEntries, StoreOptions, WriteBatch, BLOCK_CACHE_BYTES};

@@ -67,6 +67,21 @@ impl RowVersion {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let mut row = Self::cells(bytes)?;
+        let mut values = Vec::with_capacity(row.left);
+        while let Some(cell) = row.next_cell()? {
+            values.push(cell.to_value());
+        }
+        Ok(Self {
+            deleted: row.deleted,
+            schema_version: row.schema_version,
+            values,
+        })
+    }
+
+    /// An encoded version's cells, read one by one without copying: a
+    /// flush or scan puts them straight into Arrow columns.
+    pub fn cells(bytes: &[u8]) -> Result<EncodedRow<'_>, StoreError> {
         let mut r = Reader { bytes, pos: 0 };
         let format = r.u8()?;
         if format != FORMAT_V1 {
@@ -79,18 +94,93 @@ impl RowVersion {
         if count > bytes.len() {
             return Err(corrupt("cell count larger than the row".into()));
         }
-        let mut values = Vec::with_capacity(count);
-        for _ in 0..count {
-            values.push(r.value()?);
-        }
-        if r.pos != bytes.len() {
-            return Err(corrupt("trailing bytes after the row".into()));
-        }
-        Ok(Self {
+        Ok(EncodedRow {
             deleted: flags & FLAG_DELETED != 0,
             schema_version,
-            values,
+            reader: r,
+            left: count,
         })
+    }
+}
+
+/// One cell of an encoded version, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Bool(bool),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Decimal(i128),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Timestamp(i64),
+    Date(i32),
+    Time(i64),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Bool(v) => Cell::Bool(*v),
+            Value::I16(v) => Cell::I16(*v),
+            Value::I32(v) => Cell::I32(*v),
+            Value::I64(v) => Cell::I64(*v),
+            Value::F32(v) => Cell::F32(*v),
+            Value::F64(v) => Cell::F64(*v),
+            Value::Decimal(v) => Cell::Decimal(*v),
+            Value::Text(v) => Cell::Text(v),
+            Value::Bytes(v) => Cell::Bytes(v),
+            Value::Timestamp(v) => Cell::Timestamp(*v),
+            Value::Date(v) => Cell::Date(*v),
+            Value::Time(v) => Cell::Time(*v),
+        }
+    }
+}
+
+impl Cell<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(v) => Value::Bool(v),
+            Cell::I16(v) => Value::I16(v),
+            Cell::I32(v) => Value::I32(v),
+            Cell::I64(v) => Value::I64(v),
+            Cell::F32(v) => Value::F32(v),
+            Cell::F64(v) => Value::F64(v),
+            Cell::Decimal(v) => Value::Decimal(v),
+            Cell::Text(v) => Value::Text(v.to_string()),
+            Cell::Bytes(v) => Value::Bytes(v.to_vec()),
+            Cell::Timestamp(v) => Value::Timestamp(v),
+            Cell::Date(v) => Value::Date(v),
+            Cell::Time(v) => Value::Time(v),
+        }
+    }
+}
+
+/// An encoded version being read ([`RowVersion::cells`]).
+pub struct EncodedRow<'a> {
+    pub deleted: bool,
+    pub schema_version: u32,
+    reader: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> EncodedRow<'a> {
+    /// The next cell, in column order of the version's schema; `None`
+    /// after the last (and an error if bytes follow it).
+    pub fn next_cell(&mut self) -> Result<Option<Cell<'a>>, StoreError> {
+        if self.left == 0 {
+            if self.reader.pos != self.reader.bytes.len() {
+                return Err(corrupt("trailing bytes after the row".into()));
+            }
+            return Ok(None);
+        }
+        self.left -= 1;
+        self.reader.cell().map(Some)
     }
 }
 
@@ -157,16 +247,16 @@ struct Reader<'a> {
     pos: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], StoreError> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|end| *end <= self.bytes.len())
             .ok_or_else(|| corrupt("row ends early".into()))?;
-        let slice = &self.bytes[self.pos..end];
+        let bytes: &'a [u8] = self.bytes;
         self.pos = end;
-        Ok(slice)
+        Ok(&bytes[end - n..end])
     }
 
     fn u8(&mut self) -> Result<u8, StoreError> {
@@ -177,32 +267,31 @@ impl Reader<'_> {
         Ok(self.take(N)?.try_into().expect("length checked"))
     }
 
-    fn value(&mut self) -> Result<Value, StoreError> {
+    fn cell(&mut self) -> Result<Cell<'a>, StoreError> {
         Ok(match self.u8()? {
-            tag::NULL => Value::Null,
-            tag::FALSE => Value::Bool(false),
-            tag::TRUE => Value::Bool(true),
-            tag::I16 => Value::I16(i16::from_le_bytes(self.array()?)),
-            tag::I32 => Value::I32(i32::from_le_bytes(self.array()?)),
-            tag::I64 => Value::I64(i64::from_le_bytes(self.array()?)),
-            tag::F32 => Value::F32(f32::from_le_bytes(self.array()?)),
-            tag::F64 => Value::F64(f64::from_le_bytes(self.array()?)),
-            tag::DECIMAL => Value::Decimal(i128::from_le_bytes(self.array()?)),
+            tag::NULL => Cell::Null,
+            tag::FALSE => Cell::Bool(false),
+            tag::TRUE => Cell::Bool(true),
+            tag::I16 => Cell::I16(i16::from_le_bytes(self.array()?)),
+            tag::I32 => Cell::I32(i32::from_le_bytes(self.array()?)),
+            tag::I64 => Cell::I64(i64::from_le_bytes(self.array()?)),
+            tag::F32 => Cell::F32(f32::from_le_bytes(self.array()?)),
+            tag::F64 => Cell::F64(f64::from_le_bytes(self.array()?)),
+            tag::DECIMAL => Cell::Decimal(i128::from_le_bytes(self.array()?)),
             tag::TEXT => {
                 let len = u32::from_le_bytes(self.array()?) as usize;
-                let raw = self.take(len)?;
-                Value::Text(
-                    String::from_utf8(raw.to_vec())
+                Cell::Text(
+                    std::str::from_utf8(self.take(len)?)
                         .map_err(|_| corrupt("text cell is not UTF-8".into()))?,
                 )
             }
             tag::BYTES => {
                 let len = u32::from_le_bytes(self.array()?) as usize;
-                Value::Bytes(self.take(len)?.to_vec())
+                Cell::Bytes(self.take(len)?)
             }
-            tag::TIMESTAMP => Value::Timestamp(i64::from_le_bytes(self.array()?)),
-            tag::DATE => Value::Date(i32::from_le_bytes(self.array()?)),
-            tag::TIME => Value::Time(i64::from_le_bytes(self.array()?)),
+            tag::TIMESTAMP => Cell::Timestamp(i64::from_le_bytes(self.array()?)),
+            tag::DATE => Cell::Date(i32::from_le_bytes(self.array()?)),
+            tag::TIME => Cell::Time(i64::from_le_bytes(self.array()?)),
             other => return Err(corrupt(format!("unknown cell tag {other}"))),
         })
     }

@@ -240,7 +240,7 @@ fn a_tables_manifests_go_with_their_versions_and_no_other_tables() {
 
 mod change_log {
     use super::*;
-    use crate::{ChangeKind, RowChange};
+    use crate::{ChangeKind, Inliner, RowChange, StoreError};
 
     fn change(seq: u64, kind: ChangeKind, marker: i64) -> RowChange {
         RowChange {
@@ -407,7 +407,14 @@ mod change_log {
         log(&store, &alice, &[change(8, ChangeKind::Insert, 8)]);
         let groups = |after, through, limit| -> Vec<Vec<u64>> {
             store
-                .changes_by_write(&alice, after, through, limit)
+                .changes_by_write(
+                    &store.snapshot(),
+                    &alice,
+                    after,
+                    through,
+                    limit,
+                    &mut crate::HotOnly,
+                )
                 .unwrap()
                 .iter()
                 .map(|w| w.iter().map(|c| c.seq).collect())
@@ -533,6 +540,31 @@ mod change_log {
         seqs
     }
 
+    fn version(pk: i64, text: &str) -> RowVersion {
+        RowVersion {
+            deleted: false,
+            schema_version: 1,
+            values: vec![Value::I64(pk), Value::Text(text.into())],
+        }
+    }
+
+    /// Stands in for a scope's files: the versions by `_seq`; asks for
+    /// anything else fail.
+    struct Files(std::collections::HashMap<u64, RowVersion>);
+
+    impl crate::FlushedVersions for Files {
+        fn versions(&mut self, refs: &[(&[u8], u64)]) -> Result<Vec<RowVersion>, StoreError> {
+            refs.iter()
+                .map(|(_, seq)| {
+                    self.0
+                        .get(seq)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Flushed(format!("no _seq {seq}")))
+                })
+                .collect()
+        }
+    }
+
     fn texts(changes: &[RowChange]) -> Vec<String> {
         changes
             .iter()
@@ -574,21 +606,46 @@ mod change_log {
             ]
         );
 
-        // A flush through the first write: its entry gets the values, then
-        // the versions go. The second write keeps its reference.
-        assert_eq!(store.inline_changes(&alice, 0, first[2]).unwrap(), 1);
+        // A flush that deletes two of the first write's versions without
+        // writing them anywhere (updates superseded them) gives their
+        // references the values first; the third stays a reference.
+        let mut inliner = Inliner::new(&alice);
+        for (pk, seq) in [1, 2].iter().zip(&first) {
+            inliner.push(*seq, &version(*pk, &format!("{long}{pk}")).encode());
+        }
+        assert_eq!(inliner.apply(&store).unwrap(), 1);
+        for (pk, seq) in [1, 2].iter().zip(&first) {
+            inliner.push(*seq, &version(*pk, &format!("{long}{pk}")).encode());
+        }
         assert_eq!(
-            store.inline_changes(&alice, 0, first[2]).unwrap(),
+            inliner.apply(&store).unwrap(),
             0,
             "an inlined entry is left alone"
         );
         let mut batch = store.batch();
-        for (pk, seq) in [1, 2, 3].iter().zip(&first) {
+        for (pk, seq) in [1, 2].iter().zip(&first) {
             batch.delete_row_key(&alice.version_key(&Value::I64(*pk), *seq).unwrap());
         }
         store.write(batch).unwrap();
         assert_eq!(store.changes(&alice, 0, u64::MAX, 100).unwrap(), read);
         assert_eq!(store.changes(&bob, 0, u64::MAX, 100).unwrap().len(), 1);
+
+        // A version a flush moved to a file: the reader's files give it.
+        let mut batch = store.batch();
+        batch.delete_row_key(&alice.version_key(&Value::I64(3), first[2]).unwrap());
+        store.write(batch).unwrap();
+        let mut files = Files(
+            [(first[2], version(3, &format!("{long}3")))]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(
+            store
+                .changes_by_write(&store.snapshot(), &alice, 0, u64::MAX, 100, &mut files)
+                .unwrap()
+                .concat(),
+            read
+        );
 
         // A reference whose version is gone is an error, never a silent gap.
         let mut batch = store.batch();
@@ -670,15 +727,43 @@ mod change_log {
             before[written.len() / 2 + 1..]
         );
 
-        assert!(store.inline_changes(&scope, 0, u64::MAX).unwrap() >= 40);
+        // Every other version is superseded (inlined), the rest moved to
+        // files; then none is hot and the log reads the same.
+        let mut inliner = Inliner::new(&scope);
+        let mut files = Files(Default::default());
+        for (i, (pk, seq)) in written.iter().enumerate() {
+            let v = version(*pk, &format!("r{pk}"));
+            match i % 2 {
+                0 => inliner.push(*seq, &v.encode()),
+                _ => {
+                    files.0.insert(*seq, v);
+                }
+            }
+        }
+        assert!(inliner.apply(&store).unwrap() >= 20);
         let mut batch = store.batch();
         for (pk, seq) in &written {
             batch.delete_row_key(&scope.version_key(&Value::I64(*pk), *seq).unwrap());
         }
         store.write(batch).unwrap();
-        assert_eq!(
-            store.changes(&scope, 0, u64::MAX, usize::MAX).unwrap(),
-            before
+        let read = |after: u64| {
+            store
+                .changes_by_write(
+                    &store.snapshot(),
+                    &scope,
+                    after,
+                    u64::MAX,
+                    usize::MAX,
+                    &mut Files(files.0.clone()),
+                )
+                .unwrap()
+                .concat()
+        };
+        assert_eq!(read(0), before);
+        assert_eq!(read(mid), before[written.len() / 2 + 1..]);
+        assert!(
+            store.changes(&scope, 0, u64::MAX, usize::MAX).is_err(),
+            "without the files the moved versions are missing"
         );
     }
 
@@ -711,13 +796,17 @@ mod change_log {
         let scope = ScopeKey::new(1, Some("alice"));
         let big = "x".repeat(300_000);
         let pks: Vec<i64> = (0..7).collect();
-        insert(&store, &scope, &pks, &big);
+        let seqs = insert(&store, &scope, &pks, &big);
         let entries = store
             .db()
             .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)
             .count();
         assert_eq!(entries, 2, "closed at about a mebibyte of rows");
-        store.inline_changes(&scope, 0, u64::MAX).unwrap();
+        let mut inliner = Inliner::new(&scope);
+        for (pk, seq) in pks.iter().zip(&seqs) {
+            inliner.push(*seq, &version(*pk, &format!("{big}{pk}")).encode());
+        }
+        assert_eq!(inliner.apply(&store).unwrap(), 2);
         let largest = store
             .db()
             .iterator_cf(store.changes_cf(), rocksdb::IteratorMode::Start)

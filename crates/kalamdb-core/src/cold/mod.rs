@@ -6,6 +6,7 @@
 //! tier's `meta` column family (`kalamdb_store::meta_keys`).
 
 pub mod bridge;
+mod file_sink;
 mod storages;
 
 use crate::catalog::TableDef;
@@ -21,6 +22,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::{info, warn};
 
+pub use file_sink::FileSink;
 pub use storages::Storages;
 
 /// One opened storage: its object store and path templates.

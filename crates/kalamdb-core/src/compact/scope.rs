@@ -5,10 +5,10 @@
 use super::select::{select, CompactionPolicy, Mode};
 use super::{CompactFailPoint, CompactHooks, CompactStats};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore};
+use crate::cold::{discard_uncommitted, mark_pending, pending_key, ColdStore, FileSink};
 use crate::error::{CoreError, Result};
 use crate::flush::{write_manifest_copy, CancelFlag, Flusher};
-use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeFiles, ScopeView, BATCH_ROWS};
+use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeFiles, ScopeView, Version, BATCH_ROWS};
 use crate::schema::file_schema;
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use kalamdb_commons::Value;
 use kalamdb_filestore::object_store::path::Path;
 use kalamdb_filestore::{compacted_file_name, FileMeta, ManifestEntry, ParquetFileWriter};
-use kalamdb_store::ScopeKey;
+use kalamdb_store::{Inliner, RowVersion, ScopeKey};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -84,6 +84,8 @@ impl ScopeJob<'_> {
             dropped: 0,
             last_dropped: None,
             cancelled: false,
+            inliner: Inliner::new(self.scope),
+            inline_after: store.changes_floor(),
         };
         debug!(table = %self.def.qualified_name(), user = ?self.user, files = run.len(), rows = rows_in, "compaction round started");
         let view = ScopeView::of_files(
@@ -111,6 +113,12 @@ impl ScopeJob<'_> {
             // The last safe point before the commit.
             output.discard_all();
             return Ok(Round::Cancelled);
+        }
+        // The versions the merge dropped leave with the commit: the change
+        // log's references to them get their values first.
+        if let Err(e) = output.inliner.apply(store) {
+            output.discard_all();
+            return Err(e.into());
         }
         if self.hooks.fail_at == Some(CompactFailPoint::AfterFilesWritten) {
             return Err(CoreError::FailPoint(
@@ -222,7 +230,7 @@ struct NewFile {
 
 /// The file being written.
 struct OpenFile {
-    writer: ParquetFileWriter,
+    writer: FileSink,
     path: Path,
     rows: u64,
     tombstones: u64,
@@ -252,6 +260,10 @@ struct Output<'a> {
     /// hot versions flushes already moved, so a run never ends in nothing.
     last_dropped: Option<(u64, Vec<Value>)>,
     cancelled: bool,
+    /// Versions the merge drops that the change log may refer to (those
+    /// above `inline_after`, its floor).
+    inliner: Inliner,
+    inline_after: u64,
 }
 
 impl Output<'_> {
@@ -307,7 +319,7 @@ impl Output<'_> {
             let dir = job.cold.scope_dir(job.def, job.user)?;
             let path = dir.join(compacted_file_name(self.name_seq, part, job.def.uid).as_str());
             mark_pending(job.env.hot().store(), &job.cold.id, &path)?;
-            let writer = ParquetFileWriter::create(
+            let writer = FileSink::new(ParquetFileWriter::create(
                 job.cold.store.clone(),
                 path.clone(),
                 self.schema.clone(),
@@ -317,7 +329,7 @@ impl Output<'_> {
                     schema_version: job.def.schema_version,
                     primary_key: Some(job.def.primary_key.clone()),
                 },
-            )?;
+            )?);
             self.file = Some(OpenFile {
                 writer,
                 path,
@@ -328,7 +340,7 @@ impl Output<'_> {
             });
         }
         let file = self.file.as_mut().expect("opened above");
-        bridge::wait(job.handle, file.writer.write(batch))?;
+        file.writer.write(job.handle, batch.clone())?;
         file.rows += batch.num_rows() as u64;
         file.tombstones += tombstones;
         file.max_pk = last;
@@ -345,7 +357,7 @@ impl Output<'_> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let written = bridge::wait(self.job.handle, file.writer.finish())?;
+        let written = file.writer.finish(self.job.handle)?;
         self.done.push(NewFile {
             path: written.path,
             rows: written.rows,
@@ -393,6 +405,22 @@ impl Output<'_> {
 }
 
 impl RowSink for Output<'_> {
+    fn superseded(&mut self, version: Version) -> Result<()> {
+        if version.seq <= self.inline_after {
+            return Ok(());
+        }
+        let row = RowVersion {
+            deleted: version.deleted,
+            schema_version: self.job.def.schema_version,
+            values: version.values,
+        };
+        self.inliner.push(version.seq, &row.encode());
+        if self.inliner.is_full() {
+            self.inliner.apply(self.job.env.hot().store())?;
+        }
+        Ok(())
+    }
+
     fn row(&mut self, seq: u64, values: &[Value]) -> Result<bool> {
         let key = self.key_of(values)?;
         self.push(seq, false, values, key)

@@ -12,6 +12,9 @@
 //!    the scope) hides every hot version the file replaced. Writes to one
 //!    scope are serialized and take their `_seq` in commit order, so the
 //!    versions at or below it are exactly the ones this snapshot held.
+//!    Before it, the change log's references to the versions read that
+//!    are not the newest of their key (so not in the file) get their
+//!    values; the newest are found in the file once the hot ones are gone.
 //! 4. Then delete those hot versions in bounded batches. A crash in between
 //!    only leaves hidden versions, which the next flush removes.
 //! 5. A scope that fails keeps its hot rows; the others still commit.
@@ -20,7 +23,7 @@ use super::chunked_delete::ChunkedDelete;
 use super::gate::ScopeTurn;
 use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore};
+use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore, FileSink};
 use crate::error::{CoreError, Result};
 use crate::read::{BatchBuilder, ScopeFiles, ScopeView, BATCH_ROWS};
 use crate::schema::file_schema;
@@ -32,7 +35,7 @@ use kalamdb_filestore::{
     file_name, FileMeta, ManifestDocument, ManifestEntry, ParquetFileWriter, MANIFEST_FILE,
 };
 use kalamdb_store::keys::scope_of;
-use kalamdb_store::{RowVersion, ScopeKey, StoreSnapshot, VersionRef};
+use kalamdb_store::{Inliner, RowVersion, ScopeKey, StoreSnapshot, VersionRef};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
@@ -158,7 +161,9 @@ pub fn flush_table(
     // Released first: RocksDB keeps what a live snapshot can see.
     drop(snapshot);
     for scope in &to_compact {
-        env.hot.store().compact_rows(scope.as_bytes());
+        env.hot
+            .tidier()
+            .request(env.hot.store(), handle, scope.as_bytes());
     }
     stats.duration_ms = started.elapsed().as_millis() as u64;
     if !stats.cancelled {
@@ -195,9 +200,14 @@ struct ScopeFlush<'a> {
     files: ScopeFiles,
     /// Hot versions at or below this are already in the scope's files.
     already_flushed: u64,
+    /// The versions read that were superseded (not written to the file,
+    /// yet deleted after the commit), for the change log's references
+    /// to them; only those above `inline_after` can have any.
+    inliner: Inliner,
+    inline_after: u64,
     schema: SchemaRef,
     builder: BatchBuilder,
-    writer: Option<ParquetFileWriter>,
+    writer: Option<FileSink>,
     path: Path,
     meta: FileMeta,
     cold: std::sync::Arc<ColdStore>,
@@ -265,6 +275,8 @@ impl<'a> ScopeFlush<'a> {
                 schema_version: def.schema_version,
                 primary_key: Some(def.primary_key.clone()),
             },
+            inliner: Inliner::new(&scope),
+            inline_after: already_flushed.max(env.hot.store().changes_floor()),
             scope,
             user,
             has_cold,
@@ -309,7 +321,18 @@ impl<'a> ScopeFlush<'a> {
                 self.keys = None;
             }
         }
-        if self.error.is_some() || !v.newest || v.seq <= self.already_flushed {
+        if self.error.is_some() || v.seq <= self.already_flushed {
+            return;
+        }
+        if !v.newest {
+            if v.seq > self.inline_after {
+                self.inliner.push(v.seq, v.value);
+                if self.inliner.is_full() {
+                    if let Err(e) = self.inliner.apply(env.hot.store()) {
+                        self.error = Some(ScopeFailure::new(None, e.to_string(), false));
+                    }
+                }
+            }
             return;
         }
         if let Err(e) = self.add_newest(env, v, handle) {
@@ -329,16 +352,16 @@ impl<'a> ScopeFlush<'a> {
         if self.refuse {
             return Err(bad_data(&"fail point: this user's rows are refused"));
         }
-        let row = RowVersion::decode(v.value).map_err(|e| bad_data(&e))?;
-        if row.deleted && !self.has_cold {
+        let deleted = RowVersion::is_deleted_encoded(v.value).map_err(|e| bad_data(&e))?;
+        if deleted && !self.has_cold {
             // Nothing older outside the hot tier can hold this key.
             return Ok(());
         }
         self.builder
-            .push(v.seq, row.deleted, &row.values)
+            .push_encoded(v.seq, v.value)
             .map_err(|e| bad_data(&e))?;
         self.rows += 1;
-        self.tombstones += u64::from(row.deleted);
+        self.tombstones += u64::from(deleted);
         match &mut self.pk_range {
             None => self.pk_range = Some((v.pk_prefix.to_vec(), v.pk_prefix.to_vec())),
             // Keys arrive in order: the first is the smallest, the latest
@@ -367,7 +390,7 @@ impl<'a> ScopeFlush<'a> {
         let storage = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), false);
         if self.writer.is_none() {
             mark_pending(env.hot.store(), &self.cold.id, &self.path).map_err(|e| storage(&e))?;
-            self.writer = Some(
+            self.writer = Some(FileSink::new(
                 ParquetFileWriter::create(
                     self.cold.store.clone(),
                     self.path.clone(),
@@ -375,10 +398,10 @@ impl<'a> ScopeFlush<'a> {
                     self.meta.clone(),
                 )
                 .map_err(|e| storage(&e))?,
-            );
+            ));
         }
         let writer = self.writer.as_mut().expect("created above");
-        bridge::wait(handle, writer.write(&batch)).map_err(|e| storage(&e))?;
+        writer.write(handle, batch).map_err(|e| storage(&e))?;
         if let Some(hook) = &self.after_batch {
             hook();
         }
@@ -505,16 +528,11 @@ impl<'a> ScopeFlush<'a> {
             self.fail(env, handle, failure, held, started_file, stats);
             return Ok(());
         }
-        // The change log's inserts refer to the hot versions this flush
-        // will delete; they get their values first, before the commit, so
-        // no crash can leave a reference without its version. Entries up to
-        // `already_flushed` were rewritten by the flush that covered them.
-        let store = env.hot.store();
-        store.inline_changes(
-            &self.scope,
-            self.already_flushed.max(store.changes_floor()),
-            self.max_seq_read,
-        )?;
+        // The change log's inserts refer to hot versions; the newest go
+        // into the file (where readers find them once the hot ones are
+        // gone), the superseded ones get their values in the log first,
+        // before the commit, so no crash leaves a reference to nothing.
+        self.inliner.apply(env.hot.store())?;
         let mut entry = None;
         if self.rows > 0 {
             let written = (|| {
@@ -522,7 +540,8 @@ impl<'a> ScopeFlush<'a> {
                     self.write_batch(env, handle)?;
                 }
                 let writer = self.writer.take().expect("a scope with rows has a writer");
-                bridge::wait(handle, writer.finish())
+                writer
+                    .finish(handle)
                     .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
             })();
             let written = match written {
@@ -627,9 +646,9 @@ const MAX_KEPT_KEYS: usize = 65_536;
 /// one, so they are kept few.
 const RANGE_DELETE_MIN_VERSIONS: u64 = 4_096;
 /// A scope that lost at least this many hot versions in a flush has its
-/// key range compacted once the flush's snapshot is released
-/// ([`kalamdb_store::HotStore::compact_rows`]): seeks there would step over
-/// each deleted version until RocksDB got to it.
+/// key range compacted once the flush's snapshot is released, after the
+/// flush ([`crate::hot::Tidier`]): seeks there would step over each deleted
+/// version until RocksDB got to it.
 const COMPACT_AFTER_DELETING: u64 = 4_096;
 /// Hot versions deleted per RocksDB batch.
 const DELETE_CHUNK: usize = 16_384;

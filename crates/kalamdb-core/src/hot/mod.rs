@@ -8,9 +8,11 @@
 
 mod counters;
 mod tasks;
+mod tidy;
 
 pub use counters::{Buffered, HotCounters};
 pub use tasks::TaskCounter;
+pub use tidy::Tidier;
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{CoreError, Result};
@@ -57,6 +59,8 @@ pub struct HotTier {
     /// tier to its budget.
     pressure: Notify,
     scans: Arc<TaskCounter>,
+    /// Range compactions after flushes.
+    tidier: Arc<Tidier>,
 }
 
 impl std::fmt::Debug for HotTier {
@@ -85,6 +89,7 @@ impl HotTier {
             write_locks: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             pressure: Notify::new(),
             scans: Arc::new(TaskCounter::default()),
+            tidier: Arc::default(),
         })
     }
 
@@ -98,6 +103,11 @@ impl HotTier {
 
     pub fn budget(&self) -> &HotBudget {
         &self.budget
+    }
+
+    /// Compactions of key ranges flushes emptied.
+    pub fn tidier(&self) -> &Arc<Tidier> {
+        &self.tidier
     }
 
     /// Scans running on blocking threads.

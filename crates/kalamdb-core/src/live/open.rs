@@ -12,7 +12,7 @@ use super::error::{LiveCode, LiveError, LiveResult};
 use super::hub::{ChangeSet, Feed, FeedInfo, Outbox};
 use super::plan::{LiveChange, LivePlan};
 use super::system::SystemWatch;
-use crate::read::{BatchBuilder, FileBatch, RowSink, ScopeView, BATCH_ROWS};
+use crate::read::{BatchBuilder, FileBatch, FlushedFiles, RowSink, ScopeView, BATCH_ROWS};
 use crate::services::Services;
 use datafusion::arrow::array::{Array, Int64Array, UInt32Array};
 use datafusion::arrow::compute::{
@@ -92,6 +92,9 @@ pub struct InitialPage {
 pub struct Replay {
     plan: Arc<LivePlan>,
     store: Arc<HotStore>,
+    /// Where references to flushed versions are read.
+    cold: Arc<crate::cold::ColdStore>,
+    handle: tokio::runtime::Handle,
     scope: ScopeKey,
     after: u64,
     through: u64,
@@ -103,15 +106,26 @@ const REPLAY_PAGE: usize = 1024;
 
 impl Replay {
     /// The next changes of the range, as the subscriber sees them; `None`
-    /// once the range is done.
+    /// once the range is done. Runs on a blocking thread (it may read the
+    /// scope's files).
     pub fn next_page(&mut self) -> LiveResult<Option<Vec<LiveChange>>> {
         let plan = &self.plan;
         if self.after >= self.through {
             return Ok(None);
         }
+        let snapshot = self.store.snapshot();
+        let mut files =
+            FlushedFiles::new(&snapshot, &plan.def, &self.scope, &self.cold, &self.handle);
         let writes = self
             .store
-            .changes_by_write(&self.scope, self.after, self.through, REPLAY_PAGE)
+            .changes_by_write(
+                &snapshot,
+                &self.scope,
+                self.after,
+                self.through,
+                REPLAY_PAGE,
+                &mut files,
+            )
             .map_err(crate::error::CoreError::from)?;
         let Some(last) = writes.last().and_then(|w| w.last()) else {
             self.after = self.through;
@@ -315,6 +329,7 @@ pub(crate) async fn open(
     let batch_size = request.batch_size(config);
     if let StartMode::Resume(after) = mode {
         let store = services.hot.store().clone();
+        let cold = services.storages.for_table(&plan.def)?;
         let (feed, start_seq) = {
             let _guard = services.hot.lock_scope(&scope).await;
             let feed = services
@@ -353,6 +368,8 @@ pub(crate) async fn open(
             batch_num: 0,
             watch: None,
             replay: Some(Replay {
+                cold,
+                handle: tokio::runtime::Handle::current(),
                 plan,
                 store,
                 scope,

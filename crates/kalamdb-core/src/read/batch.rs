@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::Result;
 use kalamdb_commons::Value;
+use kalamdb_store::RowVersion;
 use std::sync::Arc;
 
 /// Rows per batch that scans and flushes produce; memory per scan or flush
@@ -19,6 +20,10 @@ pub const BATCH_ROWS: usize = 4096;
 /// `columns.len() + 1`).
 pub struct BatchBuilder {
     columns: Vec<Output>,
+    /// Per table column, its place among `columns` (for versions read in
+    /// place); `None` when it is not projected, or when the projection
+    /// names a column twice (then versions are decoded first).
+    by_column: Option<Vec<Option<usize>>>,
     pub rows: usize,
 }
 
@@ -49,7 +54,24 @@ impl BatchBuilder {
                 }
             })
             .collect();
-        Self { columns, rows: 0 }
+        let mut by_column = vec![None; n];
+        for (at, &i) in projection.iter().enumerate() {
+            if i < n {
+                if by_column[i].is_some() {
+                    return Self {
+                        columns,
+                        by_column: None,
+                        rows: 0,
+                    };
+                }
+                by_column[i] = Some(at);
+            }
+        }
+        Self {
+            columns,
+            by_column: Some(by_column),
+            rows: 0,
+        }
     }
 
     pub fn push(&mut self, seq: u64, deleted: bool, values: &[Value]) -> Result<(), CoreError> {
@@ -63,6 +85,39 @@ impl BatchBuilder {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Adds a stored version (`RowVersion`'s encoding) without decoding it
+    /// into values first: each cell goes straight into its column. Returns
+    /// whether it is a tombstone. After an error the builder holds part of
+    /// the row: its batch is to be given up.
+    pub fn push_encoded(&mut self, seq: u64, version: &[u8]) -> Result<bool, CoreError> {
+        let Some(by_column) = &self.by_column else {
+            let row = RowVersion::decode(version)?;
+            self.push(seq, row.deleted, &row.values)?;
+            return Ok(row.deleted);
+        };
+        let mut row = RowVersion::cells(version)?;
+        let mut cells = 0;
+        while let Some(cell) = row.next_cell()? {
+            if let Some(&Some(at)) = by_column.get(cells) {
+                if let Output::Column(_, b) = &mut self.columns[at] {
+                    b.append_cell(cell)?;
+                }
+            }
+            cells += 1;
+        }
+        for out in &mut self.columns {
+            match out {
+                // Rows written under an older schema may have fewer cells.
+                Output::Column(i, b) if *i >= cells => b.append(&Value::Null)?,
+                Output::Column(..) => {}
+                Output::Seq(b) => b.append_value(seq as i64),
+                Output::Deleted(b) => b.append_value(row.deleted),
+            }
+        }
+        self.rows += 1;
+        Ok(row.deleted)
     }
 
     pub fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {

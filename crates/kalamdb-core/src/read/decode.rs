@@ -89,6 +89,11 @@ impl FileBatch {
         Ok(scope.pk_prefix(&value_at(array, r, def.columns[pk].data_type)?)?)
     }
 
+    /// Row `r`'s `_seq`, when the batch was read with it.
+    pub fn seq(&self, r: usize) -> Option<u64> {
+        self.seqs.as_ref().map(|s| s.value(r) as u64)
+    }
+
     pub fn is_deleted(&self, r: usize) -> bool {
         self.deleted
             .as_ref()

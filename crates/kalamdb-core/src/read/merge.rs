@@ -120,8 +120,17 @@ impl ScopeView<'_> {
             }
             for j in holders {
                 let version = files[j].take()?;
-                if best.as_ref().is_none_or(|b| version.seq > b.seq) {
-                    best = Some(version);
+                match best.take() {
+                    Some(b) if b.seq > version.seq => {
+                        sink.superseded(version)?;
+                        best = Some(b);
+                    }
+                    older => {
+                        if let Some(older) = older {
+                            sink.superseded(older)?;
+                        }
+                        best = Some(version);
+                    }
                 }
                 if let Some(key) = files[j].peek_key()? {
                     heap.push(Reverse((key.to_vec(), j)));
@@ -130,7 +139,9 @@ impl ScopeView<'_> {
             if shadowed {
                 // A live hot version is newer than every file's.
                 let (_, seq, row) = hot.next().expect("peeked")?;
-                best = Some(Version::from((seq, row)));
+                if let Some(older) = best.replace(Version::from((seq, row))) {
+                    sink.superseded(older)?;
+                }
             }
             if let Some(version) = best {
                 if !self.emit(sink, version.seq, version.deleted, &version.values)? {

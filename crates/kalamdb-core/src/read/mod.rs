@@ -23,6 +23,7 @@
 //! lookups run on blocking threads and reach the async object store through
 //! `cold::bridge`.
 
+mod at_seq;
 mod batch;
 mod counts;
 mod cursor;
@@ -32,6 +33,7 @@ mod manifests;
 mod merge;
 mod project;
 
+pub use at_seq::FlushedFiles;
 pub use batch::{BatchBuilder, BATCH_ROWS};
 pub use counts::ReadCounts;
 pub use cursor::FileRead;
@@ -88,6 +90,12 @@ pub trait RowSink {
     /// them ([`ScopeView::with_tombstones`]); returns whether to go on.
     fn tombstone(&mut self, _seq: u64, _values: &[Value]) -> Result<bool> {
         Ok(true)
+    }
+    /// A file's version of a key that a newer version (in another file or
+    /// the hot tier) hides, so the scan drops it: what a compaction of
+    /// those files removes for good.
+    fn superseded(&mut self, _version: Version) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::util::display::FormatOptions;
 use kalamdb_commons::{KalamType, Value};
+use kalamdb_store::Cell;
 use std::sync::Arc;
 
 /// Builds one Arrow column from `Value`s of one column type.
@@ -57,31 +58,37 @@ impl ColumnBuilder {
     }
 
     pub fn append(&mut self, value: &Value) -> Result<()> {
-        match (self, value) {
-            (Self::Bool(b), Value::Null) => b.append_null(),
-            (Self::I16(b), Value::Null) => b.append_null(),
-            (Self::I32(b), Value::Null) => b.append_null(),
-            (Self::I64(b), Value::Null) => b.append_null(),
-            (Self::F32(b), Value::Null) => b.append_null(),
-            (Self::F64(b), Value::Null) => b.append_null(),
-            (Self::Decimal(b), Value::Null) => b.append_null(),
-            (Self::Text(b), Value::Null) => b.append_null(),
-            (Self::Bytes(b), Value::Null) => b.append_null(),
-            (Self::Timestamp(b), Value::Null) => b.append_null(),
-            (Self::Date(b), Value::Null) => b.append_null(),
-            (Self::Time(b), Value::Null) => b.append_null(),
-            (Self::Bool(b), Value::Bool(v)) => b.append_value(*v),
-            (Self::I16(b), Value::I16(v)) => b.append_value(*v),
-            (Self::I32(b), Value::I32(v)) => b.append_value(*v),
-            (Self::I64(b), Value::I64(v)) => b.append_value(*v),
-            (Self::F32(b), Value::F32(v)) => b.append_value(*v),
-            (Self::F64(b), Value::F64(v)) => b.append_value(*v),
-            (Self::Decimal(b), Value::Decimal(v)) => b.append_value(*v),
-            (Self::Text(b), Value::Text(v)) => b.append_value(v),
-            (Self::Bytes(b), Value::Bytes(v)) => b.append_value(v),
-            (Self::Timestamp(b), Value::Timestamp(v)) => b.append_value(*v),
-            (Self::Date(b), Value::Date(v)) => b.append_value(*v),
-            (Self::Time(b), Value::Time(v)) => b.append_value(*v),
+        self.append_cell(Cell::from(value))
+    }
+
+    /// Appends a cell: a value's, or one read in place from a stored
+    /// version.
+    pub fn append_cell(&mut self, cell: Cell<'_>) -> Result<()> {
+        match (self, cell) {
+            (Self::Bool(b), Cell::Null) => b.append_null(),
+            (Self::I16(b), Cell::Null) => b.append_null(),
+            (Self::I32(b), Cell::Null) => b.append_null(),
+            (Self::I64(b), Cell::Null) => b.append_null(),
+            (Self::F32(b), Cell::Null) => b.append_null(),
+            (Self::F64(b), Cell::Null) => b.append_null(),
+            (Self::Decimal(b), Cell::Null) => b.append_null(),
+            (Self::Text(b), Cell::Null) => b.append_null(),
+            (Self::Bytes(b), Cell::Null) => b.append_null(),
+            (Self::Timestamp(b), Cell::Null) => b.append_null(),
+            (Self::Date(b), Cell::Null) => b.append_null(),
+            (Self::Time(b), Cell::Null) => b.append_null(),
+            (Self::Bool(b), Cell::Bool(v)) => b.append_value(v),
+            (Self::I16(b), Cell::I16(v)) => b.append_value(v),
+            (Self::I32(b), Cell::I32(v)) => b.append_value(v),
+            (Self::I64(b), Cell::I64(v)) => b.append_value(v),
+            (Self::F32(b), Cell::F32(v)) => b.append_value(v),
+            (Self::F64(b), Cell::F64(v)) => b.append_value(v),
+            (Self::Decimal(b), Cell::Decimal(v)) => b.append_value(v),
+            (Self::Text(b), Cell::Text(v)) => b.append_value(v),
+            (Self::Bytes(b), Cell::Bytes(v)) => b.append_value(v),
+            (Self::Timestamp(b), Cell::Timestamp(v)) => b.append_value(v),
+            (Self::Date(b), Cell::Date(v)) => b.append_value(v),
+            (Self::Time(b), Cell::Time(v)) => b.append_value(v),
             (_, other) => {
                 return Err(CoreError::Internal(format!(
                     "stored cell {other:?} does not match its column type"

@@ -10,6 +10,7 @@
 //!   (the SQL `COMPACT TABLE` starts a background job instead);
 //! - `WAIT JOBS`: wait until every background job has finished.
 
+mod change_history;
 mod compaction;
 mod direct_reads;
 mod faults;

@@ -17,8 +17,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::HeaderMap;
 use kalamdb_commons::clock::monotonic;
 use kalamdb_core::{
-    Caller, Delivery, EndReason, Feed, LiveChange, LiveCode, Outbox, Published, StartMode,
-    SubscribeRequest, Subscription, UserRecord,
+    Caller, Delivery, EndReason, Feed, LiveChange, LiveCode, LiveError, Outbox, Published,
+    StartMode, SubscribeRequest, Subscription, UserRecord,
 };
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -495,9 +495,32 @@ impl Conn {
             let Some(sub) = self.subs.get_mut(id) else {
                 return Ok(());
             };
-            let page = match sub.live.replay.as_mut() {
-                Some(replay) => replay.next_page(),
+            // A page may read the scope's files: on a blocking thread.
+            let page = match sub.live.replay.take() {
+                Some(mut replay) => {
+                    let read = tokio::task::spawn_blocking(move || {
+                        let page = replay.next_page();
+                        (replay, page)
+                    })
+                    .await;
+                    let Some(sub) = self.subs.get_mut(id) else {
+                        return Ok(());
+                    };
+                    match read {
+                        Ok((replay, page)) => {
+                            sub.live.replay = Some(replay);
+                            page
+                        }
+                        Err(e) => Err(LiveError::new(
+                            LiveCode::SubscriptionFailed,
+                            format!("reading the change history failed: {e}"),
+                        )),
+                    }
+                }
                 None => Ok(None),
+            };
+            let Some(sub) = self.subs.get_mut(id) else {
+                return Ok(());
             };
             match page {
                 Ok(Some(changes)) => {

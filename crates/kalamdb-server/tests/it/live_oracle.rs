@@ -1,6 +1,6 @@
 //! A seeded random workload against live queries, each subscriber checked
 //! against a model: inserts, updates moving rows into and out of the
-//! WHEREs, deletes, flushes, `kill -9` restarts and dropped connections
+//! WHEREs, deletes, flushes, compactions, `kill -9` restarts and dropped connections
 //! (resumed with `from_seq_id`, or started again from a snapshot).
 //!
 //! Every subscriber keeps the rows it was sent and applies each change
@@ -171,7 +171,7 @@ fn random_workload_every_subscriber_matches_the_model() {
     let mut models: BTreeMap<&str, BTreeMap<i64, Row>> =
         USERS.iter().map(|(u, _)| (*u, BTreeMap::new())).collect();
     let mut next_id = 1;
-    let (mut restarts, mut drops, mut flushes) = (0, 0, 0);
+    let (mut restarts, mut drops, mut flushes, mut compactions) = (0, 0, 0, 0);
     for _step in 0..160 {
         let (user, pw) = USERS[rng.below(USERS.len() as u64) as usize];
         let model = models.get_mut(user).unwrap();
@@ -226,9 +226,15 @@ fn random_workload_every_subscriber_matches_the_model() {
                 server.ok_as(user, pw, &format!("DELETE FROM app.kv WHERE id = {id}"));
                 model.remove(&id);
             }
-            90..=93 => {
+            90..=92 => {
                 server.root("FLUSH TABLE app.kv");
                 flushes += 1;
+            }
+            93 => {
+                // Drops the versions updates superseded: a resume must
+                // still replay them (their values move into the log).
+                server.root("STORAGE COMPACT TABLE app.kv");
+                compactions += 1;
             }
             94..=95 => {
                 for sub in &mut subs {
@@ -255,7 +261,10 @@ fn random_workload_every_subscriber_matches_the_model() {
             sub.catch_up(&models[sub.user]);
         }
     }
-    eprintln!("live oracle: {restarts} restarts, {drops} dropped connections, {flushes} flushes");
+    eprintln!(
+        "live oracle: {restarts} restarts, {drops} dropped connections, {flushes} flushes, \
+         {compactions} compactions"
+    );
     // A last write each, seen next by every subscriber of its user: nothing
     // was left over.
     for (user, pw) in USERS {
