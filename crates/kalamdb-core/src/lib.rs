@@ -90,6 +90,7 @@ mod hot;
 mod ids;
 mod jobs;
 mod live;
+mod offload;
 mod provider;
 mod read;
 mod running;

@@ -319,7 +319,7 @@ impl Output<'_> {
             let dir = job.cold.scope_dir(job.def, job.user)?;
             let path = dir.join(compacted_file_name(self.name_seq, part, job.def.uid).as_str());
             mark_pending(job.env.hot().store(), &job.cold.id, &path)?;
-            let writer = FileSink::new(ParquetFileWriter::create(
+            let file = ParquetFileWriter::create(
                 job.cold.store.clone(),
                 path.clone(),
                 self.schema.clone(),
@@ -329,7 +329,8 @@ impl Output<'_> {
                     schema_version: job.def.schema_version,
                     primary_key: Some(job.def.primary_key.clone()),
                 },
-            )?);
+            )?;
+            let writer = FileSink::new(file, job.handle);
             self.file = Some(OpenFile {
                 writer,
                 path,
@@ -340,7 +341,7 @@ impl Output<'_> {
             });
         }
         let file = self.file.as_mut().expect("opened above");
-        file.writer.write(job.handle, batch.clone())?;
+        file.writer.write(batch.clone())?;
         file.rows += batch.num_rows() as u64;
         file.tombstones += tombstones;
         file.max_pk = last;
@@ -357,7 +358,7 @@ impl Output<'_> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let written = file.writer.finish(self.job.handle)?;
+        let written = file.writer.finish()?;
         self.done.push(NewFile {
             path: written.path,
             rows: written.rows,

@@ -14,6 +14,7 @@ mod cancel;
 mod chunked_delete;
 mod gate;
 mod hooks;
+mod lane;
 mod stats;
 mod table;
 

@@ -21,11 +21,12 @@
 
 use super::chunked_delete::ChunkedDelete;
 use super::gate::ScopeTurn;
+use super::lane::{Chunk, Lane, Runs, CHUNK_ROWS};
 use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
 use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore, FileSink};
 use crate::error::{CoreError, Result};
-use crate::read::{BatchBuilder, ScopeFiles, ScopeView, BATCH_ROWS};
+use crate::read::{ScopeFiles, ScopeView, BATCH_ROWS};
 use crate::schema::file_schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use kalamdb_commons::TableType;
@@ -69,12 +70,15 @@ pub fn flush_table(
         if scanned.is_multiple_of(PROGRESS_EVERY) {
             debug!(table = %def.qualified_name(), versions = scanned, files = stats.parquet_files, rows = stats.rows_flushed, "flush progress");
         }
-        let (len, user) = scope_of(v.pk_prefix, user_scoped)?;
-        let scope_bytes = &v.pk_prefix[..len];
-        if current
+        // Scope components are terminated, so no scope is a prefix of
+        // another: a key under the current scope's bytes is in it, and only
+        // a new scope's first key is parsed (it costs an allocation).
+        let in_current = current
             .as_ref()
-            .is_none_or(|c| c.scope.as_bytes() != scope_bytes)
-        {
+            .is_some_and(|c| v.pk_prefix.starts_with(c.scope.as_bytes()));
+        if !in_current {
+            let (len, user) = scope_of(v.pk_prefix, user_scoped)?;
+            let scope_bytes = &v.pk_prefix[..len];
             if let Some(done) = current.take() {
                 let first_commit = stats.parquet_files == 0 && stats.failed.is_empty();
                 let failed_before = stats.failed.len();
@@ -206,15 +210,16 @@ struct ScopeFlush<'a> {
     inliner: Inliner,
     inline_after: u64,
     schema: SchemaRef,
-    builder: BatchBuilder,
-    writer: Option<FileSink>,
+    /// Newest versions read and not yet handed to the file.
+    chunk: Chunk,
+    writer: Option<Lane>,
     path: Path,
     meta: FileMeta,
     cold: std::sync::Arc<ColdStore>,
     /// The keys read from the snapshot for this scope, to delete after the
     /// commit; `None` once there were too many to keep (they are read
     /// again from the snapshot instead).
-    keys: Option<Vec<Vec<u8>>>,
+    keys: Option<Runs>,
     /// The newest `_seq` read for this scope.
     max_seq_read: u64,
     /// Versions read for this scope and their stored bytes: what the
@@ -264,8 +269,6 @@ impl<'a> ScopeFlush<'a> {
         let already_flushed = files.flushed_through();
         let dir = cold.scope_dir(def, user.as_deref())?;
         let path = dir.join(file_name(snapshot.watermark, def.uid).as_str());
-        let columns = def.columns.len();
-        let projection: Vec<usize> = (0..columns + 2).collect();
         Ok(Self {
             _turn: turn,
             def,
@@ -283,11 +286,11 @@ impl<'a> ScopeFlush<'a> {
             already_flushed,
             files,
             schema: file_schema(def),
-            builder: BatchBuilder::new(def, &projection),
+            chunk: Chunk::default(),
             writer: None,
             path,
             cold: cold.clone(),
-            keys: Some(Vec::new()),
+            keys: Some(Runs::default()),
             max_seq_read: 0,
             versions_read: 0,
             bytes_read: 0,
@@ -316,7 +319,7 @@ impl<'a> ScopeFlush<'a> {
         }
         if let Some(keys) = &mut self.keys {
             if keys.len() < MAX_KEPT_KEYS {
-                keys.push(v.key.to_vec());
+                keys.push(v.key);
             } else {
                 self.keys = None;
             }
@@ -357,9 +360,7 @@ impl<'a> ScopeFlush<'a> {
             // Nothing older outside the hot tier can hold this key.
             return Ok(());
         }
-        self.builder
-            .push_encoded(v.seq, v.value)
-            .map_err(|e| bad_data(&e))?;
+        self.chunk.push(v.seq, v.value);
         self.rows += 1;
         self.tombstones += u64::from(deleted);
         match &mut self.pk_range {
@@ -371,7 +372,7 @@ impl<'a> ScopeFlush<'a> {
                 max.extend_from_slice(v.pk_prefix);
             }
         }
-        if self.builder.rows >= BATCH_ROWS {
+        if self.chunk.len() >= CHUNK_ROWS {
             self.write_batch(env, handle)?;
         }
         Ok(())
@@ -382,26 +383,24 @@ impl<'a> ScopeFlush<'a> {
         env: &Flusher,
         handle: &Handle,
     ) -> std::result::Result<(), ScopeFailure> {
-        // A batch that does not build is bad data; what follows is storage.
-        let batch = self
-            .builder
-            .finish(&self.schema)
-            .map_err(|e| ScopeFailure::new(None, e.to_string(), true))?;
         let storage = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), false);
         if self.writer.is_none() {
             mark_pending(env.hot.store(), &self.cold.id, &self.path).map_err(|e| storage(&e))?;
-            self.writer = Some(FileSink::new(
-                ParquetFileWriter::create(
-                    self.cold.store.clone(),
-                    self.path.clone(),
-                    self.schema.clone(),
-                    self.meta.clone(),
-                )
-                .map_err(|e| storage(&e))?,
+            let file = ParquetFileWriter::create(
+                self.cold.store.clone(),
+                self.path.clone(),
+                self.schema.clone(),
+                self.meta.clone(),
+            )
+            .map_err(|e| storage(&e))?;
+            self.writer = Some(Lane::new(
+                self.def,
+                self.schema.clone(),
+                FileSink::new(file, handle),
             ));
         }
         let writer = self.writer.as_mut().expect("created above");
-        writer.write(handle, batch).map_err(|e| storage(&e))?;
+        writer.write(std::mem::take(&mut self.chunk))?;
         if let Some(hook) = &self.after_batch {
             hook();
         }
@@ -438,7 +437,7 @@ impl<'a> ScopeFlush<'a> {
         deleter.stop_after_first_chunk = chunk_fail_point;
         match self.keys.take() {
             Some(keys) => {
-                for key in &keys {
+                for key in keys.iter() {
                     if !deleter.delete(key)? {
                         break;
                     }
@@ -536,13 +535,11 @@ impl<'a> ScopeFlush<'a> {
         let mut entry = None;
         if self.rows > 0 {
             let written = (|| {
-                if self.builder.rows > 0 {
+                if self.chunk.len() > 0 {
                     self.write_batch(env, handle)?;
                 }
                 let writer = self.writer.take().expect("a scope with rows has a writer");
-                writer
-                    .finish(handle)
-                    .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
+                writer.finish()
             })();
             let written = match written {
                 Ok(w) => w,

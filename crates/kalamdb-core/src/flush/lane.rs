@@ -1,0 +1,133 @@
+//! A scope's rows on their way into its file. The flush's own thread reads
+//! RocksDB and gathers the newest versions, as stored, into chunks of
+//! [`CHUNK_ROWS`]; building Arrow columns from them and encoding those into
+//! Parquet are the other two thirds of the work. From a scope's second
+//! chunk on they leave the reading thread ([`crate::offload`]): a lane
+//! thread builds the batches and its [`FileSink`] encodes them on a third,
+//! so on two cores the three overlap instead of taking turns. Memory stays
+//! bounded: two chunks wait for the lane, two batches for the encoder.
+//!
+//! A version that does not decode fails the scope as bad data, on
+//! whichever thread finds it; it shows at the next chunk or at the finish.
+
+use super::ScopeFailure;
+use crate::catalog::TableDef;
+use crate::cold::FileSink;
+use crate::offload::{Offloaded, Stage};
+use crate::read::{BatchBuilder, BATCH_ROWS};
+use datafusion::arrow::datatypes::SchemaRef;
+use kalamdb_filestore::WrittenFile;
+
+/// Rows per chunk: a chunk becomes one batch.
+pub(super) const CHUNK_ROWS: usize = BATCH_ROWS;
+
+/// Byte strings kept one after another in one buffer: no allocation per
+/// string (a flush keeps one per version it reads).
+#[derive(Debug, Default)]
+pub(super) struct Runs {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Runs {
+    pub(super) fn push(&mut self, run: &[u8]) {
+        self.bytes.extend_from_slice(run);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, end)| &self.bytes[start..*end])
+    }
+}
+
+/// Stored versions (`RowVersion`'s encoding) with their `_seq`, in key
+/// order.
+#[derive(Debug, Default)]
+pub(super) struct Chunk {
+    seqs: Vec<u64>,
+    versions: Runs,
+}
+
+impl Chunk {
+    pub(super) fn push(&mut self, seq: u64, version: &[u8]) {
+        self.seqs.push(seq);
+        self.versions.push(version);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    fn versions(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.seqs.iter().copied().zip(self.versions.iter())
+    }
+}
+
+pub(super) struct Lane(Offloaded<Build>);
+
+/// Builds a scope's batches and hands them to its file.
+struct Build {
+    batches: BatchBuilder,
+    schema: SchemaRef,
+    sink: FileSink,
+}
+
+impl Stage for Build {
+    type Item = Chunk;
+    type Output = WrittenFile;
+    type Error = ScopeFailure;
+    const NAME: &'static str = "kalamdb-build";
+
+    fn add(&mut self, chunk: Chunk) -> Result<(), ScopeFailure> {
+        let bad_data = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), true);
+        for (seq, version) in chunk.versions() {
+            self.batches
+                .push_encoded(seq, version)
+                .map_err(|e| bad_data(&e))?;
+        }
+        let batch = self
+            .batches
+            .finish(&self.schema)
+            .map_err(|e| bad_data(&e))?;
+        self.sink
+            .write(batch)
+            .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
+    }
+
+    fn finish(self) -> Result<WrittenFile, ScopeFailure> {
+        self.sink
+            .finish()
+            .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
+    }
+
+    fn stopped(reason: String) -> ScopeFailure {
+        ScopeFailure::new(None, format!("building the file stopped: {reason}"), false)
+    }
+}
+
+impl Lane {
+    pub(super) fn new(def: &TableDef, schema: SchemaRef, sink: FileSink) -> Self {
+        let projection: Vec<usize> = (0..def.columns.len() + 2).collect();
+        Self(Offloaded::new(Build {
+            batches: BatchBuilder::new(def, &projection),
+            schema,
+            sink,
+        }))
+    }
+
+    pub(super) fn write(&mut self, chunk: Chunk) -> Result<(), ScopeFailure> {
+        self.0.add(chunk)
+    }
+
+    /// Completes the file.
+    pub(super) fn finish(self) -> Result<WrittenFile, ScopeFailure> {
+        self.0.finish()
+    }
+}
