@@ -2,13 +2,12 @@
 //! change log's references name once a flush moved the versions out of the
 //! hot tier (see `kalamdb_store::changes`).
 
-use super::decode::{unreadable_file, FileBatch};
+use super::decode::FileBatch;
+use super::lookup::read_for_keys;
 use super::{probe, ScopeFiles, Version};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, ColdStore};
+use crate::cold::ColdStore;
 use crate::error::Result;
-use kalamdb_filestore::object_store::path::Path;
-use kalamdb_filestore::read_row_groups_for_keys;
 use kalamdb_store::{keys, FlushedVersions, RowVersion, ScopeKey, StoreError, StoreSnapshot};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,18 +49,7 @@ impl ScopeFiles {
                 .iter()
                 .map(|&i| Ok(probe(&keys::decode_pk(&wanted[i].0[prefix..], pk_type)?)))
                 .collect::<Result<Vec<_>>>()?;
-            let batches = bridge::wait(
-                handle,
-                read_row_groups_for_keys(
-                    &cold.files,
-                    &Path::from(entry.path.as_str()),
-                    (entry.bytes > 0).then_some(entry.bytes),
-                    &def.primary_key,
-                    &probes,
-                ),
-            )
-            .map_err(|e| unreadable_file(def, &entry.path, e))?;
-            for batch in batches {
+            for batch in read_for_keys(cold, handle, def, entry, &probes)? {
                 let rows = FileBatch::decode(def, &batch, &entry.path)?;
                 for r in 0..rows.len() {
                     let key = rows.key(def, scope, r)?;

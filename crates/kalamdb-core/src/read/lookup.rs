@@ -59,6 +59,28 @@ fn select_keys(batch: &RecordBatch, def: &TableDef, keys: &[Value]) -> Result<Re
     }
 }
 
+/// The batches of `entry`'s row groups and pages that may hold one of
+/// `probes` (keys); on a blocking thread.
+pub(super) fn read_for_keys(
+    cold: &ColdStore,
+    handle: &Handle,
+    def: &TableDef,
+    entry: &ManifestEntry,
+    probes: &[KeyProbe],
+) -> Result<Vec<RecordBatch>> {
+    bridge::wait(
+        handle,
+        read_row_groups_for_keys(
+            &cold.files,
+            &Path::from(entry.path.as_str()),
+            (entry.bytes > 0).then_some(entry.bytes),
+            &def.primary_key,
+            probes,
+        ),
+    )
+    .map_err(|e| unreadable_file(def, &entry.path, e))
+}
+
 impl ScopeFiles {
     /// The newest committed version of each of `keys` that a file holds.
     /// Runs on a blocking thread.
@@ -85,18 +107,7 @@ impl ScopeFiles {
         files_read: &mut usize,
     ) -> Result<Versions> {
         let found = self.lookup_with(def, scope, keys, files_read, |entry, probes| {
-            let batches = bridge::wait(
-                handle,
-                read_row_groups_for_keys(
-                    &cold.files,
-                    &Path::from(entry.path.as_str()),
-                    (entry.bytes > 0).then_some(entry.bytes),
-                    &def.primary_key,
-                    probes,
-                ),
-            )
-            .map_err(|e| unreadable_file(def, &entry.path, e))?;
-            Ok(Some(batches))
+            Ok(Some(read_for_keys(cold, handle, def, entry, probes)?))
         })?;
         found.ok_or_else(|| CoreError::Internal("a file lookup gave up".into()))
     }

@@ -5,8 +5,8 @@
 //! references are read from the files; superseded versions get their
 //! values in the log before a flush or compaction removes them.
 
-use crate::compaction::COLUMNS;
-use crate::util::{caller, create_users, open, run};
+use crate::compaction::create_kv;
+use crate::util::{caller, open, run};
 use kalamdb_core::{CompactHooks, FlushHooks, KalamDb, LiveChange, Outbox, SubscribeRequest};
 use kalamdb_store::ScopeKey;
 
@@ -86,13 +86,7 @@ fn hot_only(db: &KalamDb, user: &str) -> bool {
 async fn a_resume_replays_the_same_changes_after_flushes_compaction_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut db = open(dir.path());
-    run(
-        &db,
-        "root",
-        &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {COLUMNS}"),
-    )
-    .await;
-    create_users(&db, &USERS).await;
+    create_kv(&db, &USERS).await;
     for round in 0..4i64 {
         for user in USERS {
             let first = round * 10;

@@ -12,7 +12,7 @@ const USERS: [&str; 3] = ["u1", "u2", "u3"];
 
 /// A key, a value, and a NOT NULL column of every other type, so
 /// tombstones (key only) and merged rows must fit every column.
-pub(crate) const COLUMNS: &str = "(id BIGINT PRIMARY KEY, v BIGINT NOT NULL, b BOOLEAN NOT NULL DEFAULT true, s SMALLINT NOT NULL DEFAULT 1, i INT NOT NULL DEFAULT 2, r REAL NOT NULL DEFAULT 1.5, d DOUBLE NOT NULL DEFAULT 2.5, dec DECIMAL(8,2) NOT NULL DEFAULT 1.25, t TEXT NOT NULL DEFAULT 'x', ts TIMESTAMP NOT NULL DEFAULT '2024-01-02T03:04:05Z', day DATE NOT NULL DEFAULT '2024-01-01', u UUID NOT NULL DEFAULT '0190a0b0-1111-7222-8333-444455556666', raw BYTEA NOT NULL DEFAULT 'ab', doc JSON NOT NULL DEFAULT '{}')";
+const COLUMNS: &str = "(id BIGINT PRIMARY KEY, v BIGINT NOT NULL, b BOOLEAN NOT NULL DEFAULT true, s SMALLINT NOT NULL DEFAULT 1, i INT NOT NULL DEFAULT 2, r REAL NOT NULL DEFAULT 1.5, d DOUBLE NOT NULL DEFAULT 2.5, dec DECIMAL(8,2) NOT NULL DEFAULT 1.25, t TEXT NOT NULL DEFAULT 'x', ts TIMESTAMP NOT NULL DEFAULT '2024-01-02T03:04:05Z', day DATE NOT NULL DEFAULT '2024-01-01', u UUID NOT NULL DEFAULT '0190a0b0-1111-7222-8333-444455556666', raw BYTEA NOT NULL DEFAULT 'ab', doc JSON NOT NULL DEFAULT '{}')";
 
 /// Queries whose answers must not change: every column and `_seq`, a
 /// count, a group, point lookups of live, updated, deleted and absent
@@ -38,16 +38,21 @@ async fn answers(db: &KalamDb) -> Vec<Vec<Vec<String>>> {
     all
 }
 
-/// `flushes` flushes per user, with inserts, updates and deletes of
-/// flushed and hot rows between them; some rows stay hot at the end.
-async fn history(db: &KalamDb, flushes: i64) {
+/// Creates `c.kv` (every column type) and `users`.
+pub(crate) async fn create_kv(db: &KalamDb, users: &[&str]) {
     run(
         db,
         "root",
         &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {COLUMNS}"),
     )
     .await;
-    create_users(db, &USERS).await;
+    create_users(db, users).await;
+}
+
+/// `flushes` flushes per user, with inserts, updates and deletes of
+/// flushed and hot rows between them; some rows stay hot at the end.
+async fn history(db: &KalamDb, flushes: i64) {
+    create_kv(db, &USERS).await;
     for round in 0..flushes {
         for user in USERS {
             let first = round * 10;
@@ -162,13 +167,7 @@ async fn every_answer_is_the_same_after_compaction_and_a_restart() {
 async fn a_scope_whose_rows_were_all_deleted_keeps_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    run(
-        &db,
-        "root",
-        &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {COLUMNS}"),
-    )
-    .await;
-    create_users(&db, &["u1"]).await;
+    create_kv(&db, &["u1"]).await;
     run(&db, "u1", "INSERT INTO c.kv (id, v) VALUES (1, 1), (2, 2)").await;
     db.flush_table("c", "kv", FlushHooks::default())
         .await
@@ -422,13 +421,7 @@ async fn merging_only_the_newest_files_keeps_tombstones_an_older_file_needs() {
         ..kalamdb_core::EngineConfig::default()
     };
     let db = crate::util::open_with(dir.path(), config, Arc::new(kalamdb_commons::SystemClock));
-    run(
-        &db,
-        "root",
-        &format!("CREATE NAMESPACE c; CREATE USER TABLE c.kv {COLUMNS}"),
-    )
-    .await;
-    create_users(&db, &USERS).await;
+    create_kv(&db, &USERS).await;
     let values: Vec<String> = (0..3000).map(|id| format!("({id}, {id})")).collect();
     run(
         &db,
