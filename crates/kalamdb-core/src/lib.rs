@@ -19,7 +19,8 @@
 //!    not a tombstone (hot tier and manifest from one `read::ScopeView`,
 //!    then only the files that may hold a key), allocates `_seq` numbers and puts one version per row
 //!    and one change-log entry per scope (`kalamdb_store::changes`; an
-//!    inserted row is logged by its key, its values are its version) into
+//!    inserted row is logged by its key, its values are its version, in
+//!    the hot tier or, once flushed, in the scope's file) into
 //!    one RocksDB `WriteBatch`; `HotStore::write` returns once it is in the WAL.
 //!    Still under the scope lock, the changes go to the live-query hub
 //!    (`live`), which offers them to the scope's subscribers without

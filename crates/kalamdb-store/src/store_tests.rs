@@ -790,6 +790,36 @@ mod change_log {
     }
 
     #[test]
+    fn an_inliner_past_its_bound_applies_in_parts_with_the_same_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let scope = ScopeKey::new(1, Some("alice"));
+        let big = "y".repeat(300_000);
+        let pks: Vec<i64> = (0..21).collect();
+        let mut seqs = Vec::new();
+        for write in pks.chunks(7) {
+            seqs.extend(insert(&store, &scope, write, &big));
+        }
+        let before = store.changes(&scope, 0, u64::MAX, 100).unwrap();
+        let mut inliner = Inliner::new(&scope);
+        let mut applied_early = 0;
+        for (pk, seq) in pks.iter().zip(&seqs) {
+            inliner.push(*seq, &version(*pk, &format!("{big}{pk}")).encode());
+            if inliner.is_full() {
+                applied_early += inliner.apply(&store).unwrap();
+            }
+        }
+        assert!(applied_early > 0, "6 MB of versions passed the 4 MiB bound");
+        inliner.apply(&store).unwrap();
+        let mut batch = store.batch();
+        for (pk, seq) in pks.iter().zip(&seqs) {
+            batch.delete_row_key(&scope.version_key(&Value::I64(*pk), *seq).unwrap());
+        }
+        store.write(batch).unwrap();
+        assert_eq!(store.changes(&scope, 0, u64::MAX, 100).unwrap(), before);
+    }
+
+    #[test]
     fn an_entry_of_references_is_bounded_by_the_rows_they_stand_for() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());

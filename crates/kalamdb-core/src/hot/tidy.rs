@@ -32,17 +32,8 @@ impl Tidier {
     /// Queues the range under `prefix`; starts the worker on `handle`'s
     /// blocking threads unless it runs already.
     pub fn request(self: &Arc<Self>, store: &Arc<HotStore>, handle: &Handle, prefix: &[u8]) {
-        {
-            let mut waiting = self.waiting.lock();
-            if waiting.0.len() >= MAX_WAITING {
-                debug!("range compaction queue full; left to RocksDB");
-                return;
-            }
-            waiting.0.insert(prefix.to_vec());
-            if waiting.1 {
-                return;
-            }
-            waiting.1 = true;
+        if !self.admit(prefix) {
+            return;
         }
         let guard = self.running.enter();
         let this = self.clone();
@@ -65,9 +56,49 @@ impl Tidier {
         });
     }
 
+    /// Queues `prefix`; whether a worker must be started for it (none is
+    /// running).
+    fn admit(&self, prefix: &[u8]) -> bool {
+        let mut waiting = self.waiting.lock();
+        if waiting.0.len() >= MAX_WAITING {
+            debug!("range compaction queue full; left to RocksDB");
+            return false;
+        }
+        waiting.0.insert(prefix.to_vec());
+        !std::mem::replace(&mut waiting.1, true)
+    }
+
     /// Waits until every range asked for is compacted (the store is about
     /// to close).
     pub async fn wait_idle(&self) {
         self.running.wait_idle().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_worker_at_a_time_and_no_more_than_the_bound_waits() {
+        let tidier = Tidier::default();
+        assert!(
+            tidier.admit(b"scope-0"),
+            "the first request starts the worker"
+        );
+        assert!(!tidier.admit(b"scope-0"), "a worker is running");
+        for i in 1..MAX_WAITING + 100 {
+            assert!(!tidier.admit(format!("scope-{i}").as_bytes()));
+        }
+        let waiting = tidier.waiting.lock();
+        assert_eq!(
+            waiting.0.len(),
+            MAX_WAITING,
+            "past the bound, left to RocksDB"
+        );
+        assert!(
+            waiting.0.contains(b"scope-0".as_slice()),
+            "asked twice, queued once"
+        );
     }
 }

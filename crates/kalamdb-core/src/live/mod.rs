@@ -17,10 +17,13 @@
 //! - A system table has no change log; a dba's live query over one reads
 //!   it again every `system_poll` and sends the difference ([`SystemWatch`]).
 //!
-//! Flushes move rows between tiers and never reach the hub, so they are
-//! never changes; the only thing a flush does to the log is write the
-//! values into the insert entries that referred to the hot versions it
-//! deletes (`HotStore::inline_changes`), which changes no entry's meaning.
+//! Flushes and compactions move rows between files and tiers and never
+//! reach the hub, so they are never changes. An insert entry refers to its
+//! row's version, which a resume reads from the hot tier or, once flushed,
+//! from the scope's files (`read::FlushedFiles`); the only thing either
+//! does to the log is write the values into the entries that refer to the
+//! versions it removes for good (`kalamdb_store::Inliner`), which changes
+//! no entry's meaning.
 
 mod error;
 mod history;

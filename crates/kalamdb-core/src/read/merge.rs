@@ -120,17 +120,12 @@ impl ScopeView<'_> {
             }
             for j in holders {
                 let version = files[j].take()?;
-                match best.take() {
-                    Some(b) if b.seq > version.seq => {
-                        sink.superseded(version)?;
-                        best = Some(b);
-                    }
-                    older => {
-                        if let Some(older) = older {
-                            sink.superseded(older)?;
-                        }
-                        best = Some(version);
-                    }
+                let older = match &best {
+                    Some(b) if b.seq > version.seq => Some(version),
+                    _ => best.replace(version),
+                };
+                if let Some(older) = older {
+                    sink.superseded(older)?;
                 }
                 if let Some(key) = files[j].peek_key()? {
                     heap.push(Reverse((key.to_vec(), j)));

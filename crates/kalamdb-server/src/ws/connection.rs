@@ -503,9 +503,6 @@ impl Conn {
                         (replay, page)
                     })
                     .await;
-                    let Some(sub) = self.subs.get_mut(id) else {
-                        return Ok(());
-                    };
                     match read {
                         Ok((replay, page)) => {
                             sub.live.replay = Some(replay);
@@ -518,9 +515,6 @@ impl Conn {
                     }
                 }
                 None => Ok(None),
-            };
-            let Some(sub) = self.subs.get_mut(id) else {
-                return Ok(());
             };
             match page {
                 Ok(Some(changes)) => {
