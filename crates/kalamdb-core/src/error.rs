@@ -79,6 +79,11 @@ pub enum CoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A write planned under a schema version that an ALTER TABLE replaced
+    /// before it committed; nothing was written (the statement is run
+    /// again, a few times, before this reaches a client).
+    #[error("table '{0}' was altered while the statement ran; nothing was written, run it again")]
+    SchemaChanged(String),
     /// A test fail point stopped the work here, as a crash would.
     #[error("fail point: {0}")]
     FailPoint(&'static str),
@@ -91,7 +96,9 @@ impl CoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             CoreError::InvalidSql(_) => ErrorCode::InvalidSql,
-            CoreError::Execution(_) | CoreError::AlreadyExists(_) => ErrorCode::SqlExecutionError,
+            CoreError::Execution(_) | CoreError::AlreadyExists(_) | CoreError::SchemaChanged(_) => {
+                ErrorCode::SqlExecutionError
+            }
             CoreError::InvalidParameter(_) => ErrorCode::InvalidParameter,
             CoreError::EmptySql => ErrorCode::EmptySql,
             CoreError::ParamsWithBatch => ErrorCode::ParamsWithBatch,

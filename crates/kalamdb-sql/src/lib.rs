@@ -7,6 +7,7 @@
 //! SELECT/INSERT/UPDATE/DELETE are handed on as `sqlparser` ASTs. This crate
 //! decides what a statement means, never how it runs.
 
+mod alter;
 mod backup;
 mod depth;
 mod error;
@@ -40,8 +41,8 @@ pub use parse::{
 pub use split::split_statements;
 pub use sqlparser;
 pub use statement::{
-    AccessLevel, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, LiveOptions, TableRef,
-    UserChange,
+    AccessLevel, AlterTable, ColumnDefault, ColumnSpec, CreateTable, KalamStatement, LiveOptions,
+    TableChange, TableOptions, TableRef, UserChange,
 };
 pub use storage::StorageOptions;
 pub use types::kalam_type_of;

@@ -132,6 +132,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         }
         ["CREATE", "USER", ..] => user::parse_create(&mut parser)?,
         ["ALTER", "USER", ..] => user::parse_alter(&mut parser)?,
+        ["ALTER", "TABLE", ..] => crate::alter::parse_alter_table(&mut parser)?,
         ["DROP", "USER", ..] => user::parse_drop(&mut parser)?,
         ["DROP", "TABLE", ..] => table::parse_drop(&mut parser)?,
         ["SHOW", "TABLES", ..] => table::parse_show(&mut parser)?,

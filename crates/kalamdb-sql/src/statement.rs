@@ -69,6 +69,65 @@ pub struct CreateTable {
     pub compaction_max_small_files: Option<u32>,
 }
 
+/// `ALTER TABLE`: one or more changes, applied together as one schema
+/// version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterTable {
+    pub table: TableRef,
+    pub if_exists: bool,
+    pub changes: Vec<TableChange>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableChange {
+    AddColumn {
+        column: ColumnSpec,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        name: String,
+        if_exists: bool,
+    },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
+    SetDefault {
+        column: String,
+        default: ColumnDefault,
+    },
+    DropDefault {
+        column: String,
+    },
+    SetNotNull {
+        column: String,
+    },
+    DropNotNull {
+        column: String,
+    },
+    /// `ALTER COLUMN c TYPE t` / `MODIFY COLUMN c t`: widening only.
+    SetType {
+        column: String,
+        data_type: KalamType,
+    },
+    RenameTable {
+        to: String,
+    },
+    SetOptions(TableOptions),
+}
+
+/// Table options an `ALTER TABLE ... SET TBLPROPERTIES (...)` changes;
+/// `None`: unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableOptions {
+    pub flush_policy: Option<FlushPolicy>,
+    pub storage_id: Option<String>,
+    pub access_level: Option<AccessLevel>,
+    pub ttl_seconds: Option<u64>,
+    pub compaction_max_files: Option<u32>,
+    pub compaction_max_small_files: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserChange {
     Password(String),
@@ -103,7 +162,10 @@ pub enum KalamStatement {
     },
     DescribeTable {
         table: TableRef,
+        /// `DESCRIBE TABLE t HISTORY`: its schema versions.
+        history: bool,
     },
+    AlterTable(Box<AlterTable>),
     /// Hot and cold figures of one table.
     ShowStats {
         table: TableRef,
@@ -219,6 +281,7 @@ impl KalamStatement {
             KalamStatement::DropTable { .. } => "DROP TABLE",
             KalamStatement::ShowTables { .. } => "SHOW TABLES",
             KalamStatement::DescribeTable { .. } => "DESCRIBE TABLE",
+            KalamStatement::AlterTable(_) => "ALTER TABLE",
             KalamStatement::ShowStats { .. } => "SHOW STATS",
             KalamStatement::CreateUser { .. } => "CREATE USER",
             KalamStatement::AlterUser { .. } => "ALTER USER",

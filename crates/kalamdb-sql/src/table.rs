@@ -124,14 +124,14 @@ pub fn parse_create(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseErro
 }
 
 #[derive(Default)]
-struct Options {
-    rows: Option<u64>,
-    interval: Option<u64>,
-    storage_id: Option<String>,
-    ttl_seconds: Option<u64>,
-    access_level: Option<AccessLevel>,
-    compaction_max_files: Option<u32>,
-    compaction_max_small_files: Option<u32>,
+pub(crate) struct Options {
+    pub rows: Option<u64>,
+    pub interval: Option<u64>,
+    pub storage_id: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub access_level: Option<AccessLevel>,
+    pub compaction_max_files: Option<u32>,
+    pub compaction_max_small_files: Option<u32>,
 }
 
 fn option_value(parser: &mut Parser<'_>) -> Result<String, ParseError> {
@@ -159,7 +159,7 @@ fn parse_u32(key: &str, value: &str) -> Result<u32, ParseError> {
         .map_err(|_| ParseError(format!("{key} expects a whole number, got '{value}'")))
 }
 
-fn parse_with_options(
+pub(crate) fn parse_with_options(
     parser: &mut Parser<'_>,
     options: &mut Options,
     table_type: &mut Option<TableType>,
@@ -268,42 +268,12 @@ fn columns(
         ));
     }
     for def in defs {
-        let name = normalize(&def.name);
-        kalamdb_commons::validate_identifier("column", &name).map_err(ParseError)?;
-        if name.starts_with('_')
-            && ["_seq", "_deleted", "_user_id"]
-                .iter()
-                .any(|r| name.eq_ignore_ascii_case(r))
-        {
-            return err(format!(
-                "column name '{name}' is reserved for system columns"
-            ));
+        let (spec, primary) = column_spec(def)?;
+        if columns.iter().any(|c| c.name == spec.name) {
+            return err(format!("column '{}' is declared twice", spec.name));
         }
-        if columns.iter().any(|c| c.name == name) {
-            return err(format!("column '{name}' is declared twice"));
-        }
-        let data_type = kalam_type_of(&def.data_type)?;
-        let mut spec = ColumnSpec {
-            name: name.clone(),
-            data_type,
-            nullable: true,
-            default: is_serial(&def.data_type).then_some(ColumnDefault::SnowflakeId),
-        };
-        for option in &def.options {
-            match &option.option {
-                ColumnOption::Null => spec.nullable = true,
-                ColumnOption::NotNull => spec.nullable = false,
-                ColumnOption::Default(expr) => spec.default = Some(default_of(expr)),
-                ColumnOption::PrimaryKey(_) => primary_keys.push(name.clone()),
-                ColumnOption::DialectSpecific(tokens)
-                    if tokens
-                        .iter()
-                        .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
-                {
-                    spec.default = Some(ColumnDefault::SnowflakeId)
-                }
-                other => return err(format!("unsupported column option {other} on '{name}'")),
-            }
+        if primary {
+            primary_keys.push(spec.name.clone());
         }
         columns.push(spec);
     }
@@ -340,7 +310,53 @@ fn columns(
     Ok((columns, primary_key))
 }
 
-fn default_of(expr: &Expr) -> ColumnDefault {
+/// One column definition, and whether it says PRIMARY KEY.
+pub(crate) fn column_spec(def: &ColumnDef) -> Result<(ColumnSpec, bool), ParseError> {
+    let name = normalize(&def.name);
+    kalamdb_commons::validate_identifier("column", &name).map_err(ParseError)?;
+    check_not_reserved(&name)?;
+    let data_type = kalam_type_of(&def.data_type)?;
+    let mut spec = ColumnSpec {
+        name: name.clone(),
+        data_type,
+        nullable: true,
+        default: is_serial(&def.data_type).then_some(ColumnDefault::SnowflakeId),
+    };
+    let mut primary = false;
+    for option in &def.options {
+        match &option.option {
+            ColumnOption::Null => spec.nullable = true,
+            ColumnOption::NotNull => spec.nullable = false,
+            ColumnOption::Default(expr) => spec.default = Some(default_of(expr)),
+            ColumnOption::PrimaryKey(_) => primary = true,
+            ColumnOption::DialectSpecific(tokens)
+                if tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
+            {
+                spec.default = Some(ColumnDefault::SnowflakeId)
+            }
+            other => return err(format!("unsupported column option {other} on '{name}'")),
+        }
+    }
+    Ok((spec, primary))
+}
+
+/// System column names cannot name a table's own columns.
+pub(crate) fn check_not_reserved(name: &str) -> Result<(), ParseError> {
+    if name.starts_with('_')
+        && ["_seq", "_deleted", "_user_id"]
+            .iter()
+            .any(|r| name.eq_ignore_ascii_case(r))
+    {
+        return err(format!(
+            "column name '{name}' is reserved for system columns"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn default_of(expr: &Expr) -> ColumnDefault {
     let text = expr.to_string();
     match text.to_ascii_uppercase().as_str() {
         "SNOWFLAKE_ID()" => ColumnDefault::SnowflakeId,
@@ -388,5 +404,6 @@ pub fn parse_describe(parser: &mut Parser<'_>) -> Result<KalamStatement, ParseEr
     }
     let _ = parser.parse_keyword(Keyword::TABLE);
     let table = parse_table_ref(parser)?;
-    Ok(KalamStatement::DescribeTable { table })
+    let history = parse_word(parser, "HISTORY");
+    Ok(KalamStatement::DescribeTable { table, history })
 }

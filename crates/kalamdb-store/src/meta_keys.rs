@@ -7,6 +7,7 @@
 //! | `ns/<namespace>` | namespace definition (JSON) | catalog |
 //! | `tbl/<namespace>/<table>` | table definition (JSON) | catalog |
 //! | `next_table_uid` | next table uid (u64 BE) | catalog |
+//! | `schema/<table uid BE><version BE>` | one schema version of a table (JSON) | catalog |
 //! | `user/<user id>` | user record (JSON) | users |
 //! | `session/<session id>` | login session (JSON) | sessions |
 //! | `job/<job id>` | job record (JSON) | jobs |
@@ -39,6 +40,7 @@ pub const PENDING_FILES: &[u8] = b"pf/";
 pub const STORAGES: &[u8] = b"stg/";
 pub const AUDIT: &[u8] = b"audit/";
 pub const EXPORTS: &[u8] = b"export/";
+pub const SCHEMAS: &[u8] = b"schema/";
 
 pub fn namespace(name: &str) -> Vec<u8> {
     [NAMESPACES, name.as_bytes()].concat()
@@ -58,6 +60,17 @@ pub fn session(id: &str) -> Vec<u8> {
 
 pub fn job(id: &str) -> Vec<u8> {
     [JOBS, id.as_bytes()].concat()
+}
+
+/// One schema version of a table; a table's versions are one prefix
+/// range ([`table_schemas`]), oldest first.
+pub fn schema_version(table_uid: u64, version: u32) -> Vec<u8> {
+    [SCHEMAS, &table_uid.to_be_bytes(), &version.to_be_bytes()].concat()
+}
+
+/// Every schema version of one table.
+pub fn table_schemas(table_uid: u64) -> Vec<u8> {
+    [SCHEMAS, &table_uid.to_be_bytes()].concat()
 }
 
 pub fn last_flush(table_uid: u64) -> Vec<u8> {
@@ -144,6 +157,8 @@ mod tests {
             (last_flush(7), b"lastflush/\0\0\0\0\0\0\0\x07"),
             (storage("local"), b"stg/local"),
             (export("EX-1"), b"export/EX-1"),
+            (schema_version(7, 2), b"schema/\0\0\0\0\0\0\0\x07\0\0\0\x02"),
+            (table_schemas(7), b"schema/\0\0\0\0\0\0\0\x07"),
             (
                 audit_entry(0x0102, 3),
                 b"audit/\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\0\x03",

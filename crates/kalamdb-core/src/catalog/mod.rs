@@ -5,9 +5,11 @@
 //! memory; the cache is only updated after the batch is durable.
 
 mod model;
+mod schemas;
 mod store;
 
 pub use model::{is_public, ColumnDef, CompactionOptions, DefaultSpec, NamespaceDef, TableDef};
+pub use schemas::{widens, SchemaHistory, SchemaVersion, Slot, StoredValue};
 pub use store::Catalog;
 
 /// The namespace that exists from the first start and is the default for

@@ -1,8 +1,12 @@
 //! Catalog records, stored as JSON in the `meta` column family.
 
+use super::schemas::{ColumnMap, SchemaHistory, StoredValue};
+use crate::error::Result;
 use kalamdb_commons::{FlushPolicy, KalamType, NamespaceId, TableName, TableType};
 use kalamdb_sql::{AccessLevel, ColumnDefault};
+use kalamdb_store::RowVersion;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NamespaceDef {
@@ -52,10 +56,19 @@ impl DefaultSpec {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnDef {
+    /// Stable within the table: kept by renames, never reused (see
+    /// `schemas.rs`). 0 in records written before ids existed; the catalog
+    /// numbers those columns by position when it loads them.
+    #[serde(default)]
+    pub id: u32,
     pub name: String,
     pub data_type: KalamType,
     pub nullable: bool,
     pub default: Option<DefaultSpec>,
+    /// What rows written before the column was added read: ADD COLUMN's
+    /// default, evaluated once then (none: NULL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<StoredValue>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +92,13 @@ pub struct TableDef {
     /// Thresholds of automatic compaction where the table sets its own.
     #[serde(default, skip_serializing_if = "CompactionOptions::is_default")]
     pub compaction: CompactionOptions,
+    /// The id the next added column gets.
+    #[serde(default)]
+    pub next_column_id: u32,
+    /// Every schema version of the table, shared by all its definitions
+    /// (kept in records of their own, not in this one).
+    #[serde(skip)]
+    pub schemas: Arc<SchemaHistory>,
 }
 
 /// A table's own compaction thresholds (`COMPACTION_MAX_FILES`,
@@ -100,6 +120,39 @@ impl CompactionOptions {
 impl TableDef {
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.namespace, self.name)
+    }
+
+    /// How rows (or files) of schema version `from` read as this
+    /// definition's version; `None` when they are the same.
+    pub fn map_from(&self, from: u32) -> Result<Option<Arc<ColumnMap>>> {
+        if from == self.schema_version {
+            return Ok(None);
+        }
+        self.schemas.map(from, self.schema_version).map(Some)
+    }
+
+    /// A stored row version with its values in this definition's columns.
+    pub fn upgrade(&self, mut row: RowVersion) -> Result<RowVersion> {
+        if let Some(map) = self.map_from(row.schema_version)? {
+            row.values = map.apply(std::mem::take(&mut row.values));
+            row.schema_version = self.schema_version;
+        }
+        Ok(row)
+    }
+
+    /// This definition with the columns of the newest schema version, for
+    /// what writes files (a flush, a compaction): called after taking its
+    /// snapshot, it is at least as new as every row version the snapshot
+    /// holds (see `schemas.rs`), so no row loses a column by it.
+    pub fn at_latest(&self) -> TableDef {
+        let mut def = self.clone();
+        if let Some(latest) = self.schemas.latest() {
+            if latest.version != self.schema_version {
+                def.columns = latest.columns.clone();
+                def.schema_version = latest.version;
+            }
+        }
+        def
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {

@@ -1,10 +1,11 @@
 //! Catalog persistence and the in-memory cache.
 
 use super::model::{NamespaceDef, TableDef};
+use super::schemas::{SchemaHistory, SchemaVersion};
 use crate::error::{CoreError, Result};
 use kalamdb_store::{meta_keys, HotStore, ScopeKey};
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -42,12 +43,52 @@ impl Catalog {
             let ns: NamespaceDef = serde_json::from_slice(&raw)?;
             state.namespaces.insert(ns.name.to_string(), Arc::new(ns));
         }
+        let mut histories: HashMap<u64, Vec<SchemaVersion>> = HashMap::new();
+        for (key, raw) in store.meta_scan(meta_keys::SCHEMAS)? {
+            let uid = key
+                .get(meta_keys::SCHEMAS.len()..meta_keys::SCHEMAS.len() + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(CoreError::Corrupt("schema version key"))?;
+            histories
+                .entry(uid)
+                .or_default()
+                .push(serde_json::from_slice(&raw)?);
+        }
+        // Records from before schema versions: numbered and written once.
+        let mut upgrade = store.batch();
+        let mut upgraded = false;
         for (_, raw) in store.meta_scan(meta_keys::TABLES)? {
-            let table: TableDef = serde_json::from_slice(&raw)?;
+            let mut table: TableDef = serde_json::from_slice(&raw)?;
+            let mut versions = histories.remove(&table.uid).unwrap_or_default();
+            if table.columns.iter().any(|c| c.id == 0) {
+                for (i, column) in table.columns.iter_mut().enumerate() {
+                    column.id = i as u32 + 1;
+                }
+                table.next_column_id = table.columns.len() as u32 + 1;
+                upgrade.put_meta(
+                    &meta_keys::table(table.namespace.as_str(), table.name.as_str()),
+                    &serde_json::to_vec(&table)?,
+                );
+                upgraded = true;
+            }
+            if !versions.iter().any(|v| v.version == table.schema_version) {
+                let first = first_version(&table);
+                upgrade.put_meta(
+                    &meta_keys::schema_version(table.uid, first.version),
+                    &serde_json::to_vec(&first)?,
+                );
+                versions.push(first);
+                upgraded = true;
+            }
+            table.schemas = Arc::new(SchemaHistory::of(versions));
             state.tables.insert(
                 (table.namespace.to_string(), table.name.to_string()),
                 Arc::new(table),
             );
+        }
+        if upgraded {
+            store.write(upgrade)?;
         }
         if let Some(raw) = store.meta_get(meta_keys::NEXT_TABLE_UID)? {
             let bytes: [u8; 8] = raw
@@ -141,6 +182,7 @@ impl Catalog {
             batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
             batch.delete_changes_of_table(table.uid);
             batch.delete_table_manifests(table.uid);
+            batch.delete_meta_with_prefix(&meta_keys::table_schemas(table.uid));
         }
         batch.delete_meta(&meta_keys::namespace(name));
         self.store.write(batch)?;
@@ -167,10 +209,17 @@ impl Catalog {
         }
         let uid = self.state.read().next_uid;
         table.uid = uid;
+        let first = first_version(&table);
         let mut batch = self.store.batch();
         batch.put_meta(
             &meta_keys::table(table.namespace.as_str(), table.name.as_str()),
             &serde_json::to_vec(&table)?,
+        );
+        // Range deletes first: a batch applies in order.
+        batch.delete_meta_with_prefix(&meta_keys::table_schemas(uid));
+        batch.put_meta(
+            &meta_keys::schema_version(uid, first.version),
+            &serde_json::to_vec(&first)?,
         );
         batch.put_meta(meta_keys::NEXT_TABLE_UID, &(uid + 1).to_be_bytes());
         // A uid is never reused, but clear the range anyway in case a crash
@@ -178,6 +227,7 @@ impl Catalog {
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(uid));
         batch.delete_changes_of_table(uid);
         self.store.write(batch)?;
+        table.schemas = Arc::new(SchemaHistory::of([first]));
         let table = Arc::new(table);
         let mut state = self.state.write();
         state.next_uid = uid + 1;
@@ -188,6 +238,79 @@ impl Catalog {
         drop(state);
         self.changed();
         Ok((true, table))
+    }
+
+    /// Replaces `old` (still the table's current definition, else a
+    /// concurrent change wins and this fails) by `new`, one schema version
+    /// later, recording the version with `change` (its statement). `new`
+    /// may have another name (`RENAME TO`). Returns the definition now in
+    /// force.
+    pub fn alter_table(
+        &self,
+        old: &TableDef,
+        mut new: TableDef,
+        change: String,
+    ) -> Result<Arc<TableDef>> {
+        let _ddl = self.ddl.lock();
+        let current = self.table(old.namespace.as_str(), old.name.as_str());
+        if current.as_ref().map(|t| (t.uid, t.schema_version))
+            != Some((old.uid, old.schema_version))
+        {
+            return Err(CoreError::exec(format!(
+                "table '{}' was changed or dropped meanwhile; run the statement again",
+                old.qualified_name()
+            )));
+        }
+        let renamed = (&new.namespace, &new.name) != (&old.namespace, &old.name);
+        if renamed
+            && self
+                .table(new.namespace.as_str(), new.name.as_str())
+                .is_some()
+        {
+            return Err(CoreError::AlreadyExists(format!(
+                "table '{}' already exists",
+                new.qualified_name()
+            )));
+        }
+        new.uid = old.uid;
+        new.schema_version = old.schema_version + 1;
+        new.schemas = old.schemas.clone();
+        let version = SchemaVersion {
+            version: new.schema_version,
+            columns: new.columns.clone(),
+            created_at: new.updated_at,
+            change,
+        };
+        let mut batch = self.store.batch();
+        if renamed {
+            batch.delete_meta(&meta_keys::table(old.namespace.as_str(), old.name.as_str()));
+        }
+        batch.put_meta(
+            &meta_keys::table(new.namespace.as_str(), new.name.as_str()),
+            &serde_json::to_vec(&new)?,
+        );
+        batch.put_meta(
+            &meta_keys::schema_version(new.uid, version.version),
+            &serde_json::to_vec(&version)?,
+        );
+        self.store.write(batch)?;
+        // Before the definition is handed out: no row of the version can
+        // be written before the history holds it.
+        new.schemas.add(version);
+        let new = Arc::new(new);
+        let mut state = self.state.write();
+        if renamed {
+            state
+                .tables
+                .remove(&(old.namespace.to_string(), old.name.to_string()));
+        }
+        state.tables.insert(
+            (new.namespace.to_string(), new.name.to_string()),
+            new.clone(),
+        );
+        drop(state);
+        self.changed();
+        Ok(new)
     }
 
     /// Drops a table with its hot rows in one batch; `also_put` as for
@@ -210,6 +333,7 @@ impl Catalog {
         batch.delete_rows_with_prefix(&ScopeKey::table_prefix(table.uid));
         batch.delete_changes_of_table(table.uid);
         batch.delete_table_manifests(table.uid);
+        batch.delete_meta_with_prefix(&meta_keys::table_schemas(table.uid));
         self.store.write(batch)?;
         self.state
             .write()
@@ -217,5 +341,15 @@ impl Catalog {
             .remove(&(ns.to_string(), name.to_string()));
         self.changed();
         Ok(Some(table))
+    }
+}
+
+/// The version a table is created with.
+fn first_version(table: &TableDef) -> SchemaVersion {
+    SchemaVersion {
+        version: table.schema_version,
+        columns: table.columns.clone(),
+        created_at: table.created_at,
+        change: "CREATE TABLE".into(),
     }
 }

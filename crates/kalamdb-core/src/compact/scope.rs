@@ -33,6 +33,7 @@ pub enum Round {
 }
 
 /// Everything a scope's compaction works with.
+#[derive(Clone, Copy)]
 pub struct ScopeJob<'a> {
     pub env: &'a Flusher,
     pub cold: &'a Arc<ColdStore>,
@@ -55,6 +56,27 @@ impl ScopeJob<'_> {
         let _turn = self.env.gate.enter(self.scope);
         let store = self.env.hot().store();
         let snapshot = store.snapshot();
+        // Read after the snapshot: at least as new as each of its files,
+        // so the merged file drops no column of any (see `catalog`'s
+        // `schemas.rs`).
+        if self.def.schemas.latest_version() != self.def.schema_version {
+            let latest = self.def.at_latest();
+            let job = ScopeJob {
+                def: &latest,
+                ..*self
+            };
+            return job.round_in(snapshot, mode, stats);
+        }
+        self.round_in(snapshot, mode, stats)
+    }
+
+    fn round_in(
+        &self,
+        snapshot: kalamdb_store::StoreSnapshot<'_>,
+        mode: Mode,
+        stats: &mut CompactStats,
+    ) -> Result<Round> {
+        let store = self.env.hot().store();
         let files = ScopeFiles::read(&snapshot, self.scope)?;
         let Some(range) = select(files.entries(), self.policy, mode) else {
             return Ok(Round::Nothing);

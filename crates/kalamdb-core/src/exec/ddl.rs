@@ -166,6 +166,7 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         .storage_id
         .unwrap_or_else(|| LOCAL_STORAGE.to_string());
     let now = s.services.clock.now_micros();
+    let column_count = create.columns.len();
     let def = TableDef {
         uid: 0,
         namespace,
@@ -174,11 +175,14 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         columns: create
             .columns
             .into_iter()
-            .map(|c| ColumnDef {
+            .zip(1..)
+            .map(|(c, id)| ColumnDef {
+                id,
                 name: c.name,
                 data_type: c.data_type,
                 nullable: c.nullable,
                 default: c.default.map(Into::into),
+                fill: None,
             })
             .collect(),
         primary_key: create.primary_key,
@@ -190,6 +194,8 @@ pub fn create_table(s: &Session<'_>, create: CreateTable) -> Result<StatementRes
         created_at: now,
         updated_at: now,
         compaction,
+        next_column_id: column_count as u32 + 1,
+        schemas: Default::default(),
     };
     let qualified = def.qualified_name();
     let (created, def) = s

@@ -326,7 +326,7 @@ async fn eval_with_datafusion(s: &Session<'_>, expr: &Expr) -> Result<ScalarValu
     Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
 }
 
-async fn default_value(
+pub(super) async fn default_value(
     s: &Session<'_>,
     default: &DefaultSpec,
     t: KalamType,

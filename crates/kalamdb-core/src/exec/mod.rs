@@ -1,5 +1,7 @@
 //! Running parsed statements for one caller.
 
+mod alter;
+mod alter_check;
 mod backup;
 mod catalog;
 mod checked_math;
@@ -170,7 +172,24 @@ impl Session<'_> {
 
     /// Runs one prepared statement: as a direct read when it is one of
     /// those shapes (and direct reads are on), else as [`Session::run`].
+    /// A write that an ALTER TABLE overtook ([`CoreError::SchemaChanged`],
+    /// nothing written) is planned and run again under the new schema.
     pub async fn run_prepared(
+        &self,
+        prepared: Arc<prepared::Prepared>,
+        stream: bool,
+    ) -> Result<StatementResult> {
+        const ATTEMPTS: usize = 4;
+        let mut attempt = 1;
+        loop {
+            match Box::pin(self.run_prepared_once(prepared.clone(), stream)).await {
+                Err(CoreError::SchemaChanged(_)) if attempt < ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn run_prepared_once(
         &self,
         prepared: Arc<prepared::Prepared>,
         stream: bool,
@@ -252,6 +271,7 @@ impl Session<'_> {
                 | KalamStatement::AlterUser { name, .. }
                 | KalamStatement::DropUser { name, .. } => name.clone(),
                 KalamStatement::CreateTable(create) => table(&create.table),
+                KalamStatement::AlterTable(alter) => table(&alter.table),
                 KalamStatement::DropTable { table: t, .. }
                 | KalamStatement::FlushTable { table: t }
                 | KalamStatement::CompactTable { table: t } => table(t),
@@ -314,7 +334,15 @@ impl Session<'_> {
             KalamStatement::ShowTables { namespace } => {
                 show::show_tables(self, namespace.as_deref()).await
             }
-            KalamStatement::DescribeTable { table } => show::describe_table(self, &table).await,
+            KalamStatement::DescribeTable {
+                table,
+                history: false,
+            } => show::describe_table(self, &table).await,
+            KalamStatement::DescribeTable {
+                table,
+                history: true,
+            } => alter::describe_history(self, &self.resolve_table(&table)?),
+            KalamStatement::AlterTable(alter) => alter::alter_table(self, *alter).await,
             KalamStatement::ShowStats { table } => stats::show_stats(self, &table),
             KalamStatement::FlushTable { table } => flush::flush_table(self, &table).await,
             KalamStatement::FlushAll { namespace } => {

@@ -139,6 +139,7 @@ pub async fn update(
     let scope = s.write_scope(&def)?;
     let planned = plan_matches(s, from, projection, update.selection.as_ref(), text).await?;
     let _guard = s.services.hot.lock_scope(&scope).await;
+    let _schema = super::write::schema_guard(&def).await?;
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
@@ -257,6 +258,7 @@ pub async fn delete(
     )
     .await?;
     let _guard = s.services.hot.lock_scope(&scope).await;
+    let _schema = super::write::schema_guard(&def).await?;
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {

@@ -28,6 +28,18 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
+/// Taken under the scope's lock, held until the write commits: holds off
+/// an ALTER TABLE meanwhile (its checks of the existing rows and its commit
+/// see every write or none of it), and refuses a write planned under a
+/// schema version an ALTER has replaced since (the statement runs again).
+pub(super) async fn schema_guard(def: &TableDef) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+    let guard = def.schemas.gate.read().await;
+    if def.schemas.latest_version() != def.schema_version {
+        return Err(CoreError::SchemaChanged(def.qualified_name()));
+    }
+    Ok(guard)
+}
+
 impl Session<'_> {
     /// The scope this caller writes in `def`.
     pub(super) fn write_scope(&self, def: &TableDef) -> Result<ScopeKey> {
@@ -46,6 +58,7 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let store = s.services.hot.store();
     s.services.hot.check_budget()?;
     let _guard = s.services.hot.lock_scope(&scope).await;
+    let _schema = schema_guard(def).await?;
     let duplicate = |key: &Value| {
         CoreError::AlreadyExists(format!(
             "duplicate primary key: {} = {} already exists in '{}'",

@@ -56,6 +56,10 @@ pub fn flush_table(
     if let Some(hook) = &hooks.after_snapshot {
         hook();
     }
+    // Read after the snapshot: at least as new as each version in it, so
+    // the files drop no column of any (see `catalog`'s `schemas.rs`).
+    let latest = def.at_latest();
+    let def = &latest;
     let user_scoped = def.table_type != TableType::Shared;
     info!(table = %def.qualified_name(), watermark = snapshot.watermark, "flush started");
     let mut stats = FlushStats::default();

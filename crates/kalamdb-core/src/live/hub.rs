@@ -87,6 +87,9 @@ pub enum EndReason {
     /// `KILL LIVE QUERY`.
     Killed,
     TableDropped(String),
+    /// A column it may read was dropped or changed type: its plan's
+    /// columns no longer describe the table.
+    TableAltered(String),
     UserDropped,
     /// The connection went away.
     Closed,
@@ -450,6 +453,15 @@ impl LiveHub {
         self.end_where(
             |f| f.scope.as_bytes().starts_with(&prefix),
             EndReason::TableDropped(name.to_string()),
+        );
+    }
+
+    /// A table lost or changed a column: its feeds end (they may resume).
+    pub fn end_table_altered(&self, table_uid: u64, name: &str) {
+        let prefix = ScopeKey::table_prefix(table_uid);
+        self.end_where(
+            |f| f.scope.as_bytes().starts_with(&prefix),
+            EndReason::TableAltered(name.to_string()),
         );
     }
 

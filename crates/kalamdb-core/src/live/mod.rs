@@ -111,6 +111,10 @@ impl Live {
         self.hub.end_table(table_uid, name);
     }
 
+    pub fn end_table_altered(&self, table_uid: u64, name: &str) {
+        self.hub.end_table_altered(table_uid, name);
+    }
+
     pub fn end_user(&self, user_id: &str) {
         self.hub.end_user(user_id);
     }

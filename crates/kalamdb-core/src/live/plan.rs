@@ -313,7 +313,7 @@ impl LivePlan {
                 for change in &set.changes {
                     index.push(match pick(change) {
                         Some((seq, row)) => {
-                            builder.push(seq, false, &row.values)?;
+                            builder.push_version(seq, row)?;
                             Some(builder.rows - 1)
                         }
                         None => None,

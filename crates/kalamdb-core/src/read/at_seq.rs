@@ -50,7 +50,7 @@ impl ScopeFiles {
                 .map(|&i| Ok(probe(&keys::decode_pk(&wanted[i].0[prefix..], pk_type)?)))
                 .collect::<Result<Vec<_>>>()?;
             for batch in read_for_keys(cold, handle, def, entry, &probes)? {
-                let rows = FileBatch::decode(def, &batch, &entry.path)?;
+                let rows = FileBatch::decode(def, entry.schema_version, &batch, &entry.path)?;
                 for r in 0..rows.len() {
                     let key = rows.key(def, scope, r)?;
                     let Some(seq) = rows.seq(r) else { continue };

@@ -1,6 +1,6 @@
 //! Accumulating row versions into Arrow batches.
 
-use crate::catalog::TableDef;
+use crate::catalog::{SchemaHistory, TableDef};
 use crate::error::CoreError;
 use crate::values::ColumnBuilder;
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder};
@@ -25,6 +25,10 @@ pub struct BatchBuilder {
     /// names a column twice (then versions are decoded first).
     by_column: Option<Vec<Option<usize>>>,
     pub rows: usize,
+    /// The table's schema version the columns are of, and its history (to
+    /// map stored versions of other schema versions).
+    schema_version: u32,
+    schemas: Arc<SchemaHistory>,
 }
 
 enum Output {
@@ -62,6 +66,8 @@ impl BatchBuilder {
                         columns,
                         by_column: None,
                         rows: 0,
+                        schema_version: def.schema_version,
+                        schemas: def.schemas.clone(),
                     };
                 }
                 by_column[i] = Some(at);
@@ -71,7 +77,19 @@ impl BatchBuilder {
             columns,
             by_column: Some(by_column),
             rows: 0,
+            schema_version: def.schema_version,
+            schemas: def.schemas.clone(),
         }
+    }
+
+    /// A stored version's values in this builder's schema version.
+    fn def_upgrade(&self, mut row: RowVersion) -> Result<RowVersion, CoreError> {
+        if row.schema_version != self.schema_version {
+            let map = self.schemas.map(row.schema_version, self.schema_version)?;
+            row.values = map.apply(std::mem::take(&mut row.values));
+            row.schema_version = self.schema_version;
+        }
+        Ok(row)
     }
 
     pub fn push(&mut self, seq: u64, deleted: bool, values: &[Value]) -> Result<(), CoreError> {
@@ -87,17 +105,32 @@ impl BatchBuilder {
         Ok(())
     }
 
+    /// Adds a decoded stored version of any schema version (as a live
+    /// row, whatever its tombstone flag says).
+    pub fn push_version(&mut self, seq: u64, row: &RowVersion) -> Result<(), CoreError> {
+        if row.schema_version == self.schema_version {
+            return self.push(seq, false, &row.values);
+        }
+        let row = self.def_upgrade(row.clone())?;
+        self.push(seq, false, &row.values)
+    }
+
     /// Adds a stored version (`RowVersion`'s encoding) without decoding it
     /// into values first: each cell goes straight into its column. Returns
     /// whether it is a tombstone. After an error the builder holds part of
     /// the row: its batch is to be given up.
     pub fn push_encoded(&mut self, seq: u64, version: &[u8]) -> Result<bool, CoreError> {
-        let Some(by_column) = &self.by_column else {
-            let row = RowVersion::decode(version)?;
-            self.push(seq, row.deleted, &row.values)?;
-            return Ok(row.deleted);
-        };
         let mut row = RowVersion::cells(version)?;
+        let by_column = match &self.by_column {
+            Some(by_column) if row.schema_version == self.schema_version => by_column,
+            // Another schema version's cells are in another order: mapped
+            // through values (rare: rows written before an ALTER TABLE).
+            _ => {
+                let row = self.def_upgrade(RowVersion::decode(version)?)?;
+                self.push(seq, row.deleted, &row.values)?;
+                return Ok(row.deleted);
+            }
+        };
         let mut cells = 0;
         while let Some(cell) = row.next_cell()? {
             if let Some(&Some(at)) = by_column.get(cells) {

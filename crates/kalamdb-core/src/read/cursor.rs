@@ -7,7 +7,7 @@
 
 use super::decode::{unreadable_file, FileBatch};
 use super::Version;
-use crate::catalog::TableDef;
+use crate::catalog::{Slot, TableDef};
 use crate::cold::{bridge, ColdStore};
 use crate::error::Result;
 use crate::schema::DELETED_COLUMN;
@@ -45,8 +45,11 @@ impl Default for FileRead {
 }
 
 impl FileRead {
-    /// Opens `entry`'s file for a scan of `names` (all when `None`) over
-    /// this read's ranges.
+    /// Opens `entry`'s file for a scan of `names` (the table's names of
+    /// its columns, or `_seq`/`_deleted`; all when `None`) over this
+    /// read's ranges. A file of another schema version is asked for the
+    /// names that version gave the same columns, and columns it lacks are
+    /// neither read nor used to skip row groups.
     pub(super) fn open(
         &self,
         cold: &ColdStore,
@@ -55,15 +58,43 @@ impl FileRead {
         entry: &ManifestEntry,
         names: Option<&[&str]>,
     ) -> Result<FileScan> {
+        let map = def.map_from(entry.schema_version)?;
+        let in_file = |name: &str| -> Option<String> {
+            match (&map, def.column_index(name)) {
+                (Some(map), Some(j)) => match &map.slots[j] {
+                    Slot::Cell { name, .. } => Some(name.clone()),
+                    Slot::Fill(_) => None,
+                },
+                _ => Some(name.to_string()),
+            }
+        };
+        let translated: Option<Vec<String>> =
+            names.map(|names| names.iter().filter_map(|n| in_file(n)).collect());
+        let translated: Option<Vec<&str>> = translated
+            .as_ref()
+            .map(|names| names.iter().map(String::as_str).collect());
+        let values: Vec<KeyRange> = if map.is_some() {
+            self.values
+                .iter()
+                .filter_map(|range| {
+                    Some(KeyRange {
+                        column: in_file(&range.column)?,
+                        ..range.clone()
+                    })
+                })
+                .collect()
+        } else {
+            self.values.clone()
+        };
         bridge::wait(
             handle,
             FileScan::open(
                 &cold.files,
                 &Path::from(entry.path.as_str()),
                 Some(entry.bytes),
-                names,
+                translated.as_deref(),
                 self.range.as_ref(),
-                &self.values,
+                &values,
             ),
         )
         .map_err(|e| unreadable_file(def, &entry.path, e))
@@ -99,6 +130,8 @@ pub struct FileCursor<'a> {
     def: &'a TableDef,
     scope: &'a ScopeKey,
     path: String,
+    /// The file's schema version.
+    version: u32,
     handle: Handle,
     scan: FileScan,
     /// The current batch and the next row of it; `None` at the end.
@@ -125,6 +158,7 @@ impl<'a> FileCursor<'a> {
             def,
             scope,
             path: entry.path.clone(),
+            version: entry.schema_version,
             handle: handle.clone(),
             scan,
             batch: None,
@@ -144,7 +178,12 @@ impl<'a> FileCursor<'a> {
         while let Some(batch) = bridge::wait(&self.handle, self.scan.next_batch()) {
             let batch = batch.map_err(|e| unreadable_file(self.def, &self.path, e))?;
             if batch.num_rows() > 0 {
-                self.batch = Some(FileBatch::decode(self.def, &batch, &self.path)?);
+                self.batch = Some(FileBatch::decode(
+                    self.def,
+                    self.version,
+                    &batch,
+                    &self.path,
+                )?);
                 break;
             }
         }

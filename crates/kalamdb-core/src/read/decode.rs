@@ -4,10 +4,10 @@
 //! columns without per-row conversion.
 
 use super::Version;
-use crate::catalog::TableDef;
+use crate::catalog::{Slot, TableDef};
 use crate::error::{CoreError, Result};
 use crate::schema::DELETED_COLUMN;
-use crate::values::{cast_to_column, value_at};
+use crate::values::{cast_to_column, value_at, ColumnBuilder};
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch,
 };
@@ -40,8 +40,9 @@ pub struct FileBatch {
 }
 
 impl FileBatch {
-    pub fn decode(def: &TableDef, batch: &RecordBatch, path: &str) -> Result<Self> {
-        let decoded = Self::decode_columns(def, batch)?;
+    /// A batch of a file written under schema version `version`.
+    pub fn decode(def: &TableDef, version: u32, batch: &RecordBatch, path: &str) -> Result<Self> {
+        let decoded = Self::decode_columns(def, version, batch)?;
         if decoded.seqs.is_none() {
             return Err(unreadable_file(def, path, "it has no _seq column"));
         }
@@ -53,15 +54,27 @@ impl FileBatch {
 
     /// A batch of whichever columns were read (a scan that needs neither
     /// keys nor `_seq` reads neither): only for [`Self::project`] and
-    /// [`Self::is_deleted`].
-    pub fn decode_columns(def: &TableDef, batch: &RecordBatch) -> Result<Self> {
+    /// [`Self::is_deleted`]. Columns are found by the names the file's
+    /// schema version gave them; a column added after it reads as its
+    /// fill (NULL by default).
+    pub fn decode_columns(def: &TableDef, version: u32, batch: &RecordBatch) -> Result<Self> {
         let schema = batch.schema();
+        let map = def.map_from(version)?;
+        let by_name = |name: &str, t| match schema.index_of(name) {
+            Ok(i) => cast_to_column(batch.column(i), t).map(Some),
+            Err(_) => Ok(None),
+        };
         let columns = def
             .columns
             .iter()
-            .map(|column| match schema.index_of(&column.name) {
-                Ok(i) => cast_to_column(batch.column(i), column.data_type).map(Some),
-                Err(_) => Ok(None),
+            .enumerate()
+            .map(|(j, column)| match map.as_deref().map(|m| &m.slots[j]) {
+                None => by_name(&column.name, column.data_type),
+                Some(Slot::Cell { name, .. }) => by_name(name, column.data_type),
+                Some(Slot::Fill(Value::Null)) => Ok(None),
+                Some(Slot::Fill(value)) => {
+                    constant(value, column.data_type, batch.num_rows()).map(Some)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -92,6 +105,14 @@ impl FileBatch {
     /// Row `r`'s `_seq`, when the batch was read with it.
     pub fn seq(&self, r: usize) -> Option<u64> {
         self.seqs.as_ref().map(|s| s.value(r) as u64)
+    }
+
+    /// Whether row `r` holds NULL in the table's column `column` (a column
+    /// the file lacks and that has no fill is NULL).
+    pub fn is_null(&self, column: usize, r: usize) -> bool {
+        self.columns[column]
+            .as_ref()
+            .is_none_or(|array| array.is_null(r))
     }
 
     pub fn is_deleted(&self, r: usize) -> bool {
@@ -178,4 +199,13 @@ impl FileBatch {
         };
         Ok(super::batch::batch_of(schema, arrays, rows)?)
     }
+}
+
+/// `rows` copies of `value` as a column of type `t`.
+fn constant(value: &Value, t: kalamdb_commons::KalamType, rows: usize) -> Result<ArrayRef> {
+    let mut builder = ColumnBuilder::new(t, rows);
+    for _ in 0..rows {
+        builder.append(value)?;
+    }
+    Ok(builder.finish())
 }

@@ -181,7 +181,7 @@ impl ScopeFiles {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let rows = FileBatch::decode(def, &batch, &entry.path)?;
+                let rows = FileBatch::decode(def, entry.schema_version, &batch, &entry.path)?;
                 for r in 0..rows.len() {
                     let key = rows.key(def, scope, r)?;
                     let version = rows.version(def, r)?;

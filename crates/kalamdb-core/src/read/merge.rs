@@ -168,7 +168,7 @@ impl ScopeView<'_> {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let rows = FileBatch::decode_columns(self.def, &batch)?;
+                let rows = FileBatch::decode_columns(self.def, entry.schema_version, &batch)?;
                 if !sink.file_rows(&rows, 0)? {
                     return Ok(());
                 }

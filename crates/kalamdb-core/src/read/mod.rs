@@ -308,6 +308,7 @@ impl<'a> ScopeView<'a> {
         LiveHot {
             inner: (!self.files_only).then(|| self.snapshot.latest_iter(prefix)),
             flushed: self.files.flushed_through,
+            def: self.def,
         }
     }
 
@@ -368,12 +369,16 @@ impl<'a> ScopeView<'a> {
     /// `None` where the hot tier has none newer than the files.
     pub fn hot_versions(&self, prefixes: &[&[u8]]) -> Result<Vec<Option<Version>>> {
         let flushed = self.files.flushed_through;
-        Ok(self
-            .snapshot
+        self.snapshot
             .latest_versions(self.scope, prefixes)?
             .into_iter()
-            .map(|found| found.filter(|(seq, _)| *seq > flushed).map(Version::from))
-            .collect())
+            .map(|found| match found {
+                Some((seq, row)) if seq > flushed => {
+                    Ok(Some(Version::from((seq, self.def.upgrade(row)?))))
+                }
+                _ => Ok(None),
+            })
+            .collect()
     }
 
     /// The hot tier's half of [`ScopeView::lookup`]: the keys it decides
@@ -445,6 +450,8 @@ pub struct LiveHot<'a> {
     /// `None` for a files-only view.
     inner: Option<LatestIter<'a>>,
     flushed: u64,
+    /// Versions come out in its columns.
+    def: &'a TableDef,
 }
 
 impl Iterator for LiveHot<'_> {
@@ -454,7 +461,10 @@ impl Iterator for LiveHot<'_> {
         loop {
             match self.inner.as_mut()?.next()? {
                 Ok((_, seq, _)) if seq <= self.flushed => continue,
-                other => return Some(other.map_err(CoreError::from)),
+                Ok((key, seq, row)) => {
+                    return Some(self.def.upgrade(row).map(|row| (key, seq, row)))
+                }
+                Err(e) => return Some(Err(CoreError::from(e))),
             }
         }
     }

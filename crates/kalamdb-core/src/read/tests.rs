@@ -15,21 +15,23 @@ use kalamdb_store::{meta_keys, HotStore, RowVersion, ScopeKey, StoreOptions};
 
 /// A USER table `app.kv (id BIGINT PRIMARY KEY, v TEXT NOT NULL)`.
 pub(crate) fn table() -> TableDef {
-    let column = |name: &str, data_type, nullable| ColumnDef {
+    let column = |id, name: &str, data_type, nullable| ColumnDef {
+        id,
         name: name.into(),
         data_type,
         nullable,
         default: None,
+        fill: None,
     };
-    TableDef {
+    let mut def = TableDef {
         uid: 7,
         namespace: NamespaceId::new("app").unwrap(),
         name: TableName::new("kv").unwrap(),
         table_type: TableType::User,
         columns: vec![
-            column("id", KalamType::BigInt, false),
+            column(1, "id", KalamType::BigInt, false),
             // NOT NULL: a tombstone's NULL here must never reach a batch.
-            column("v", KalamType::Text, false),
+            column(2, "v", KalamType::Text, false),
         ],
         primary_key: "id".into(),
         flush_policy: None,
@@ -40,7 +42,18 @@ pub(crate) fn table() -> TableDef {
         created_at: 0,
         updated_at: 0,
         compaction: Default::default(),
-    }
+        next_column_id: 3,
+        schemas: Default::default(),
+    };
+    def.schemas = std::sync::Arc::new(crate::catalog::SchemaHistory::of([
+        crate::catalog::SchemaVersion {
+            version: 1,
+            columns: def.columns.clone(),
+            created_at: 0,
+            change: "CREATE TABLE".into(),
+        },
+    ]));
+    def
 }
 
 /// One row version: (id, seq, value or None for a tombstone).

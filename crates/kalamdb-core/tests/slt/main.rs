@@ -21,6 +21,7 @@ mod live_system;
 mod model;
 mod plan_cache;
 mod scheduler;
+mod schema_model;
 mod util;
 
 use kalamdb_commons::{SystemClock, UserId};
@@ -200,6 +201,10 @@ fn slt_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
+    // `SLT_FILTER=alter` runs only the files whose path contains it.
+    if let Ok(filter) = std::env::var("SLT_FILTER") {
+        files.retain(|p| p.to_string_lossy().contains(&filter));
+    }
     files
 }
 

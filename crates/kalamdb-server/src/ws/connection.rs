@@ -720,10 +720,18 @@ impl Conn {
                     format!("table '{name}' was dropped"),
                     "table_dropped",
                 ),
+                EndReason::TableAltered(name) => (
+                    "SUBSCRIPTION_FAILED",
+                    format!("table '{name}' had a column dropped or changed; subscribe again (resume with from_seq_id = {last})"),
+                    "table_altered",
+                ),
                 EndReason::UserDropped => ("UNAUTHORIZED", "the user was dropped".to_string(), "user_dropped"),
                 EndReason::Closed => continue,
             };
-            let resumable = matches!(reason, EndReason::Overflow | EndReason::Killed);
+            let resumable = matches!(
+                reason,
+                EndReason::Overflow | EndReason::Killed | EndReason::TableAltered(_)
+            );
             let message = with_resume_point(
                 protocol::error(&id, code, &text),
                 (resumable && has_resume_point).then_some(last),

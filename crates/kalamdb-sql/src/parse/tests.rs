@@ -137,7 +137,8 @@ fn show_and_describe() {
             table: TableRef {
                 namespace: Some("app".into()),
                 table: "t".into()
-            }
+            },
+            history: false
         }
     );
 }
