@@ -57,13 +57,14 @@ fn single_table(
 /// before the scope's lock is taken, as a plan reads no rows.
 async fn plan_matches<'s>(
     s: &'s Session<'_>,
+    def: &TableDef,
     from: TableWithJoins,
     projection: Vec<SelectItem>,
     selection: Option<&Expr>,
     text: Option<&Arc<str>>,
 ) -> Result<PlannedQuery<'s>> {
     let statement = select_statement(projection, Some(from), selection.cloned());
-    plan_changes(s, statement, text).await
+    plan_changes(s, statement, text, def.schema_version).await
 }
 
 /// `text`: the statement's, when the statement cache keeps it.
@@ -137,9 +138,11 @@ pub async fn update(
         .collect();
 
     let scope = s.write_scope(&def)?;
-    let planned = plan_matches(s, from, projection, update.selection.as_ref(), text).await?;
+    let planned = plan_matches(s, &def, from, projection, update.selection.as_ref(), text)
+        .await
+        .map_err(|e| super::write::overtaken(&def, e))?;
     let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = super::write::schema_guard(&def).await?;
+    let _schema = super::write::current_schema(&def).await?;
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
@@ -150,7 +153,10 @@ pub async fn update(
                     .map_err(|e| CoreError::exec(format!("column '{}': {e}", column.name)))?,
             );
         }
-        let old = old_rows(&def, &batch.columns()[def.columns.len()..])?;
+        let old = old_rows(
+            &def,
+            batch.columns().get(def.columns.len()..).unwrap_or(&[]),
+        )?;
         for (r, (old, old_seq)) in old.into_iter().enumerate() {
             let mut values = Vec::with_capacity(def.columns.len());
             for (array, column) in columns.iter().zip(&def.columns) {
@@ -186,6 +192,11 @@ pub async fn update(
 /// The rows as a query read them (one array per column of `def`, then
 /// `_seq`), as the versions they were.
 fn old_rows(def: &TableDef, arrays: &[ArrayRef]) -> Result<Vec<(RowVersion, u64)>> {
+    if arrays.len() != def.columns.len() + 1 {
+        // A plan of another schema version: never used by design (plans of
+        // row changes are kept by schema version), refused if it were.
+        return Err(CoreError::SchemaChanged(def.qualified_name()));
+    }
     let rows = arrays.first().map_or(0, |a| a.len());
     let mut columns = Vec::with_capacity(arrays.len());
     for (array, column) in arrays.iter().zip(&def.columns) {
@@ -246,6 +257,7 @@ pub async fn delete(
     // Whole rows: each delete carries the row it removed.
     let planned = plan_matches(
         s,
+        &def,
         from,
         def.columns
             .iter()
@@ -256,9 +268,10 @@ pub async fn delete(
         delete.selection.as_ref(),
         text,
     )
-    .await?;
+    .await
+    .map_err(|e| super::write::overtaken(&def, e))?;
     let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = super::write::schema_guard(&def).await?;
+    let _schema = super::write::current_schema(&def).await?;
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {

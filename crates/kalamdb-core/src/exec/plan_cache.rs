@@ -39,6 +39,11 @@ pub struct PlanKey {
     pub user: String,
     pub role: Role,
     pub namespace: String,
+    /// For the query of an UPDATE or DELETE: the schema version of its
+    /// table, whose columns the query names (its plan must match the
+    /// definition it writes with, whichever catalog generation a racing
+    /// ALTER TABLE left); 0 for queries.
+    pub schema_version: u32,
 }
 
 /// One query's plans for one caller.
@@ -236,6 +241,7 @@ mod tests {
             user: "u".into(),
             role: Role::User,
             namespace: "default".into(),
+            schema_version: 0,
         }
     }
 

@@ -248,13 +248,13 @@ impl Session<'_> {
     /// Plans a query whose text the statement cache keeps: with the plan
     /// kept for this caller when there is a current one, else planned and
     /// kept ([`super::plan_cache`]). `row_change`: the query finding the
-    /// rows of an UPDATE or DELETE (keyed by that statement's text), which
-    /// never reads deleted rows.
+    /// rows of an UPDATE or DELETE (keyed by that statement's text and the
+    /// schema version given), which never reads deleted rows.
     async fn plan_kept(
         &self,
         statement: &Statement,
         text: &Arc<str>,
-        row_change: bool,
+        row_change: Option<u32>,
     ) -> Result<PlannedQuery<'_>> {
         let cache = &self.query.plans;
         let key = PlanKey {
@@ -262,6 +262,7 @@ impl Session<'_> {
             user: self.caller.user_id.to_string(),
             role: self.caller.role,
             namespace: self.default_namespace.clone(),
+            schema_version: row_change.unwrap_or(0),
         };
         // Read before the definitions the plan is built from.
         let generation = self.services.catalog.generation();
@@ -280,7 +281,7 @@ impl Session<'_> {
                 plan,
             });
         }
-        let (statement, tombstones) = if row_change {
+        let (statement, tombstones) = if row_change.is_some() {
             (statement.clone(), false)
         } else {
             let statement = self.visible_columns(statement.clone());
@@ -346,7 +347,7 @@ pub async fn run_query(
         Some(text)
             if session.query.plans.is_enabled() && matches!(statement, Statement::Query(_)) =>
         {
-            session.plan_kept(statement, text, false).await?
+            session.plan_kept(statement, text, None).await?
         }
         _ => {
             let statement = session.visible_columns(statement.clone());
@@ -404,9 +405,12 @@ pub(super) async fn plan_changes<'s>(
     s: &'s Session<'_>,
     query: Statement,
     text: Option<&Arc<str>>,
+    schema_version: u32,
 ) -> Result<PlannedQuery<'s>> {
     match text {
-        Some(text) if s.query.plans.is_enabled() => s.plan_kept(&query, text, true).await,
+        Some(text) if s.query.plans.is_enabled() => {
+            s.plan_kept(&query, text, Some(schema_version)).await
+        }
         _ => s.plan(query).await,
     }
 }

@@ -28,16 +28,64 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
-/// Taken under the scope's lock, held until the write commits: holds off
-/// an ALTER TABLE meanwhile (its checks of the existing rows and its commit
-/// see every write or none of it), and refuses a write planned under a
-/// schema version an ALTER has replaced since (the statement runs again).
-pub(super) async fn schema_guard(def: &TableDef) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
-    let guard = def.schemas.gate.read().await;
+/// Taken under the scope's lock and held until the write commits: holds
+/// off an ALTER TABLE meanwhile, so its checks of the existing rows and its
+/// commit see every write or none of it.
+pub(super) async fn schema_gate(def: &TableDef) -> tokio::sync::RwLockReadGuard<'_, ()> {
+    def.schemas.gate.read().await
+}
+
+/// [`schema_gate`] for a statement that reads the rows it changes (UPDATE,
+/// DELETE): its query was planned with the columns of `def`, so any
+/// ALTER since makes it run again ([`CoreError::SchemaChanged`]).
+pub(super) async fn current_schema(def: &TableDef) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+    let guard = schema_gate(def).await;
     if def.schemas.latest_version() != def.schema_version {
         return Err(CoreError::SchemaChanged(def.qualified_name()));
     }
     Ok(guard)
+}
+
+/// A planning error of a statement whose table an ALTER changed
+/// meanwhile (a column it named is gone): it runs again instead.
+pub(super) fn overtaken(def: &TableDef, error: CoreError) -> CoreError {
+    if def.schemas.latest_version() != def.schema_version {
+        CoreError::SchemaChanged(def.qualified_name())
+    } else {
+        error
+    }
+}
+
+/// Under the schema gate: whether rows built under `def` may still commit.
+/// An ALTER TABLE may have committed since they were planned; they are
+/// still written under `def`'s version (readers map them by column id, so
+/// they read as if written just before the change) unless the newest
+/// version makes one of them break a NOT NULL it added (`SET NOT NULL`, a
+/// NOT NULL column added without a fill): then nothing is written and the
+/// statement runs again under the new schema ([`CoreError::SchemaChanged`]).
+pub(super) fn check_fits<'r>(
+    def: &TableDef,
+    rows: impl IntoIterator<Item = &'r [Value]>,
+) -> Result<()> {
+    let latest = def.schemas.latest_version();
+    if latest == def.schema_version {
+        return Ok(());
+    }
+    let map = def.schemas.map(def.schema_version, latest)?;
+    let Some(target) = def.schemas.get(latest) else {
+        return Err(CoreError::SchemaChanged(def.qualified_name()));
+    };
+    for row in rows {
+        let mapped = map.apply(row.to_vec());
+        let breaks = mapped
+            .iter()
+            .zip(&target.columns)
+            .any(|(value, column)| value.is_null() && !column.nullable);
+        if breaks {
+            return Err(CoreError::SchemaChanged(def.qualified_name()));
+        }
+    }
+    Ok(())
 }
 
 impl Session<'_> {
@@ -58,7 +106,8 @@ pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value
     let store = s.services.hot.store();
     s.services.hot.check_budget()?;
     let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = schema_guard(def).await?;
+    let _schema = schema_gate(def).await;
+    check_fits(def, rows.iter().map(Vec::as_slice))?;
     let duplicate = |key: &Value| {
         CoreError::AlreadyExists(format!(
             "duplicate primary key: {} = {} already exists in '{}'",
@@ -232,7 +281,8 @@ pub struct Replacement {
 }
 
 /// Writes new versions (updates or tombstones) of rows the caller already
-/// read under the scope lock, and logs each as a change.
+/// read under the scope lock and the schema gate, and logs each as a
+/// change.
 pub fn write_versions(
     s: &Session<'_>,
     def: &TableDef,
@@ -242,6 +292,13 @@ pub fn write_versions(
     if replacements.is_empty() {
         return Ok(());
     }
+    check_fits(
+        def,
+        replacements
+            .iter()
+            .filter(|r| !r.new.deleted)
+            .map(|r| r.new.values.as_slice()),
+    )?;
     s.services.hot.check_budget()?;
     let pk = def.pk_index();
     let store = s.services.hot.store();

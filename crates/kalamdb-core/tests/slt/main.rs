@@ -21,7 +21,9 @@ mod live_system;
 mod model;
 mod plan_cache;
 mod scheduler;
+mod schema_history;
 mod schema_model;
+mod schema_race;
 mod util;
 
 use kalamdb_commons::{SystemClock, UserId};

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `kalamdb-server` binary over HTTP.
 
+mod alter_crash;
 mod api;
 mod auth;
 mod auth_races;
