@@ -16,9 +16,9 @@ fn columns_after(changes: u64) -> Vec<(String, i64)> {
     let mut columns = Vec::new();
     for step in 0..changes {
         let k = step / 2 + 1;
-        if step % 2 == 0 {
+        if step.is_multiple_of(2) {
             columns.push((format!("c{k}"), k as i64));
-        } else if k % 3 == 0 {
+        } else if k.is_multiple_of(3) {
             columns.last_mut().unwrap().0 = format!("r{k}");
         }
     }
@@ -29,9 +29,9 @@ fn columns_after(changes: u64) -> Vec<(String, i64)> {
 /// step that renames nothing sets a default instead.
 fn change_sql(step: u64) -> String {
     let k = step / 2 + 1;
-    if step % 2 == 0 {
+    if step.is_multiple_of(2) {
         format!("ALTER TABLE ac.kv ADD COLUMN c{k} BIGINT NOT NULL DEFAULT {k}")
-    } else if k % 3 == 0 {
+    } else if k.is_multiple_of(3) {
         format!("ALTER TABLE ac.kv RENAME COLUMN c{k} TO r{k}")
     } else {
         format!("ALTER TABLE ac.kv ALTER COLUMN c{k} SET DEFAULT {k}")
