@@ -23,6 +23,9 @@
 //! file of the same rows and DuckDB over the compacted files; the
 //! compaction rate beside the raw Parquet write rate; its memory.
 //!
+//! `kalamdb-bench schema`: ALTER TABLE ADD COLUMN on 1M rows in both
+//! tiers beside the same ALTER on an empty table.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 // Measuring real time is what a benchmark is for.
 #![allow(clippy::disallowed_methods)]
@@ -35,6 +38,7 @@ mod live;
 mod load;
 mod raw;
 mod read;
+mod schema;
 mod stats;
 
 fn main() {
@@ -46,8 +50,9 @@ fn main() {
         Some("live") => live::run(&args[1..]),
         Some("read") => read::run(&args[1..]),
         Some("compact") => compact::run(&args[1..]),
+        Some("schema") => schema::run(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}'; try: ingest, flush, load, live, read, compact"
+            "unknown benchmark '{other}'; try: ingest, flush, load, live, read, compact, schema"
         )),
     };
     if let Err(e) = result {

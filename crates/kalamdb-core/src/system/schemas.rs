@@ -1,9 +1,10 @@
 //! `system.schemas`: one row per schema version of each table, as the
-//! original KalamDB's CLI reads it to list and describe tables. Tables
-//! cannot change yet, so each has one version, its current one.
+//! original KalamDB's CLI reads it to list and describe tables (it takes
+//! the rows with `is_latest`). Older versions show their columns; their
+//! options are the table's current ones (versions do not keep options).
 
 use super::build;
-use crate::catalog::TableDef;
+use crate::catalog::{SchemaVersion, TableDef};
 use crate::provider::RequestScope;
 use crate::schema::field;
 use crate::services::Services;
@@ -33,10 +34,9 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// The columns of `table` as JSON objects, in table order.
-fn columns_json(table: &TableDef) -> String {
-    let columns: Vec<_> = table
-        .columns
+/// The columns of one version of `table` as JSON objects, in order.
+fn columns_json(table: &TableDef, columns: &[crate::catalog::ColumnDef]) -> String {
+    let columns: Vec<_> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -66,27 +66,30 @@ fn options_json(table: &TableDef) -> String {
 
 pub fn rows(services: &Services, _scope: &RequestScope) -> Result<RecordBatch> {
     let tables = services.catalog.tables();
+    let rows: Vec<(&Arc<TableDef>, Arc<SchemaVersion>)> = tables
+        .iter()
+        .flat_map(|t| t.schemas.all().into_iter().map(move |v| (t, v)))
+        .collect();
     Ok(RecordBatch::try_new(
         schema(),
         vec![
-            build::text(tables.iter().map(|t| t.qualified_name())),
-            build::int32(tables.iter().map(|t| t.schema_version as i32)),
-            build::text(tables.iter().map(|t| t.name.as_str())),
-            build::text(tables.iter().map(|t| t.namespace.as_str())),
-            build::text(tables.iter().map(|t| t.table_type.as_str())),
-            build::timestamps(tables.iter().map(|t| Some(t.created_at))),
-            build::text(tables.iter().map(|t| columns_json(t))),
-            build::opt_text(tables.iter().map(|_| None)),
-            build::timestamps(tables.iter().map(|t| Some(t.updated_at))),
-            build::text(tables.iter().map(|t| options_json(t))),
+            build::text(rows.iter().map(|(t, _)| t.qualified_name())),
+            build::int32(rows.iter().map(|(_, v)| v.version as i32)),
+            build::text(rows.iter().map(|(t, _)| t.name.as_str())),
+            build::text(rows.iter().map(|(t, _)| t.namespace.as_str())),
+            build::text(rows.iter().map(|(t, _)| t.table_type.as_str())),
+            build::timestamps(rows.iter().map(|(t, _)| Some(t.created_at))),
+            build::text(rows.iter().map(|(t, v)| columns_json(t, &v.columns))),
+            build::opt_text(rows.iter().map(|_| None)),
+            build::timestamps(rows.iter().map(|(_, v)| Some(v.created_at))),
+            build::text(rows.iter().map(|(t, _)| options_json(t))),
             build::opt_text(
-                tables
-                    .iter()
-                    .map(|t| t.access_level_name().map(String::from)),
+                rows.iter()
+                    .map(|(t, _)| t.access_level_name().map(String::from)),
             ),
-            build::boolean(tables.iter().map(|_| true)),
-            build::text(tables.iter().map(|t| t.storage_id.as_str())),
-            build::boolean(tables.iter().map(|_| false)),
+            build::boolean(rows.iter().map(|(t, v)| v.version == t.schema_version)),
+            build::text(rows.iter().map(|(t, _)| t.storage_id.as_str())),
+            build::boolean(rows.iter().map(|_| false)),
         ],
     )?)
 }
