@@ -37,12 +37,16 @@ pub enum ErrorCode {
     StatementTimeout,
     /// Stopped by `KILL QUERY` (the client's Ctrl-C).
     QueryCancelled,
+    /// A transaction's COMMIT found a row it wrote changed by another
+    /// transaction that committed first; nothing of it was applied, and
+    /// running it again may succeed.
+    TransactionConflict,
     /// A bug or an unexpected failure inside the server.
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::EmptySql,
         ErrorCode::InvalidSql,
         ErrorCode::SqlExecutionError,
@@ -65,6 +69,7 @@ impl ErrorCode {
         ErrorCode::ResourceExhausted,
         ErrorCode::StatementTimeout,
         ErrorCode::QueryCancelled,
+        ErrorCode::TransactionConflict,
         ErrorCode::InternalError,
     ];
 
@@ -93,6 +98,7 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::StatementTimeout => "STATEMENT_TIMEOUT",
             ErrorCode::QueryCancelled => "QUERY_CANCELLED",
+            ErrorCode::TransactionConflict => "TRANSACTION_CONFLICT",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -137,6 +143,7 @@ mod tests {
                 "RESOURCE_EXHAUSTED",
                 "STATEMENT_TIMEOUT",
                 "QUERY_CANCELLED",
+                "TRANSACTION_CONFLICT",
                 "INTERNAL_ERROR",
             ]
         );

@@ -417,6 +417,7 @@ impl KalamDb {
             caller: caller.clone(),
             default_namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_string(),
             params,
+            txn: None,
         }
     }
 
@@ -459,6 +460,34 @@ impl KalamDb {
             .await
     }
 
+    /// Runs `sql` in a client's session (a PostgreSQL-protocol connection):
+    /// a transaction it leaves open, and the namespace `USE` picked, carry
+    /// over to the session's next request. A statement that fails inside
+    /// the transaction rolls it back.
+    pub async fn execute_in(
+        &self,
+        session: &mut ClientSession,
+        sql: &str,
+        params: &[serde_json::Value],
+        caller: &Caller,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        let statements = self
+            .query
+            .statements
+            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
+            .map_err(StatementError::before_any)?;
+        let namespace = session.namespace.clone();
+        self.run_batch(
+            statements,
+            params,
+            namespace.as_deref(),
+            caller,
+            false,
+            Some(session),
+        )
+        .await
+    }
+
     async fn execute_statements(
         &self,
         statements: Vec<Arc<Prepared>>,
@@ -466,6 +495,21 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
         stream_last: bool,
+    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
+        self.run_batch(statements, params, namespace, caller, stream_last, None)
+            .await
+    }
+
+    /// Runs a batch; `carry`: a client session whose transaction and
+    /// namespace outlive it (else a transaction left open is rolled back).
+    async fn run_batch(
+        &self,
+        statements: Vec<Arc<Prepared>>,
+        params: &[serde_json::Value],
+        namespace: Option<&str>,
+        caller: &Caller,
+        stream_last: bool,
+        mut carry: Option<&mut ClientSession>,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
         let fail = StatementError::before_any;
         let of = statements.len();
@@ -483,12 +527,28 @@ impl KalamDb {
             return Err(fail(CoreError::ParamsWithBatch));
         }
         let mut session = self.session(caller, namespace, params);
+        if let Some(carried) = carry.as_deref_mut() {
+            session.txn = carried.txn.take();
+        }
         let mut results = Vec::with_capacity(of);
+        // Results of the open transaction's statements start here.
+        let mut txn_from = 0;
         for (i, statement) in statements.into_iter().enumerate() {
             let timeout = limits.statement_timeout;
             let stream = stream_last && i + 1 == of;
             let started = tokio::time::Instant::from_std(kalamdb_commons::clock::monotonic());
-            let outcome = if let KalamStatement::UseNamespace { name } = &statement.statement {
+            let control = match &statement.statement {
+                KalamStatement::Begin => Some(session.begin()),
+                KalamStatement::Commit => Some(session.commit().await),
+                KalamStatement::Rollback => Some(session.rollback()),
+                _ => None,
+            };
+            if matches!(statement.statement, KalamStatement::Begin) {
+                txn_from = results.len();
+            }
+            let outcome = if let Some(outcome) = control {
+                outcome
+            } else if let KalamStatement::UseNamespace { name } = &statement.statement {
                 // `USE` changes the batch's session, so it is applied here.
                 session.use_namespace(name)
             } else if timeout.is_zero() || !statement.statement.may_time_out() {
@@ -507,14 +567,42 @@ impl KalamDb {
                     results.push(result)
                 }
                 Err(error) => {
+                    if let Some(carried) = carry.as_deref_mut() {
+                        carried.namespace = Some(session.default_namespace.clone());
+                    }
+                    // A failing statement ends an open transaction: rolled
+                    // back, its statements' results with it.
+                    let error = match session.txn.take() {
+                        Some(_) => {
+                            results.truncate(txn_from);
+                            rolled_back(error)
+                        }
+                        None => error,
+                    };
                     return Err(StatementError {
                         index: i + 1,
                         of,
                         error,
                         completed: results,
-                    })
+                    });
                 }
             }
+        }
+        if let Some(carried) = carry {
+            carried.namespace = Some(session.default_namespace.clone());
+            carried.txn = session.txn.take();
+            return Ok(results);
+        }
+        if session.txn.take().is_some() {
+            results.truncate(txn_from);
+            return Err(StatementError {
+                index: of,
+                of,
+                error: CoreError::exec(
+                    "the batch ended inside a transaction (BEGIN without COMMIT); it was rolled back",
+                ),
+                completed: results,
+            });
         }
         Ok(results)
     }
@@ -578,5 +666,36 @@ impl KalamDb {
     /// Ends a subscription (unsubscribe, or its connection closed).
     pub fn unsubscribe(&self, feed: &Arc<crate::live::Feed>) {
         self.services.live.hub.unregister(feed);
+    }
+}
+
+/// What a client's session keeps between its requests: its namespace
+/// (`USE`) and its open transaction (`BEGIN` in one request, `COMMIT` in a
+/// later one), for protocols with sessions ([`KalamDb::execute_in`]).
+#[derive(Debug, Default)]
+pub struct ClientSession {
+    pub namespace: Option<String>,
+    txn: Option<Arc<crate::exec::transaction::Transaction>>,
+}
+
+impl ClientSession {
+    /// Whether a transaction is open (`BEGIN` without its `COMMIT` yet).
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+}
+
+/// A statement's error inside a transaction, which its batch rolled back.
+fn rolled_back(error: CoreError) -> CoreError {
+    match error {
+        // Already says nothing was applied.
+        CoreError::TransactionConflict(_) => error,
+        CoreError::Execution(m) => {
+            CoreError::Execution(format!("{m}; the transaction was rolled back"))
+        }
+        CoreError::AlreadyExists(m) => {
+            CoreError::AlreadyExists(format!("{m}; the transaction was rolled back"))
+        }
+        other => other,
     }
 }

@@ -84,6 +84,11 @@ pub enum CoreError {
     /// again, a few times, before this reaches a client).
     #[error("table '{0}' was altered while the statement ran; nothing was written, run it again")]
     SchemaChanged(String),
+    /// A transaction could not commit (another committed a write to a row
+    /// it wrote first) or go on (its snapshot is gone); nothing of it was
+    /// applied.
+    #[error("{0}")]
+    TransactionConflict(String),
     /// A test fail point stopped the work here, as a crash would.
     #[error("fail point: {0}")]
     FailPoint(&'static str),
@@ -109,6 +114,7 @@ impl CoreError {
             CoreError::Unavailable(_) => ErrorCode::Unavailable,
             CoreError::ResourceExhausted(_) => ErrorCode::ResourceExhausted,
             CoreError::Timeout(_) => ErrorCode::StatementTimeout,
+            CoreError::TransactionConflict(_) => ErrorCode::TransactionConflict,
             CoreError::Store(StoreError::InvalidKey(_)) => ErrorCode::SqlExecutionError,
             CoreError::Store(_)
             | CoreError::Arrow(_)

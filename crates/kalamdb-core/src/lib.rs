@@ -109,7 +109,9 @@ pub use compact::CompactionPolicy;
 #[cfg(feature = "test-support")]
 pub use compact::{CompactFailPoint, CompactHooks, CompactStats};
 pub use config::{EngineConfig, QueryLimits};
-pub use engine::{literal_inserts, KalamDb, LiteralInserts, ShutdownOptions, StatementError};
+pub use engine::{
+    literal_inserts, ClientSession, KalamDb, LiteralInserts, ShutdownOptions, StatementError,
+};
 pub use error::{CoreError, Result};
 pub use exec::limits::ResultStream;
 pub use exec::StatementResult;

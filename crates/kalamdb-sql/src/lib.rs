@@ -27,6 +27,7 @@ mod split;
 mod statement;
 mod storage;
 mod table;
+mod transaction;
 mod types;
 mod user;
 

@@ -152,6 +152,9 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<KalamStatement, ParseError
         ["KILL", "JOB", ..] => crate::job::parse_kill(&mut parser)?,
         ["KILL", "LIVE" | "QUERY", ..] => crate::live::parse_kill(&mut parser)?,
         ["SUBSCRIBE", ..] => crate::live::parse_subscribe(&mut parser)?,
+        ["BEGIN", ..] | ["START", ..] => crate::transaction::parse_begin(&mut parser)?,
+        ["COMMIT", ..] | ["END", ..] => crate::transaction::parse_commit(&mut parser)?,
+        ["ROLLBACK", ..] | ["ABORT", ..] => crate::transaction::parse_rollback(&mut parser)?,
         _ => standard(&mut parser)?,
     };
     expect_end(&mut parser)?;

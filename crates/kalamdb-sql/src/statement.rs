@@ -263,6 +263,11 @@ pub enum KalamStatement {
         user: String,
         statement: Box<KalamStatement>,
     },
+    /// `BEGIN` / `START TRANSACTION`: the batch's next statements commit
+    /// together, at `COMMIT`.
+    Begin,
+    Commit,
+    Rollback,
     /// An INSERT of literal rows, read by the fast path.
     FastInsert(Box<FastInsert>),
     /// A standard statement: a query, INSERT, UPDATE or DELETE.
@@ -304,6 +309,9 @@ impl KalamStatement {
             KalamStatement::KillLiveQuery { .. } => "KILL LIVE QUERY",
             KalamStatement::KillQuery { .. } => "KILL QUERY",
             KalamStatement::ExecuteAs { .. } => "EXECUTE AS",
+            KalamStatement::Begin => "BEGIN",
+            KalamStatement::Commit => "COMMIT",
+            KalamStatement::Rollback => "ROLLBACK",
             KalamStatement::FastInsert(_) => "INSERT",
             KalamStatement::Standard(s) => match s.as_ref() {
                 Statement::Query(_) => "SELECT",

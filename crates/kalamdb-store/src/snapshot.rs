@@ -74,12 +74,19 @@ impl StoreSnapshot<'_> {
     /// The newest version of every primary key under `prefix`, pulled one
     /// at a time (for merging with other sorted sources).
     pub fn latest_iter(&self, prefix: &[u8]) -> LatestIter<'_> {
+        self.latest_iter_as_of(prefix, u64::MAX)
+    }
+
+    /// [`Self::latest_iter`] of the versions with a `_seq` at or below
+    /// `as_of` (a transaction's snapshot): of each key, its newest such.
+    pub fn latest_iter_as_of(&self, prefix: &[u8], as_of: u64) -> LatestIter<'_> {
         let db = self.store.db();
         let mut iter = db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(prefix));
         iter.seek(prefix);
         LatestIter {
             iter,
             last_pk: Vec::new(),
+            as_of,
         }
     }
 
@@ -90,8 +97,19 @@ impl StoreSnapshot<'_> {
         scope: &ScopeKey,
         prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+        self.latest_versions_as_of(scope, prefixes, u64::MAX)
+    }
+
+    /// [`Self::latest_versions`] among the versions with a `_seq` at or
+    /// below `as_of`.
+    pub fn latest_versions_as_of(
+        &self,
+        scope: &ScopeKey,
+        prefixes: &[&[u8]],
+        as_of: u64,
+    ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
         let db = self.store.db();
-        latest_of(scope.as_bytes(), prefixes, |range| {
+        latest_of(scope.as_bytes(), prefixes, as_of, |range| {
             db.raw_iterator_cf_opt(self.store.rows_cf(), self.read_options(range))
         })
     }
@@ -135,6 +153,8 @@ impl StoreSnapshot<'_> {
 pub struct LatestIter<'a> {
     iter: rocksdb::DBRawIteratorWithThreadMode<'a, DB>,
     last_pk: Vec<u8>,
+    /// Versions above it are passed over.
+    as_of: u64,
 }
 
 impl Iterator for LatestIter<'_> {
@@ -147,7 +167,7 @@ impl Iterator for LatestIter<'_> {
                 _ => return self.iter.status().err().map(|e| Err(e.into())),
             };
             let item = split_version_key(key).and_then(|(pk, seq)| {
-                if pk == self.last_pk.as_slice() {
+                if seq > self.as_of || pk == self.last_pk.as_slice() {
                     return Ok(None);
                 }
                 self.last_pk.clear();

@@ -230,7 +230,7 @@ impl HotStore {
         scope: &ScopeKey,
         prefixes: &[&[u8]],
     ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
-        latest_of(scope.as_bytes(), prefixes, |range| {
+        latest_of(scope.as_bytes(), prefixes, u64::MAX, |range| {
             let mut opts = ReadOptions::default();
             if let Some(end) = prefix_end(range) {
                 opts.set_iterate_upper_bound(end);
@@ -445,14 +445,22 @@ const BOUNDED_SEEKS: usize = 16;
 pub(crate) fn latest_of<'d>(
     scope: &[u8],
     prefixes: &[&[u8]],
+    as_of: u64,
     open: impl Fn(&[u8]) -> rocksdb::DBRawIteratorWithThreadMode<'d, DB>,
 ) -> Result<Vec<Option<(u64, RowVersion)>>, StoreError> {
+    // The first key at or after `prefix · !as_of` is the newest version of
+    // the key with a `_seq` at or below `as_of` (`_seq` is stored inverted).
+    let target = |prefix: &[u8]| {
+        let mut key = prefix.to_vec();
+        crate::keys::push_seq(&mut key, as_of);
+        key
+    };
     if prefixes.len() <= BOUNDED_SEEKS {
         return prefixes
             .iter()
             .map(|prefix| {
                 let mut iter = open(prefix);
-                iter.seek(prefix);
+                iter.seek(target(prefix));
                 let found = match (iter.key(), iter.value()) {
                     // (A prefix of all 0xff bytes has no bound.)
                     (Some(key), Some(value)) if key.starts_with(prefix) => {
@@ -474,9 +482,10 @@ pub(crate) fn latest_of<'d>(
     let mut sought = false;
     for i in order {
         let prefix = prefixes[i];
-        let behind = iter.key().is_some_and(|key| key < prefix);
+        let target = target(prefix);
+        let behind = iter.key().is_some_and(|key| key < target.as_slice());
         if !sought || behind {
-            iter.seek(prefix);
+            iter.seek(&target);
             sought = true;
         }
         if let (Some(key), Some(value)) = (iter.key(), iter.value()) {

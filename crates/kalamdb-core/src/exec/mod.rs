@@ -25,6 +25,8 @@ mod show;
 mod stats;
 mod storage;
 mod storage_check;
+pub mod transaction;
+mod txn;
 mod wildcard;
 mod write;
 
@@ -79,6 +81,8 @@ pub struct Session<'a> {
     pub caller: Caller,
     pub default_namespace: String,
     pub params: &'a [serde_json::Value],
+    /// The batch's open transaction (`BEGIN`), if any.
+    pub txn: Option<Arc<transaction::Transaction>>,
 }
 
 impl Session<'_> {
@@ -91,6 +95,7 @@ impl Session<'_> {
             caller: self.caller.clone(),
             default_namespace: self.default_namespace.clone(),
             params: &[],
+            txn: self.txn.clone(),
         }
     }
 
@@ -117,6 +122,7 @@ impl Session<'_> {
             caller: target,
             default_namespace: self.default_namespace.clone(),
             params: self.params,
+            txn: self.txn.clone(),
         })
     }
 
@@ -194,6 +200,11 @@ impl Session<'_> {
         prepared: Arc<prepared::Prepared>,
         stream: bool,
     ) -> Result<StatementResult> {
+        if self.txn.is_some() {
+            // Kept plans and direct reads see no transaction: plan afresh.
+            check_allowed_in_transaction(&prepared.statement)?;
+            return Box::pin(self.run(prepared.statement.clone(), stream)).await;
+        }
         if let Some(answer) = self.run_direct(&prepared, false).await? {
             return Ok(answer);
         }
@@ -334,6 +345,9 @@ impl Session<'_> {
             KalamStatement::ShowTables { namespace } => {
                 show::show_tables(self, namespace.as_deref()).await
             }
+            KalamStatement::Begin | KalamStatement::Commit | KalamStatement::Rollback => Err(
+                CoreError::Internal("transaction control is handled by the batch".into()),
+            ),
             KalamStatement::DescribeTable {
                 table,
                 history: false,
@@ -413,5 +427,18 @@ impl Session<'_> {
                 }
             }
         }
+    }
+}
+
+/// Inside a transaction only reads and row changes run: anything else
+/// (catalog changes, jobs, subscriptions, `EXECUTE AS`) is refused rather
+/// than half-joined to it.
+fn check_allowed_in_transaction(statement: &KalamStatement) -> Result<()> {
+    match statement {
+        KalamStatement::FastInsert(_) | KalamStatement::Standard(_) => Ok(()),
+        other => Err(CoreError::exec(format!(
+            "{} cannot run inside a transaction; COMMIT or ROLLBACK first",
+            other.kind()
+        ))),
     }
 }

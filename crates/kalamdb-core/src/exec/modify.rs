@@ -19,7 +19,7 @@ use kalamdb_sql::sqlparser::ast::{
     AssignmentTarget, Delete, Expr, FromTable, Ident, ObjectName, SelectItem, TableFactor,
     TableWithJoins, Update,
 };
-use kalamdb_store::RowVersion;
+use kalamdb_store::{RowVersion, ScopeKey};
 use std::sync::Arc;
 
 /// A column by its exact (stored) name.
@@ -65,6 +65,21 @@ async fn plan_matches<'s>(
 ) -> Result<PlannedQuery<'s>> {
     let statement = select_statement(projection, Some(from), selection.cloned());
     plan_changes(s, statement, text, def.schema_version).await
+}
+
+/// The scope's write lock and the table's schema gate, held from reading
+/// the rows to change to writing their new versions.
+async fn lock_and_gate<'s>(
+    s: &'s Session<'_>,
+    def: &'s TableDef,
+    scope: &ScopeKey,
+) -> Result<(
+    tokio::sync::MutexGuard<'s, ()>,
+    tokio::sync::RwLockReadGuard<'s, ()>,
+)> {
+    let guard = s.services.hot.lock_scope(scope).await;
+    let schema = super::write::current_schema(def).await?;
+    Ok((guard, schema))
 }
 
 /// `text`: the statement's, when the statement cache keeps it.
@@ -141,8 +156,11 @@ pub async fn update(
     let planned = plan_matches(s, &def, from, projection, update.selection.as_ref(), text)
         .await
         .map_err(|e| super::write::overtaken(&def, e))?;
-    let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = super::write::current_schema(&def).await?;
+    // In a transaction the rows are kept until COMMIT, which checks them.
+    let _locks = match &s.txn {
+        None => Some(lock_and_gate(s, &def, &scope).await?),
+        Some(_) => None,
+    };
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
@@ -185,7 +203,10 @@ pub async fn update(
         }
     }
     let count = replacements.len();
-    write_versions(s, &def, &scope, replacements)?;
+    match &s.txn {
+        Some(txn) => txn.replace(&def, &scope, replacements)?,
+        None => write_versions(s, &def, &scope, replacements)?,
+    }
     Ok(StatementResult::affected(&s.caller, count, "Updated"))
 }
 
@@ -270,8 +291,10 @@ pub async fn delete(
     )
     .await
     .map_err(|e| super::write::overtaken(&def, e))?;
-    let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = super::write::current_schema(&def).await?;
+    let _locks = match &s.txn {
+        None => Some(lock_and_gate(s, &def, &scope).await?),
+        Some(_) => None,
+    };
     let batches = collect_changes(s, planned).await?;
     let mut replacements = Vec::new();
     for batch in batches {
@@ -290,6 +313,9 @@ pub async fn delete(
         }
     }
     let count = replacements.len();
-    write_versions(s, &def, &scope, replacements)?;
+    match &s.txn {
+        Some(txn) => txn.replace(&def, &scope, replacements)?,
+        None => write_versions(s, &def, &scope, replacements)?,
+    }
     Ok(StatementResult::affected(&s.caller, count, "Deleted"))
 }

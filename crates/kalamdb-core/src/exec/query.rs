@@ -161,6 +161,10 @@ impl Session<'_> {
             caller: self.caller.clone(),
             system_columns: names_system_columns(statement),
             tombstones,
+            txn: self
+                .txn
+                .clone()
+                .map(|t| t as Arc<dyn crate::provider::TxReads>),
         });
         let catalogs = MemoryCatalogProviderList::new();
         catalogs.register_catalog(

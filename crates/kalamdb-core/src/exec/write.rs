@@ -56,6 +56,40 @@ pub(super) fn overtaken(def: &TableDef, error: CoreError) -> CoreError {
     }
 }
 
+/// [`check_fits`] for stored versions, each of its own schema version (a
+/// transaction's, written by statements that may have planned under
+/// different versions).
+pub(super) fn check_fits_versions<'r>(
+    def: &TableDef,
+    rows: impl IntoIterator<Item = &'r RowVersion>,
+) -> Result<()> {
+    let latest = def.schemas.latest_version();
+    let Some(target) = def.schemas.get(latest) else {
+        return Err(CoreError::SchemaChanged(def.qualified_name()));
+    };
+    for row in rows {
+        let values = if row.schema_version == latest {
+            row.values.clone()
+        } else {
+            def.schemas
+                .map(row.schema_version, latest)?
+                .apply(row.values.clone())
+        };
+        let breaks = values
+            .iter()
+            .zip(&target.columns)
+            .any(|(value, column)| value.is_null() && !column.nullable);
+        if breaks {
+            return Err(CoreError::TransactionConflict(format!(
+                "could not commit: '{}' was altered (a column became NOT NULL) after this \
+                 transaction wrote a NULL there; nothing was applied",
+                def.qualified_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Under the schema gate: whether rows built under `def` may still commit.
 /// An ALTER TABLE may have committed since they were planned; they are
 /// still written under `def`'s version (readers map them by column id, so
@@ -97,11 +131,18 @@ impl Session<'_> {
 
 /// Inserts rows whose primary keys must not exist yet, atomically: either
 /// every row is written or none is.
-pub async fn write_new_rows(s: &Session<'_>, def: &TableDef, rows: Vec<Vec<Value>>) -> Result<()> {
+pub async fn write_new_rows(
+    s: &Session<'_>,
+    def: &Arc<TableDef>,
+    rows: Vec<Vec<Value>>,
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let scope = s.write_scope(def)?;
+    if let Some(txn) = &s.txn {
+        return txn.insert(s.services, def, &scope, rows).await;
+    }
     let pk = def.pk_index();
     let store = s.services.hot.store();
     s.services.hot.check_budget()?;
@@ -253,7 +294,7 @@ async fn live_in_cold(
         .find(|&i| found.get(prefixes[i]).is_some_and(|v| !v.deleted)))
 }
 
-async fn lookup_blocking(
+pub(super) async fn lookup_blocking(
     cold: Arc<ColdStore>,
     def: &TableDef,
     scope: &ScopeKey,

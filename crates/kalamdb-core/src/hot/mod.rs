@@ -127,10 +127,28 @@ impl HotTier {
         self.write_lock(scope).blocking_lock()
     }
 
+    /// [`HotTier::lock_scope`] of several scopes at once (a transaction's
+    /// commit). Scopes share lock stripes, so each stripe is taken once,
+    /// in stripe order: two commits never wait for each other in a cycle.
+    pub async fn lock_scopes(&self, scopes: &[ScopeKey]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = scopes.iter().map(|s| self.stripe(s)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.write_locks[stripe].lock().await);
+        }
+        guards
+    }
+
     fn write_lock(&self, scope: &ScopeKey) -> &Mutex<()> {
+        &self.write_locks[self.stripe(scope)]
+    }
+
+    fn stripe(&self, scope: &ScopeKey) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         scope.hash(&mut hasher);
-        &self.write_locks[hasher.finish() as usize % WRITE_STRIPES]
+        hasher.finish() as usize % WRITE_STRIPES
     }
 
     /// Refuses a write while the hot tier is far above its budget.

@@ -57,6 +57,7 @@ impl SystemWatch {
                 caller,
                 system_columns: false,
                 tombstones: false,
+                txn: None,
             }),
             last: None,
         }

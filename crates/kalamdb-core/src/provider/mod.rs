@@ -11,6 +11,7 @@ pub use table::{scope_key_for, KalamTableProvider};
 pub const CATALOG_NAME: &str = "kalam";
 
 use crate::users::Caller;
+use std::sync::Arc;
 
 /// Who is asking, and what they asked to see; fixed for one statement.
 #[derive(Debug, Clone)]
@@ -21,4 +22,19 @@ pub struct RequestScope {
     /// A query that names `_deleted`: scans return deleted rows too (their
     /// tombstones, with `_deleted` true), for it to filter on.
     pub tombstones: bool,
+    /// The statement runs in this transaction: scans read its snapshot and
+    /// its own writes.
+    pub txn: Option<Arc<dyn TxReads>>,
+}
+
+/// What a transaction shows its statements' scans of one scope (its
+/// snapshot and its own writes); the transaction itself lives with the
+/// statements (`exec`).
+#[async_trait::async_trait]
+pub trait TxReads: Send + Sync + std::fmt::Debug {
+    async fn overlay(
+        &self,
+        def: &crate::catalog::TableDef,
+        scope: &kalamdb_store::ScopeKey,
+    ) -> crate::read::TxOverlay;
 }

@@ -6,7 +6,7 @@
 
 use crate::catalog::TableDef;
 use crate::error::CoreError;
-use crate::read::{table_columns, FileRead, ProjectingSink, ScopeView, Versions};
+use crate::read::{table_columns, FileRead, ProjectingSink, ScopeView, TxOverlay, Versions};
 use crate::services::Services;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -47,6 +47,8 @@ pub struct ScopeScan {
     /// are skipped), and the ranges they allow other columns.
     range: Option<KeyRange>,
     values: Vec<KeyRange>,
+    /// A transaction's snapshot and writes, over a fresh snapshot.
+    overlay: Option<TxOverlay>,
 }
 
 impl ScopeScan {
@@ -70,7 +72,14 @@ impl ScopeScan {
             tombstones: false,
             range: None,
             values: Vec::new(),
+            overlay: None,
         }
+    }
+
+    /// A scan as a transaction's statement sees the scope.
+    pub fn with_overlay(mut self, overlay: TxOverlay) -> Self {
+        self.overlay = Some(overlay);
+        self
     }
 
     /// A scan whose files are read only where keys may lie in `range`
@@ -163,14 +172,17 @@ impl ScopeScan {
     }
 
     fn view<'s>(&'s self, snapshot: &'s StoreSnapshot<'s>) -> Result<ScopeView<'s>, CoreError> {
-        Ok(ScopeView::open(snapshot, &self.def, &self.scope)?
-            .with_tombstones(self.tombstones)
-            .reading(FileRead {
-                columns: Some(table_columns(&self.def, &self.projection)),
-                range: self.range.clone(),
-                values: self.values.clone(),
-                seq: self.projection.contains(&self.def.columns.len()),
-            }))
+        let view = ScopeView::open(snapshot, &self.def, &self.scope)?;
+        let view = match &self.overlay {
+            Some(overlay) => view.in_transaction(overlay.clone())?,
+            None => view,
+        };
+        Ok(view.with_tombstones(self.tombstones).reading(FileRead {
+            columns: Some(table_columns(&self.def, &self.projection)),
+            range: self.range.clone(),
+            values: self.values.clone(),
+            seq: self.projection.contains(&self.def.columns.len()),
+        }))
     }
 
     /// Sends the rows through `send`, counted in `metrics`: the versions a

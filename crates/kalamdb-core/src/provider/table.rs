@@ -34,6 +34,8 @@ pub struct KalamTableProvider {
     scope_key: ScopeKey,
     /// Deleted rows too (a query naming `_deleted`).
     tombstones: bool,
+    /// The statement's transaction, whose snapshot and writes scans read.
+    txn: Option<Arc<dyn super::TxReads>>,
 }
 
 impl KalamTableProvider {
@@ -74,6 +76,7 @@ impl KalamTableProvider {
             def,
             scope_key,
             tombstones: scope.tombstones,
+            txn: scope.txn.clone(),
         })
     }
 }
@@ -417,6 +420,10 @@ impl TableProvider for KalamTableProvider {
         )
         .with_tombstones(self.tombstones)
         .with_ranges(range, values);
+        let scan = match &self.txn {
+            Some(txn) => scan.with_overlay(txn.overlay(&self.def, &self.scope_key).await),
+            None => scan,
+        };
         let exec = super::exec::ScopeScanExec::new(scan, ordering);
         Ok(Arc::new(exec))
     }

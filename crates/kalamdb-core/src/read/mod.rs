@@ -225,7 +225,25 @@ pub struct ScopeView<'a> {
     /// Files read so far by lookups and scans of this view (for EXPLAIN
     /// ANALYZE).
     files_read: std::cell::Cell<usize>,
+    /// A transaction's snapshot and own writes, for its statements.
+    overlay: Option<TxOverlay>,
 }
+
+/// What a transaction's statements see of a scope besides a fresh
+/// snapshot: only the versions up to its snapshot's `_seq` (`as_of`), and
+/// its own uncommitted writes over them.
+#[derive(Debug, Clone, Default)]
+pub struct TxOverlay {
+    pub as_of: u64,
+    /// The scope's uncommitted writes by encoded key (scope and primary
+    /// key), tombstones for deletes; they read with `_seq`
+    /// [`PENDING_SEQ`].
+    pub pending: Arc<std::collections::BTreeMap<Vec<u8>, RowVersion>>,
+}
+
+/// The `_seq` a transaction's statements see on its own uncommitted rows
+/// (above every committed one; the real one is given at COMMIT).
+pub const PENDING_SEQ: u64 = i64::MAX as u64;
 
 impl<'a> ScopeView<'a> {
     pub fn open(
@@ -264,7 +282,25 @@ impl<'a> ScopeView<'a> {
             files_only,
             read: FileRead::default(),
             files_read: std::cell::Cell::new(0),
+            overlay: None,
         }
+    }
+
+    /// This view as a transaction's statement sees it: the hot tier as of
+    /// its snapshot, its own writes over it. A flush that committed since
+    /// the snapshot may have moved versions the snapshot needs out of the
+    /// hot tier (their files hold newer ones): the transaction has to run
+    /// again ([`CoreError::TransactionConflict`]).
+    pub fn in_transaction(mut self, overlay: TxOverlay) -> Result<Self> {
+        if self.files.flushed_through > overlay.as_of {
+            return Err(CoreError::TransactionConflict(format!(
+                "a flush of '{}' moved rows this transaction reads since it began; \
+                 nothing was applied, run it again",
+                self.def.qualified_name()
+            )));
+        }
+        self.overlay = Some(overlay);
+        Ok(self)
     }
 
     /// How many of the scope's files lookups and scans of this view have
@@ -305,10 +341,22 @@ impl<'a> ScopeView<'a> {
     /// key of it), without those a committed flush already moved into the
     /// files.
     pub fn live_hot(&self, prefix: &[u8]) -> LiveHot<'a> {
+        let as_of = self.overlay.as_ref().map_or(u64::MAX, |o| o.as_of);
+        let pending = match &self.overlay {
+            Some(o) if !self.files_only => o
+                .pending
+                .range(prefix.to_vec()..)
+                .take_while(|(key, _)| key.starts_with(prefix))
+                .map(|(key, row)| (key.clone(), row.clone()))
+                .collect(),
+            _ => std::collections::VecDeque::new(),
+        };
         LiveHot {
-            inner: (!self.files_only).then(|| self.snapshot.latest_iter(prefix)),
+            inner: (!self.files_only).then(|| self.snapshot.latest_iter_as_of(prefix, as_of)),
             flushed: self.files.flushed_through,
             def: self.def,
+            next_hot: None,
+            pending,
         }
     }
 
@@ -325,7 +373,7 @@ impl<'a> ScopeView<'a> {
     /// versions that are not tombstones, counted without decoding them.
     /// `None` when the scope has files (their rows count too).
     pub fn count_hot_only(&self) -> Result<Option<u64>> {
-        if self.has_files() {
+        if self.has_files() || self.overlay.is_some() {
             return Ok(None);
         }
         let flushed = self.files.flushed_through;
@@ -347,6 +395,9 @@ impl<'a> ScopeView<'a> {
     /// files' rows less their tombstones, from the manifest alone (a
     /// compacted scope is so). `None` otherwise.
     pub fn count_without_merge(&self) -> Result<Option<u64>> {
+        if self.overlay.is_some() {
+            return Ok(None);
+        }
         if let Some(rows) = self.count_hot_only()? {
             return Ok(Some(rows));
         }
@@ -369,14 +420,23 @@ impl<'a> ScopeView<'a> {
     /// `None` where the hot tier has none newer than the files.
     pub fn hot_versions(&self, prefixes: &[&[u8]]) -> Result<Vec<Option<Version>>> {
         let flushed = self.files.flushed_through;
+        let as_of = self.overlay.as_ref().map_or(u64::MAX, |o| o.as_of);
         self.snapshot
-            .latest_versions(self.scope, prefixes)?
+            .latest_versions_as_of(self.scope, prefixes, as_of)?
             .into_iter()
-            .map(|found| match found {
-                Some((seq, row)) if seq > flushed => {
-                    Ok(Some(Version::from((seq, self.def.upgrade(row)?))))
+            .zip(prefixes)
+            .map(|(found, prefix)| {
+                let own = self.overlay.as_ref().and_then(|o| o.pending.get(*prefix));
+                match (own, found) {
+                    (Some(row), _) => Ok(Some(Version::from((
+                        PENDING_SEQ,
+                        self.def.upgrade(row.clone())?,
+                    )))),
+                    (None, Some((seq, row))) if seq > flushed => {
+                        Ok(Some(Version::from((seq, self.def.upgrade(row)?))))
+                    }
+                    _ => Ok(None),
                 }
-                _ => Ok(None),
             })
             .collect()
     }
@@ -452,21 +512,57 @@ pub struct LiveHot<'a> {
     flushed: u64,
     /// Versions come out in its columns.
     def: &'a TableDef,
+    /// The next committed version, read ahead to merge with `pending`.
+    next_hot: Option<(Vec<u8>, u64, RowVersion)>,
+    /// A transaction's own writes under the prefix, in key order.
+    pending: std::collections::VecDeque<(Vec<u8>, RowVersion)>,
+}
+
+impl LiveHot<'_> {
+    /// The next committed version newer than the files, from the snapshot.
+    fn next_committed(&mut self) -> Option<Result<(Vec<u8>, u64, RowVersion)>> {
+        loop {
+            match self.inner.as_mut()?.next()? {
+                Ok((_, seq, _)) if seq <= self.flushed => continue,
+                Ok(found) => return Some(Ok(found)),
+                Err(e) => return Some(Err(CoreError::from(e))),
+            }
+        }
+    }
 }
 
 impl Iterator for LiveHot<'_> {
     type Item = Result<(Vec<u8>, u64, RowVersion)>;
 
+    /// Committed versions and a transaction's own writes merged by key;
+    /// an own write hides the committed version of its key.
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match self.inner.as_mut()?.next()? {
-                Ok((_, seq, _)) if seq <= self.flushed => continue,
-                Ok((key, seq, row)) => {
-                    return Some(self.def.upgrade(row).map(|row| (key, seq, row)))
-                }
-                Err(e) => return Some(Err(CoreError::from(e))),
+        if self.next_hot.is_none() {
+            match self.next_committed() {
+                Some(Ok(found)) => self.next_hot = Some(found),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {}
             }
         }
+        let own_first = match (self.pending.front(), &self.next_hot) {
+            (Some((own, _)), Some((hot, _, _))) => own <= hot,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let (key, seq, row) = if own_first {
+            let (key, row) = self.pending.pop_front()?;
+            if self
+                .next_hot
+                .as_ref()
+                .is_some_and(|(hot, _, _)| *hot == key)
+            {
+                self.next_hot = None;
+            }
+            (key, PENDING_SEQ, row)
+        } else {
+            self.next_hot.take()?
+        };
+        Some(self.def.upgrade(row).map(|row| (key, seq, row)))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Runs every `files/*.slt` script against an in-process engine.
 //!
+//! A batch of several statements answers with its last query's rows.
+//!
 //! Besides SQL, scripts may use two harness commands (as `statement ok`):
 //! - `AS <user>`: run the following statements as that user (created by the
 //!   script with CREATE USER, or `root`);
@@ -24,6 +26,7 @@ mod scheduler;
 mod schema_history;
 mod schema_model;
 mod schema_race;
+mod transactions;
 mod util;
 
 use kalamdb_commons::{SystemClock, UserId};
@@ -170,7 +173,12 @@ impl sqllogictest::AsyncDB for Harness {
             return Ok(DBOutput::StatementComplete(0));
         }
         let mut results = self.db().execute(sql, &[], None, &self.caller).await?;
-        let last = results.pop().expect("one result per statement");
+        // A batch answers with its last query's rows (a transaction reads
+        // before its COMMIT), else its last statement's count.
+        let last = match results.iter().rposition(|r| r.schema.is_some()) {
+            Some(i) => results.swap_remove(i),
+            None => results.pop().expect("one result per statement"),
+        };
         let Some(schema) = last.schema else {
             return Ok(DBOutput::StatementComplete(last.row_count as u64));
         };

@@ -30,7 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::AccountLocked => StatusCode::UNAUTHORIZED,
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SetupAlreadyDone => StatusCode::CONFLICT,
+        ErrorCode::SetupAlreadyDone | ErrorCode::TransactionConflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,7 +110,7 @@ mod tests {
     fn every_code_becomes_its_response() {
         let statuses = [
             400, 400, 400, 400, 400, 400, 403, 400, 400, 400, 413, 429, 401, 401, 401, 401, 409,
-            404, 503, 400, 400, 400, 500,
+            404, 503, 400, 400, 400, 409, 500,
         ];
         assert_eq!(statuses.len(), ErrorCode::ALL.len());
         for (code, status) in ErrorCode::ALL.into_iter().zip(statuses) {

@@ -31,4 +31,5 @@ mod storage_check;
 mod storages;
 mod streaming;
 mod system_tables;
+mod transactions;
 mod ws_client;
