@@ -26,6 +26,9 @@
 //! `kalamdb-bench schema`: ALTER TABLE ADD COLUMN on 1M rows in both
 //! tiers beside the same ALTER on an empty table.
 //!
+//! `kalamdb-bench txn`: 10 INSERTs as one transaction beside the same 10
+//! statements without BEGIN.
+//!
 //! Run with `./scripts/bench.sh` (builds release binaries first).
 // Measuring real time is what a benchmark is for.
 #![allow(clippy::disallowed_methods)]
@@ -40,6 +43,7 @@ mod raw;
 mod read;
 mod schema;
 mod stats;
+mod txn;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,8 +55,9 @@ fn main() {
         Some("read") => read::run(&args[1..]),
         Some("compact") => compact::run(&args[1..]),
         Some("schema") => schema::run(&args[1..]),
+        Some("txn") => txn::run(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}'; try: ingest, flush, load, live, read, compact, schema"
+            "unknown benchmark '{other}'; try: ingest, flush, load, live, read, compact, schema, txn"
         )),
     };
     if let Err(e) = result {

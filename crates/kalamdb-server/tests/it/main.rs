@@ -9,6 +9,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod cli_psql;
+mod commit_crash;
 mod common;
 mod compat;
 mod crash;
