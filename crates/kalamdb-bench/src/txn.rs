@@ -1,7 +1,7 @@
 //! `kalamdb-bench txn`: the latency of a batch of 10 single-row INSERTs
 //! run as one transaction (`BEGIN; ...; COMMIT`) beside the same 10
 //! statements without BEGIN (each its own commit), in the same run,
-//! in-process.
+//! in-process; `--sync` fsyncs every commit.
 
 use crate::flush::{body, caller, number_after};
 use crate::stats::{micros, percentile};
@@ -14,12 +14,14 @@ const STATEMENTS: usize = 10;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let batches = number_after(args, "--batches").unwrap_or(2000);
+    // `--sync`: fsync every commit (the server's `storage.sync_writes`).
+    let sync = args.iter().any(|a| a == "--sync");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(txn_case(batches))
+    runtime.block_on(txn_case(batches, sync))
 }
 
 fn batch(first: i64, transaction: bool) -> String {
@@ -33,11 +35,12 @@ fn batch(first: i64, transaction: bool) -> String {
     }
 }
 
-async fn txn_case(batches: usize) -> Result<(), String> {
+async fn txn_case(batches: usize, sync: bool) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = EngineConfig {
         data_dir: dir.path().to_path_buf(),
         root_password: None,
+        sync_writes: sync,
         ..EngineConfig::default()
     };
     let db = KalamDb::open(

@@ -114,6 +114,7 @@ pub use engine::{
 };
 pub use error::{CoreError, Result};
 pub use exec::limits::ResultStream;
+pub use exec::transaction::MAX_ROWS as MAX_TRANSACTION_ROWS;
 pub use exec::StatementResult;
 pub use flush::FlushStats;
 #[cfg(feature = "test-support")]

@@ -81,15 +81,9 @@ impl Transaction {
     }
 
     /// What the transaction's statements see of `scope` over a fresh
-    /// snapshot. The first time, waits until no write of the scope is in
-    /// flight (one that got its `_seq` before BEGIN has committed then).
+    /// snapshot (the first time, after [`Self::sync`]).
     pub async fn overlay(&self, def: &TableDef, scope: &ScopeKey) -> TxOverlay {
-        let services = &self.services;
-        let synced = self.state.lock().synced.contains(scope.as_bytes());
-        if !synced {
-            drop(services.hot.lock_scope(scope).await);
-            self.state.lock().synced.insert(scope.as_bytes().to_vec());
-        }
+        self.sync(scope).await;
         let state = self.state.lock();
         let pending = state
             .tables
@@ -105,6 +99,30 @@ impl Transaction {
             as_of: self.as_of,
             pending: Arc::new(pending),
         }
+    }
+
+    /// Before the transaction first reads `scope`: waits until no write of
+    /// it is in flight (one that got its `_seq` before BEGIN has committed
+    /// then).
+    async fn sync(&self, scope: &ScopeKey) {
+        let synced = self.state.lock().synced.contains(scope.as_bytes());
+        if !synced {
+            drop(self.services.hot.lock_scope(scope).await);
+            self.state.lock().synced.insert(scope.as_bytes().to_vec());
+        }
+    }
+
+    /// Whether the transaction's own write of `key` is a live row (`None`:
+    /// it has not written the key).
+    fn own_live(&self, uid: u64, scope: &ScopeKey, key: &[u8]) -> Option<bool> {
+        let state = self.state.lock();
+        let own = state
+            .tables
+            .get(&uid)?
+            .scopes
+            .get(scope.as_bytes())?
+            .get(key)?;
+        Some(!own.row.deleted)
     }
 
     /// The snapshot alone, without the transaction's writes.
@@ -166,12 +184,12 @@ impl Transaction {
             .iter()
             .map(|row| Ok(scope.pk_prefix(&row[pk])?))
             .collect::<Result<_>>()?;
-        let overlay = self.overlay(def, scope).await;
+        self.sync(scope).await;
         let seen = self.committed(services, def, scope, &rows, &keys).await?;
         let mut inserted = HashSet::new();
         for (i, key) in keys.iter().enumerate() {
-            let live = match overlay.pending.get(key) {
-                Some(own) => !own.deleted,
+            let live = match self.own_live(def.uid, scope, key) {
+                Some(live) => live,
                 None => seen[i].as_ref().is_some_and(|(_, v)| !v.deleted),
             };
             if live || !inserted.insert(key.clone()) {

@@ -258,3 +258,33 @@ async fn overlapping_read_compute_write_transfers_equal_a_serial_order() {
         .unwrap();
     assert_eq!(got, want[1..].to_vec(), "{count} committed transfers");
 }
+
+/// A transaction's writes are held in memory until COMMIT, so they are
+/// bounded: one row over the bound is a clear error and nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_over_its_row_bound_is_refused_whole() {
+    let (_dir, db) = setup().await;
+    let mut a = ClientSession::default();
+    let over = kalamdb_core::MAX_TRANSACTION_ROWS as i64 + 1;
+    let sql = format!(
+        "BEGIN; INSERT INTO t.acct (id, balance) SELECT value + 10, 0 FROM generate_series(1, {over}); COMMIT"
+    );
+    let error = db
+        .execute_in(&mut a, &sql, &[], &caller("ta"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error.code(), ErrorCode::ResourceExhausted);
+    assert!(
+        error
+            .to_string()
+            .contains("a transaction may write at most"),
+        "{error}"
+    );
+    assert!(!a.in_transaction());
+    assert_eq!(
+        step(&db, &mut a, "SELECT COUNT(*) FROM t.acct").await,
+        Ok(vec![3]),
+        "nothing of it was written"
+    );
+    db.close().await;
+}

@@ -94,7 +94,10 @@ fn kill_9_during_commits_leaves_each_transaction_whole_or_absent() {
         let want_logged: Vec<i64> = (0..=last).collect();
         assert_eq!(logged, want_logged, "seed {seed} round {round}: no gaps");
         let want_groups: BTreeMap<i64, i64> = (0..=last).map(|g| (g, ROWS_PER_TXN)).collect();
-        assert_eq!(groups, want_groups, "seed {seed} round {round}: whole transactions");
+        assert_eq!(
+            groups, want_groups,
+            "seed {seed} round {round}: whole transactions"
+        );
         next = last + 1;
     }
 }
