@@ -66,6 +66,9 @@ pub struct Session {
     /// How deep `\i` files are nested.
     depth: usize,
     statements: u64,
+    /// The statements of a transaction since `BEGIN`: sent to the server
+    /// together at `COMMIT` (a transaction lives within one request).
+    transaction: Option<Vec<String>>,
 }
 
 /// What a meta-command asks the shell to do next.
@@ -139,7 +142,14 @@ impl Session {
             last_sql: None,
             depth: 0,
             statements: 0,
+            transaction: None,
         }
+    }
+
+    /// Whether a transaction block is being collected (`BEGIN` seen, no
+    /// `COMMIT` or `ROLLBACK` yet).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
     }
 
     /// The shell's prompt, psql's shape: `user@namespace=> `, `#` for dba
@@ -150,7 +160,12 @@ impl Session {
             .as_deref()
             .map(|ns| format!("@{ns}"))
             .unwrap_or_default();
-        let mark = if open { '-' } else { '=' };
+        // psql's `*` for an open transaction.
+        let mark = match (open, self.in_transaction()) {
+            (true, _) => '-',
+            (false, true) => '*',
+            (false, false) => '=',
+        };
         let end = if matches!(self.role.as_str(), "dba" | "system") {
             '#'
         } else {
@@ -222,10 +237,15 @@ impl Session {
                 }
             }
         }
-        Ok(match splitter.finish() {
+        let ok = match splitter.finish() {
             Some(item) => self.run_item(item, Some(source)).1,
             None => true,
-        })
+        };
+        if self.depth == 0 && self.transaction.take().is_some() {
+            eprintln!("kalam: {source}: BEGIN without COMMIT; the transaction was not sent");
+            return Ok(false);
+        }
+        Ok(ok)
     }
 
     /// Runs one statement or meta-command; `source` is the script's name
@@ -247,6 +267,35 @@ impl Session {
     /// Runs SQL and prints every result; false if it failed (the error is
     /// printed on stderr).
     pub fn run_statement(&mut self, sql: &str) -> bool {
+        match (transaction_word(sql), self.transaction.as_mut()) {
+            (Some(TxWord::Begin), None) => {
+                self.transaction = Some(vec![sql.to_string()]);
+                self.emit("BEGIN (the statements up to COMMIT go to the server together)\n");
+                return true;
+            }
+            (Some(TxWord::Rollback), Some(_)) => {
+                self.transaction = None;
+                self.emit("ROLLBACK\n");
+                return true;
+            }
+            (Some(TxWord::Commit), Some(block)) => {
+                block.push(sql.to_string());
+                let batch = block.join(";\n");
+                self.transaction = None;
+                return self.send(&batch);
+            }
+            (Some(TxWord::Begin) | None, Some(block)) => {
+                // The server refuses a nested BEGIN when the block arrives.
+                block.push(sql.to_string());
+                return true;
+            }
+            (_, None) => {}
+        }
+        self.send(sql)
+    }
+
+    /// Sends SQL to the server and prints every result; false if it failed.
+    fn send(&mut self, sql: &str) -> bool {
         if crate::live::is_subscribe(sql) {
             let (client, namespace, format) =
                 (self.client.clone(), self.namespace.clone(), self.format);
@@ -640,4 +689,46 @@ impl Session {
 /// Whether an error is a refused or expired token.
 pub fn is_auth_error(e: &ClientError) -> bool {
     matches!(e, ClientError::Auth { .. })
+}
+
+/// Transaction control a statement starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxWord {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+fn transaction_word(sql: &str) -> Option<TxWord> {
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    match words.next()?.as_str() {
+        "BEGIN" => Some(TxWord::Begin),
+        "START" if words.next().as_deref() == Some("TRANSACTION") => Some(TxWord::Begin),
+        "COMMIT" | "END" => Some(TxWord::Commit),
+        "ROLLBACK" | "ABORT" => Some(TxWord::Rollback),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::*;
+
+    #[test]
+    fn transaction_words() {
+        assert_eq!(transaction_word("begin"), Some(TxWord::Begin));
+        assert_eq!(
+            transaction_word("  START TRANSACTION;"),
+            Some(TxWord::Begin)
+        );
+        assert_eq!(transaction_word("START"), None);
+        assert_eq!(transaction_word("commit work"), Some(TxWord::Commit));
+        assert_eq!(transaction_word("END"), Some(TxWord::Commit));
+        assert_eq!(transaction_word("Rollback"), Some(TxWord::Rollback));
+        assert_eq!(transaction_word("SELECT 1"), None);
+        assert_eq!(transaction_word("beginning"), None);
+    }
 }

@@ -279,3 +279,54 @@ fn subscribe_prints_rows_then_each_change_until_ctrl_c() {
     shell.send_line("\\q").unwrap();
     shell.exp_eof().unwrap();
 }
+
+/// `BEGIN` ... `COMMIT` in a script: the CLI collects the block and sends
+/// it as one request, so it commits whole; `ROLLBACK` sends nothing; a
+/// failing statement in the block rolls all of it back; a script that ends
+/// inside a block sends nothing and fails.
+#[test]
+fn transaction_blocks_commit_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    setup(&server);
+    let cli = Cli::new(&server);
+    let script = dir.path().join("txn.sql");
+    let run = |text: &str| {
+        std::fs::write(&script, text).unwrap();
+        cli.run(&["-f", script.to_str().unwrap()])
+    };
+    let count = |where_: &str| {
+        let out = cli.run(&[
+            "--format",
+            "csv",
+            "-c",
+            &format!("SELECT COUNT(*) AS n FROM app.items WHERE {where_}"),
+        ]);
+        stdout(&out).lines().nth(1).unwrap_or_default().to_string()
+    };
+
+    let out = run(
+        "BEGIN;\nINSERT INTO app.items VALUES (10, 'a');\nUPDATE app.items SET name = 'b' WHERE id = 10;\nSELECT name FROM app.items WHERE id = 10;\nCOMMIT;\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" b "), "{}", stdout(&out));
+    assert_eq!(count("id = 10 AND name = 'b'"), "1");
+
+    let out = run("BEGIN;\nINSERT INTO app.items VALUES (11, 'c');\nROLLBACK;\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count("id = 11"), "0");
+
+    let out = run("BEGIN;\nINSERT INTO app.items VALUES (12, 'd');\nINSERT INTO app.items VALUES (1, 'dup');\nCOMMIT;\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    assert_eq!(count("id = 12"), "0");
+
+    let out = run("BEGIN;\nINSERT INTO app.items VALUES (13, 'e');\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("BEGIN without COMMIT"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(count("id = 13"), "0");
+}
