@@ -21,6 +21,7 @@ mod limits;
 mod live;
 mod live_limits;
 mod live_oracle;
+mod live_schema;
 mod live_system;
 mod moto;
 mod proxy;
