@@ -377,7 +377,7 @@ impl KalamDb {
             .statements
             .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
             .map_err(StatementError::before_any)?;
-        self.execute_statements(statements, params, namespace, caller, false)
+        self.execute_statements(statements, params, namespace, caller, false, None)
             .await
     }
 
@@ -400,7 +400,7 @@ impl KalamDb {
             .statements
             .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch_tokenized(sql)?))
             .map_err(StatementError::before_any)?;
-        self.execute_statements(statements, params, namespace, caller, true)
+        self.execute_statements(statements, params, namespace, caller, true, None)
             .await
     }
 
@@ -456,7 +456,7 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        self.execute_statements(batch.0, params, namespace, caller, false)
+        self.execute_statements(batch.0, params, namespace, caller, false, None)
             .await
     }
 
@@ -477,7 +477,7 @@ impl KalamDb {
             .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
             .map_err(StatementError::before_any)?;
         let namespace = session.namespace.clone();
-        self.run_batch(
+        self.execute_statements(
             statements,
             params,
             namespace.as_deref(),
@@ -488,21 +488,9 @@ impl KalamDb {
         .await
     }
 
-    async fn execute_statements(
-        &self,
-        statements: Vec<Arc<Prepared>>,
-        params: &[serde_json::Value],
-        namespace: Option<&str>,
-        caller: &Caller,
-        stream_last: bool,
-    ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        self.run_batch(statements, params, namespace, caller, stream_last, None)
-            .await
-    }
-
     /// Runs a batch; `carry`: a client session whose transaction and
     /// namespace outlive it (else a transaction left open is rolled back).
-    async fn run_batch(
+    async fn execute_statements(
         &self,
         statements: Vec<Arc<Prepared>>,
         params: &[serde_json::Value],

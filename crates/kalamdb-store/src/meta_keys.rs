@@ -115,6 +115,14 @@ pub fn table_manifests(table_uid: u64) -> Vec<u8> {
     [MANIFESTS, &ScopeKey::table_prefix(table_uid)].concat()
 }
 
+/// The scope (as [`ScopeKey`] bytes) of a manifest entry's key
+/// ([`manifest_entry`]).
+pub fn manifest_scope(key: &[u8], user_scoped: bool) -> Result<&[u8], crate::StoreError> {
+    let scope = key.get(MANIFESTS.len()..).unwrap_or_default();
+    let (len, _) = crate::keys::scope_of(scope, user_scoped)?;
+    Ok(&scope[..len])
+}
+
 /// The manifest entry of one file of a scope.
 pub fn manifest_entry(scope: &ScopeKey, file_name: &str) -> Vec<u8> {
     [scope_manifest(scope).as_slice(), file_name.as_bytes()].concat()

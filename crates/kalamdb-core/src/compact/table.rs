@@ -119,9 +119,7 @@ fn scopes_with_files(env: &Flusher, def: &TableDef) -> Result<Vec<ScopeKey>> {
         .store()
         .meta_scan(&meta_keys::table_manifests(def.uid))?
     {
-        let scope = &key[meta_keys::MANIFESTS.len()..];
-        let (len, _) = scope_of(scope, user_scoped)?;
-        scopes.insert(scope[..len].to_vec());
+        scopes.insert(meta_keys::manifest_scope(&key, user_scoped)?.to_vec());
     }
     Ok(scopes
         .into_iter()

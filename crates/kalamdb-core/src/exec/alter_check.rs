@@ -59,9 +59,7 @@ fn scopes(snapshot: &StoreSnapshot<'_>, def: &TableDef) -> Result<Vec<ScopeKey>>
         Ok(true)
     })?;
     for (key, _) in snapshot.meta_scan(&meta_keys::table_manifests(def.uid))? {
-        let scope = &key[meta_keys::MANIFESTS.len()..];
-        let (len, _) = scope_of(scope, user_scoped)?;
-        scopes.insert(scope[..len].to_vec());
+        scopes.insert(meta_keys::manifest_scope(&key, user_scoped)?.to_vec());
     }
     Ok(scopes
         .into_iter()
