@@ -265,7 +265,8 @@ impl Transaction {
 
     /// Applies every write in one batch, or none (a conflict, a failure).
     /// Returns the rows changed.
-    pub async fn commit(&self, services: &Services) -> Result<usize> {
+    pub async fn commit(&self) -> Result<usize> {
+        let services = &*self.services;
         let state = std::mem::take(&mut *self.state.lock());
         if state.tables.is_empty() {
             return Ok(0);

@@ -1,5 +1,5 @@
 //! `BEGIN`, `COMMIT` and `ROLLBACK` of a batch's session; the transaction
-//! itself is `crate::txn`.
+//! itself is `super::transaction`.
 
 use super::transaction::Transaction;
 use super::{Session, StatementResult};
@@ -25,7 +25,7 @@ impl Session<'_> {
                 "COMMIT without an open transaction (BEGIN first; a transaction commits once)",
             ));
         };
-        let rows = txn.commit(self.services).await?;
+        let rows = txn.commit().await?;
         Ok(StatementResult::affected(&self.caller, rows, "COMMIT:"))
     }
 
