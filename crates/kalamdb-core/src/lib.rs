@@ -103,6 +103,7 @@ mod users;
 mod values;
 
 pub use audit::{AuditEntry, AuditEvent};
+pub use catalog::MAX_SCHEMA_VERSIONS;
 #[cfg(feature = "test-support")]
 pub use cold::table_manifest_entries;
 pub use compact::CompactionPolicy;

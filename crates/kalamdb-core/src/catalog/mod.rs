@@ -10,7 +10,7 @@ mod store;
 
 pub use model::{is_public, ColumnDef, CompactionOptions, DefaultSpec, NamespaceDef, TableDef};
 pub use schemas::{widens, SchemaHistory, SchemaVersion, Slot, StoredValue};
-pub use store::Catalog;
+pub use store::{Catalog, MAX_SCHEMA_VERSIONS};
 
 /// The namespace that exists from the first start and is the default for
 /// unqualified names.

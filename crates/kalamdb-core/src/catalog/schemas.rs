@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// Column maps kept per table.
+const MAX_CACHED_MAPS: usize = 4096;
+
 /// One version of a table's columns, as the catalog records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SchemaVersion {
@@ -101,7 +104,13 @@ impl SchemaHistory {
         let source = self.get(from).ok_or_else(|| missing(from))?;
         let target = self.get(to).ok_or_else(|| missing(to))?;
         let map = Arc::new(ColumnMap::between(&source, &target));
-        self.maps.lock().insert((from, to), map.clone());
+        let mut maps = self.maps.lock();
+        // Pairs are few in practice (old versions to the current one);
+        // the cache is cleared rather than grown past a bound.
+        if maps.len() >= MAX_CACHED_MAPS {
+            maps.clear();
+        }
+        maps.insert((from, to), map.clone());
         Ok(map)
     }
 }
@@ -334,6 +343,24 @@ mod tests {
         }
         assert!(serde_json::from_str::<StoredValue>("\"zz\"").is_err());
         assert!(serde_json::from_str::<StoredValue>("\"01\"").is_err());
+    }
+
+    #[test]
+    fn the_map_cache_stays_bounded() {
+        let history = SchemaHistory::of(
+            (1..=70).map(|v| version(v, vec![column(1, "id", KalamType::BigInt, None)])),
+        );
+        for from in 1..=70 {
+            for to in 1..=70 {
+                history.map(from, to).unwrap();
+                assert!(history.maps.lock().len() <= MAX_CACHED_MAPS);
+            }
+        }
+        assert!(history.maps.lock().len() < 70 * 70, "it was cleared");
+        assert!(
+            history.map(71, 1).is_err(),
+            "an unknown version is an error"
+        );
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Most schema versions (ALTER TABLEs, plus the first) a table may have.
+pub const MAX_SCHEMA_VERSIONS: u32 = 10_000;
+
 #[derive(Default)]
 struct State {
     namespaces: BTreeMap<String, Arc<NamespaceDef>>,
@@ -258,6 +261,14 @@ impl Catalog {
         {
             return Err(CoreError::exec(format!(
                 "table '{}' was changed or dropped meanwhile; run the statement again",
+                old.qualified_name()
+            )));
+        }
+        if old.schema_version >= MAX_SCHEMA_VERSIONS {
+            // Every version stays readable (rows and files may name it), so
+            // the history only grows: bounded here.
+            return Err(CoreError::ResourceExhausted(format!(
+                "table '{}' has {MAX_SCHEMA_VERSIONS} schema versions, the most a table may have",
                 old.qualified_name()
             )));
         }

@@ -91,3 +91,57 @@ async fn history_lists_each_version_with_its_change_and_columns() {
     assert_eq!(batch.column(1).as_string::<i32>().value(0), "PRIVATE");
     db.close().await;
 }
+
+/// Every version stays readable, so the history only grows: it is
+/// bounded, and the ALTER past the bound is a clear error that changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    run(
+        &db,
+        "root",
+        "CREATE NAMESPACE hb; CREATE SHARED TABLE hb.t (id INT PRIMARY KEY)",
+    )
+    .await;
+    for i in 1..kalamdb_core::MAX_SCHEMA_VERSIONS {
+        run(
+            &db,
+            "root",
+            &format!("ALTER TABLE hb.t SET TBLPROPERTIES (FLUSH_POLICY='rows:{i}')"),
+        )
+        .await;
+    }
+    let error = db
+        .execute(
+            "ALTER TABLE hb.t ADD COLUMN late INT",
+            &[],
+            None,
+            &caller("root"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.error.code(),
+        kalamdb_commons::ErrorCode::ResourceExhausted
+    );
+    assert!(error.to_string().contains("schema versions"), "{error}");
+    let results = db
+        .execute(
+            "SELECT schema_version FROM system.tables WHERE table_name = 't'",
+            &[],
+            None,
+            &caller("root"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].batches[0]
+            .column(0)
+            .as_primitive::<Int32Type>()
+            .value(0) as u32,
+        kalamdb_core::MAX_SCHEMA_VERSIONS
+    );
+    db.close().await;
+}
