@@ -1,8 +1,9 @@
 //! A seeded, randomized workload against the real binary with an oracle of
 //! every acknowledged operation. Users and a service write USER and SHARED
-//! tables (inserts, duplicate inserts, updates, deletes, point and range),
-//! read them back, flush and compact by hand while short policies (and the
-//! compaction thresholds) act on their own,
+//! tables (inserts, duplicate inserts, updates, deletes, point and range,
+//! transactions of an insert, an update and a delete, committed or rolled
+//! back), read them back, add and drop columns, flush and compact by hand
+//! while short policies (and the compaction thresholds) act on their own,
 //! and the server is killed with `kill -9` at random moments (also right
 //! after FLUSH or COMPACT returns). After every restart each scope's full contents
 //! must equal the oracle's.
@@ -27,6 +28,9 @@ struct Run {
     rng: Rng,
     oracle: Oracle,
     ops: u64,
+    /// Transactions committed, and those that conflicted (409).
+    commits: u64,
+    conflicts: u64,
 }
 
 fn cycles() -> u64 {
@@ -79,7 +83,7 @@ impl Run {
         let id = self.rng.below(IDS) as i64;
         let v = self.rng.below(1_000_000) as i64;
         let current = self.oracle.entry(scope.clone()).or_default().clone();
-        match self.rng.below(20) {
+        match self.rng.below(22) {
             0..=6 => {
                 // Insert 1-3 rows; any existing key makes the whole statement fail.
                 let n = 1 + self.rng.below(3) as i64;
@@ -189,6 +193,48 @@ impl Run {
                     ));
                 }
             }
+            20 => {
+                // A transaction: all of it, or (rolled back, a duplicate
+                // key, a flush since its BEGIN) none of it.
+                let (a, b, c) = (id, (id + 3) % IDS as i64, (id + 11) % IDS as i64);
+                let rollback = self.rng.below(4) == 0;
+                let end = if rollback { "ROLLBACK" } else { "COMMIT" };
+                let sql = format!(
+                    "BEGIN; INSERT INTO {table} (id, v) VALUES ({a}, {v}); \
+                     UPDATE {table} SET v = v + 1 WHERE id = {b}; \
+                     DELETE FROM {table} WHERE id = {c}; {end}"
+                );
+                let (status, body) = self.sql(server, user, &sql);
+                let duplicate = current.contains_key(&a);
+                let mut after = current.clone();
+                after.insert(a, v);
+                if let Some(x) = after.get_mut(&b) {
+                    *x += 1;
+                }
+                after.remove(&c);
+                match (duplicate, rollback, status) {
+                    (_, _, 409) => self.conflicts += 1,
+                    (true, _, 400) | (false, true, 200) => {}
+                    (false, false, 200) => {
+                        self.commits += 1;
+                        *self.oracle.get_mut(&scope).unwrap() = after;
+                    }
+                    _ => self.fail(format!("{sql} in {scope}: {status} {body}")),
+                }
+            }
+            21 => {
+                // Schema changes beside the rows the oracle checks.
+                let n = self.rng.below(6);
+                let sql = if self.rng.below(3) == 0 {
+                    format!("ALTER TABLE {table} DROP COLUMN IF EXISTS x{n}")
+                } else {
+                    format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS x{n} BIGINT NOT NULL DEFAULT {n}")
+                };
+                let (status, body) = server.sql_as("root", "", json!({ "sql": sql }));
+                if status != 200 {
+                    self.fail(format!("{sql}: {body}"));
+                }
+            }
             _ => {
                 let verb = if self.rng.below(2) == 0 {
                     "FLUSH"
@@ -274,6 +320,8 @@ fn random_operations_survive_kill_9_at_random_moments() {
         rng: Rng::new(seed),
         oracle: Oracle::new(),
         ops: 0,
+        commits: 0,
+        conflicts: 0,
     };
     let cycles = cycles();
     for cycle in 0..cycles {
@@ -304,7 +352,7 @@ fn random_operations_survive_kill_9_at_random_moments() {
         "no compaction completed: {compactions}"
     );
     eprintln!(
-        "chaos seed {seed}: {cycles} kill -9 cycles, {} operations, every scope equal to the oracle",
-        run.ops
+        "chaos seed {seed}: {cycles} kill -9 cycles, {} operations ({} transactions committed, {} conflicted), every scope equal to the oracle",
+        run.ops, run.commits, run.conflicts
     );
 }
