@@ -47,6 +47,9 @@ pub struct SchemaHistory {
     /// existing rows to its commit: so no write under the old version
     /// lands between them.
     pub gate: tokio::sync::RwLock<()>,
+    /// Set by DROP TABLE under the gate: a write that takes the gate after
+    /// it must not land rows of a table that is gone.
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SchemaHistory {
@@ -64,6 +67,17 @@ impl SchemaHistory {
             history.add(version);
         }
         history
+    }
+
+    /// Whether the table was dropped (see `dropped`).
+    pub fn is_dropped(&self) -> bool {
+        self.dropped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the table dropped; the caller holds the gate exclusively.
+    pub fn mark_dropped(&self) {
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub fn get(&self, version: u32) -> Option<Arc<SchemaVersion>> {

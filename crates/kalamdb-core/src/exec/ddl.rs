@@ -101,12 +101,22 @@ pub async fn drop_namespace(
         );
         files.push(table_manifest_entries(s.services.hot.store(), table.uid)?);
     }
+    // And every table's schema gate: no write of its rows commits after
+    // the drop (see `drop_table`).
+    let mut gates = Vec::with_capacity(tables.len());
+    for table in &tables {
+        gates.push(table.schemas.gate.write().await);
+    }
     let doomed: Vec<Vec<u8>> = tables
         .iter()
         .zip(&files)
         .flat_map(|(table, entries)| removal_records(table, entries))
         .collect();
     let dropped = s.services.catalog.drop_namespace(name, &doomed)?;
+    for table in &dropped {
+        table.schemas.mark_dropped();
+    }
+    drop(gates);
     drop(held);
     for table in &dropped {
         s.services.hot.dropped(table.uid)?;
@@ -243,6 +253,13 @@ pub async fn drop_table(
         )),
         None => None,
     };
+    // Writes hold the schema gate from their check to their commit: taken
+    // exclusively, no write of the table is in flight, and those waiting
+    // find it dropped.
+    let _gate = match &existing {
+        Some(def) => Some(def.schemas.gate.write().await),
+        None => None,
+    };
     let files = match &existing {
         Some(def) => table_manifest_entries(s.services.hot.store(), def.uid)?,
         None => Vec::new(),
@@ -253,6 +270,7 @@ pub async fn drop_table(
     };
     match s.services.catalog.drop_table(&ns, &table.table, &doomed)? {
         Some(def) => {
+            def.schemas.mark_dropped();
             s.services.hot.dropped(def.uid)?;
             s.services.flusher.forget_table(def.uid);
             s.services.reads.forget(def.uid);

@@ -280,7 +280,7 @@ impl Transaction {
         let _locks = services.hot.lock_scopes(&scopes).await;
         let mut gates = Vec::with_capacity(state.tables.len());
         for table in state.tables.values() {
-            gates.push(schema_gate(&table.def).await);
+            gates.push(schema_gate(&table.def).await?);
             let rows = table
                 .scopes
                 .values()

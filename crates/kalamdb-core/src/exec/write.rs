@@ -31,15 +31,21 @@ pub fn display_value(value: &Value) -> String {
 /// Taken under the scope's lock and held until the write commits: holds
 /// off an ALTER TABLE meanwhile, so its checks of the existing rows and its
 /// commit see every write or none of it.
-pub(super) async fn schema_gate(def: &TableDef) -> tokio::sync::RwLockReadGuard<'_, ()> {
-    def.schemas.gate.read().await
+/// A table dropped meanwhile (DROP TABLE holds the gate exclusively) is an
+/// error: its rows must not land after it is gone.
+pub(super) async fn schema_gate(def: &TableDef) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+    let guard = def.schemas.gate.read().await;
+    if def.schemas.is_dropped() {
+        return Err(CoreError::TableNotFound(def.qualified_name()));
+    }
+    Ok(guard)
 }
 
 /// [`schema_gate`] for a statement that reads the rows it changes (UPDATE,
 /// DELETE): its query was planned with the columns of `def`, so any
 /// ALTER since makes it run again ([`CoreError::SchemaChanged`]).
 pub(super) async fn current_schema(def: &TableDef) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
-    let guard = schema_gate(def).await;
+    let guard = schema_gate(def).await?;
     if def.schemas.latest_version() != def.schema_version {
         return Err(CoreError::SchemaChanged(def.qualified_name()));
     }
@@ -147,7 +153,7 @@ pub async fn write_new_rows(
     let store = s.services.hot.store();
     s.services.hot.check_budget()?;
     let _guard = s.services.hot.lock_scope(&scope).await;
-    let _schema = schema_gate(def).await;
+    let _schema = schema_gate(def).await?;
     check_fits(def, rows.iter().map(Vec::as_slice))?;
     let duplicate = |key: &Value| {
         CoreError::AlreadyExists(format!(
