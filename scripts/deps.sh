@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system packages the build needs are present: RocksDB itself,
-# prebuilt (Debian: librocksdb-dev; .cargo/config.toml links to it), and
+# prebuilt (Debian: librocksdb-dev; .cargo/config.toml links it statically),
+# pkg-config, and
 # libclang for its bindings (Debian: clang + libclang-dev).
 # Installs them when this user may (root, or passwordless sudo); otherwise
 # prints the exact command and stops.
@@ -13,14 +14,18 @@ have_libclang() {
 }
 
 have_rocksdb() {
-    [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ]
+    # The static library is what is linked (.cargo/config.toml).
+    [ -e /usr/lib/x86_64-linux-gnu/librocksdb.a ]
 }
 
-if have_libclang && command -v clang >/dev/null 2>&1 && have_rocksdb; then
+if have_libclang && command -v clang >/dev/null 2>&1 && have_rocksdb &&
+    command -v pkg-config >/dev/null 2>&1; then
     exit 0
 fi
 
-packages="clang libclang-dev librocksdb-dev"
+# librocksdb-dev brings the -dev packages of the compression libraries
+# the static RocksDB needs; pkg-config finds zstd and zlib for their crates.
+packages="clang libclang-dev librocksdb-dev pkg-config"
 install_cmd="apt-get install -y $packages"
 if [ "$(id -u)" = "0" ]; then
     echo "deps: installing $packages (RocksDB and its bindings)" >&2

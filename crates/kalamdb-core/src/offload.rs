@@ -33,6 +33,8 @@ pub trait Stage: Send + 'static {
 
 pub struct Offloaded<S: Stage> {
     state: State<S>,
+    /// Whether the stage may move to a thread of its own at all.
+    may_move: bool,
 }
 
 enum State<S: Stage> {
@@ -57,12 +59,23 @@ impl<S: Stage> Offloaded<S> {
                 stage: Box::new(stage),
                 items: 0,
             },
+            may_move: true,
         }
     }
 
+    /// A stage that stays on its caller's thread: for a caller that is a
+    /// stage's thread already, where one more thread would only take turns
+    /// with the others for the same two cores.
+    pub fn here(stage: S) -> Self {
+        let mut stage = Self::new(stage);
+        stage.may_move = false;
+        stage
+    }
+
     pub fn add(&mut self, item: S::Item) -> Result<(), S::Error> {
+        let may_move = self.may_move;
         match &mut self.state {
-            State::Here { stage, items } if *items == 0 => {
+            State::Here { stage, items } if *items == 0 || !may_move => {
                 *items = 1;
                 stage.add(item)
             }

@@ -49,6 +49,15 @@ impl FileSink {
         }))
     }
 
+    /// Encodes on the caller's thread: for a caller on a thread of its own
+    /// already (a flush's lane).
+    pub fn here(writer: ParquetFileWriter, handle: &Handle) -> Self {
+        Self(Offloaded::here(Encode {
+            writer,
+            handle: handle.clone(),
+        }))
+    }
+
     pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
         self.0.add(batch)
     }

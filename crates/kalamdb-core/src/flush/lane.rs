@@ -1,11 +1,13 @@
 //! A scope's rows on their way into its file. The flush's own thread reads
 //! RocksDB and gathers the newest versions, as stored, into chunks of
 //! [`CHUNK_ROWS`]; building Arrow columns from them and encoding those into
-//! Parquet are the other two thirds of the work. From a scope's second
-//! chunk on they leave the reading thread ([`crate::offload`]): a lane
-//! thread builds the batches and its [`FileSink`] encodes them on a third,
-//! so on two cores the three overlap instead of taking turns. Memory stays
-//! bounded: two chunks wait for the lane, two batches for the encoder.
+//! Parquet are the rest of the work. From a scope's second chunk on they
+//! leave the reading thread ([`crate::offload`]): a lane thread builds each
+//! batch and encodes it, so on two cores reading and writing overlap.
+//! Building and encoding share the lane's thread: as three threads the
+//! stages took turns on the two cores and the flush was slower (see
+//! docs/BENCHMARKS.md, "Flush"). Memory stays bounded: two chunks wait for
+//! the lane.
 //!
 //! A version that does not decode fails the scope as bad data, on
 //! whichever thread finds it; it shows at the next chunk or at the finish.
@@ -16,10 +18,14 @@ use crate::cold::FileSink;
 use crate::offload::{Offloaded, Stage};
 use crate::read::{BatchBuilder, BATCH_ROWS};
 use datafusion::arrow::datatypes::SchemaRef;
-use kalamdb_filestore::WrittenFile;
+use kalamdb_filestore::{ParquetFileWriter, WrittenFile};
+use tokio::runtime::Handle;
 
-/// Rows per chunk: a chunk becomes one batch.
-pub(super) const CHUNK_ROWS: usize = BATCH_ROWS;
+/// Rows per chunk: a chunk becomes one batch. Four scan batches: every
+/// hand-over between the threads may wake one, and on two cores fewer,
+/// larger hand-overs keep them busier (a chunk is about 1.5 MiB for rows
+/// of a few short columns).
+pub(super) const CHUNK_ROWS: usize = 4 * BATCH_ROWS;
 
 /// Byte strings kept one after another in one buffer: no allocation per
 /// string (a flush keeps one per version it reads).
@@ -37,6 +43,14 @@ impl Runs {
 
     pub(super) fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// An empty buffer with room for what `self` holds.
+    fn with_room_of(&self) -> Self {
+        Self {
+            bytes: Vec::with_capacity(self.bytes.len()),
+            ends: Vec::with_capacity(self.ends.len()),
+        }
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> {
@@ -63,6 +77,16 @@ impl Chunk {
 
     pub(super) fn len(&self) -> usize {
         self.seqs.len()
+    }
+
+    /// Hands the chunk over, leaving an empty one sized like it (the next
+    /// chunk of a large scope fills it without growing it step by step).
+    pub(super) fn take(&mut self) -> Chunk {
+        let next = Chunk {
+            seqs: Vec::with_capacity(self.seqs.len()),
+            versions: self.versions.with_room_of(),
+        };
+        std::mem::replace(self, next)
     }
 
     fn versions(&self) -> impl Iterator<Item = (u64, &[u8])> {
@@ -113,10 +137,16 @@ impl Stage for Build {
 }
 
 impl Lane {
-    pub(super) fn new(def: &TableDef, schema: SchemaRef, sink: FileSink) -> Self {
+    pub(super) fn new(
+        def: &TableDef,
+        schema: SchemaRef,
+        file: ParquetFileWriter,
+        handle: &Handle,
+    ) -> Self {
+        let sink = FileSink::here(file, handle);
         let projection: Vec<usize> = (0..def.columns.len() + 2).collect();
         Self(Offloaded::new(Build {
-            batches: BatchBuilder::new(def, &projection),
+            batches: BatchBuilder::with_capacity(def, &projection, CHUNK_ROWS),
             schema,
             sink,
         }))

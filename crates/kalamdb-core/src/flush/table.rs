@@ -24,7 +24,7 @@ use super::gate::ScopeTurn;
 use super::lane::{Chunk, Lane, Runs, CHUNK_ROWS};
 use super::{CancelFlag, FailPoint, FlushHooks, FlushOptions, FlushStats, Flusher, ScopeFailure};
 use crate::catalog::TableDef;
-use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore, FileSink};
+use crate::cold::{bridge, discard_uncommitted, mark_pending, pending_key, ColdStore};
 use crate::error::{CoreError, Result};
 use crate::read::{ScopeFiles, ScopeView, BATCH_ROWS};
 use crate::schema::file_schema;
@@ -397,14 +397,10 @@ impl<'a> ScopeFlush<'a> {
                 self.meta.clone(),
             )
             .map_err(|e| storage(&e))?;
-            self.writer = Some(Lane::new(
-                self.def,
-                self.schema.clone(),
-                FileSink::new(file, handle),
-            ));
+            self.writer = Some(Lane::new(self.def, self.schema.clone(), file, handle));
         }
         let writer = self.writer.as_mut().expect("created above");
-        writer.write(std::mem::take(&mut self.chunk))?;
+        writer.write(self.chunk.take())?;
         if let Some(hook) = &self.after_batch {
             hook();
         }
