@@ -10,7 +10,7 @@
 //! unfinished, the stage is told to give up (its channel closes without a
 //! finish) and its thread is waited for: nothing outlives its owner.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 /// Items that may wait for a stage's thread.
@@ -87,13 +87,33 @@ impl<S: Stage> Offloaded<S> {
                 if items.send(Some(item)).is_ok() {
                     return Ok(());
                 }
-                // The thread stopped: its error says why.
-                match self.join() {
-                    Err(e) => Err(e),
-                    Ok(_) => Err(S::stopped(format!("the {} thread ended early", S::NAME))),
-                }
+                Err(self.thread_stopped())
             }
             State::Gone => Err(S::stopped("it was finished already".into())),
+        }
+    }
+
+    /// [`Self::add`], except that an item the stage's thread has no room
+    /// for comes back (`Ok(Some(item))`) instead of waiting: the caller may
+    /// do some of its work meanwhile.
+    pub fn try_add(&mut self, item: S::Item) -> Result<Option<S::Item>, S::Error> {
+        let State::Piped { items, .. } = &mut self.state else {
+            return self.add(item).map(|()| None);
+        };
+        match items.try_send(Some(item)) {
+            Ok(()) => Ok(None),
+            // What was sent: `Some(item)`.
+            Err(TrySendError::Full(item)) => Ok(item),
+            Err(TrySendError::Disconnected(_)) => Err(self.thread_stopped()),
+        }
+    }
+
+    /// The error of a stage whose thread stopped taking items: its own
+    /// error says why.
+    fn thread_stopped(&mut self) -> S::Error {
+        match self.join() {
+            Err(e) => e,
+            Ok(_) => S::stopped(format!("the {} thread ended early", S::NAME)),
         }
     }
 
@@ -240,5 +260,80 @@ mod tests {
             dropped.add(i).unwrap();
         }
         drop(dropped);
+    }
+
+    /// Adds items; on its own thread each waits for a token first.
+    struct Gated {
+        seen: Vec<u64>,
+        tokens: std::sync::mpsc::Receiver<()>,
+        caller: std::thread::ThreadId,
+    }
+
+    impl Stage for Gated {
+        type Item = u64;
+        type Output = Vec<u64>;
+        type Error = String;
+        const NAME: &'static str = "kalamdb-test-gated";
+
+        fn add(&mut self, item: u64) -> Result<(), String> {
+            if std::thread::current().id() != self.caller {
+                self.tokens.recv().map_err(|e| e.to_string())?;
+            }
+            self.seen.push(item);
+            Ok(())
+        }
+
+        fn finish(self) -> Result<Vec<u64>, String> {
+            Ok(self.seen)
+        }
+
+        fn stopped(reason: String) -> String {
+            reason
+        }
+    }
+
+    fn gated() -> (Gated, std::sync::mpsc::Sender<()>) {
+        let (give, tokens) = std::sync::mpsc::channel();
+        let stage = Gated {
+            seen: Vec::new(),
+            tokens,
+            caller: std::thread::current().id(),
+        };
+        (stage, give)
+    }
+
+    #[test]
+    fn try_add_gives_an_item_back_while_the_thread_is_behind() {
+        let (stage, give) = gated();
+        let mut gated = Offloaded::new(stage);
+        gated.add(1).unwrap();
+        // The thread waits on its first item: it holds that one and its
+        // queue as many more, then an item comes back.
+        let mut next = 2;
+        let back = loop {
+            match gated.try_add(next).unwrap() {
+                None => next += 1,
+                Some(item) => break item,
+            }
+            assert!(next <= 2 + QUEUED_ITEMS as u64 + 1, "the queue is bounded");
+        };
+        assert_eq!(back, next, "the item that found no room");
+        assert!(next > 2, "an item was taken before the queue was full");
+        for _ in 0..next {
+            give.send(()).unwrap();
+        }
+        gated.add(back).unwrap();
+        assert_eq!(gated.finish().unwrap(), (1..=next).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_stage_made_here_never_moves() {
+        let (stage, _give) = gated();
+        let mut here = Offloaded::here(stage);
+        for i in 1..=20 {
+            assert_eq!(here.try_add(i).unwrap(), None);
+        }
+        // On a thread of its own every item would wait for a token.
+        assert_eq!(here.finish().unwrap(), (1..=20).collect::<Vec<_>>());
     }
 }

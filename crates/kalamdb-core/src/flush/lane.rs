@@ -6,8 +6,10 @@
 //! batch and encodes it, so on two cores reading and writing overlap.
 //! Building and encoding share the lane's thread: as three threads the
 //! stages took turns on the two cores and the flush was slower (see
-//! docs/BENCHMARKS.md, "Flush"). Memory stays bounded: two chunks wait for
-//! the lane.
+//! docs/BENCHMARKS.md, "Flush"). Encoding is the larger part, so while the
+//! lane is behind the reading thread builds the next batch itself instead
+//! of waiting. Memory stays bounded: two chunks or batches wait for the
+//! lane, one more is built on the reading thread.
 //!
 //! A version that does not decode fails the scope as bad data, on
 //! whichever thread finds it; it shows at the next chunk or at the finish.
@@ -18,6 +20,7 @@ use crate::cold::FileSink;
 use crate::offload::{Offloaded, Stage};
 use crate::read::{BatchBuilder, BATCH_ROWS};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use kalamdb_filestore::{ParquetFileWriter, WrittenFile};
 use tokio::runtime::Handle;
 
@@ -94,7 +97,19 @@ impl Chunk {
     }
 }
 
-pub(super) struct Lane(Offloaded<Build>);
+pub(super) struct Lane {
+    lane: Offloaded<Build>,
+    /// Builds a batch on the reading thread when the lane is behind.
+    here: BatchBuilder,
+    schema: SchemaRef,
+}
+
+/// What the lane gets: a chunk to build and encode, or a batch the reading
+/// thread built itself to encode.
+enum Work {
+    Chunk(Chunk),
+    Batch(RecordBatch),
+}
 
 /// Builds a scope's batches and hands them to its file.
 struct Build {
@@ -103,23 +118,31 @@ struct Build {
     sink: FileSink,
 }
 
+fn build(
+    batches: &mut BatchBuilder,
+    schema: &SchemaRef,
+    chunk: &Chunk,
+) -> Result<RecordBatch, ScopeFailure> {
+    let bad_data = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), true);
+    for (seq, version) in chunk.versions() {
+        batches
+            .push_encoded(seq, version)
+            .map_err(|e| bad_data(&e))?;
+    }
+    batches.finish(schema).map_err(|e| bad_data(&e))
+}
+
 impl Stage for Build {
-    type Item = Chunk;
+    type Item = Work;
     type Output = WrittenFile;
     type Error = ScopeFailure;
     const NAME: &'static str = "kalamdb-build";
 
-    fn add(&mut self, chunk: Chunk) -> Result<(), ScopeFailure> {
-        let bad_data = |e: &dyn std::fmt::Display| ScopeFailure::new(None, e.to_string(), true);
-        for (seq, version) in chunk.versions() {
-            self.batches
-                .push_encoded(seq, version)
-                .map_err(|e| bad_data(&e))?;
-        }
-        let batch = self
-            .batches
-            .finish(&self.schema)
-            .map_err(|e| bad_data(&e))?;
+    fn add(&mut self, work: Work) -> Result<(), ScopeFailure> {
+        let batch = match work {
+            Work::Chunk(chunk) => build(&mut self.batches, &self.schema, &chunk)?,
+            Work::Batch(batch) => batch,
+        };
         self.sink
             .write(batch)
             .map_err(|e| ScopeFailure::new(None, e.to_string(), false))
@@ -145,19 +168,34 @@ impl Lane {
     ) -> Self {
         let sink = FileSink::here(file, handle);
         let projection: Vec<usize> = (0..def.columns.len() + 2).collect();
-        Self(Offloaded::new(Build {
-            batches: BatchBuilder::with_capacity(def, &projection, CHUNK_ROWS),
+        Self {
+            lane: Offloaded::new(Build {
+                batches: BatchBuilder::with_capacity(def, &projection, CHUNK_ROWS),
+                schema: schema.clone(),
+                sink,
+            }),
+            // Grows when first used: most scopes never need it.
+            here: BatchBuilder::with_capacity(def, &projection, 0),
             schema,
-            sink,
-        }))
+        }
     }
 
+    /// Hands the chunk to the lane; while the lane is behind (its queue is
+    /// full), builds the batch here first, so the two threads share the
+    /// building as their speeds allow.
     pub(super) fn write(&mut self, chunk: Chunk) -> Result<(), ScopeFailure> {
-        self.0.add(chunk)
+        match self.lane.try_add(Work::Chunk(chunk))? {
+            None => Ok(()),
+            Some(Work::Chunk(chunk)) => {
+                let batch = build(&mut self.here, &self.schema, &chunk)?;
+                self.lane.add(Work::Batch(batch))
+            }
+            Some(batch) => self.lane.add(batch),
+        }
     }
 
     /// Completes the file.
     pub(super) fn finish(self) -> Result<WrittenFile, ScopeFailure> {
-        self.0.finish()
+        self.lane.finish()
     }
 }
