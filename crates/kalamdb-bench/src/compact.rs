@@ -6,7 +6,9 @@
 //! over the compacted files; the compaction's rate beside the raw rate of
 //! writing its output rows as one Parquet file; peak RSS growth during it.
 
-use crate::flush::{caller, mib, number_after, query_latency, reset_peak, rss, table_schema};
+use crate::flush::{
+    caller, config_in, mib, number_after, open_engine, query_latency, reset_peak, rss, table_schema,
+};
 use crate::stats::{micros, rate};
 use kalamdb_core::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use kalamdb_core::{CompactHooks, CompactionPolicy, EngineConfig, FlushHooks, KalamDb};
@@ -101,23 +103,15 @@ fn parquet_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 async fn case(rows: usize, flushes: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = EngineConfig {
-        data_dir: dir.path().to_path_buf(),
-        sync_writes: false,
-        root_password: None,
         // Only the benchmark compacts.
         compaction: CompactionPolicy {
             max_files: 0,
             max_small_files: 0,
             ..CompactionPolicy::default()
         },
-        ..EngineConfig::default()
+        ..config_in(dir.path(), false)
     };
-    let db = KalamDb::open(
-        &config,
-        Arc::new(kalamdb_commons::SystemClock),
-        kalamdb_auth::Authenticator::new(),
-    )
-    .map_err(|e| e.to_string())?;
+    let db = open_engine(&config)?;
     sql(
         &db,
         "root",

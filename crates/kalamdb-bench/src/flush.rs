@@ -16,6 +16,27 @@ use std::time::{Duration, Instant};
 
 const TABLE_SQL: &str = "CREATE NAMESPACE b; CREATE USER TABLE b.t (id BIGINT PRIMARY KEY, body TEXT, n INT, at TIMESTAMP)";
 
+/// The engine's configuration for a benchmark in `dir`: no root password,
+/// fsync per write as asked.
+pub(crate) fn config_in(dir: &std::path::Path, sync_writes: bool) -> EngineConfig {
+    EngineConfig {
+        data_dir: dir.to_path_buf(),
+        sync_writes,
+        root_password: None,
+        ..EngineConfig::default()
+    }
+}
+
+/// Opens an engine in the benchmark's process, on the system clock.
+pub(crate) fn open_engine(config: &EngineConfig) -> Result<KalamDb, String> {
+    KalamDb::open(
+        config,
+        Arc::new(SystemClock),
+        kalamdb_auth::Authenticator::new(),
+    )
+    .map_err(|e| e.to_string())
+}
+
 pub(crate) fn caller(name: &str) -> Caller {
     Caller {
         user_id: UserId::new(name).expect("valid user"),
@@ -210,18 +231,7 @@ pub(crate) async fn query_latency(db: &KalamDb, user: &str, sql: &str) -> Result
 
 async fn flush_case(case: &Case) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = EngineConfig {
-        data_dir: dir.path().to_path_buf(),
-        sync_writes: false,
-        root_password: None,
-        ..EngineConfig::default()
-    };
-    let db = KalamDb::open(
-        &config,
-        Arc::new(SystemClock),
-        kalamdb_auth::Authenticator::new(),
-    )
-    .map_err(|e| e.to_string())?;
+    let db = open_engine(&config_in(dir.path(), false))?;
     db.execute(TABLE_SQL, &[], None, &caller("root"))
         .await
         .map_err(|e| e.to_string())?;

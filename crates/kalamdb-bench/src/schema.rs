@@ -3,11 +3,9 @@
 //! an empty table in the same run: a schema change rewrites nothing, so
 //! the two should match whatever the table holds.
 
-use crate::flush::{body, caller, number_after};
+use crate::flush::{body, caller, config_in, number_after, open_engine};
 use crate::stats::{micros, percentile};
-use kalamdb_commons::SystemClock;
-use kalamdb_core::{EngineConfig, FlushHooks, KalamDb};
-use std::sync::Arc;
+use kalamdb_core::{FlushHooks, KalamDb};
 use std::time::{Duration, Instant};
 
 const USERS: usize = 10;
@@ -80,18 +78,7 @@ async fn alter_median(db: &KalamDb, table: &str) -> Result<Duration, String> {
 
 async fn alter_case(rows: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = EngineConfig {
-        data_dir: dir.path().to_path_buf(),
-        sync_writes: false,
-        root_password: None,
-        ..EngineConfig::default()
-    };
-    let db = KalamDb::open(
-        &config,
-        Arc::new(SystemClock),
-        kalamdb_auth::Authenticator::new(),
-    )
-    .map_err(|e| e.to_string())?;
+    let db = open_engine(&config_in(dir.path(), false))?;
     sql(
         &db,
         "root",

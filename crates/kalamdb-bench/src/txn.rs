@@ -3,11 +3,8 @@
 //! statements without BEGIN (each its own commit), in the same run,
 //! in-process; `--sync` fsyncs every commit.
 
-use crate::flush::{body, caller, number_after};
+use crate::flush::{body, caller, config_in, number_after, open_engine};
 use crate::stats::{micros, percentile};
-use kalamdb_commons::SystemClock;
-use kalamdb_core::{EngineConfig, KalamDb};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const STATEMENTS: usize = 10;
@@ -37,18 +34,7 @@ fn batch(first: i64, transaction: bool) -> String {
 
 async fn txn_case(batches: usize, sync: bool) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = EngineConfig {
-        data_dir: dir.path().to_path_buf(),
-        root_password: None,
-        sync_writes: sync,
-        ..EngineConfig::default()
-    };
-    let db = KalamDb::open(
-        &config,
-        Arc::new(SystemClock),
-        kalamdb_auth::Authenticator::new(),
-    )
-    .map_err(|e| e.to_string())?;
+    let db = open_engine(&config_in(dir.path(), sync))?;
     let user = caller("root");
     db.execute(
         "CREATE NAMESPACE x; CREATE USER TABLE x.t (id BIGINT PRIMARY KEY, body TEXT)",
@@ -61,7 +47,7 @@ async fn txn_case(batches: usize, sync: bool) -> Result<(), String> {
     println!(
         "KalamDB transaction benchmark ({batches} batches of {STATEMENTS} single-row INSERTs each way, \
          sync_writes = {})",
-        config.sync_writes
+        sync
     );
     let (mut plain, mut txn): (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
     let mut id = 0i64;

@@ -372,13 +372,17 @@ impl KalamDb {
         namespace: Option<&str>,
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements = self
-            .query
-            .statements
-            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
-            .map_err(StatementError::before_any)?;
+        let statements = self.prepare_batch(sql)?;
         self.execute_statements(statements, params, namespace, caller, false, None)
             .await
+    }
+
+    /// A batch's statements, parsed once per text (the statement cache).
+    fn prepare_batch(&self, sql: &str) -> std::result::Result<Vec<Arc<Prepared>>, StatementError> {
+        self.query
+            .statements
+            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
+            .map_err(StatementError::before_any)
     }
 
     /// [`KalamDb::execute`], except that a large result of the last
@@ -471,11 +475,7 @@ impl KalamDb {
         params: &[serde_json::Value],
         caller: &Caller,
     ) -> std::result::Result<Vec<StatementResult>, StatementError> {
-        let statements = self
-            .query
-            .statements
-            .prepare(sql, |sql| Ok(kalamdb_sql::parse_batch(sql)?))
-            .map_err(StatementError::before_any)?;
+        let statements = self.prepare_batch(sql)?;
         let namespace = session.namespace.clone();
         self.execute_statements(
             statements,

@@ -102,9 +102,13 @@ pub async fn drop_namespace(
         files.push(table_manifest_entries(s.services.hot.store(), table.uid)?);
     }
     // And every table's schema gate: no write of its rows commits after
-    // the drop (see `drop_table`).
+    // the drop (see `drop_table`). In table-id order, the order in which a
+    // transaction's commit takes its tables' gates: taken in two orders,
+    // the two could each hold a gate the other waits for.
+    let mut by_uid: Vec<&std::sync::Arc<TableDef>> = tables.iter().collect();
+    by_uid.sort_by_key(|table| table.uid);
     let mut gates = Vec::with_capacity(tables.len());
-    for table in &tables {
+    for table in by_uid {
         gates.push(table.schemas.gate.write().await);
     }
     let doomed: Vec<Vec<u8>> = tables

@@ -203,3 +203,64 @@ async fn writes_racing_drop_table_leave_no_rows_behind() {
         .unwrap();
     assert_eq!(left, 0, "rows of the dropped table left in the hot tier");
 }
+
+/// Transactions writing two tables commit while DROP NAMESPACE takes the
+/// same tables' gates: the two take them in one order (table id), so
+/// neither waits forever for the other. Names sort against creation order
+/// here, so a drop that took them by name would take them the other way.
+/// The interleaving that would deadlock then (the drop taking one gate
+/// between a commit's two) is not forced, so this checks liveness under
+/// contention more than the order itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_across_tables_and_drop_namespace_do_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(open(dir.path()));
+    create_users(&db, &["ta"]).await;
+    for round in 0..50 {
+        run(
+            &db,
+            "root",
+            "CREATE NAMESPACE g; \
+             CREATE USER TABLE g.z (id BIGINT PRIMARY KEY, v BIGINT); \
+             CREATE USER TABLE g.a (id BIGINT PRIMARY KEY, v BIGINT)",
+        )
+        .await;
+        let committed = Arc::new(AtomicUsize::new(0));
+        let mut writers = Vec::new();
+        for w in 0..2i64 {
+            let (db, committed) = (db.clone(), committed.clone());
+            writers.push(tokio::spawn(async move {
+                for n in 0i64.. {
+                    let id = n * 2 + w;
+                    let sql = format!(
+                        "BEGIN; INSERT INTO g.a (id, v) VALUES ({id}, 1); \
+                         INSERT INTO g.z (id, v) VALUES ({id}, 1); COMMIT"
+                    );
+                    if db.execute(&sql, &[], None, &caller("ta")).await.is_err() {
+                        return;
+                    }
+                    committed.fetch_add(1, Ordering::Release);
+                }
+            }));
+        }
+        // The drop meets commits in flight, not writers still starting.
+        while committed.load(Ordering::Acquire) < 4 {
+            tokio::task::yield_now().await;
+        }
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            db.execute("DROP NAMESPACE g CASCADE", &[], None, &caller("root")),
+        )
+        .await;
+        assert!(
+            matches!(dropped, Ok(Ok(_))),
+            "round {round}: DROP NAMESPACE hung or failed"
+        );
+        for writer in writers {
+            tokio::time::timeout(std::time::Duration::from_secs(60), writer)
+                .await
+                .expect("a transaction hung")
+                .unwrap();
+        }
+    }
+}
